@@ -1,0 +1,60 @@
+"""``asthron serve`` (waitress) and ``asthron worker`` (the Huey consumer)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=6543, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def serve(obj, host, port):
+    """Serve the web application with waitress."""
+    import waitress
+    from pyramid.paster import get_app, setup_logging
+
+    setup_logging(obj.config_path)
+    settings = obj.settings
+    app = get_app(obj.config_path, "main")
+    options = {
+        "host": host,
+        "port": port,
+        "threads": settings.waitress_threads,
+        "ident": "asthron",
+        # Streams (SSE) hold a thread each; keep slow clients from pinning the rest.
+        "channel_timeout": 120,
+    }
+    if settings.trusted_proxies:
+        if len(settings.trusted_proxies) != 1:
+            raise click.ClickException("asthron.trusted_proxies takes one address (the proxy)")
+        options.update(
+            trusted_proxy=settings.trusted_proxies[0],
+            trusted_proxy_count=1,
+            trusted_proxy_headers="x-forwarded-for x-forwarded-proto x-forwarded-host",
+            clear_untrusted_proxy_headers=True,
+        )
+    click.echo(f"Asthron serving on http://{host}:{port}")
+    waitress.serve(app, **options)
+
+
+@click.command()
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.pass_obj
+def worker(obj, workers):
+    """Run the background worker (the Huey consumer) until interrupted."""
+    from asthron.jobs.queue import huey
+
+    registry = obj.registry  # bootstraps the app: settings, database, task modules
+    assert registry is not None
+    consumer = huey.create_consumer(
+        workers=workers, worker_type="thread", periodic=True, check_worker_health=True,
+        max_delay=2.0,
+    )
+    click.echo(f"Asthron worker started ({workers} threads, queue {huey.storage_class.__name__}).")
+    consumer.run()
+
+
+def register(cli):
+    cli.add_command(serve)
+    cli.add_command(worker)

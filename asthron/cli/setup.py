@@ -1,0 +1,112 @@
+"""``asthron setup``: first run. Idempotent: a second run changes nothing and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from asthron import audit
+from asthron.accounts import service as accounts
+from asthron.security.crypto import new_key
+
+DEMO_OWNER_EMAIL = "owner@example.com"
+
+
+def write_secrets_file(path: Path) -> bool:
+    """Create the secrets file (mode 0600) if it is missing. Returns whether it was created."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"session_secret": secrets.token_urlsafe(48), "fernet_keys": [new_key()]}
+    # O_EXCL and the mode at creation: the file is never readable by others, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    return True
+
+
+def _read_password_stdin() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("no password on standard input")
+    return password
+
+
+@click.command()
+@click.option("--owner-email", help="Email of the first owner.")
+@click.option("--owner-password-stdin", is_flag=True, help="Read the owner's password from stdin.")
+@click.option("--demo", is_flag=True, help="Create a demo owner with a generated password.")
+@click.pass_obj
+def setup(obj, owner_email, owner_password_stdin, demo):
+    """Create var/, the secrets file, the schema and the first owner."""
+    from asthron.cli.db import upgrade_to_head
+
+    settings = obj.settings
+    changes = []
+    if not settings.var_dir.exists():
+        settings.var_dir.mkdir(parents=True, mode=0o750)
+        changes.append(f"created {settings.var_dir}")
+    if write_secrets_file(settings.secrets_file):
+        changes.append(f"wrote secrets file {settings.secrets_file} (mode 0600)")
+
+    from alembic.runtime.migration import MigrationContext
+
+    from asthron.db import make_engine
+    from asthron.health.service import migration_heads
+
+    engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        before = set(MigrationContext.configure(connection).get_current_heads())
+    engine.dispose()
+    if before != migration_heads(settings.migrations_dir):
+        upgrade_to_head(settings)
+        changes.append("migrated the database to head")
+
+    with obj.db() as db:
+        if accounts.count_owners(db) == 0:
+            password = None
+            if demo and not owner_email:
+                owner_email = DEMO_OWNER_EMAIL
+            if not owner_email:
+                if not sys.stdin.isatty():
+                    raise click.ClickException("no owner yet: pass --owner-email (or --demo)")
+                owner_email = click.prompt("Owner email")
+            if owner_password_stdin:
+                password = _read_password_stdin()
+            elif demo:
+                password = "demo-" + secrets.token_urlsafe(12)
+            elif sys.stdin.isatty():
+                password = click.prompt("Owner password", hide_input=True,
+                                        confirmation_prompt=True)
+            else:
+                raise click.ClickException("pass --owner-password-stdin to set the password")
+            accounts.create_user(db, audit.Actor.cli(), owner_email, "owner", password, "Owner")
+            changes.append(f"created owner {accounts.normalize_email(owner_email)}")
+            if demo and not owner_password_stdin:
+                demo_file = settings.var_dir / "demo-login.txt"
+                fd = os.open(demo_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(f"{owner_email}\n{password}\n")
+        if changes:
+            audit.record(db, audit.Actor.cli(), "setup.run", summary={"changes": "; ".join(changes)})
+
+    if changes:
+        for change in changes:
+            click.echo(f"- {change}")
+        click.echo("Setup complete.")
+    else:
+        click.echo("Already set up: nothing to change.")
+    if demo:
+        demo_file = settings.var_dir / "demo-login.txt"
+        if demo_file.exists():
+            email, password = demo_file.read_text().split("\n")[:2]
+            click.echo(f"Demo login: {email} / {password}")
+
+
+def register(cli):
+    cli.add_command(setup)

@@ -1,0 +1,56 @@
+"""Error pages: anonymous users are sent to log in, the API answers JSON, nothing leaks."""
+
+from __future__ import annotations
+
+import logging
+
+from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound, HTTPSeeOther
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/") or request.accept.best_match(
+        ["text/html", "application/json"]
+    ) == "application/json"
+
+
+def _error(request, status: int, code: str, message: str):
+    request.response.status_code = status
+    if _wants_json(request):
+        request.override_renderer = "json"
+        return {"error": {"code": code, "message": message}}
+    request.override_renderer = "error.html"
+    return {"status": status, "message": message}
+
+
+@forbidden_view_config(renderer="error.html")
+def forbidden(exc, request):
+    if request.user is None and request.method == "GET" and not _wants_json(request):
+        return HTTPSeeOther(request.route_url("accounts.login", _query={"next": request.path_qs}))
+    if request.user is None:
+        return _error(request, 401, "unauthenticated", "Log in first.")
+    return _error(request, 403, "forbidden", "Your role does not allow this.")
+
+
+@notfound_view_config(renderer="error.html")
+def not_found(exc, request):
+    return _error(request, 404, "not_found", "Not found.")
+
+
+@exception_view_config(HTTPException, renderer="error.html")
+def http_error(exc, request):
+    if exc.code < 400:
+        return exc
+    if isinstance(exc, HTTPForbidden | HTTPNotFound):
+        return exc
+    code = "bad_csrf_token" if "CSRF" in type(exc).__name__ else exc.title.lower().replace(" ", "_")
+    return _error(request, exc.code, code, exc.detail or exc.explanation or exc.title)
+
+
+@exception_view_config(Exception, renderer="error.html")
+def server_error(exc, request):
+    # Logged in full for the operator; the response never carries a traceback.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _error(request, 500, "internal_error", "Something went wrong on our side.")

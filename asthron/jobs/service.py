@@ -1,0 +1,173 @@
+"""Writing, performing and sweeping outbox items."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import transaction
+from sqlalchemy.orm import Session
+
+from asthron.db import get_tm_session, utcnow
+from asthron.jobs.models import OutboxItem
+
+log = logging.getLogger(__name__)
+
+_handlers: dict[str, Callable] = {}
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help (a malformed address, say)."""
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: a session in its own transaction, settings and the secret box."""
+
+    db: Session
+    settings: object
+    secret_box: object
+    registry: object
+
+
+def outbox_handler(kind: str):
+    """Register the idempotent handler that performs outbox items of ``kind``."""
+
+    def register(func):
+        _handlers[kind] = func
+        return func
+
+    return register
+
+
+def add_outbox_item(db: Session, kind: str, payload: dict) -> OutboxItem:
+    """Record work in the caller's transaction and run it once that transaction commits."""
+    from asthron.jobs.queue import enqueue_after_commit
+    from asthron.jobs.tasks import run_outbox_item
+
+    if kind not in _handlers:
+        raise ValueError(f"no outbox handler for {kind!r}")
+    item = OutboxItem(kind=kind, payload=payload)
+    db.add(item)
+    db.flush()
+    enqueue_after_commit(
+        run_outbox_item, item.id, transaction_manager=db.info.get("transaction_manager")
+    )
+    return item
+
+
+def retry_delay(settings, attempts: int) -> dt.timedelta:
+    base = settings.outbox_retry_base_seconds
+    return dt.timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _claim(db: Session, item_id: int, lease_seconds: int) -> bool:
+    """Take the lease on an item atomically; False if it is done, leased or not yet due."""
+    now = utcnow()
+    result = db.execute(
+        sa.update(OutboxItem)
+        .where(
+            OutboxItem.id == item_id,
+            OutboxItem.state == "pending",
+            OutboxItem.next_attempt_at <= now,
+            sa.or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
+        )
+        .values(
+            leased_until=now + dt.timedelta(seconds=lease_seconds),
+            attempts=OutboxItem.attempts + 1,
+        )
+    )
+    return result.rowcount == 1
+
+
+def perform(registry, item_id: int) -> str:
+    """Run one outbox item. Returns what happened: done, retry, failed or skipped."""
+    settings = registry["app_settings"]
+    factory = registry["dbsession_factory"]
+
+    tm = transaction.TransactionManager(explicit=True)
+    with tm:
+        db = get_tm_session(factory, tm)
+        if not _claim(db, item_id, settings.outbox_lease_seconds):
+            return "skipped"
+        item = db.get(OutboxItem, item_id)
+        kind, payload, attempts = item.kind, dict(item.payload), item.attempts
+
+    handler = _handlers.get(kind)
+    error, permanent = None, False
+    try:
+        if handler is None:
+            raise PermanentJobError(f"no handler for {kind!r}")
+        # The handler gets its own transaction: its writes commit only if it succeeds.
+        with tm:
+            db = get_tm_session(factory, tm)
+            handler(JobContext(db, settings, registry["secret_box"], registry), payload)
+    except PermanentJobError as exc:
+        error, permanent = str(exc), True
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("outbox item %s (%s) failed: %s", item_id, kind, error)
+
+    with tm:
+        db = get_tm_session(factory, tm)
+        item = db.get(OutboxItem, item_id)
+        item.leased_until = None
+        if error is None:
+            item.state, item.done_at, item.last_error = "done", utcnow(), None
+            return "done"
+        item.last_error = error[:2000]
+        if permanent or attempts >= settings.outbox_max_attempts:
+            item.state = "failed"
+            return "failed"
+        delay = retry_delay(settings, attempts)
+        item.next_attempt_at = utcnow() + delay
+    from asthron.jobs.tasks import run_outbox_item
+
+    run_outbox_item.schedule(args=(item_id,), delay=delay.total_seconds())
+    return "retry"
+
+
+def due_items(db: Session, limit: int = 500) -> list[int]:
+    now = utcnow()
+    return list(
+        db.scalars(
+            sa.select(OutboxItem.id)
+            .where(
+                OutboxItem.state == "pending",
+                OutboxItem.next_attempt_at <= now,
+                sa.or_(OutboxItem.leased_until.is_(None), OutboxItem.leased_until < now),
+            )
+            .order_by(OutboxItem.id)
+            .limit(limit)
+        )
+    )
+
+
+def sweep(registry) -> list[int]:
+    """Re-enqueue every item that is due and not leased: Huey is at-most-once."""
+    from asthron.jobs.tasks import run_outbox_item
+
+    tm = transaction.TransactionManager(explicit=True)
+    with tm:
+        ids = due_items(get_tm_session(registry["dbsession_factory"], tm))
+    for item_id in ids:
+        run_outbox_item(item_id)
+    return ids
+
+
+def retry_failed(db: Session, item_ids: list[int] | None = None) -> int:
+    """Put failed items back in the queue (after fixing what made them fail)."""
+    query = sa.update(OutboxItem).where(OutboxItem.state == "failed")
+    if item_ids:
+        query = query.where(OutboxItem.id.in_(item_ids))
+    return db.execute(
+        query.values(state="pending", attempts=0, next_attempt_at=utcnow(), leased_until=None)
+    ).rowcount
+
+
+def counts(db: Session) -> dict[str, int]:
+    rows = db.execute(sa.select(OutboxItem.state, sa.func.count()).group_by(OutboxItem.state))
+    return {state: count for state, count in rows}

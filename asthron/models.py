@@ -1,0 +1,8 @@
+"""Imports every feature's models, so metadata (and Alembic) see all tables."""
+
+
+def import_all_models() -> None:
+    from asthron.accounts import models as _accounts  # noqa: F401
+    from asthron.audit import models as _audit  # noqa: F401
+    from asthron.jobs import models as _jobs  # noqa: F401
+    from asthron.notify import models as _notify  # noqa: F401

@@ -1,0 +1,6 @@
+"""Outbound email (SMTP) through the outbox, and, later, routing rules."""
+
+
+def includeme(config):
+    # Importing the service registers the email outbox handler.
+    from asthron.notify import service  # noqa: F401

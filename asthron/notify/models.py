@@ -1,0 +1,31 @@
+"""Outbound email settings (one row). The SMTP password is stored Fernet-encrypted."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from asthron.db import Base, UTCDateTime, utcnow
+
+SMTP_SECURITY = ("none", "starttls", "tls")
+
+
+class SmtpSettings(Base):
+    __tablename__ = "smtp_settings"
+    __table_args__ = (
+        sa.CheckConstraint("security IN ('none', 'starttls', 'tls')", name="security"),
+        sa.CheckConstraint("id = 1", name="single_row"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    port: Mapped[int] = mapped_column(default=587)
+    security: Mapped[str] = mapped_column(sa.String(16), default="starttls")
+    username: Mapped[str | None] = mapped_column(sa.String(255))
+    password_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    from_address: Mapped[str] = mapped_column(sa.String(320))
+    from_name: Mapped[str | None] = mapped_column(sa.String(120))
+    timeout_seconds: Mapped[int] = mapped_column(default=15)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

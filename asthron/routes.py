@@ -1,0 +1,28 @@
+"""Every route, named feature.action."""
+
+
+def includeme(config):
+    config.add_route("health.check", "/healthz")
+
+    config.add_route("dashboard.home", "/")
+    config.add_route("accounts.login", "/login")
+    config.add_route("accounts.logout", "/logout")
+    config.add_route("accounts.password", "/account/password")
+    config.add_route("accounts.sessions", "/account/sessions")
+    config.add_route("accounts.session_revoke", "/account/sessions/{session_id:\\d+}/revoke")
+    config.add_route("accounts.invitation", "/invitations/{token}")
+
+    config.add_route("team.list", "/team")
+    config.add_route("team.invite", "/team/invite")
+    config.add_route("team.invitation_revoke", "/team/invitations/{invitation_id:\\d+}/revoke")
+    config.add_route("team.set_role", "/team/{user_id:\\d+}/role")
+    config.add_route("team.deactivate", "/team/{user_id:\\d+}/deactivate")
+    config.add_route("team.reactivate", "/team/{user_id:\\d+}/reactivate")
+    config.add_route("team.sessions", "/team/{user_id:\\d+}/sessions")
+    config.add_route("team.sessions_revoke", "/team/{user_id:\\d+}/sessions/revoke")
+
+    config.add_route("audit.list", "/audit")
+    config.add_route("audit.export", "/audit/export.csv")
+
+    config.add_route("integrations.email", "/integrations/email")
+    config.add_route("integrations.email_test", "/integrations/email/test")

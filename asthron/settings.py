@@ -1,0 +1,160 @@
+"""Typed settings, read once from the .ini file.
+
+The .ini holds infrastructure only (where the database is, where jobs queue, which notifier
+backend to use). Business settings live in the database and are edited in the dashboard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _bool(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
+def _int(value, name: str, minimum: int = 0) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return number
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    database_url: str
+    huey_url: str
+    secrets_file: Path
+    public_url: str = "http://127.0.0.1:6543"
+    production: bool = False
+    notifier: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    trusted_proxies: tuple[str, ...] = ()
+    session_idle_timeout: int = 30 * 60
+    session_absolute_timeout: int = 12 * 3600
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 30
+    login_failure_window: int = 15 * 60
+    invitation_lifetime: int = 72 * 3600
+    waitress_threads: int = 16
+    outbox_lease_seconds: int = 120
+    outbox_max_attempts: int = 8
+    outbox_retry_base_seconds: int = 30
+    huey_immediate: bool = False
+    templates_dir: Path = field(default_factory=lambda: Path("templates"))
+    migrations_dir: Path = field(default_factory=lambda: Path("migrations"))
+    var_dir: Path = field(default_factory=lambda: Path("var"))
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.production or self.public_url.startswith("https://")
+
+    @classmethod
+    def from_ini(cls, raw: dict) -> AppSettings:
+        """Build settings from the [app:main] section (already %(here)s-expanded).
+
+        ``ASTHRON_DATABASE_URL`` and ``ASTHRON_HUEY_URL`` override the file, so tests and
+        containers can point one .ini at another database.
+        """
+
+        def get(key, default=None):
+            return raw.get(f"asthron.{key}", default)
+
+        here = Path(raw.get("here", os.getcwd()))
+        database_url = os.environ.get("ASTHRON_DATABASE_URL") or get("database_url")
+        if not database_url:
+            raise SettingsError("asthron.database_url is not set")
+        huey_url = os.environ.get("ASTHRON_HUEY_URL") or get(
+            "huey_url", f"sqlite:///{here / 'var' / 'huey.sqlite'}"
+        )
+        if not (huey_url.startswith("sqlite:///") or huey_url.startswith("redis://")):
+            raise SettingsError("asthron.huey_url must start with sqlite:/// or redis://")
+        notifier = get("notifier", "memory")
+        if notifier not in {"memory", "postgresql", "redis"}:
+            raise SettingsError("asthron.notifier must be memory, postgresql or redis")
+        proxies = tuple(p for p in str(get("trusted_proxies", "")).split() if p)
+        return cls(
+            database_url=database_url,
+            huey_url=huey_url,
+            secrets_file=Path(get("secrets_file", here / "var" / "secrets.json")),
+            public_url=str(get("public_url", "http://127.0.0.1:6543")).rstrip("/"),
+            production=_bool(get("production", False), "asthron.production"),
+            notifier=notifier,
+            redis_url=get("redis_url", "redis://127.0.0.1:6379/0"),
+            trusted_proxies=proxies,
+            session_idle_timeout=_int(
+                get("session.idle_timeout", 1800), "asthron.session.idle_timeout", 60
+            ),
+            session_absolute_timeout=_int(
+                get("session.absolute_timeout", 43200), "asthron.session.absolute_timeout", 60
+            ),
+            login_max_failures_per_account=_int(
+                get("login.max_failures_per_account", 5), "asthron.login.max_failures_per_account", 1
+            ),
+            login_max_failures_per_ip=_int(
+                get("login.max_failures_per_ip", 30), "asthron.login.max_failures_per_ip", 1
+            ),
+            login_failure_window=_int(
+                get("login.failure_window", 900), "asthron.login.failure_window", 1
+            ),
+            invitation_lifetime=_int(
+                get("invitation_lifetime", 259200), "asthron.invitation_lifetime", 60
+            ),
+            waitress_threads=_int(get("waitress.threads", 16), "asthron.waitress.threads", 1),
+            outbox_lease_seconds=_int(
+                get("outbox.lease_seconds", 120), "asthron.outbox.lease_seconds", 1
+            ),
+            outbox_max_attempts=_int(
+                get("outbox.max_attempts", 8), "asthron.outbox.max_attempts", 1
+            ),
+            outbox_retry_base_seconds=_int(
+                get("outbox.retry_base_seconds", 30), "asthron.outbox.retry_base_seconds", 0
+            ),
+            huey_immediate=_bool(get("huey.immediate", False), "asthron.huey.immediate"),
+            templates_dir=Path(get("templates_dir", here / "templates")),
+            migrations_dir=Path(get("migrations_dir", here / "migrations")),
+            var_dir=Path(get("var_dir", here / "var")),
+            extra={k: v for k, v in raw.items() if k.startswith("asthron.")},
+        )
+
+
+def load_secrets(path: Path) -> dict:
+    """Read the secrets file that ``asthron setup`` wrote."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SettingsError(
+            f"secrets file {path} is missing: run 'asthron setup' first"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"secrets file {path} is unreadable: {exc}") from None
+    if not data.get("session_secret") or not data.get("fernet_keys"):
+        raise SettingsError(f"secrets file {path} lacks session_secret or fernet_keys")
+    return data
+
+
+def includeme(config):
+    settings = AppSettings.from_ini(config.get_settings())
+    config.registry["app_settings"] = settings
+    config.registry["secrets"] = load_secrets(settings.secrets_file)
+    config.add_request_method(
+        lambda request: request.registry["app_settings"], "app_settings", reify=True
+    )
