@@ -11,9 +11,10 @@ log = logging.getLogger(__name__)
 
 
 def _wants_json(request) -> bool:
-    return request.path.startswith("/api/") or request.accept.best_match(
-        ["text/html", "application/json"]
-    ) == "application/json"
+    return (
+        request.path.startswith("/api/")
+        or request.accept.best_match(["text/html", "application/json"]) == "application/json"
+    )
 
 
 def _error(request, status: int, code: str, message: str):

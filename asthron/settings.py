@@ -107,7 +107,9 @@ class AppSettings:
                 get("session.absolute_timeout", 43200), "asthron.session.absolute_timeout", 60
             ),
             login_max_failures_per_account=_int(
-                get("login.max_failures_per_account", 5), "asthron.login.max_failures_per_account", 1
+                get("login.max_failures_per_account", 5),
+                "asthron.login.max_failures_per_account",
+                1,
             ),
             login_max_failures_per_ip=_int(
                 get("login.max_failures_per_ip", 30), "asthron.login.max_failures_per_ip", 1
@@ -141,9 +143,7 @@ def load_secrets(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise SettingsError(
-            f"secrets file {path} is missing: run 'asthron setup' first"
-        ) from None
+        raise SettingsError(f"secrets file {path} is missing: run 'asthron setup' first") from None
     except (OSError, ValueError) as exc:
         raise SettingsError(f"secrets file {path} is unreadable: {exc}") from None
     if not data.get("session_secret") or not data.get("fernet_keys"):

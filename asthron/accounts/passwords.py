@@ -6,6 +6,7 @@ with the ``zxcvbn`` package (the Dropbox zxcvbn lists), so no word list is downl
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 
 import argon2
@@ -52,10 +53,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         # Spend the same time as a real check, so unknown emails are not revealed by timing.
-        try:
+        with contextlib.suppress(VerificationError):
             HASHER.verify(_dummy_hash(), password)
-        except VerificationError:
-            pass
         return False
     try:
         return HASHER.verify(password_hash, password)

@@ -398,8 +398,9 @@ def invite(
     )
     db.add(invitation)
     db.flush()
-    audit.record(db, actor, "invitation.create", "invitation", invitation.id,
-                 {"email": email, "role": role})
+    audit.record(
+        db, actor, "invitation.create", "invitation", invitation.id, {"email": email, "role": role}
+    )
     return invitation, token
 
 
@@ -432,9 +433,7 @@ def find_invitation(db: Session, token) -> Invitation | None:
     return invitation
 
 
-def accept_invitation(
-    db: Session, token, display_name, password, ip_address: str | None
-) -> User:
+def accept_invitation(db: Session, token, display_name, password, ip_address: str | None) -> User:
     invitation = find_invitation(db, token)
     if invitation is None:
         raise AccountError("This invitation link is invalid, used or expired.")
@@ -451,8 +450,14 @@ def accept_invitation(
         raise AccountError("This invitation link is invalid, used or expired.")
     actor = Actor(label=invitation.email, ip_address=ip_address)
     user = create_user(db, actor, invitation.email, invitation.role, password, display_name)
-    audit.record(db, Actor(label=user.email, user_id=user.id, ip_address=ip_address),
-                 "invitation.accept", "invitation", invitation.id, {"email": user.email})
+    audit.record(
+        db,
+        Actor(label=user.email, user_id=user.id, ip_address=ip_address),
+        "invitation.accept",
+        "invitation",
+        invitation.id,
+        {"email": user.email},
+    )
     return user
 
 
@@ -461,5 +466,6 @@ def revoke_invitation(db: Session, actor: Actor, acting_role: str, invitation: I
         raise NotAllowed("You cannot revoke this invitation.")
     if invitation.revoked_at is None and invitation.accepted_at is None:
         invitation.revoked_at = utcnow()
-        audit.record(db, actor, "invitation.revoke", "invitation", invitation.id,
-                     {"email": invitation.email})
+        audit.record(
+            db, actor, "invitation.revoke", "invitation", invitation.id, {"email": invitation.email}
+        )

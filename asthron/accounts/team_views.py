@@ -31,25 +31,41 @@ def _page(request, error=None, status=200):
     }
 
 
-@view_config(route_name="team.list", renderer="accounts/team.html",
-             permission=Permission.TEAM, request_method="GET")
+@view_config(
+    route_name="team.list",
+    renderer="accounts/team.html",
+    permission=Permission.TEAM,
+    request_method="GET",
+)
 def team(request):
     return _page(request)
 
 
-@view_config(route_name="team.invite", renderer="accounts/team.html",
-             permission=Permission.TEAM, request_method="POST")
+@view_config(
+    route_name="team.invite",
+    renderer="accounts/team.html",
+    permission=Permission.TEAM,
+    request_method="POST",
+)
 def invite(request):
     try:
         invitation, token = accounts.invite(
-            request.db, request.app_settings, request.actor, request.user.role,
-            field(request, "email", 320), field(request, "role", 16),
+            request.db,
+            request.app_settings,
+            request.actor,
+            request.user.role,
+            field(request, "email", 320),
+            field(request, "role", 16),
         )
     except accounts.AccountError as exc:
         return _page(request, str(exc), 400)
     link = request.route_url("accounts.invitation", token=token)
-    renderer_values = {"inviter": request.user.display_name, "link": link,
-                       "role": invitation.role, "expires_at": invitation.expires_at}
+    renderer_values = {
+        "inviter": request.user.display_name,
+        "link": link,
+        "role": invitation.role,
+        "expires_at": invitation.expires_at,
+    }
     from pyramid.renderers import render
 
     queue_email(
@@ -62,8 +78,12 @@ def invite(request):
     return redirect(request, "team.list", "invited")
 
 
-@view_config(route_name="team.invitation_revoke", renderer="accounts/team.html",
-             permission=Permission.TEAM, request_method="POST")
+@view_config(
+    route_name="team.invitation_revoke",
+    renderer="accounts/team.html",
+    permission=Permission.TEAM,
+    request_method="POST",
+)
 def revoke_invitation(request):
     invitation = request.db.get(Invitation, int(request.matchdict["invitation_id"]))
     if invitation is None:
@@ -75,12 +95,21 @@ def revoke_invitation(request):
     return redirect(request, "team.list", "invitation_revoked")
 
 
-@view_config(route_name="team.set_role", renderer="accounts/team.html",
-             permission=Permission.TEAM, request_method="POST")
+@view_config(
+    route_name="team.set_role",
+    renderer="accounts/team.html",
+    permission=Permission.TEAM,
+    request_method="POST",
+)
 def set_role(request):
     try:
-        accounts.set_role(request.db, request.actor, request.user.role, _member(request),
-                          field(request, "role", 16))
+        accounts.set_role(
+            request.db,
+            request.actor,
+            request.user.role,
+            _member(request),
+            field(request, "role", 16),
+        )
     except accounts.NotAllowed as exc:
         return _page(request, str(exc), 403)
     except accounts.AccountError as exc:
@@ -88,8 +117,12 @@ def set_role(request):
     return redirect(request, "team.list", "role_changed")
 
 
-@view_config(route_name="team.deactivate", renderer="accounts/team.html",
-             permission=Permission.TEAM, request_method="POST")
+@view_config(
+    route_name="team.deactivate",
+    renderer="accounts/team.html",
+    permission=Permission.TEAM,
+    request_method="POST",
+)
 def deactivate(request):
     try:
         accounts.deactivate(request.db, request.actor, request.user.role, _member(request))
@@ -100,8 +133,12 @@ def deactivate(request):
     return redirect(request, "team.list", "deactivated")
 
 
-@view_config(route_name="team.reactivate", renderer="accounts/team.html",
-             permission=Permission.TEAM, request_method="POST")
+@view_config(
+    route_name="team.reactivate",
+    renderer="accounts/team.html",
+    permission=Permission.TEAM,
+    request_method="POST",
+)
 def reactivate(request):
     try:
         accounts.reactivate(request.db, request.actor, request.user.role, _member(request))
@@ -110,22 +147,37 @@ def reactivate(request):
     return redirect(request, "team.list", "reactivated")
 
 
-@view_config(route_name="team.sessions", renderer="accounts/member_sessions.html",
-             permission=Permission.SESSIONS_ANY, request_method="GET")
+@view_config(
+    route_name="team.sessions",
+    renderer="accounts/member_sessions.html",
+    permission=Permission.SESSIONS_ANY,
+    request_method="GET",
+)
 def member_sessions(request):
     member = _member(request)
-    return {"member": member,
-            "sessions": accounts.active_sessions(request.db, member, request.app_settings),
-            "notice": notice(request)}
+    return {
+        "member": member,
+        "sessions": accounts.active_sessions(request.db, member, request.app_settings),
+        "notice": notice(request),
+    }
 
 
-@view_config(route_name="team.sessions_revoke", renderer="accounts/team.html",
-             permission=Permission.SESSIONS_ANY, request_method="POST")
+@view_config(
+    route_name="team.sessions_revoke",
+    renderer="accounts/team.html",
+    permission=Permission.SESSIONS_ANY,
+    request_method="POST",
+)
 def member_sessions_revoke(request):
     member = _member(request)
     # An admin may sign out staff and admins; only an owner may sign out an owner.
     if member.role not in MANAGEABLE_ROLES[request.user.role]:
         return _page(request, "You cannot sign out this member.", 403)
-    accounts.revoke_all_sessions(request.db, request.actor, member, "revoked by admin",
-                                 keep_session_id=request.user_session.id)
+    accounts.revoke_all_sessions(
+        request.db,
+        request.actor,
+        member,
+        "revoked by admin",
+        keep_session_id=request.user_session.id,
+    )
     return redirect(request, "team.sessions", "sessions_revoked", user_id=member.id)

@@ -21,13 +21,22 @@ from asthron.security.policy import (
 def _safe_next(value: str) -> str:
     """Only same-site paths are followed after login (no open redirect)."""
     parsed = urlparse(value or "")
-    if value.startswith("/") and not value.startswith("//") and not parsed.netloc and "\\" not in value:
+    if (
+        value.startswith("/")
+        and not value.startswith("//")
+        and not parsed.netloc
+        and "\\" not in value
+    ):
         return value
     return "/"
 
 
-@view_config(route_name="dashboard.home", renderer="dashboard/home.html",
-             permission=Permission.DASHBOARD, request_method="GET")
+@view_config(
+    route_name="dashboard.home",
+    renderer="dashboard/home.html",
+    permission=Permission.DASHBOARD,
+    request_method="GET",
+)
 def home(request):
     return {"notice": notice(request)}
 
@@ -60,9 +69,7 @@ def login(request):
         old = accounts.load_session(request.db, request.app_settings, old_token)
         if old is not None:
             accounts.revoke_session(request.db, request.actor, old, "replaced by login")
-    new = accounts.start_session(
-        request.db, user, request.client_addr, request.user_agent
-    )
+    new = accounts.start_session(request.db, user, request.client_addr, request.user_agent)
     response = HTTPSeeOther(next_url)
     set_session_cookie(request, response, new.token)
     response.set_cookie(
@@ -86,14 +93,22 @@ def logout(request):
     return response
 
 
-@view_config(route_name="accounts.password", renderer="accounts/password.html",
-             permission=Permission.DASHBOARD, request_method="GET")
+@view_config(
+    route_name="accounts.password",
+    renderer="accounts/password.html",
+    permission=Permission.DASHBOARD,
+    request_method="GET",
+)
 def password_form(request):
     return {"error": None, "min_length": passwords.MIN_LENGTH}
 
 
-@view_config(route_name="accounts.password", renderer="accounts/password.html",
-             permission=Permission.DASHBOARD, request_method="POST")
+@view_config(
+    route_name="accounts.password",
+    renderer="accounts/password.html",
+    permission=Permission.DASHBOARD,
+    request_method="POST",
+)
 def password_change(request):
     current = field(request, "current_password", 1024)
     new = field(request, "new_password", 1024)
@@ -110,8 +125,12 @@ def password_change(request):
     return redirect(request, "accounts.sessions", "password_changed")
 
 
-@view_config(route_name="accounts.sessions", renderer="accounts/sessions.html",
-             permission=Permission.DASHBOARD, request_method="GET")
+@view_config(
+    route_name="accounts.sessions",
+    renderer="accounts/sessions.html",
+    permission=Permission.DASHBOARD,
+    request_method="GET",
+)
 def my_sessions(request):
     return {
         "sessions": accounts.active_sessions(request.db, request.user, request.app_settings),
@@ -120,8 +139,9 @@ def my_sessions(request):
     }
 
 
-@view_config(route_name="accounts.session_revoke", permission=Permission.DASHBOARD,
-             request_method="POST")
+@view_config(
+    route_name="accounts.session_revoke", permission=Permission.DASHBOARD, request_method="POST"
+)
 def revoke_my_session(request):
     from asthron.accounts.models import UserSession
 
@@ -137,8 +157,9 @@ def revoke_my_session(request):
     return redirect(request, "accounts.sessions", "session_revoked")
 
 
-@view_config(route_name="accounts.invitation", renderer="accounts/invitation.html",
-             request_method="GET")
+@view_config(
+    route_name="accounts.invitation", renderer="accounts/invitation.html", request_method="GET"
+)
 def invitation_form(request):
     invitation = accounts.find_invitation(request.db, request.matchdict["token"])
     if invitation is None:
@@ -146,8 +167,9 @@ def invitation_form(request):
     return {"invitation": invitation, "error": None, "min_length": passwords.MIN_LENGTH}
 
 
-@view_config(route_name="accounts.invitation", renderer="accounts/invitation.html",
-             request_method="POST")
+@view_config(
+    route_name="accounts.invitation", renderer="accounts/invitation.html", request_method="POST"
+)
 def invitation_accept(request):
     token = request.matchdict["token"]
     invitation = accounts.find_invitation(request.db, token)
@@ -157,8 +179,11 @@ def invitation_accept(request):
     password = field(request, "password", 1024)
     if password != field(request, "confirm_password", 1024):
         request.response.status_code = 400
-        return {"invitation": invitation, "error": "The two passwords differ.",
-                "min_length": passwords.MIN_LENGTH}
+        return {
+            "invitation": invitation,
+            "error": "The two passwords differ.",
+            "min_length": passwords.MIN_LENGTH,
+        }
     try:
         user = accounts.accept_invitation(
             request.db, token, field(request, "display_name", 120), password, request.client_addr

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from asthron.audit.models import AuditEntry
 
 # Keys whose values never reach the audit log, whatever a caller passes in.
-SECRET_KEYS = frozenset({"password", "password_hash", "token", "secret", "api_key", "smtp_password"})
+SECRET_KEYS = frozenset(
+    {"password", "password_hash", "token", "secret", "api_key", "smtp_password"}
+)
 
 
 def _redact(summary: dict | None) -> dict:

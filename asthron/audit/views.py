@@ -32,8 +32,12 @@ def _filter(request) -> service.AuditFilter:
     )
 
 
-@view_config(route_name="audit.list", renderer="audit/list.html",
-             permission=Permission.AUDIT, request_method="GET")
+@view_config(
+    route_name="audit.list",
+    renderer="audit/list.html",
+    permission=Permission.AUDIT,
+    request_method="GET",
+)
 def audit_list(request):
     audit_filter = _filter(request)
     before = request.GET.get("before", "")
@@ -51,9 +55,17 @@ def audit_list(request):
 @view_config(route_name="audit.export", permission=Permission.AUDIT, request_method="GET")
 def audit_export(request):
     audit_filter = _filter(request)
-    service.record(request.db, request.actor, "audit.export", summary={
-        "actor": audit_filter.actor, "action": audit_filter.action,
-        "since": str(audit_filter.since or ""), "until": str(audit_filter.until or "")})
+    service.record(
+        request.db,
+        request.actor,
+        "audit.export",
+        summary={
+            "actor": audit_filter.actor,
+            "action": audit_filter.action,
+            "since": str(audit_filter.since or ""),
+            "until": str(audit_filter.until or ""),
+        },
+    )
     request.db.flush()
     rows = "".join(service.export_csv(request.db, audit_filter))
     response = Response(rows, content_type="text/csv", charset="utf-8")

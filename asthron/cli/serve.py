@@ -48,7 +48,10 @@ def worker(obj, workers):
     registry = obj.registry  # bootstraps the app: settings, database, task modules
     assert registry is not None
     consumer = huey.create_consumer(
-        workers=workers, worker_type="thread", periodic=True, check_worker_health=True,
+        workers=workers,
+        worker_type="thread",
+        periodic=True,
+        check_worker_health=True,
         max_delay=2.0,
     )
     click.echo(f"Asthron worker started ({workers} threads, queue {huey.storage_class.__name__}).")

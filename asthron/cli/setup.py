@@ -81,8 +81,7 @@ def setup(obj, owner_email, owner_password_stdin, demo):
             elif demo:
                 password = "demo-" + secrets.token_urlsafe(12)
             elif sys.stdin.isatty():
-                password = click.prompt("Owner password", hide_input=True,
-                                        confirmation_prompt=True)
+                password = click.prompt("Owner password", hide_input=True, confirmation_prompt=True)
             else:
                 raise click.ClickException("pass --owner-password-stdin to set the password")
             accounts.create_user(db, audit.Actor.cli(), owner_email, "owner", password, "Owner")
@@ -93,7 +92,9 @@ def setup(obj, owner_email, owner_password_stdin, demo):
                 with os.fdopen(fd, "w") as handle:
                     handle.write(f"{owner_email}\n{password}\n")
         if changes:
-            audit.record(db, audit.Actor.cli(), "setup.run", summary={"changes": "; ".join(changes)})
+            audit.record(
+                db, audit.Actor.cli(), "setup.run", summary={"changes": "; ".join(changes)}
+            )
 
     if changes:
         for change in changes:

@@ -41,7 +41,10 @@ def check(engine, migrations_dir) -> dict:
 
         beat = UTCDateTime().process_result_value(beat, engine.dialect)
         age = (utcnow() - beat).total_seconds()
-        report["worker"] = {"ok": age <= HEARTBEAT_STALE_AFTER, "heartbeat_age_seconds": round(age, 1)}
+        report["worker"] = {
+            "ok": age <= HEARTBEAT_STALE_AFTER,
+            "heartbeat_age_seconds": round(age, 1),
+        }
     else:
         report["worker"] = {"ok": False, "heartbeat_age_seconds": None}
     report["ok"] = all(part["ok"] for part in report.values() if isinstance(part, dict))

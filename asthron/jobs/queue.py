@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 import transaction
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage

@@ -170,4 +170,4 @@ def retry_failed(db: Session, item_ids: list[int] | None = None) -> int:
 
 def counts(db: Session) -> dict[str, int]:
     rows = db.execute(sa.select(OutboxItem.state, sa.func.count()).group_by(OutboxItem.state))
-    return {state: count for state, count in rows}
+    return dict(rows.all())

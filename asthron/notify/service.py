@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 import uuid
@@ -64,16 +65,16 @@ class SmtpSettingsInput:
             timeout = int(str(data.get("timeout_seconds") or 15))
         except ValueError:
             raise EmailConfigError("The timeout must be a number of seconds.") from None
-        username = (str(data.get("username") or "").strip() or None)
+        username = str(data.get("username") or "").strip() or None
         password = data.get("password")
         return cls(
             host=host,
             port=port,
             security=security,
             username=username[:255] if username else None,
-            password=None if password in (None, "") and not data.get("clear_password") else (
-                "" if data.get("clear_password") else str(password)
-            ),
+            password=None
+            if password in (None, "") and not data.get("clear_password")
+            else ("" if data.get("clear_password") else str(password)),
             from_address=from_address,
             from_name=(str(data.get("from_name") or "").strip()[:120] or None),
             timeout_seconds=max(1, min(timeout, 120)),
@@ -84,7 +85,9 @@ def get_settings(db: Session) -> SmtpSettings | None:
     return db.get(SmtpSettings, 1)
 
 
-def save_settings(db: Session, box: SecretBox, actor: Actor, new: SmtpSettingsInput) -> SmtpSettings:
+def save_settings(
+    db: Session, box: SecretBox, actor: Actor, new: SmtpSettingsInput
+) -> SmtpSettings:
     row = get_settings(db) or SmtpSettings(id=1)
     row.host, row.port, row.security = new.host, new.port, new.security
     row.username, row.from_address, row.from_name = new.username, new.from_address, new.from_name
@@ -154,7 +157,9 @@ def open_connection(row: SmtpSettings, box: SecretBox) -> smtplib.SMTP:
     context = ssl.create_default_context()
     try:
         if row.security == "tls":
-            smtp = smtplib.SMTP_SSL(row.host, row.port, timeout=row.timeout_seconds, context=context)
+            smtp = smtplib.SMTP_SSL(
+                row.host, row.port, timeout=row.timeout_seconds, context=context
+            )
         else:
             smtp = smtplib.SMTP(row.host, row.port, timeout=row.timeout_seconds)
             if row.security == "starttls":
@@ -163,7 +168,9 @@ def open_connection(row: SmtpSettings, box: SecretBox) -> smtplib.SMTP:
             password = box.decrypt(row.password_encrypted) if row.password_encrypted else ""
             smtp.login(row.username, password)
     except smtplib.SMTPAuthenticationError as exc:
-        raise EmailConfigError(f"The SMTP server refused the username or password ({exc.smtp_code}).") from exc
+        raise EmailConfigError(
+            f"The SMTP server refused the username or password ({exc.smtp_code})."
+        ) from exc
     except smtplib.SMTPNotSupportedError as exc:
         raise EmailConfigError(f"The SMTP server does not support this: {exc}") from exc
     except (OSError, smtplib.SMTPException) as exc:
@@ -184,10 +191,8 @@ def send_email(ctx: JobContext, payload: dict) -> None:
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentJobError(f"recipient refused: {exc.recipients}") from exc
     finally:
-        try:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             smtp.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
     if refused:
         raise PermanentJobError(f"recipient refused: {refused}")
 

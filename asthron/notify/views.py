@@ -23,22 +23,38 @@ def _page(request, error=None, values=None, status=200, result=None):
         values = {name: getattr(row, name) if row else "" for name in FIELDS}
         if not row:
             values.update(port=587, security="starttls", timeout_seconds=15)
-    return {"values": values, "masked_password": masked, "error": error,
-            "result": result, "notice": notice(request)}
+    return {
+        "values": values,
+        "masked_password": masked,
+        "error": error,
+        "result": result,
+        "notice": notice(request),
+    }
 
 
-@view_config(route_name="integrations.email", renderer="notify/email.html",
-             permission=Permission.INTEGRATIONS, request_method="GET")
+@view_config(
+    route_name="integrations.email",
+    renderer="notify/email.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="GET",
+)
 def email_settings(request):
     return _page(request)
 
 
-@view_config(route_name="integrations.email", renderer="notify/email.html",
-             permission=Permission.INTEGRATIONS, request_method="POST")
+@view_config(
+    route_name="integrations.email",
+    renderer="notify/email.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
 def email_settings_save(request):
     values = {name: field(request, name, 320) for name in FIELDS}
-    data = dict(values, password=field(request, "password", 1024),
-                clear_password=field(request, "clear_password", 5) == "1")
+    data = dict(
+        values,
+        password=field(request, "password", 1024),
+        clear_password=field(request, "clear_password", 5) == "1",
+    )
     try:
         new = service.SmtpSettingsInput.parse(data)
     except service.EmailConfigError as exc:
@@ -47,8 +63,12 @@ def email_settings_save(request):
     return redirect(request, "integrations.email", "email_saved")
 
 
-@view_config(route_name="integrations.email_test", renderer="notify/email.html",
-             permission=Permission.INTEGRATIONS, request_method="POST")
+@view_config(
+    route_name="integrations.email_test",
+    renderer="notify/email.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
 def email_test(request):
     try:
         result = service.test_connection(request.db, request.secret_box)

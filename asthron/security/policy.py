@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pyramid.security import Allowed, Denied
 from pyramid.csrf import CookieCSRFStoragePolicy
 from pyramid.interfaces import ICSRFStoragePolicy
+from pyramid.security import Allowed, Denied
 from zope.interface import implementer
 
 from asthron.accounts import service as accounts
@@ -103,4 +103,8 @@ def includeme(config):
     )
     # Every unsafe method on every view needs a valid token, unless the view opts out (the
     # public widget API, which uses bearer tokens and no cookies).
-    config.set_default_csrf_options(require_csrf=True, token="csrf_token", header="X-CSRF-Token")
+    config.set_default_csrf_options(
+        require_csrf=True,
+        token="csrf_token",
+        header="X-CSRF-Token",  # noqa: S106
+    )
