@@ -13,6 +13,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include("pyramid_tm")
     # request.db joins the request's transaction; nothing else commits during a request.
     config.include(".db")
+    # The notifier wakes event streams, in this process or (PostgreSQL/Redis) across processes.
+    config.include(".realtime")
     # Background jobs: the Huey instance, the outbox and enqueue-after-commit.
     config.include(".jobs")
     # Templates, static files and the security tween (headers, CSP).
@@ -23,6 +25,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".audit")
     config.include(".accounts")
     config.include(".notify")
+    config.include(".sites")
+    config.include(".conversations")
     config.include(".health")
     # Every route lives in one file.
     config.include(".routes")

@@ -11,10 +11,10 @@ log = logging.getLogger(__name__)
 
 
 def _wants_json(request) -> bool:
-    return (
-        request.path.startswith("/api/")
-        or request.accept.best_match(["text/html", "application/json"]) == "application/json"
-    )
+    if request.path.startswith("/api/"):
+        return True
+    offers = request.accept.acceptable_offers(["text/html", "application/json"])
+    return bool(offers) and offers[0][0] == "application/json"
 
 
 def _error(request, status: int, code: str, message: str):
@@ -48,6 +48,12 @@ def http_error(exc, request):
         return exc
     code = "bad_csrf_token" if "CSRF" in type(exc).__name__ else exc.title.lower().replace(" ", "_")
     return _error(request, exc.code, code, exc.detail or exc.explanation or exc.title)
+
+
+@exception_view_config(UnicodeDecodeError, renderer="error.html")
+def undecodable(exc, request):
+    # A query string, path or form body that is not UTF-8 is the client's mistake, not ours.
+    return _error(request, 400, "bad_request", "The request is not valid UTF-8.")
 
 
 @exception_view_config(Exception, renderer="error.html")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pyramid.httpexceptions import HTTPBadRequest, HTTPSeeOther
+from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound, HTTPSeeOther
 
 MAX_FIELD = 10_000
+# Ids in URLs are ASCII digits that fit a 32-bit signed integer column on every database.
+MAX_ID = 2**31 - 1
 
 
 def field(request, name: str, max_length: int = MAX_FIELD) -> str:
@@ -18,6 +20,35 @@ def field(request, name: str, max_length: int = MAX_FIELD) -> str:
     if len(value) > max_length:
         raise HTTPBadRequest(f"The field {name} is too long.")
     return value
+
+
+def query_field(request, name: str, max_length: int = 400) -> str:
+    """One query-string parameter; repeated or oversized parameters are a 400."""
+    values = request.GET.getall(name)
+    if len(values) > 1:
+        raise HTTPBadRequest(f"The parameter {name} was sent more than once.")
+    value = values[0] if values else ""
+    if len(value) > max_length:
+        raise HTTPBadRequest(f"The parameter {name} is too long.")
+    return value
+
+
+def parse_id(value) -> int | None:
+    """A positive database id from text, or None (not digits, not ASCII, or out of range)."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
+
+
+def matched_id(request, name: str) -> int:
+    """An id from the URL; anything that cannot be an id is simply not found."""
+    number = parse_id(request.matchdict.get(name))
+    if number is None:
+        raise HTTPNotFound()
+    return number
 
 
 def redirect(request, route_name: str, notice: str | None = None, **kw) -> HTTPSeeOther:
@@ -37,8 +68,10 @@ NOTICES = {
     "reactivated": "The member was reactivated.",
     "email_saved": "Email settings were saved.",
     "welcome": "Welcome to Asthron.",
+    "site_saved": "The site was saved.",
 }
 
 
 def notice(request) -> str | None:
-    return NOTICES.get(request.GET.get("notice", ""))
+    values = request.GET.getall("notice")
+    return NOTICES.get(values[0]) if len(values) == 1 else None

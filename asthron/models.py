@@ -6,3 +6,5 @@ def import_all_models() -> None:
     from asthron.audit import models as _audit  # noqa: F401
     from asthron.jobs import models as _jobs  # noqa: F401
     from asthron.notify import models as _notify  # noqa: F401
+    from asthron.sites import models as _sites  # noqa: F401
+    from asthron.conversations import models as _conversations  # noqa: F401

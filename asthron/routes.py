@@ -24,5 +24,29 @@ def includeme(config):
     config.add_route("audit.list", "/audit")
     config.add_route("audit.export", "/audit/export.csv")
 
+    config.add_route("sites.list", "/sites")
+    config.add_route("sites.create", "/sites/new")
+    config.add_route("sites.edit", "/sites/{site_id:\\d+}")
+
+    config.add_route("conversations.list", "/conversations")
+    config.add_route("conversations.detail", "/conversations/{conversation_id:\\d+}")
+
+    config.add_route("widget.script", "/widget.js")
+    config.add_route("widget.demo", "/demo")
+
+    api = "/api/widget/v1"
+    config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")
+    config.add_route("widget_api.openapi", api + "/openapi.json")
+    config.add_route("widget_api.sessions", api + "/sessions")
+    config.add_route("widget_api.config", api + "/config")
+    config.add_route("widget_api.consent", api + "/consent")
+    config.add_route("widget_api.conversations", api + "/conversations")
+    conversation = api + "/conversations/{conversation_id}"
+    config.add_route("widget_api.messages", conversation + "/messages")
+    config.add_route("widget_api.events", conversation + "/events")
+    config.add_route("widget_api.stream", conversation + "/stream")
+    config.add_route("widget_api.read", conversation + "/read")
+    config.add_route("widget_api.offline_messages", api + "/offline-messages")
+
     config.add_route("integrations.email", "/integrations/email")
     config.add_route("integrations.email_test", "/integrations/email/test")

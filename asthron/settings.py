@@ -58,10 +58,25 @@ class AppSettings:
     outbox_max_attempts: int = 8
     outbox_retry_base_seconds: int = 30
     huey_immediate: bool = False
+    demo_page: bool = False
+    widget_messages_per_minute: int = 20
+    widget_messages_per_minute_per_ip: int = 60
+    widget_sessions_per_hour_per_ip: int = 30
+    widget_sessions_per_hour_per_site: int = 5000
+    widget_max_streams_per_visitor: int = 3
+    widget_max_streams: int = 0  # 0: derived from the waitress thread count
+    widget_max_wait: int = 25
+    reply_workers: int = 8
     templates_dir: Path = field(default_factory=lambda: Path("templates"))
     migrations_dir: Path = field(default_factory=lambda: Path("migrations"))
     var_dir: Path = field(default_factory=lambda: Path("var"))
     extra: dict = field(default_factory=dict)
+
+    @property
+    def stream_capacity(self) -> int:
+        """How many event streams one process holds open: each pins a waitress thread, so a
+        quarter of the threads stay free for ordinary requests."""
+        return self.widget_max_streams or max(1, self.waitress_threads * 3 // 4)
 
     @property
     def cookie_secure(self) -> bool:
@@ -131,6 +146,31 @@ class AppSettings:
                 get("outbox.retry_base_seconds", 30), "asthron.outbox.retry_base_seconds", 0
             ),
             huey_immediate=_bool(get("huey.immediate", False), "asthron.huey.immediate"),
+            demo_page=_bool(get("demo_page", False), "asthron.demo_page"),
+            widget_messages_per_minute=_int(
+                get("widget.messages_per_minute", 20), "asthron.widget.messages_per_minute", 1
+            ),
+            widget_messages_per_minute_per_ip=_int(
+                get("widget.messages_per_minute_per_ip", 60),
+                "asthron.widget.messages_per_minute_per_ip",
+                1,
+            ),
+            widget_sessions_per_hour_per_ip=_int(
+                get("widget.sessions_per_hour_per_ip", 30),
+                "asthron.widget.sessions_per_hour_per_ip",
+                1,
+            ),
+            widget_sessions_per_hour_per_site=_int(
+                get("widget.sessions_per_hour_per_site", 5000),
+                "asthron.widget.sessions_per_hour_per_site",
+                1,
+            ),
+            widget_max_streams_per_visitor=_int(
+                get("widget.max_streams_per_visitor", 3), "asthron.widget.max_streams_per_visitor", 1
+            ),
+            widget_max_streams=_int(get("widget.max_streams", 0), "asthron.widget.max_streams", 0),
+            widget_max_wait=_int(get("widget.max_wait", 25), "asthron.widget.max_wait", 1),
+            reply_workers=_int(get("reply_workers", 8), "asthron.reply_workers", 1),
             templates_dir=Path(get("templates_dir", here / "templates")),
             migrations_dir=Path(get("migrations_dir", here / "migrations")),
             var_dir=Path(get("var_dir", here / "var")),

@@ -1,4 +1,11 @@
-"""Alembic environment: reads the same .ini as the application (or a URL the CLI passes in)."""
+"""Alembic environment: reads the same .ini as the application (or a URL the CLI passes in).
+
+Three ways in:
+- ``asthron db …`` passes the URL from the typed settings in ``config.attributes``;
+- a caller may pass an open ``connection`` in ``config.attributes`` (tests);
+- plain ``alembic -c development.ini …`` reads ``[app:main]`` of that file, including the
+  ``ASTHRON_DATABASE_URL`` override. ``alembic … --sql`` prints the SQL without connecting.
+"""
 
 from alembic import context
 
@@ -21,30 +28,48 @@ def _database_url() -> str:
     return AppSettings.from_ini(get_appsettings(config.config_file_name)).database_url
 
 
+def _options(dialect_name: str) -> dict:
+    return {
+        "target_metadata": target_metadata,
+        # SQLite cannot ALTER most things: batch mode copies the table instead.
+        "render_as_batch": dialect_name == "sqlite",
+        "compare_type": True,
+        "compare_server_default": True,
+    }
+
+
+def run_migrations_offline():
+    url = _database_url()
+    dialect_name = url.split(":", 1)[0].split("+", 1)[0]
+    context.configure(url=url, literal_binds=True, **_options(dialect_name))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online():
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
         return
     engine = make_engine(_database_url())
-    with engine.connect() as connection:
-        _run(connection)
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            _run(connection)
+    finally:
+        engine.dispose()
 
 
 def _run(connection):
     if connection.dialect.name == "postgresql":
         # Fail fast rather than queue behind a long transaction holding a lock.
         connection.exec_driver_sql("SET lock_timeout = '10s'")
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
+    context.configure(connection=connection, **_options(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
 
 
-run_migrations_online()
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -32,6 +32,14 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
+def _is_common(lowered: str) -> bool:
+    """A listed password, or one with only digits and symbols added at the end
+    ("password123", "Manchester2024!")."""
+    common = _common_passwords()
+    stem = lowered.rstrip("0123456789!@#$%^&*()-_=+.,?~ ")
+    return lowered in common or (len(stem) >= 4 and stem in common)
+
+
 def check_policy(password: str, email: str | None = None) -> None:
     if not isinstance(password, str):
         raise PasswordPolicyError("Enter a password.")
@@ -40,7 +48,7 @@ def check_policy(password: str, email: str | None = None) -> None:
     if len(password) > MAX_LENGTH:
         raise PasswordPolicyError(f"Use at most {MAX_LENGTH} characters.")
     lowered = password.lower()
-    if lowered in _common_passwords() or len(set(password)) < 4:
+    if _is_common(lowered) or len(set(password)) < 4:
         raise PasswordPolicyError("This password is too common; choose another.")
     if email and lowered in {email.lower(), email.lower().split("@")[0]}:
         raise PasswordPolicyError("Do not use your email address as your password.")
@@ -51,10 +59,12 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
+    if not password_hash or not isinstance(password, str) or len(password) > MAX_LENGTH:
+        # No password can be longer than the policy allows, so such input never matches;
+        # it is not truncated either, or "the real password + anything" would log in.
         # Spend the same time as a real check, so unknown emails are not revealed by timing.
         with contextlib.suppress(VerificationError):
-            HASHER.verify(_dummy_hash(), password)
+            HASHER.verify(_dummy_hash(), str(password)[:MAX_LENGTH])
         return False
     try:
         return HASHER.verify(password_hash, password)

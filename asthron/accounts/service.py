@@ -71,6 +71,10 @@ def _display_name(name, email: str) -> str:
     return name or email.split("@")[0]
 
 
+def get_user(db: Session, user_id: int) -> User | None:
+    return db.get(User, user_id)
+
+
 def find_user_by_email(db: Session, email: str) -> User | None:
     try:
         email = normalize_email(email)
@@ -181,9 +185,7 @@ def authenticate(
         raise LoginThrottled()
 
     user = find_user_by_email(db, email)
-    password_ok = passwords.verify_password(
-        user.password_hash if user else None, password[: passwords.MAX_LENGTH]
-    )
+    password_ok = passwords.verify_password(user.password_hash if user else None, password)
     if not (user and password_ok and user.is_active):
         db.add(LoginFailure(account_key=key, ip_address=ip_address))
         audit.record(
@@ -197,7 +199,17 @@ def authenticate(
         raise LoginFailed()
 
     if passwords.needs_rehash(user.password_hash):
+        # The hashing parameters were raised since this hash was made: upgrade it now, while
+        # the plain password is at hand.
         user.password_hash = passwords.hash_password(password)
+        audit.record(
+            db,
+            Actor(label=user.email, user_id=user.id, ip_address=ip_address),
+            "user.password_rehash",
+            "user",
+            user.id,
+            {},
+        )
     user.last_login_at = utcnow()
     db.execute(sa.delete(LoginFailure).where(LoginFailure.account_key == key))
     return user
@@ -270,6 +282,13 @@ def active_sessions(db: Session, user: User, settings: AppSettings) -> list[User
     ]
 
 
+def get_own_session(db: Session, user: User, session_id: int) -> UserSession | None:
+    """One of the user's own sessions; another user's session id is simply not found."""
+    return db.scalar(
+        sa.select(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)
+    )
+
+
 def revoke_session(db: Session, actor: Actor, session: UserSession, reason: str) -> None:
     if session.revoked_at is None:
         session.revoked_at, session.revoked_reason = utcnow(), reason
@@ -301,6 +320,26 @@ def revoke_all_sessions(
     return count
 
 
+def check_can_manage_sessions(acting_role: str, member: User) -> None:
+    """Owners and admins may see and end other people's sessions; only owners an owner's."""
+    if member.role not in MANAGEABLE_ROLES.get(acting_role, frozenset()):
+        raise NotAllowed("You cannot manage this member's sessions.")
+
+
+def member_sessions(
+    db: Session, settings: AppSettings, acting_role: str, member: User
+) -> list[UserSession]:
+    check_can_manage_sessions(acting_role, member)
+    return active_sessions(db, member, settings)
+
+
+def revoke_member_sessions(
+    db: Session, actor: Actor, acting_role: str, member: User, keep_session_id: int | None
+) -> int:
+    check_can_manage_sessions(acting_role, member)
+    return revoke_all_sessions(db, actor, member, "revoked by admin", keep_session_id)
+
+
 # -- password and team changes --------------------------------------------------------------
 
 
@@ -330,7 +369,16 @@ def _check_can_manage(acting_role: str, target: User, new_role: str | None = Non
 
 
 def _check_not_last_owner(db: Session, target: User) -> None:
-    if target.role == "owner" and target.is_active and count_owners(db) <= 1:
+    if target.role != "owner" or not target.is_active:
+        return
+    # The active owners' rows are locked (PostgreSQL), so two owners demoting each other at
+    # the same moment cannot leave the team without one.
+    owners = db.scalars(
+        sa.select(User.id)
+        .where(User.role == "owner", User.is_active.is_(True))
+        .with_for_update()
+    ).all()
+    if len(owners) <= 1:
         raise AccountError("There must always be at least one active owner.")
 
 
@@ -418,6 +466,10 @@ def pending_invitations(db: Session) -> list[Invitation]:
     )
 
 
+def get_invitation(db: Session, invitation_id: int) -> Invitation | None:
+    return db.get(Invitation, invitation_id)
+
+
 def find_invitation(db: Session, token) -> Invitation | None:
     """The invitation for a link token if it can still be accepted."""
     if not isinstance(token, str) or not (20 <= len(token) <= 100):
@@ -440,6 +492,9 @@ def accept_invitation(db: Session, token, display_name, password, ip_address: st
     # Validate first: a rejected password must leave the invitation usable.
     passwords.check_policy(password, invitation.email)
     _display_name(display_name, invitation.email)
+    if find_user_by_email(db, invitation.email) is not None:
+        # Checked before the invitation is claimed, so a refused attempt changes nothing.
+        raise AccountError(f"{invitation.email} is already a member of the team.")
     # Single use even under a double submit: only one UPDATE can flip accepted_at.
     claimed = db.execute(
         sa.update(Invitation)

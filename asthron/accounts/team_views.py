@@ -1,19 +1,24 @@
-"""The team page: members, roles, invitations, deactivation and other people's sessions."""
+"""The team page: members, roles, invitations, deactivation and other people's sessions.
+
+Roles come only from the fixed list and the acting user's allowlist (MANAGEABLE_ROLES); the
+services enforce both, so nothing in a form can grant more than the actor may grant.
+"""
 
 from __future__ import annotations
 
 from pyramid.httpexceptions import HTTPNotFound
+from pyramid.renderers import render
 from pyramid.view import view_config
 
 from asthron.accounts import service as accounts
-from asthron.accounts.models import ROLES, Invitation, User
+from asthron.accounts.models import ROLES, User
 from asthron.accounts.permissions import MANAGEABLE_ROLES, Permission
-from asthron.forms import field, notice, redirect
+from asthron.forms import field, matched_id, notice, redirect
 from asthron.notify.service import queue_email
 
 
 def _member(request) -> User:
-    user = request.db.get(User, int(request.matchdict["user_id"]))
+    user = accounts.get_user(request.db, matched_id(request, "user_id"))
     if user is None:
         raise HTTPNotFound()
     return user
@@ -29,6 +34,12 @@ def _page(request, error=None, status=200):
         "error": error,
         "notice": notice(request),
     }
+
+
+def _refused(request, exc: accounts.AccountError):
+    """A refused change: 403 when the actor's role does not allow it, 400 for bad input."""
+    request.override_renderer = "accounts/team.html"
+    return _page(request, str(exc), 403 if isinstance(exc, accounts.NotAllowed) else 400)
 
 
 @view_config(
@@ -58,22 +69,19 @@ def invite(request):
             field(request, "role", 16),
         )
     except accounts.AccountError as exc:
-        return _page(request, str(exc), 400)
-    link = request.route_url("accounts.invitation", token=token)
-    renderer_values = {
+        return _refused(request, exc)
+    values = {
         "inviter": request.user.display_name,
-        "link": link,
+        "link": request.route_url("accounts.invitation", token=token),
         "role": invitation.role,
         "expires_at": invitation.expires_at,
     }
-    from pyramid.renderers import render
-
     queue_email(
         request.db,
         invitation.email,
         f"{request.user.display_name} invited you to Asthron",
-        render("email/invitation.txt", renderer_values, request),
-        render("email/invitation.html", renderer_values, request),
+        render("email/invitation.txt", values, request),
+        render("email/invitation.html", values, request),
     )
     return redirect(request, "team.list", "invited")
 
@@ -85,13 +93,13 @@ def invite(request):
     request_method="POST",
 )
 def revoke_invitation(request):
-    invitation = request.db.get(Invitation, int(request.matchdict["invitation_id"]))
+    invitation = accounts.get_invitation(request.db, matched_id(request, "invitation_id"))
     if invitation is None:
         raise HTTPNotFound()
     try:
         accounts.revoke_invitation(request.db, request.actor, request.user.role, invitation)
     except accounts.AccountError as exc:
-        return _page(request, str(exc), 403)
+        return _refused(request, exc)
     return redirect(request, "team.list", "invitation_revoked")
 
 
@@ -102,18 +110,13 @@ def revoke_invitation(request):
     request_method="POST",
 )
 def set_role(request):
+    member = _member(request)
     try:
         accounts.set_role(
-            request.db,
-            request.actor,
-            request.user.role,
-            _member(request),
-            field(request, "role", 16),
+            request.db, request.actor, request.user.role, member, field(request, "role", 16)
         )
-    except accounts.NotAllowed as exc:
-        return _page(request, str(exc), 403)
     except accounts.AccountError as exc:
-        return _page(request, str(exc), 400)
+        return _refused(request, exc)
     return redirect(request, "team.list", "role_changed")
 
 
@@ -124,12 +127,11 @@ def set_role(request):
     request_method="POST",
 )
 def deactivate(request):
+    member = _member(request)
     try:
-        accounts.deactivate(request.db, request.actor, request.user.role, _member(request))
-    except accounts.NotAllowed as exc:
-        return _page(request, str(exc), 403)
+        accounts.deactivate(request.db, request.actor, request.user.role, member)
     except accounts.AccountError as exc:
-        return _page(request, str(exc), 400)
+        return _refused(request, exc)
     return redirect(request, "team.list", "deactivated")
 
 
@@ -140,10 +142,11 @@ def deactivate(request):
     request_method="POST",
 )
 def reactivate(request):
+    member = _member(request)
     try:
-        accounts.reactivate(request.db, request.actor, request.user.role, _member(request))
+        accounts.reactivate(request.db, request.actor, request.user.role, member)
     except accounts.AccountError as exc:
-        return _page(request, str(exc), 403)
+        return _refused(request, exc)
     return redirect(request, "team.list", "reactivated")
 
 
@@ -155,11 +158,13 @@ def reactivate(request):
 )
 def member_sessions(request):
     member = _member(request)
-    return {
-        "member": member,
-        "sessions": accounts.active_sessions(request.db, member, request.app_settings),
-        "notice": notice(request),
-    }
+    try:
+        sessions = accounts.member_sessions(
+            request.db, request.app_settings, request.user.role, member
+        )
+    except accounts.AccountError as exc:
+        return _refused(request, exc)
+    return {"member": member, "sessions": sessions, "notice": notice(request)}
 
 
 @view_config(
@@ -170,14 +175,15 @@ def member_sessions(request):
 )
 def member_sessions_revoke(request):
     member = _member(request)
-    # An admin may sign out staff and admins; only an owner may sign out an owner.
-    if member.role not in MANAGEABLE_ROLES[request.user.role]:
-        return _page(request, "You cannot sign out this member.", 403)
-    accounts.revoke_all_sessions(
-        request.db,
-        request.actor,
-        member,
-        "revoked by admin",
-        keep_session_id=request.user_session.id,
-    )
+    try:
+        # An admin may sign out staff and admins; only an owner may sign out an owner.
+        accounts.revoke_member_sessions(
+            request.db,
+            request.actor,
+            request.user.role,
+            member,
+            keep_session_id=request.user_session.id,
+        )
+    except accounts.AccountError as exc:
+        return _refused(request, exc)
     return redirect(request, "team.sessions", "sessions_revoked", user_id=member.id)

@@ -10,12 +10,30 @@ from pyramid.view import view_config
 from asthron.accounts import passwords
 from asthron.accounts import service as accounts
 from asthron.accounts.permissions import Permission
-from asthron.forms import field, notice, redirect
+from asthron.forms import field, matched_id, notice, query_field, redirect
 from asthron.security.policy import (
     DEVICE_COOKIE,
+    SESSION_COOKIE,
     clear_session_cookie,
     set_session_cookie,
 )
+
+
+def _client_ip(request) -> str:
+    return request.client_addr or "unknown"
+
+
+def _start_login(request, user, response):
+    """A new session with a new token; a session cookie the browser already had (maybe one an
+    attacker planted) is ended, never promoted (session fixation)."""
+    old_token = request.cookies.get(SESSION_COOKIE)
+    if old_token:
+        old = accounts.load_session(request.db, request.app_settings, old_token)
+        if old is not None:
+            accounts.revoke_session(request.db, request.actor, old, "replaced by login")
+    new = accounts.start_session(request.db, user, _client_ip(request), request.user_agent)
+    set_session_cookie(request, response, new.token)
+    return response
 
 
 def _safe_next(value: str) -> str:
@@ -45,7 +63,7 @@ def home(request):
 def login_form(request):
     if request.user is not None:
         return HTTPSeeOther(request.route_url("dashboard.home"))
-    return {"error": None, "email": "", "next": _safe_next(request.GET.get("next", "/"))}
+    return {"error": None, "email": "", "next": _safe_next(query_field(request, "next", 2000))}
 
 
 @view_config(route_name="accounts.login", renderer="accounts/login.html", request_method="POST")
@@ -57,21 +75,14 @@ def login(request):
     trusted = accounts.device_cookie_valid(secret, email, request.cookies.get(DEVICE_COOKIE))
     try:
         user = accounts.authenticate(
-            request.db, request.app_settings, email, password, request.client_addr, trusted
+            request.db, request.app_settings, email, password, _client_ip(request), trusted
         )
     except accounts.AccountError as exc:
+        # The same message and status for unknown emails, wrong passwords and inactive users.
         request.response.status_code = 429 if isinstance(exc, accounts.LoginThrottled) else 400
         return {"error": str(exc), "email": email, "next": next_url}
 
-    # A new token on every login, so a planted session id is never promoted (fixation).
-    old_token = request.cookies.get("asthron_session")
-    if old_token:
-        old = accounts.load_session(request.db, request.app_settings, old_token)
-        if old is not None:
-            accounts.revoke_session(request.db, request.actor, old, "replaced by login")
-    new = accounts.start_session(request.db, user, request.client_addr, request.user_agent)
-    response = HTTPSeeOther(next_url)
-    set_session_cookie(request, response, new.token)
+    response = _start_login(request, user, HTTPSeeOther(next_url))
     response.set_cookie(
         DEVICE_COOKIE,
         accounts.device_cookie_value(secret, user.email),
@@ -143,11 +154,9 @@ def my_sessions(request):
     route_name="accounts.session_revoke", permission=Permission.DASHBOARD, request_method="POST"
 )
 def revoke_my_session(request):
-    from asthron.accounts.models import UserSession
-
-    session = request.db.get(UserSession, int(request.matchdict["session_id"]))
     # Another user's session id is simply not found here (no IDOR).
-    if session is None or session.user_id != request.user.id:
+    session = accounts.get_own_session(request.db, request.user, matched_id(request, "session_id"))
+    if session is None:
         raise HTTPNotFound()
     accounts.revoke_session(request.db, request.actor, session, "revoked by user")
     if session.id == request.user_session.id:
@@ -185,13 +194,11 @@ def invitation_accept(request):
             "min_length": passwords.MIN_LENGTH,
         }
     try:
+        # The role comes from the invitation row; nothing in the form can change it.
         user = accounts.accept_invitation(
-            request.db, token, field(request, "display_name", 120), password, request.client_addr
+            request.db, token, field(request, "display_name", 120), password, _client_ip(request)
         )
     except (accounts.AccountError, passwords.PasswordPolicyError) as exc:
         request.response.status_code = 400
         return {"invitation": invitation, "error": str(exc), "min_length": passwords.MIN_LENGTH}
-    new = accounts.start_session(request.db, user, request.client_addr, request.user_agent)
-    response = redirect(request, "dashboard.home", "welcome")
-    set_session_cookie(request, response, new.token)
-    return response
+    return _start_login(request, user, redirect(request, "dashboard.home", "welcome"))

@@ -19,15 +19,25 @@ SECRET_KEYS = frozenset(
 )
 
 
+def _redact_value(value):
+    if isinstance(value, dict):
+        return _redact(value)
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
 def _redact(summary: dict | None) -> dict:
     clean = {}
     for key, value in (summary or {}).items():
-        if any(secret in key.lower() for secret in SECRET_KEYS):
+        key = str(key)
+        # A flag such as password_changed=True says nothing secret and is kept.
+        if any(secret in key.lower() for secret in SECRET_KEYS) and not isinstance(
+            value, bool | None
+        ):
             clean[key] = "[redacted]"
-        elif isinstance(value, dict):
-            clean[key] = _redact(value)
         else:
-            clean[key] = value
+            clean[key] = _redact_value(value)
     return clean
 
 
@@ -85,7 +95,7 @@ class AuditFilter:
         if self.since:
             start = dt.datetime.combine(self.since, dt.time.min, tzinfo=dt.UTC)
             query = query.where(AuditEntry.created_at >= start)
-        if self.until:
+        if self.until and self.until < dt.date.max:
             end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
             query = query.where(AuditEntry.created_at < end)
         return query

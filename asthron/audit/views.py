@@ -1,4 +1,8 @@
-"""The audit log viewer and its CSV export (owner and admin)."""
+"""The audit log viewer and its CSV export (owner and admin).
+
+Filters are an exact actor, an exact action and a date range, all bound as query parameters.
+Input that cannot be a filter is a 400, never a 500.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ from pyramid.view import view_config
 
 from asthron.accounts.permissions import Permission
 from asthron.audit import service
+from asthron.forms import field, parse_id, query_field
+
+FILTER_FIELDS = ("actor", "action", "since", "until")
 
 
 def _date(value: str, name: str) -> dt.date | None:
+    value = value.strip()
     if not value:
         return None
     try:
@@ -21,14 +29,13 @@ def _date(value: str, name: str) -> dt.date | None:
         raise HTTPBadRequest(f"{name} must be a date like 2026-01-31.") from None
 
 
-def _filter(request) -> service.AuditFilter:
-    params = request.GET
-    action = params.get("action", "").strip()[:64]
+def _filter(get) -> service.AuditFilter:
+    """The filter from the query string (the list) or the form (the export)."""
     return service.AuditFilter(
-        actor=params.get("actor", "").strip()[:320] or None,
-        action=action or None,
-        since=_date(params.get("since", ""), "since"),
-        until=_date(params.get("until", ""), "until"),
+        actor=get("actor", 320).strip() or None,
+        action=get("action", 64).strip() or None,
+        since=_date(get("since", 40), "since"),
+        until=_date(get("until", 40), "until"),
     )
 
 
@@ -39,22 +46,27 @@ def _filter(request) -> service.AuditFilter:
     request_method="GET",
 )
 def audit_list(request):
-    audit_filter = _filter(request)
-    before = request.GET.get("before", "")
-    before_id = int(before) if before.isdigit() else None
+    audit_filter = _filter(lambda name, size: query_field(request, name, size))
+    before = query_field(request, "before", 20)
+    before_id = parse_id(before)
+    if before and before_id is None:
+        raise HTTPBadRequest("before must be an entry id.")
     entries = service.search(request.db, audit_filter, before_id, limit=101)
     return {
         "entries": entries[:100],
         "next_before": entries[99].id if len(entries) > 100 else None,
         "filter": audit_filter,
         "actions": service.known_actions(request.db),
-        "query": {k: v for k, v in request.GET.items() if k != "before"},
+        "query": {
+            name: request.GET[name] for name in FILTER_FIELDS if request.GET.get(name, "").strip()
+        },
     }
 
 
-@view_config(route_name="audit.export", permission=Permission.AUDIT, request_method="GET")
+@view_config(route_name="audit.export", permission=Permission.AUDIT, request_method="POST")
 def audit_export(request):
-    audit_filter = _filter(request)
+    # A POST with a CSRF token, because an export is itself recorded in the log.
+    audit_filter = _filter(lambda name, size: field(request, name, size))
     service.record(
         request.db,
         request.actor,
@@ -66,8 +78,8 @@ def audit_export(request):
             "until": str(audit_filter.until or ""),
         },
     )
-    request.db.flush()
     rows = "".join(service.export_csv(request.db, audit_filter))
     response = Response(rows, content_type="text/csv", charset="utf-8")
     response.content_disposition = 'attachment; filename="asthron-audit.csv"'
+    response.cache_control = "no-store"
     return response

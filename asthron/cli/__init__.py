@@ -1,4 +1,10 @@
-"""The ``asthron`` command: one click group, one module per command group."""
+"""The ``asthron`` command: one click group, one module per command group.
+
+Every command reads one .ini file: ``-c/--config``, else ``$ASTHRON_CONFIG``, else
+``development.ini`` in the current directory. Errors a person can act on (a missing file, an
+unknown user, a weak password, a database that is not migrated) print one ``Error:`` line and
+exit with status 1; they never print a traceback.
+"""
 
 from __future__ import annotations
 
@@ -18,56 +24,102 @@ from asthron.settings import SettingsError
 EXPECTED_ERRORS = (AccountError, PasswordPolicyError, SettingsError, ValueError)
 
 
+class NotMigrated(click.ClickException):
+    pass
+
+
 class CliContext:
     """The .ini path, and the application bootstrapped from it on first use."""
 
     def __init__(self, config_path: str):
         self.config_path = str(Path(config_path).resolve())
         self._env = None
+        self._settings = None
+
+    def _require_file(self) -> None:
+        if not Path(self.config_path).is_file():
+            raise SettingsError(f"configuration file {self.config_path} does not exist")
 
     @property
     def settings(self):
-        from pyramid.paster import get_appsettings
+        """Typed settings, read without bootstrapping the app (no secrets file needed)."""
+        if self._settings is None:
+            from pyramid.paster import get_appsettings
 
-        from asthron.settings import AppSettings
+            from asthron.settings import AppSettings
 
-        if not Path(self.config_path).exists():
-            raise SettingsError(f"configuration file {self.config_path} does not exist")
-        return AppSettings.from_ini(get_appsettings(self.config_path))
+            self._require_file()
+            self._settings = AppSettings.from_ini(get_appsettings(self.config_path))
+        return self._settings
 
     @property
     def registry(self):
+        """The bootstrapped application's registry (needs the secrets file)."""
         if self._env is None:
             from pyramid.paster import bootstrap, setup_logging
 
-            if not Path(self.config_path).exists():
-                raise SettingsError(f"configuration file {self.config_path} does not exist")
+            self._require_file()
             setup_logging(self.config_path)
             self._env = bootstrap(self.config_path)
         return self._env["registry"]
+
+    def require_migrated(self) -> None:
+        """Refuse to work on a schema that is not at the migrations' head."""
+        from asthron.cli.db import revisions_of
+        from asthron.health.service import migration_heads
+
+        engine = self.registry["db_engine"]
+        with engine.connect() as connection:
+            current = revisions_of(connection)
+        heads = migration_heads(self.settings.migrations_dir)
+        if current != heads:
+            at = ", ".join(sorted(current)) or "an empty schema"
+            raise NotMigrated(
+                f"the database is not migrated (it is at {at}, the code needs "
+                f"{', '.join(sorted(heads))}): run 'asthron db upgrade' or 'asthron setup'"
+            )
 
     @contextmanager
     def db(self):
         """A session in its own transaction, committed when the block ends without error."""
         from asthron.db import get_tm_session
 
+        self.require_migrated()
         tm = transaction.TransactionManager(explicit=True)
         with tm:
             yield get_tm_session(self.registry["dbsession_factory"], tm)
 
+    def close(self) -> None:
+        if self._env is not None:
+            engine = self._env["registry"].get("db_engine")
+            if engine is not None:
+                engine.dispose()
+            self._env["closer"]()
+            self._env = None
+
 
 class AsthronGroup(click.Group):
     def invoke(self, ctx):
+        from alembic.util import CommandError
+
         try:
             return super().invoke(ctx)
         except EXPECTED_ERRORS as exc:
             raise click.ClickException(str(exc)) from None
+        except CommandError as exc:
+            raise click.ClickException(f"migrations: {exc}") from None
         except sa.exc.OperationalError as exc:
-            raise click.ClickException(f"database error: {exc.orig}") from None
+            raise click.ClickException(f"database error: {_first_line(exc.orig)}") from None
         except sa.exc.ProgrammingError as exc:
             raise click.ClickException(
-                f"database error (is the schema migrated? run 'asthron db upgrade'): {exc.orig}"
+                "database error (is the schema migrated? run 'asthron db upgrade'): "
+                + _first_line(exc.orig)
             ) from None
+
+
+def _first_line(error) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @click.group(cls=AsthronGroup)
@@ -83,12 +135,13 @@ class AsthronGroup(click.Group):
 def cli(ctx, config_path):
     """Asthron: a self-hosted AI website assistant."""
     ctx.obj = CliContext(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register():
-    from asthron.cli import db, jobs, serve, setup, users
+    from asthron.cli import db, jobs, serve, setup, sites, users
 
-    for module in (db, jobs, serve, setup, users):
+    for module in (db, jobs, serve, setup, sites, users):
         module.register(cli)
 
 

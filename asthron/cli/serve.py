@@ -43,10 +43,21 @@ def serve(obj, host, port):
 @click.pass_obj
 def worker(obj, workers):
     """Run the background worker (the Huey consumer) until interrupted."""
+    import logging
+
     from asthron.jobs.queue import huey
 
     registry = obj.registry  # bootstraps the app: settings, database, task modules
-    assert registry is not None
+    settings = registry["app_settings"]
+    if settings.huey_immediate:
+        raise click.ClickException(
+            "asthron.huey.immediate is on: tasks run in the web process, there is nothing "
+            "for a worker to consume"
+        )
+    if not logging.getLogger("huey").handlers and not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
+        )
     consumer = huey.create_consumer(
         workers=workers,
         worker_type="thread",

@@ -44,7 +44,8 @@ def _read_password_stdin() -> str:
 @click.pass_obj
 def setup(obj, owner_email, owner_password_stdin, demo):
     """Create var/, the secrets file, the schema and the first owner."""
-    from asthron.cli.db import upgrade_to_head
+    from asthron.cli.db import current_revisions, upgrade_to_head
+    from asthron.health.service import migration_heads
 
     settings = obj.settings
     changes = []
@@ -54,16 +55,7 @@ def setup(obj, owner_email, owner_password_stdin, demo):
     if write_secrets_file(settings.secrets_file):
         changes.append(f"wrote secrets file {settings.secrets_file} (mode 0600)")
 
-    from alembic.runtime.migration import MigrationContext
-
-    from asthron.db import make_engine
-    from asthron.health.service import migration_heads
-
-    engine = make_engine(settings.database_url)
-    with engine.connect() as connection:
-        before = set(MigrationContext.configure(connection).get_current_heads())
-    engine.dispose()
-    if before != migration_heads(settings.migrations_dir):
+    if current_revisions(settings) != migration_heads(settings.migrations_dir):
         upgrade_to_head(settings)
         changes.append("migrated the database to head")
 
@@ -84,13 +76,15 @@ def setup(obj, owner_email, owner_password_stdin, demo):
                 password = click.prompt("Owner password", hide_input=True, confirmation_prompt=True)
             else:
                 raise click.ClickException("pass --owner-password-stdin to set the password")
-            accounts.create_user(db, audit.Actor.cli(), owner_email, "owner", password, "Owner")
-            changes.append(f"created owner {accounts.normalize_email(owner_email)}")
+            owner = accounts.create_user(
+                db, audit.Actor.cli(), owner_email, "owner", password, "Owner"
+            )
+            changes.append(f"created owner {owner.email}")
             if demo and not owner_password_stdin:
                 demo_file = settings.var_dir / "demo-login.txt"
                 fd = os.open(demo_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as handle:
-                    handle.write(f"{owner_email}\n{password}\n")
+                    handle.write(f"{owner.email}\n{password}\n")
         if changes:
             audit.record(
                 db, audit.Actor.cli(), "setup.run", summary={"changes": "; ".join(changes)}

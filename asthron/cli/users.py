@@ -32,7 +32,7 @@ def users_group():
 
 @users_group.command()
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--role", required=True, metavar="|".join(ROLES), help="The role to give.")
 @click.option("--name", "display_name", default=None)
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.pass_obj
@@ -44,6 +44,8 @@ def create(obj, email, role, display_name, password_stdin):
     with obj.db() as db:
         user = accounts.create_user(db, audit.Actor.cli(), email, role, password, display_name)
         click.echo(f"Created {user.role} {user.email}.")
+    if password is None:
+        click.echo(f"No password set: run 'asthron users reset-password --email {user.email}'.")
 
 
 @users_group.command("list")
@@ -51,20 +53,27 @@ def create(obj, email, role, display_name, password_stdin):
 def list_users(obj):
     """List users."""
     with obj.db() as db:
-        for user in accounts.list_users(db):
+        users = accounts.list_users(db)
+        if not users:
+            click.echo("No users yet: run 'asthron setup' or 'asthron users create'.")
+        for user in users:
             state = "active" if user.is_active else "deactivated"
             click.echo(f"{user.email}\t{user.role}\t{state}\t{user.display_name}")
 
 
 @users_group.command("set-role")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--role", required=True, metavar="|".join(ROLES), help="The role to give.")
 @click.pass_obj
 def set_role(obj, email, role):
     """Change a user's role."""
     with obj.db() as db:
-        accounts.set_role(db, audit.Actor.cli(), "owner", _user(db, email), role)
-        click.echo(f"{email} is now {role}.")
+        user = _user(db, email)
+        if user.role == role:
+            click.echo(f"{user.email} is already {role}: nothing to change.")
+            return
+        accounts.set_role(db, audit.Actor.cli(), "owner", user, role)
+        click.echo(f"{user.email} is now {role}.")
 
 
 @users_group.command()
@@ -73,8 +82,12 @@ def set_role(obj, email, role):
 def deactivate(obj, email):
     """Deactivate a user and end all their sessions."""
     with obj.db() as db:
-        accounts.deactivate(db, audit.Actor.cli(), "owner", _user(db, email))
-        click.echo(f"{email} is deactivated.")
+        user = _user(db, email)
+        if not user.is_active:
+            click.echo(f"{user.email} is already deactivated: nothing to change.")
+            return
+        accounts.deactivate(db, audit.Actor.cli(), "owner", user)
+        click.echo(f"{user.email} is deactivated; their sessions were ended.")
 
 
 @users_group.command()
@@ -83,8 +96,12 @@ def deactivate(obj, email):
 def reactivate(obj, email):
     """Reactivate a user."""
     with obj.db() as db:
-        accounts.reactivate(db, audit.Actor.cli(), "owner", _user(db, email))
-        click.echo(f"{email} is active again.")
+        user = _user(db, email)
+        if user.is_active:
+            click.echo(f"{user.email} is already active: nothing to change.")
+            return
+        accounts.reactivate(db, audit.Actor.cli(), "owner", user)
+        click.echo(f"{user.email} is active again.")
 
 
 @users_group.command("reset-password")
@@ -100,8 +117,9 @@ def reset_password(obj, email, password_stdin):
     else:
         raise click.ClickException("pass --password-stdin to give the password")
     with obj.db() as db:
-        accounts.set_password(db, audit.Actor.cli(), _user(db, email), password)
-        click.echo(f"Password of {email} was reset; their sessions were ended.")
+        user = _user(db, email)
+        accounts.set_password(db, audit.Actor.cli(), user, password)
+        click.echo(f"Password of {user.email} was reset; their sessions were ended.")
 
 
 def register(cli):

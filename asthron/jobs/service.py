@@ -168,6 +168,24 @@ def retry_failed(db: Session, item_ids: list[int] | None = None) -> int:
     ).rowcount
 
 
-def counts(db: Session) -> dict[str, int]:
-    rows = db.execute(sa.select(OutboxItem.state, sa.func.count()).group_by(OutboxItem.state))
-    return dict(rows.all())
+def counts(db: Session, kind: str | None = None) -> dict[str, int]:
+    query = sa.select(OutboxItem.state, sa.func.count()).group_by(OutboxItem.state)
+    if kind is not None:
+        query = query.where(OutboxItem.kind == kind)
+    return dict(db.execute(query).all())
+
+
+def unfinished_with_errors(db: Session, kind: str, limit: int = 5) -> list[OutboxItem]:
+    """Pending or failed items of ``kind`` whose last attempt failed, newest first."""
+    return list(
+        db.scalars(
+            sa.select(OutboxItem)
+            .where(
+                OutboxItem.kind == kind,
+                OutboxItem.state.in_(("pending", "failed")),
+                OutboxItem.last_error.is_not(None),
+            )
+            .order_by(OutboxItem.id.desc())
+            .limit(limit)
+        )
+    )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 
 import transaction
 from huey import crontab
 
-from asthron.db import get_tm_session, utcnow
+from asthron.db import utcnow
 from asthron.jobs import service
 from asthron.jobs.models import WorkerHeartbeat
 from asthron.jobs.queue import app_context, huey
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_NAME = "worker"
 
 
 def _registry():
@@ -32,14 +38,28 @@ def sweep_outbox() -> list[int]:
 
 
 def beat(registry) -> None:
+    """Record that a worker is alive: one row, upserted, so racing threads cannot collide."""
+    engine = registry["db_engine"]
+    values = {
+        "name": HEARTBEAT_NAME,
+        "beat_at": utcnow(),
+        "hostname": socket.gethostname()[:255],
+        "pid": os.getpid(),
+    }
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(WorkerHeartbeat).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[WorkerHeartbeat.name],
+        set_={k: statement.excluded[k] for k in ("beat_at", "hostname", "pid")},
+    )
     tm = transaction.TransactionManager(explicit=True)
     with tm:
-        db = get_tm_session(registry["dbsession_factory"], tm)
-        heartbeat = db.get(WorkerHeartbeat, "worker") or WorkerHeartbeat(name="worker")
-        heartbeat.beat_at = utcnow()
-        heartbeat.hostname = socket.gethostname()[:255]
-        heartbeat.pid = os.getpid()
-        db.add(heartbeat)
+        from asthron.db import get_tm_session
+
+        get_tm_session(registry["dbsession_factory"], tm).execute(statement)
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -47,8 +67,19 @@ def heartbeat() -> None:
     beat(_registry())
 
 
+_started_lock = threading.Lock()
+_started_pids: set[int] = set()
+
+
 @huey.on_startup()
 def on_worker_start() -> None:
+    # Huey calls startup hooks in every worker thread; beat and sweep once per process.
+    with _started_lock:
+        if os.getpid() in _started_pids:
+            return
+        _started_pids.add(os.getpid())
     # A fresh worker reports itself alive at once and picks up anything a dead one left.
     beat(_registry())
-    service.sweep(_registry())
+    ids = service.sweep(_registry())
+    if ids:
+        log.info("startup sweep queued outbox items %s", ids)

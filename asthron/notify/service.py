@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
 import ssl
 import uuid
@@ -27,6 +28,10 @@ class EmailConfigError(ValueError):
     """Email settings are missing or invalid; the message says which."""
 
 
+class EmailDeliveryError(Exception):
+    """The server took the connection but not the message; worth trying again."""
+
+
 class EmailNotConfigured(EmailConfigError):
     def __init__(self):
         super().__init__("Outbound email is not configured yet (Integrations → Email).")
@@ -45,40 +50,76 @@ class SmtpSettingsInput:
 
     @classmethod
     def parse(cls, data: dict) -> SmtpSettingsInput:
-        host = str(data.get("host") or "").strip()
-        if not host or len(host) > 255 or any(c.isspace() for c in host):
+        """Validate a settings form; every problem is an EmailConfigError naming the field."""
+        host = _text(data, "host")
+        if not host:
             raise EmailConfigError("Enter the SMTP server's host name.")
-        try:
-            port = int(str(data.get("port") or "").strip())
-        except ValueError:
-            raise EmailConfigError("The port must be a number.") from None
-        if not 1 <= port <= 65535:
-            raise EmailConfigError("The port must be between 1 and 65535.")
-        security = data.get("security") or "starttls"
+        if len(host) > 255 or not HOST_RE.match(host):
+            raise EmailConfigError("The SMTP host must be a host name or an IP address.")
+        port = _number(data, "port", "The port", 1, 65535, None)
+        security = _text(data, "security") or "starttls"
         if security not in SMTP_SECURITY:
             raise EmailConfigError("Security must be none, starttls or tls.")
+        raw_from = _text(data, "from_address")
         try:
-            from_address = normalize_email(data.get("from_address"))
+            from_address = normalize_email(raw_from)
         except AccountError:
             raise EmailConfigError("Enter a valid sender address.") from None
-        try:
-            timeout = int(str(data.get("timeout_seconds") or 15))
-        except ValueError:
-            raise EmailConfigError("The timeout must be a number of seconds.") from None
-        username = str(data.get("username") or "").strip() or None
+        timeout = _number(data, "timeout_seconds", "The timeout", 1, 120, 15)
+        username = _text(data, "username") or None
+        if username and (len(username) > 255 or _has_control(username)):
+            raise EmailConfigError("The username must be at most 255 characters.")
+        from_name = _text(data, "from_name") or None
+        if from_name and (len(from_name) > 120 or _has_control(from_name)):
+            raise EmailConfigError("The sender name must be at most 120 characters on one line.")
+        clear = bool(data.get("clear_password"))
         password = data.get("password")
+        if password is not None and not isinstance(password, str):
+            raise EmailConfigError("The password must be text.")
+        if password and (len(password) > 1024 or _has_control(password)):
+            raise EmailConfigError("The password must be at most 1024 characters on one line.")
+        if clear:
+            password = ""
+        elif not password:
+            password = None  # keep the stored one
         return cls(
             host=host,
             port=port,
             security=security,
-            username=username[:255] if username else None,
-            password=None
-            if password in (None, "") and not data.get("clear_password")
-            else ("" if data.get("clear_password") else str(password)),
+            username=username,
+            password=password,
             from_address=from_address,
-            from_name=(str(data.get("from_name") or "").strip()[:120] or None),
-            timeout_seconds=max(1, min(timeout, 120)),
+            from_name=from_name,
+            timeout_seconds=timeout,
         )
+
+
+HOST_RE = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^\[?[0-9A-Fa-f:.]+\]?$"
+)
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def _text(data: dict, name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _number(data: dict, name: str, label: str, low: int, high: int, default: int | None) -> int:
+    text = _text(data, name)
+    if not text and default is not None:
+        return default
+    if not text.isdigit() or len(text) > 6:
+        raise EmailConfigError(f"{label} must be a whole number between {low} and {high}.")
+    number = int(text)
+    if not low <= number <= high:
+        raise EmailConfigError(f"{label} must be a whole number between {low} and {high}.")
+    return number
 
 
 def get_settings(db: Session) -> SmtpSettings | None:
@@ -155,6 +196,7 @@ def build_message(row: SmtpSettings, payload: dict) -> EmailMessage:
 def open_connection(row: SmtpSettings, box: SecretBox) -> smtplib.SMTP:
     """Connect, secure and log in, or raise with an error a person can act on."""
     context = ssl.create_default_context()
+    smtp = None
     try:
         if row.security == "tls":
             smtp = smtplib.SMTP_SSL(
@@ -167,29 +209,58 @@ def open_connection(row: SmtpSettings, box: SecretBox) -> smtplib.SMTP:
         if row.username:
             password = box.decrypt(row.password_encrypted) if row.password_encrypted else ""
             smtp.login(row.username, password)
-    except smtplib.SMTPAuthenticationError as exc:
-        raise EmailConfigError(
-            f"The SMTP server refused the username or password ({exc.smtp_code})."
-        ) from exc
-    except smtplib.SMTPNotSupportedError as exc:
-        raise EmailConfigError(f"The SMTP server does not support this: {exc}") from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise EmailConfigError(f"Cannot reach {row.host}:{row.port}: {exc}") from exc
+    except BaseException as exc:
+        if smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.close()
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            raise EmailConfigError(
+                f"The SMTP server refused the username or password ({exc.smtp_code})."
+            ) from exc
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            raise EmailConfigError(f"The SMTP server does not support this: {exc}") from exc
+        if isinstance(exc, ssl.SSLError):
+            raise EmailConfigError(f"TLS with {row.host}:{row.port} failed: {exc}") from exc
+        if isinstance(exc, OSError | smtplib.SMTPException):
+            raise EmailConfigError(f"Cannot reach {row.host}:{row.port}: {exc}") from exc
+        raise
     return smtp
+
+
+def _is_permanent(exc: smtplib.SMTPResponseException) -> bool:
+    return 500 <= exc.smtp_code <= 599
 
 
 @outbox_handler(EMAIL_KIND)
 def send_email(ctx: JobContext, payload: dict) -> None:
+    """Send one queued email. Idempotent enough: the Message-ID is the same on every try."""
     row = get_settings(ctx.db)
     if row is None:
         # Not permanent: the owner may configure email later and the message still goes out.
         raise EmailNotConfigured()
-    message = build_message(row, payload)
+    try:
+        message = build_message(row, payload)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PermanentJobError(f"the message cannot be built: {exc}") from exc
     smtp = open_connection(row, ctx.secret_box)
     try:
         refused = smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
-        raise PermanentJobError(f"recipient refused: {exc.recipients}") from exc
+        codes = [code for code, _ in exc.recipients.values()]
+        text = f"recipient refused: {exc.recipients}"
+        if codes and all(500 <= code <= 599 for code in codes):
+            raise PermanentJobError(text) from exc
+        raise EmailDeliveryError(text) from exc
+    except smtplib.SMTPResponseException as exc:
+        error = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        text = f"the SMTP server answered {exc.smtp_code} {error}"
+        if _is_permanent(exc):
+            raise PermanentJobError(text) from exc
+        raise EmailDeliveryError(text) from exc
     finally:
         with contextlib.suppress(OSError, smtplib.SMTPException):
             smtp.quit()
@@ -202,5 +273,7 @@ def test_connection(db: Session, box: SecretBox) -> str:
     if row is None:
         raise EmailNotConfigured()
     smtp = open_connection(row, box)
-    smtp.quit()
-    return f"Connected to {row.host}:{row.port} and logged in."
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        smtp.quit()
+    logged_in = " and logged in" if row.username else ""
+    return f"Connected to {row.host}:{row.port}{logged_in}."

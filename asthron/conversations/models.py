@@ -1,0 +1,107 @@
+"""Visitors, conversations and the append-only conversation event log."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from asthron.db import Base, UTCDateTime, utcnow
+
+EVENT_TYPES = ("visitor_message", "assistant_message", "staff_message", "system", "note")
+OWNERS = ("assistant", "waiting", "human")
+LIFECYCLES = ("open", "closed")
+
+
+class Visitor(Base):
+    """A browser on a site, known by a bearer token whose SHA-256 alone is stored.
+
+    No IP address is stored; the user agent and current page help staff give context.
+    """
+
+    __tablename__ = "visitors"
+    __table_args__ = (sa.UniqueConstraint("token_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_agent: Mapped[str | None] = mapped_column(sa.String(300))
+    current_page_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    consent_notice: Mapped[str | None] = mapped_column(sa.Text)
+    name: Mapped[str | None] = mapped_column(sa.String(120))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # One open conversation per visitor, decided by the database, not check-then-insert:
+        # open_slot is 1 while open and NULL once closed, and NULLs never collide.
+        sa.UniqueConstraint("visitor_id", "open_slot"),
+        sa.CheckConstraint("status IN ('open', 'closed')", name="status"),
+        sa.CheckConstraint("owner IN ('assistant', 'waiting', 'human')", name="owner"),
+        sa.CheckConstraint("open_slot IS NULL OR open_slot = 1", name="open_slot"),
+        sa.Index("ix_conversations_site_id_last_activity_at", "site_id", "last_activity_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("visitors.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(sa.String(8), default="open")
+    open_slot: Mapped[int | None] = mapped_column(default=1)
+    owner: Mapped[str] = mapped_column(sa.String(16), default="assistant")
+    assigned_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    waiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The last public event id each side has read; unread counts derive from these.
+    visitor_read_event_id: Mapped[int] = mapped_column(default=0)
+    staff_read_event_id: Mapped[int] = mapped_column(default=0)
+    unread_for_staff: Mapped[int] = mapped_column(default=0)
+    unread_for_visitor: Mapped[int] = mapped_column(default=0)
+
+    visitor: Mapped[Visitor] = relationship()
+
+
+class ConversationEvent(Base):
+    """One entry in a conversation's log. The id is global and increasing, so "events after
+    N" is one indexed range scan, and SSE reuses it as the Last-Event-ID."""
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (
+        # Retrying a send with the same client-generated id never duplicates the message.
+        sa.UniqueConstraint("conversation_id", "client_id"),
+        sa.Index("ix_conversation_events_conversation_id_id", "conversation_id", "id"),
+        sa.CheckConstraint(
+            "type IN ('visitor_message', 'assistant_message', 'staff_message', 'system', 'note')",
+            name="type",
+        ),
+        # Never reuse the id of a deleted last row: readers resume from "after N".
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(sa.String(24))
+    author_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    author_name: Mapped[str | None] = mapped_column(sa.String(120))
+    body: Mapped[str] = mapped_column(sa.Text, default="")
+    client_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # Public events reach the visitor; internal ones (notes) only staff.
+    public: Mapped[bool] = mapped_column(default=True)
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,350 @@
+"""Visitors, conversations and their event log: the spine every later feature writes to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from asthron.conversations.models import Conversation, ConversationEvent, Visitor
+from asthron.db import utcnow
+from asthron.realtime import INBOX_CHANNEL, conversation_channel
+from asthron.security.tokens import new_token, token_hash
+from asthron.sites.models import Site
+
+MAX_MESSAGE_LENGTH = 4000
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+TOUCH_INTERVAL = dt.timedelta(seconds=60)
+EVENT_LOG_LOCK = 0x61737468  # "asth": the advisory lock that orders event-log commits
+AUTHOR_OF_TYPE = {
+    "visitor_message": "visitor",
+    "assistant_message": "assistant",
+    "staff_message": "staff",
+    "system": "system",
+    "note": "staff",
+}
+
+
+class ConversationError(Exception):
+    """A domain error with an HTTP status and a stable code for API clients."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class NotFound(ConversationError):
+    status, code = 404, "not_found"
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+
+
+class InvalidInput(ConversationError):
+    status, code = 422, "invalid_input"
+
+
+def _clean_text(value, field: str, max_length: int, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string.")
+    # Control characters other than newlines and tabs have no place in a chat message.
+    value = "".join(ch for ch in value if ch in "\n\t" or ord(ch) >= 32).strip()
+    if required and not value:
+        raise InvalidInput(f"{field} must not be empty.")
+    if len(value) > max_length:
+        raise InvalidInput(f"{field} is too long ({max_length} characters at most).", "too_long")
+    return value
+
+
+def _clean_url(value) -> str | None:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        return None
+    return value[:2000]
+
+
+# -- visitors -------------------------------------------------------------------------------
+
+
+def start_visitor(
+    db: Session, site: Site, user_agent: str | None, page_url=None, timezone=None
+) -> tuple[Visitor, str]:
+    token = new_token()
+    visitor = Visitor(
+        site_id=site.id,
+        token_hash=token_hash(token),
+        user_agent=(user_agent or "")[:300] or None,
+        current_page_url=_clean_url(page_url),
+        timezone=timezone[:64] if isinstance(timezone, str) else None,
+    )
+    db.add(visitor)
+    db.flush()
+    return visitor, token
+
+
+def visitor_for_token(db: Session, token) -> Visitor | None:
+    if not isinstance(token, str) or not (20 <= len(token) <= 100):
+        return None
+    visitor = db.scalar(sa.select(Visitor).where(Visitor.token_hash == token_hash(token)))
+    if visitor is not None and utcnow() - visitor.last_seen_at > TOUCH_INTERVAL:
+        visitor.last_seen_at = utcnow()
+    return visitor
+
+
+def record_consent(db: Session, visitor: Visitor, site: Site) -> Visitor:
+    if visitor.consent_at is None:
+        visitor.consent_at = utcnow()
+        # The notice as it read when the visitor acknowledged it.
+        visitor.consent_notice = site.privacy_notice
+    return visitor
+
+
+def update_page(visitor: Visitor, page_url) -> None:
+    url = _clean_url(page_url)
+    if url:
+        visitor.current_page_url = url
+
+
+# -- conversations --------------------------------------------------------------------------
+
+
+def open_conversation(db: Session, visitor: Visitor) -> tuple[Conversation, bool]:
+    """The visitor's open conversation, created if there is none. The unique constraint on
+    (visitor_id, open_slot) settles concurrent first messages: the loser reads the winner's."""
+    existing = current_conversation(db, visitor)
+    if existing is not None:
+        return existing, False
+    conversation = Conversation(site_id=visitor.site_id, visitor_id=visitor.id)
+    try:
+        with db.begin_nested():
+            db.add(conversation)
+    except sa.exc.IntegrityError:
+        existing = current_conversation(db, visitor)
+        if existing is None:
+            raise
+        return existing, False
+    publish_inbox(db, conversation, "created")
+    return conversation, True
+
+
+def current_conversation(db: Session, visitor: Visitor) -> Conversation | None:
+    return db.scalar(
+        sa.select(Conversation).where(
+            Conversation.visitor_id == visitor.id, Conversation.open_slot == 1
+        )
+    )
+
+
+def visitor_conversation(db: Session, visitor: Visitor, conversation_id) -> Conversation:
+    """A conversation of this visitor's, or NotFound: never another visitor's (no IDOR)."""
+    try:
+        conversation_id = int(conversation_id)
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    conversation = db.get(Conversation, conversation_id)
+    if conversation is None or conversation.visitor_id != visitor.id:
+        raise NotFound()
+    return conversation
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+def append_event(
+    db: Session,
+    conversation: Conversation,
+    type: str,
+    body: str = "",
+    *,
+    author_name: str | None = None,
+    author_user_id: int | None = None,
+    client_id: str | None = None,
+    public: bool = True,
+    data: dict | None = None,
+) -> ConversationEvent:
+    if db.get_bind().dialect.name == "postgresql":
+        # Ids come from a sequence at insert time but become visible at commit, so two writers
+        # could commit out of id order and a reader that already passed the later id would
+        # skip the earlier one. Holding this lock until commit makes commit order id order.
+        # (SQLite has one writer at a time, so it is already ordered.)
+        db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
+    event = ConversationEvent(
+        conversation_id=conversation.id,
+        type=type,
+        body=body,
+        author_name=author_name,
+        author_user_id=author_user_id,
+        client_id=client_id,
+        public=public,
+        data=data or {},
+    )
+    db.add(event)
+    db.flush()
+    conversation.last_activity_at = event.created_at
+    if type == "visitor_message":
+        conversation.unread_for_staff += 1
+    elif public and type in ("assistant_message", "staff_message", "system"):
+        conversation.unread_for_visitor += 1
+    publish_after_commit(
+        db, conversation_channel(conversation.id), {"kind": "event", "id": event.id}
+    )
+    publish_inbox(db, conversation, "event")
+    return event
+
+
+def post_visitor_message(
+    db: Session, conversation: Conversation, body, client_id
+) -> tuple[ConversationEvent, bool]:
+    """Store a visitor's message. The same client_id again returns the stored event."""
+    if conversation.status != "open":
+        raise ConversationError("This conversation is closed.", "conversation_closed", 409)
+    if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
+        raise InvalidInput("client_id must be 8–64 letters, digits, - or _.")
+    body = _clean_text(body, "body", MAX_MESSAGE_LENGTH)
+    existing = _event_by_client_id(db, conversation.id, client_id)
+    if existing is not None:
+        return existing, False
+    try:
+        with db.begin_nested():
+            event = append_event(db, conversation, "visitor_message", body, client_id=client_id)
+    except sa.exc.IntegrityError:
+        existing = _event_by_client_id(db, conversation.id, client_id)
+        if existing is None:
+            raise
+        return existing, False
+    return event, True
+
+
+def _event_by_client_id(db: Session, conversation_id: int, client_id: str):
+    return db.scalar(
+        sa.select(ConversationEvent).where(
+            ConversationEvent.conversation_id == conversation_id,
+            ConversationEvent.client_id == client_id,
+        )
+    )
+
+
+def events_after(
+    db: Session, conversation_id: int, after: int, public_only: bool = True, limit: int = 200
+) -> list[ConversationEvent]:
+    query = sa.select(ConversationEvent).where(
+        ConversationEvent.conversation_id == conversation_id, ConversationEvent.id > after
+    )
+    if public_only:
+        query = query.where(ConversationEvent.public.is_(True))
+    return list(db.scalars(query.order_by(ConversationEvent.id).limit(limit)))
+
+
+def mark_read_by_visitor(db: Session, conversation: Conversation, last_event_id) -> None:
+    if not isinstance(last_event_id, int) or isinstance(last_event_id, bool) or last_event_id < 0:
+        raise InvalidInput("last_event_id must be a non-negative integer.")
+    newest = (
+        db.scalar(
+            sa.select(sa.func.max(ConversationEvent.id)).where(
+                ConversationEvent.conversation_id == conversation.id
+            )
+        )
+        or 0
+    )
+    read_up_to = min(last_event_id, newest)
+    if read_up_to > conversation.visitor_read_event_id:
+        conversation.visitor_read_event_id = read_up_to
+    conversation.unread_for_visitor = db.scalar(
+        sa.select(sa.func.count()).where(
+            ConversationEvent.conversation_id == conversation.id,
+            ConversationEvent.id > conversation.visitor_read_event_id,
+            ConversationEvent.public.is_(True),
+            ConversationEvent.type != "visitor_message",
+        )
+    )
+
+
+def leave_offline_message(
+    db: Session, visitor: Visitor, name, email, message, client_id=None
+) -> tuple[Conversation, ConversationEvent]:
+    """The "leave a message" form: a conversation waiting for staff, with the contact."""
+    from asthron.accounts.service import AccountError, normalize_email
+
+    name = _clean_text(name, "name", 120)
+    try:
+        email = normalize_email(email)
+    except AccountError:
+        raise InvalidInput("email must be a valid email address.") from None
+    message = _clean_text(message, "message", MAX_MESSAGE_LENGTH)
+    visitor.name, visitor.email = name, email
+    conversation, _created = open_conversation(db, visitor)
+    event = append_event(
+        db,
+        conversation,
+        "visitor_message",
+        message,
+        author_name=name,
+        data={"offline": True, "name": name, "email": email},
+    )
+    if conversation.owner != "human":
+        conversation.owner = "waiting"
+        conversation.waiting_since = conversation.waiting_since or utcnow()
+    return conversation, event
+
+
+# -- presentation and notification ----------------------------------------------------------
+
+
+def event_json(event: ConversationEvent) -> dict:
+    return {
+        "id": event.id,
+        "conversation_id": event.conversation_id,
+        "type": event.type,
+        "author": AUTHOR_OF_TYPE[event.type],
+        "author_name": event.author_name,
+        "body": event.body,
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+        "client_id": event.client_id,
+        "data": {k: v for k, v in (event.data or {}).items() if k in PUBLIC_DATA_KEYS},
+    }
+
+
+# Event data keys a visitor may see; anything else in data stays on the staff side.
+PUBLIC_DATA_KEYS = frozenset({"reply_id", "offline", "cut_off", "action"})
+
+
+def conversation_json(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.id,
+        "status": conversation.status,
+        "owner": conversation.owner,
+        "created_at": conversation.created_at.isoformat().replace("+00:00", "Z"),
+        "unread": conversation.unread_for_visitor,
+    }
+
+
+def publish_after_commit(db: Session, channel: str, message: dict) -> None:
+    """Wake streams once the transaction that stored the event has committed."""
+    from asthron.realtime import notifier_for_session
+
+    notifier = notifier_for_session(db)
+    tm = db.info.get("transaction_manager")
+    if notifier is None or tm is None:
+        return
+
+    def hook(committed):
+        if committed:
+            notifier.publish(channel, message)
+
+    tm.get().addAfterCommitHook(hook)
+
+
+def publish_inbox(db: Session, conversation: Conversation, change: str) -> None:
+    publish_after_commit(
+        db, INBOX_CHANNEL, {"kind": "conversation", "id": conversation.id, "change": change}
+    )

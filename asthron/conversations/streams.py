@@ -1,0 +1,119 @@
+"""Server-Sent Events and long polling over the conversation event log.
+
+A stream subscribes to the notifier first and then reads the database, so an event committed
+in between is never missed; it sends "events after the last id" from the database and uses
+notifications only as a reason to look again. Streaming runs after pyramid_tm has committed,
+so it opens its own short sessions and never touches request.db.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+
+from asthron.conversations import service
+from asthron.realtime import conversation_channel
+
+HEARTBEAT_SECONDS = 15.0
+POLL_SLICE = 1.0  # how often a waiting stream checks that its client is still there
+
+
+class StreamCounter:
+    """Open streams per visitor and in total, so streams never take every waitress thread."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._per_visitor: dict[int, int] = defaultdict(int)
+        self.total = 0
+
+    def acquire(self, visitor_id: int, per_visitor: int, capacity: int) -> bool:
+        with self._lock:
+            if self._per_visitor[visitor_id] >= per_visitor or self.total >= capacity:
+                return False
+            self._per_visitor[visitor_id] += 1
+            self.total += 1
+            return True
+
+    def release(self, visitor_id: int) -> None:
+        with self._lock:
+            self._per_visitor[visitor_id] -= 1
+            if self._per_visitor[visitor_id] <= 0:
+                del self._per_visitor[visitor_id]
+            self.total -= 1
+
+
+def _read_events(registry, conversation_id: int, after: int, public_only: bool = True):
+    with registry["dbsession_factory"]() as db:
+        return service.events_after(db, conversation_id, after, public_only=public_only)
+
+
+def sse_frame(data: dict, event: str | None = None, event_id: int | None = None) -> bytes:
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event:
+        lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def event_stream(
+    registry,
+    conversation_id: int,
+    after: int,
+    release,
+    disconnected=None,
+    public_only: bool = True,
+    serialize=service.event_json,
+    heartbeat: float = HEARTBEAT_SECONDS,
+):
+    """Yield SSE frames: stored events (with ids), live deltas and typing, and heartbeats."""
+    notifier = registry["notifier"]
+    subscription = notifier.subscribe(conversation_channel(conversation_id))
+    try:
+        # Tell the browser how long to wait before reconnecting, and flush headers at once.
+        yield b"retry: 2000\n\n"
+        last_id = after
+        while True:
+            for event in _read_events(registry, conversation_id, last_id, public_only):
+                last_id = event.id
+                yield sse_frame(serialize(event), "message", event.id)
+            waited = 0.0
+            woke = False
+            while waited < heartbeat and not woke:
+                message = subscription.get(timeout=POLL_SLICE)
+                if disconnected is not None and disconnected():
+                    return
+                if message is None:
+                    waited += POLL_SLICE
+                    continue
+                for item in [message, *subscription.drain()]:
+                    kind = item.get("kind")
+                    if kind == "event":
+                        woke = True
+                    elif kind in ("delta", "typing", "presence"):
+                        yield sse_frame(item, kind)
+            if not woke:
+                yield b": heartbeat\n\n"
+    finally:
+        subscription.close()
+        release()
+
+
+def long_poll(registry, conversation_id: int, after: int, wait: int, public_only: bool = True):
+    """Wait up to ``wait`` seconds for events after ``after``; an empty list on time-out."""
+    notifier = registry["notifier"]
+    deadline = time.monotonic() + wait
+    with notifier.subscribe(conversation_channel(conversation_id)) as subscription:
+        while True:
+            events = _read_events(registry, conversation_id, after, public_only)
+            if events:
+                return events
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            message = subscription.get(timeout=remaining)
+            if message is None:
+                return []

@@ -1,0 +1,300 @@
+"""The public widget API (/api/widget/v1/...): JSON in and out, bearer tokens, CORS.
+
+No cookies are used here, so CSRF does not apply (require_csrf=False); instead every call is
+bound to a site's allowed origins and a visitor token that reaches only its own
+conversations.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pyramid.response import Response
+from pyramid.view import exception_view_config, view_config, view_defaults
+
+from asthron.conversations import service
+from asthron.conversations.models import Visitor
+from asthron.conversations.service import ConversationError, InvalidInput
+from asthron.conversations.streams import event_stream, long_poll
+from asthron.sites import service as sites
+from asthron.sites.config import widget_config
+from asthron.sites.models import Site
+
+MAX_BODY_BYTES = 16 * 1024
+CORS_HEADERS = "Authorization, Content-Type, Last-Event-ID"
+CORS_METHODS = "GET, POST, OPTIONS"
+
+
+class ApiError(ConversationError):
+    pass
+
+
+def _json_body(request) -> dict:
+    if request.content_length and request.content_length > MAX_BODY_BYTES:
+        raise ApiError("The request body is too large.", "payload_too_large", 413)
+    raw = request.body
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError("The request body is too large.", "payload_too_large", 413)
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError("The request body is not valid JSON.", "malformed_json", 400) from None
+    if not isinstance(body, dict):
+        raise ApiError("The request body must be a JSON object.", "malformed_json", 400)
+    return body
+
+
+def _cors(request, site: Site | None) -> None:
+    """Echo the Origin only when it is one of the site's allowed origins."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return
+    if site is None or not sites.origin_allowed(site, origin):
+        raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
+    _allow_origin(request.response, origin)
+
+
+def _allow_origin(response, origin: str) -> None:
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+    response.vary = tuple({*(response.vary or ()), "Origin"})
+
+
+def _client_ip(request) -> str:
+    return request.client_addr or "unknown"
+
+
+def _limit(request, bucket: str, key: str, limit: int, window: int) -> None:
+    if not request.registry["rate_limiter"].hit(bucket, key, limit, window):
+        raise ApiError("Too many requests; wait a moment and try again.", "rate_limited", 429)
+
+
+def _visitor(request) -> tuple[Visitor, Site]:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError("A visitor token is required.", "unauthenticated", 401)
+    visitor = service.visitor_for_token(request.db, token.strip())
+    if visitor is None:
+        raise ApiError("The visitor token is not valid.", "unauthenticated", 401)
+    site = request.db.get(Site, visitor.site_id)
+    _cors(request, site)
+    return visitor, site
+
+
+@view_defaults(renderer="json", require_csrf=False)
+class WidgetApi:
+    def __init__(self, request):
+        self.request = request
+        self.settings = request.app_settings
+        # The API's responses are data, never pages: no framing, no scripts, nothing.
+        request.csp.clear()
+        request.csp.update({"default-src": ["'none'"], "frame-ancestors": ["'none'"]})
+
+    @view_config(route_name="widget_api.sessions", request_method="POST")
+    def create_session(self):
+        request = self.request
+        body = _json_body(request)
+        site = sites.get_by_key(request.db, body.get("site_key"))
+        if site is None:
+            raise ApiError("Unknown site key.", "unknown_site", 404)
+        if not sites.origin_allowed(site, request.headers.get("Origin")):
+            raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
+        _cors(request, site)
+        _limit(
+            request,
+            "session-ip",
+            _client_ip(request),
+            self.settings.widget_sessions_per_hour_per_ip,
+            3600,
+        )
+        _limit(
+            request,
+            "session-site",
+            str(site.id),
+            self.settings.widget_sessions_per_hour_per_site,
+            3600,
+        )
+        visitor, token = service.start_visitor(
+            request.db, site, request.user_agent, body.get("page_url"), body.get("timezone")
+        )
+        request.response.status_code = 201
+        return {
+            "visitor_token": token,
+            "site_key": site.public_key,
+            "config": widget_config(request, site),
+        }
+
+    @view_config(route_name="widget_api.config", request_method="GET")
+    def config(self):
+        request = self.request
+        if request.headers.get("Authorization"):
+            _visitor_obj, site = _visitor(request)
+        else:
+            site = sites.get_by_key(request.db, request.GET.get("site_key"))
+            if site is None:
+                raise ApiError("Unknown site key.", "unknown_site", 404)
+            _cors(request, site)
+        request.response.cache_control = "no-store"
+        return widget_config(request, site)
+
+    @view_config(route_name="widget_api.consent", request_method="POST")
+    def consent(self):
+        visitor, site = _visitor(self.request)
+        service.record_consent(self.request.db, visitor, site)
+        return {"consent_at": visitor.consent_at.isoformat().replace("+00:00", "Z")}
+
+    @view_config(route_name="widget_api.conversations", request_method="POST")
+    def open_conversation(self):
+        request = self.request
+        visitor, _site = _visitor(request)
+        body = _json_body(request)
+        service.update_page(visitor, body.get("page_url"))
+        conversation, created = service.open_conversation(request.db, visitor)
+        request.response.status_code = 201 if created else 200
+        return service.conversation_json(conversation)
+
+    @view_config(route_name="widget_api.messages", request_method="POST")
+    def post_message(self):
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        body = _json_body(request)
+        _limit(
+            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
+        )
+        _limit(
+            request,
+            "msg-ip",
+            _client_ip(request),
+            self.settings.widget_messages_per_minute_per_ip,
+            60,
+        )
+        service.update_page(visitor, body.get("page_url"))
+        event, created = service.post_visitor_message(
+            request.db, conversation, body.get("body"), body.get("client_id")
+        )
+        if created and conversation.owner == "assistant":
+            request.registry["reply_runner"].schedule_after_commit(
+                request.db, conversation.id, event.id
+            )
+        request.response.status_code = 201 if created else 200
+        return service.event_json(event)
+
+    @view_config(route_name="widget_api.events", request_method="GET")
+    def events(self):
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        after = _int_param(request, "after", 0)
+        wait = min(_int_param(request, "wait", 0), self.settings.widget_max_wait)
+        events = service.events_after(request.db, conversation.id, after)
+        if not events and wait > 0:
+            events = long_poll(request.registry, conversation.id, after, wait)
+        request.response.cache_control = "no-store"
+        return {
+            "events": [service.event_json(e) for e in events],
+            "last_id": events[-1].id if events else after,
+        }
+
+    @view_config(route_name="widget_api.stream", request_method="GET")
+    def stream(self):
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        after = _int_param(request, "after", 0)
+        last_event_id = request.headers.get("Last-Event-ID", "")
+        if last_event_id.isdigit():
+            after = max(after, int(last_event_id))
+        streams = request.registry["stream_counter"]
+        if not streams.acquire(
+            visitor.id, self.settings.widget_max_streams_per_visitor, self.settings.stream_capacity
+        ):
+            raise ApiError("Too many open streams; use long polling.", "too_many_streams", 429)
+        response = request.response
+        response.content_type = "text/event-stream"
+        response.charset = "utf-8"
+        response.cache_control = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"
+        response.app_iter = event_stream(
+            request.registry,
+            conversation.id,
+            after,
+            release=lambda: streams.release(visitor.id),
+            disconnected=request.environ.get("waitress.client_disconnected"),
+        )
+        return response
+
+    @view_config(route_name="widget_api.read", request_method="POST")
+    def read(self):
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        body = _json_body(request)
+        service.mark_read_by_visitor(request.db, conversation, body.get("last_event_id"))
+        return {"unread": conversation.unread_for_visitor}
+
+    @view_config(route_name="widget_api.offline_messages", request_method="POST")
+    def offline_message(self):
+        request = self.request
+        visitor, _site = _visitor(request)
+        body = _json_body(request)
+        _limit(
+            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
+        )
+        conversation, event = service.leave_offline_message(
+            request.db, visitor, body.get("name"), body.get("email"), body.get("message")
+        )
+        request.response.status_code = 201
+        return {
+            "conversation": service.conversation_json(conversation),
+            "event": service.event_json(event),
+        }
+
+
+def _int_param(request, name: str, default: int) -> int:
+    value = request.GET.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidInput(f"{name} must be a non-negative integer.")
+    return int(value)
+
+
+@view_config(route_name="widget_api.preflight", request_method="OPTIONS", require_csrf=False)
+def preflight(request):
+    """CORS preflight. It carries no token, so allow an origin that any site lists."""
+    response = Response(status=204)
+    origin = request.headers.get("Origin")
+    if origin and sites.origin_listed_anywhere(request.db, origin):
+        _allow_origin(response, origin)
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+@exception_view_config(ConversationError, path_info=r"^/api/", renderer="json")
+def api_error(exc, request):
+    request.response.status_code = exc.status
+    origin = request.headers.get("Origin")
+    # Errors are readable by an allowed page too, so the widget can show a clear message.
+    if (
+        origin
+        and exc.code != "origin_not_allowed"
+        and sites.origin_listed_anywhere(request.db, origin)
+    ):
+        _allow_origin(request.response, origin)
+    if exc.status == 429:
+        request.response.headers["Retry-After"] = "30"
+    return {"error": {"code": exc.code, "message": exc.message}}

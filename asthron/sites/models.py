@@ -1,0 +1,38 @@
+"""Websites that embed the widget: origins, look, business hours, privacy notice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from asthron.db import Base, UTCDateTime, utcnow
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    __table_args__ = (
+        sa.UniqueConstraint("public_key"),
+        sa.CheckConstraint("position IN ('right', 'left')", name="position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    # Public by design (it is in the page's script tag); it only names the site.
+    public_key: Mapped[str] = mapped_column(sa.String(64))
+    # Exact origins ("https://shop.example.com:8443") allowed to call the widget API.
+    allowed_origins: Mapped[list] = mapped_column(sa.JSON, default=list)
+    title: Mapped[str] = mapped_column(sa.String(80), default="Chat with us")
+    greeting: Mapped[str] = mapped_column(sa.String(500), default="Hi! How can we help?")
+    accent_color: Mapped[str] = mapped_column(sa.String(7), default="#2f5bea")
+    position: Mapped[str] = mapped_column(sa.String(8), default="right")
+    language: Mapped[str] = mapped_column(sa.String(16), default="en")
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # {"mon": [["09:00", "17:00"]], ...}; a missing or empty day is closed.
+    business_hours: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    holidays: Mapped[list] = mapped_column(sa.JSON, default=list)  # ["2026-12-25", ...]
+    privacy_notice: Mapped[str] = mapped_column(sa.Text, default="")
+    privacy_url: Mapped[str] = mapped_column(sa.String(2000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

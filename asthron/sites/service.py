@@ -1,0 +1,184 @@
+"""Registering websites and reading their widget configuration."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from asthron import audit
+from asthron.audit.service import Actor
+from asthron.sites import hours as hours_module
+from asthron.sites.models import Site
+
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
+MAX_ORIGINS = 20
+
+
+class SiteError(ValueError):
+    """A site setting is invalid; the message says which and is safe to show."""
+
+
+def normalize_origin(value) -> str:
+    """'https://Shop.Example.com:443/path' → 'https://shop.example.com'; exact scheme+host+port."""
+    if not isinstance(value, str) or len(value) > 300:
+        raise SiteError("An origin must be text like https://www.example.com.")
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise SiteError(f"{value!r} is not a valid origin.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SiteError(f"{value!r} is not an origin: use http(s)://host[:port].")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise SiteError(f"{value!r} must not carry credentials, a query or a fragment.")
+    if parts.path not in ("", "/"):
+        raise SiteError(f"{value!r} must not have a path: an origin is scheme, host and port.")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def new_public_key() -> str:
+    return "site_" + secrets.token_urlsafe(18)
+
+
+@dataclass
+class SiteInput:
+    name: str
+    origins: list[str]
+    title: str = "Chat with us"
+    greeting: str = "Hi! How can we help?"
+    accent_color: str = "#2f5bea"
+    position: str = "right"
+    language: str = "en"
+    timezone: str = "UTC"
+    business_hours: dict | None = None
+    holidays: list | None = None
+    privacy_notice: str = ""
+    privacy_url: str = ""
+
+    def validated(self) -> SiteInput:
+        name = (self.name or "").strip() if isinstance(self.name, str) else ""
+        if not name or len(name) > 120:
+            raise SiteError("Give the site a name (120 characters at most).")
+        if not isinstance(self.origins, list) or not self.origins:
+            raise SiteError("Add at least one allowed origin.")
+        if len(self.origins) > MAX_ORIGINS:
+            raise SiteError(f"At most {MAX_ORIGINS} origins.")
+        origins = sorted({normalize_origin(o) for o in self.origins})
+        for label, value, limit in (
+            ("title", self.title, 80),
+            ("greeting", self.greeting, 500),
+            ("privacy notice", self.privacy_notice, 4000),
+        ):
+            if not isinstance(value, str) or len(value) > limit:
+                raise SiteError(f"The {label} must be text of at most {limit} characters.")
+        if not isinstance(self.accent_color, str) or not COLOR_RE.match(self.accent_color):
+            raise SiteError("The accent colour must look like #2f5bea.")
+        if self.position not in ("right", "left"):
+            raise SiteError("Position must be right or left.")
+        if not isinstance(self.language, str) or not LANGUAGE_RE.match(self.language):
+            raise SiteError("Language must be a code like en or pt-BR.")
+        privacy_url = (self.privacy_url or "").strip()
+        if privacy_url:
+            parts = urlsplit(privacy_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or len(privacy_url) > 2000:
+                raise SiteError("The privacy page URL must be an http(s) address.")
+        try:
+            hours_module.zone(self.timezone)
+            business_hours = hours_module.validate_hours(self.business_hours or {})
+            holidays = hours_module.validate_holidays(self.holidays or [])
+        except hours_module.HoursError as exc:
+            raise SiteError(str(exc)) from None
+        return SiteInput(
+            name=name,
+            origins=origins,
+            title=self.title.strip() or "Chat with us",
+            greeting=self.greeting.strip(),
+            accent_color=self.accent_color.lower(),
+            position=self.position,
+            language=self.language,
+            timezone=self.timezone,
+            business_hours=business_hours,
+            holidays=holidays,
+            privacy_notice=self.privacy_notice.strip(),
+            privacy_url=privacy_url,
+        )
+
+
+def _apply(site: Site, data: SiteInput) -> None:
+    site.name, site.allowed_origins = data.name, data.origins
+    site.title, site.greeting = data.title, data.greeting
+    site.accent_color, site.position, site.language = (
+        data.accent_color,
+        data.position,
+        data.language,
+    )
+    site.timezone, site.business_hours, site.holidays = (
+        data.timezone,
+        data.business_hours,
+        data.holidays,
+    )
+    site.privacy_notice, site.privacy_url = data.privacy_notice, data.privacy_url
+
+
+def create_site(db: Session, actor: Actor, data: SiteInput) -> Site:
+    data = data.validated()
+    site = Site(public_key=new_public_key())
+    _apply(site, data)
+    db.add(site)
+    db.flush()
+    audit.record(
+        db, actor, "site.create", "site", site.id, {"name": site.name, "origins": data.origins}
+    )
+    return site
+
+
+def update_site(db: Session, actor: Actor, site: Site, data: SiteInput) -> Site:
+    data = data.validated()
+    _apply(site, data)
+    db.flush()
+    audit.record(
+        db, actor, "site.update", "site", site.id, {"name": site.name, "origins": data.origins}
+    )
+    return site
+
+
+def list_sites(db: Session) -> list[Site]:
+    return list(db.scalars(sa.select(Site).order_by(Site.name)))
+
+
+def get_by_key(db: Session, public_key) -> Site | None:
+    if not isinstance(public_key, str) or not (8 <= len(public_key) <= 64):
+        return None
+    return db.scalar(sa.select(Site).where(Site.public_key == public_key))
+
+
+def origin_allowed(site: Site, origin: str | None) -> bool:
+    if not origin:
+        return False
+    try:
+        return normalize_origin(origin) in (site.allowed_origins or [])
+    except SiteError:
+        return False
+
+
+def embed_snippet(site: Site, public_url: str) -> str:
+    return f'<script src="{public_url}/widget.js" data-site="{site.public_key}" async></script>'
+
+
+def origin_listed_anywhere(db: Session, origin: str) -> bool:
+    """Whether any site allows this origin (for CORS preflights, which carry no token)."""
+    try:
+        origin = normalize_origin(origin)
+    except SiteError:
+        return False
+    return any(origin in (site.allowed_origins or []) for site in list_sites(db))

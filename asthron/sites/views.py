@@ -1,0 +1,165 @@
+"""Dashboard: register websites, edit the widget's look, hours and privacy notice."""
+
+from __future__ import annotations
+
+import json
+
+from pyramid.httpexceptions import HTTPNotFound
+from pyramid.view import view_config
+
+from asthron.accounts.permissions import Permission
+from asthron.forms import field, notice, redirect
+from asthron.sites import service
+from asthron.sites.models import Site
+
+FIELDS = (
+    "name",
+    "title",
+    "greeting",
+    "accent_color",
+    "position",
+    "language",
+    "timezone",
+    "privacy_notice",
+    "privacy_url",
+)
+
+
+def _form_input(request) -> tuple[service.SiteInput, dict]:
+    values = {name: field(request, name, 4000) for name in FIELDS}
+    values["origins"] = field(request, "origins", 6000)
+    values["business_hours"] = field(request, "business_hours", 4000)
+    values["holidays"] = field(request, "holidays", 8000)
+    try:
+        hours = json.loads(values["business_hours"] or "{}")
+    except ValueError:
+        raise service.SiteError(
+            'Business hours must be JSON like {"mon": [["09:00", "17:00"]]}.'
+        ) from None
+    holidays = [d for d in values["holidays"].replace(",", " ").split() if d]
+    data = service.SiteInput(
+        name=values["name"],
+        origins=[o for o in values["origins"].split() if o],
+        title=values["title"],
+        greeting=values["greeting"],
+        accent_color=values["accent_color"],
+        position=values["position"],
+        language=values["language"],
+        timezone=values["timezone"] or "UTC",
+        business_hours=hours,
+        holidays=holidays,
+        privacy_notice=values["privacy_notice"],
+        privacy_url=values["privacy_url"],
+    )
+    return data, values
+
+
+def _values_of(site: Site | None) -> dict:
+    if site is None:
+        return {
+            "name": "",
+            "origins": "",
+            "title": "Chat with us",
+            "greeting": "Hi! How can we help?",
+            "accent_color": "#2f5bea",
+            "position": "right",
+            "language": "en",
+            "timezone": "UTC",
+            "privacy_notice": "",
+            "privacy_url": "",
+            "business_hours": "{}",
+            "holidays": "",
+        }
+    return {
+        **{name: getattr(site, name) for name in FIELDS},
+        "origins": "\n".join(site.allowed_origins or []),
+        "business_hours": json.dumps(site.business_hours or {}),
+        "holidays": " ".join(site.holidays or []),
+    }
+
+
+@view_config(
+    route_name="sites.list",
+    renderer="sites/list.html",
+    permission=Permission.SETTINGS,
+    request_method="GET",
+)
+def site_list(request):
+    return {"sites": service.list_sites(request.db), "notice": notice(request)}
+
+
+@view_config(
+    route_name="sites.create",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="GET",
+)
+def site_new(request):
+    return {"site": None, "values": _values_of(None), "snippet": None}
+
+
+@view_config(
+    route_name="sites.create",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="POST",
+)
+def site_create(request):
+    try:
+        data, values = _form_input(request)
+        site = service.create_site(request.db, request.actor, data)
+    except service.SiteError as exc:
+        request.response.status_code = 400
+        return {
+            "site": None,
+            "values": dict(_values_of(None), **request.POST.mixed()),
+            "snippet": None,
+            "error": str(exc),
+        }
+    return redirect(request, "sites.edit", "site_saved", site_id=site.id)
+
+
+def _site(request) -> Site:
+    site = request.db.get(Site, int(request.matchdict["site_id"]))
+    if site is None:
+        raise HTTPNotFound()
+    return site
+
+
+@view_config(
+    route_name="sites.edit",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="GET",
+)
+def site_edit(request):
+    site = _site(request)
+    return {
+        "site": site,
+        "values": _values_of(site),
+        "notice": notice(request),
+        "snippet": service.embed_snippet(site, request.app_settings.public_url),
+    }
+
+
+@view_config(
+    route_name="sites.edit",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="POST",
+)
+def site_update(request):
+    site = _site(request)
+    try:
+        data, _values = _form_input(request)
+        service.update_site(request.db, request.actor, site, data)
+    except service.SiteError as exc:
+        request.response.status_code = 400
+        request.db.expire(site)
+        return {
+            "site": site,
+            "values": dict(_values_of(site), **request.POST.mixed()),
+            "snippet": service.embed_snippet(site, request.app_settings.public_url),
+            "error": str(exc),
+        }
+    return redirect(request, "sites.edit", "site_saved", site_id=site.id)
