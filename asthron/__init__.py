@@ -27,6 +27,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".notify")
     config.include(".sites")
     config.include(".conversations")
+    config.include(".knowledge")
+    config.include(".assistant")
     config.include(".health")
     # Every route lives in one file.
     config.include(".routes")

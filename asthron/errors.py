@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
 from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound, HTTPSeeOther
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 
 log = logging.getLogger(__name__)
+
+CSRF_MESSAGE = (
+    "The security token (CSRF) of this form is missing or out of date. "
+    "Reload the page and try again."
+)
 
 
 def _wants_json(request) -> bool:
@@ -46,7 +52,9 @@ def http_error(exc, request):
         return exc
     if isinstance(exc, HTTPForbidden | HTTPNotFound):
         return exc
-    code = "bad_csrf_token" if "CSRF" in type(exc).__name__ else exc.title.lower().replace(" ", "_")
+    if isinstance(exc, BadCSRFToken | BadCSRFOrigin):
+        return _error(request, exc.code, "bad_csrf_token", CSRF_MESSAGE)
+    code = exc.title.lower().replace(" ", "_")
     return _error(request, exc.code, code, exc.detail or exc.explanation or exc.title)
 
 

@@ -8,3 +8,5 @@ def import_all_models() -> None:
     from asthron.notify import models as _notify  # noqa: F401
     from asthron.sites import models as _sites  # noqa: F401
     from asthron.conversations import models as _conversations  # noqa: F401
+    from asthron.knowledge import models as _knowledge  # noqa: F401
+    from asthron.assistant import models as _assistant  # noqa: F401

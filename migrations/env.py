@@ -28,9 +28,21 @@ def _database_url() -> str:
     return AppSettings.from_ini(get_appsettings(config.config_file_name)).database_url
 
 
+# The full-text index is dialect-specific and lives outside the models (see
+# asthron/knowledge/models.py): an FTS5 table on SQLite, a tsvector column on PostgreSQL.
+FULL_TEXT_OBJECTS = {"knowledge_fts", "search_vector", "ix_article_chunks_search_vector"}
+
+
+def _include_object(obj, name, type_, reflected, compare_to):
+    if name in FULL_TEXT_OBJECTS or (type_ == "table" and name.startswith("knowledge_fts")):
+        return False
+    return True
+
+
 def _options(dialect_name: str) -> dict:
     return {
         "target_metadata": target_metadata,
+        "include_object": _include_object,
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         "render_as_batch": dialect_name == "sqlite",
         "compare_type": True,

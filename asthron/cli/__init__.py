@@ -65,12 +65,13 @@ class CliContext:
 
     def require_migrated(self) -> None:
         """Refuse to work on a schema that is not at the migrations' head."""
-        from asthron.cli.db import revisions_of
+        from asthron.cli.db import missing_sqlite_file, revisions_of
         from asthron.health.service import migration_heads
 
-        engine = self.registry["db_engine"]
-        with engine.connect() as connection:
-            current = revisions_of(connection)
+        current = set()
+        if not missing_sqlite_file(self.settings.database_url):
+            with self.registry["db_engine"].connect() as connection:
+                current = revisions_of(connection)
         heads = migration_heads(self.settings.migrations_dir)
         if current != heads:
             at = ", ".join(sorted(current)) or "an empty schema"
@@ -139,9 +140,9 @@ def cli(ctx, config_path):
 
 
 def _register():
-    from asthron.cli import db, jobs, serve, setup, sites, users
+    from asthron.cli import db, jobs, kb, serve, setup, sites, users
 
-    for module in (db, jobs, serve, setup, sites, users):
+    for module in (db, jobs, kb, serve, setup, sites, users):
         module.register(cli)
 
 

@@ -54,10 +54,13 @@ def worker(obj, workers):
             "asthron.huey.immediate is on: tasks run in the web process, there is nothing "
             "for a worker to consume"
         )
-    if not logging.getLogger("huey").handlers and not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s [%(name)s] %(message)s"
-        )
+    # Without a logging section in the .ini, still say what the worker does.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    for name in ("huey", "asthron"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET and logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
     consumer = huey.create_consumer(
         workers=workers,
         worker_type="thread",

@@ -32,11 +32,22 @@ class ReplyContext:
         return sum(1 for turn in self.history if turn.author == "visitor")
 
 
+@dataclass(frozen=True)
+class ReplyOutcome:
+    """The last item a responder may yield: the text to store (when it differs from the
+    joined deltas), whether it was cut off, and data to keep with the event (sources...)."""
+
+    text: str
+    cut_off: bool = False
+    data: dict = field(default_factory=dict)
+
+
 class Responder(Protocol):
     name: str
 
-    def reply(self, context: ReplyContext) -> Iterator[str]:
-        """Yield the reply as text deltas; their concatenation is the stored message."""
+    def reply(self, context: ReplyContext) -> Iterator[str | ReplyOutcome]:
+        """Yield the reply as text deltas, optionally ending with a ReplyOutcome; without one,
+        the joined deltas are the stored message."""
 
 
 def _chunks(text: str, size: int = 24) -> Iterator[str]:

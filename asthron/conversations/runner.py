@@ -16,7 +16,7 @@ import transaction
 
 from asthron.conversations import service
 from asthron.conversations.models import Conversation, ConversationEvent
-from asthron.conversations.responder import BuiltinResponder, ReplyContext, Turn
+from asthron.conversations.responder import BuiltinResponder, ReplyContext, ReplyOutcome, Turn
 from asthron.db import get_tm_session, utcnow
 from asthron.realtime import conversation_channel
 from asthron.sites import hours
@@ -91,11 +91,17 @@ class ReplyRunner:
 
         reply_id = uuid.uuid4().hex
         self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": True})
-        parts = []
-        for delta in self.responder.reply(context):
-            parts.append(delta)
-            self._publish(conversation_id, {"kind": "delta", "reply_id": reply_id, "text": delta})
-        text = "".join(parts).strip()
+        parts, outcome = [], None
+        for item in self.responder.reply(context):
+            if isinstance(item, ReplyOutcome):
+                outcome = item
+                continue
+            parts.append(item)
+            self._publish(conversation_id, {"kind": "delta", "reply_id": reply_id, "text": item})
+        text = (outcome.text if outcome else "".join(parts)).strip()
+        extra = dict(outcome.data) if outcome else {}
+        if outcome and outcome.cut_off:
+            extra["cut_off"] = True
 
         with tm:
             db = self._session(tm)
@@ -118,7 +124,7 @@ class ReplyRunner:
                 "assistant_message",
                 text,
                 author_name="Assistant",
-                data={"reply_id": reply_id, "responder": self.responder.name},
+                data={"reply_id": reply_id, "responder": self.responder.name, **extra},
             )
         self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": False})
         return event

@@ -117,7 +117,7 @@ class WidgetApi:
             self.settings.widget_sessions_per_hour_per_site,
             3600,
         )
-        visitor, token = service.start_visitor(
+        _visitor, token = service.start_visitor(
             request.db, site, request.user_agent, body.get("page_url"), body.get("timezone")
         )
         request.response.status_code = 201

@@ -10,7 +10,7 @@ import threading
 import transaction
 from huey import crontab
 
-from asthron.db import utcnow
+from asthron.db import get_tm_session, utcnow
 from asthron.jobs import service
 from asthron.jobs.models import WorkerHeartbeat
 from asthron.jobs.queue import app_context, huey
@@ -57,8 +57,6 @@ def beat(registry) -> None:
     )
     tm = transaction.TransactionManager(explicit=True)
     with tm:
-        from asthron.db import get_tm_session
-
         get_tm_session(registry["dbsession_factory"], tm).execute(statement)
 
 
@@ -67,19 +65,24 @@ def heartbeat() -> None:
     beat(_registry())
 
 
+def startup(registry) -> list[int]:
+    """What a fresh worker does first: report itself alive, pick up what a dead one left."""
+    beat(registry)
+    ids = service.sweep(registry)
+    if ids:
+        log.info("startup sweep queued outbox items %s", ids)
+    return ids
+
+
 _started_lock = threading.Lock()
 _started_pids: set[int] = set()
 
 
 @huey.on_startup()
 def on_worker_start() -> None:
-    # Huey calls startup hooks in every worker thread; beat and sweep once per process.
+    # Huey calls startup hooks in every worker thread; this runs once per process.
     with _started_lock:
         if os.getpid() in _started_pids:
             return
         _started_pids.add(os.getpid())
-    # A fresh worker reports itself alive at once and picks up anything a dead one left.
-    beat(_registry())
-    ids = service.sweep(_registry())
-    if ids:
-        log.info("startup sweep queued outbox items %s", ids)
+    startup(_registry())

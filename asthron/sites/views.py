@@ -106,7 +106,7 @@ def site_new(request):
 )
 def site_create(request):
     try:
-        data, values = _form_input(request)
+        data, _values = _form_input(request)
         site = service.create_site(request.db, request.actor, data)
     except service.SiteError as exc:
         request.response.status_code = 400

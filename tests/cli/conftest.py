@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,23 @@ def cli(ini, cli_db_url) -> Cli:
 @pytest.fixture
 def sqlite_cli(sqlite_ini, sqlite_cli_url) -> Cli:
     return Cli(sqlite_ini, sqlite_cli_url)
+
+
+@pytest.fixture(scope="session")
+def _set_up_var(tmp_path_factory) -> Path:
+    """var/ of a SQLite install after ``asthron setup``, made once and copied per test."""
+    directory = tmp_path_factory.mktemp("set-up")
+    url = f"sqlite:///{directory / 'var' / 'asthron.sqlite'}"
+    Cli(write_ini(directory, url), url).setup()
+    return directory / "var"
+
+
+@pytest.fixture
+def ready_cli(tmp_path, _set_up_var) -> Cli:
+    """SQLite, already set up with the owner OWNER_EMAIL / OWNER_PASSWORD."""
+    shutil.copytree(_set_up_var, tmp_path / "var")
+    url = f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}"
+    return Cli(write_ini(tmp_path, url), url)
 
 
 def run_asthron(*args, cwd=None, input=None, env=None, timeout=60) -> subprocess.CompletedProcess:

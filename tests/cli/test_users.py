@@ -78,8 +78,8 @@ def test_user_lifecycle_is_audited_as_cli(cli):
         assert action in actions
 
 
-def test_no_op_changes_say_so_and_write_nothing(sqlite_cli):
-    sqlite_cli.setup()
+def test_no_op_changes_say_so_and_write_nothing(ready_cli):
+    sqlite_cli = ready_cli
     before = sqlite_cli.audit()
     out = _ok(sqlite_cli("users", "set-role", "--email", OWNER_EMAIL, "--role", "owner"))
     assert "nothing to change" in out
@@ -88,8 +88,8 @@ def test_no_op_changes_say_so_and_write_nothing(sqlite_cli):
     assert sqlite_cli.audit() == before
 
 
-def test_create_without_password_explains_the_next_step(sqlite_cli):
-    sqlite_cli.setup()
+def test_create_without_password_explains_the_next_step(ready_cli):
+    sqlite_cli = ready_cli
     out = _ok(sqlite_cli("users", "create", "--email", STAFF_EMAIL, "--role", "staff"))
     assert "reset-password" in out
     assert sqlite_cli.user(STAFF_EMAIL).password_hash is None
@@ -143,8 +143,8 @@ def test_create_without_password_explains_the_next_step(sqlite_cli):
         (["deactivate", "--email", OWNER_EMAIL], None, "at least one active owner"),
     ],
 )
-def test_expected_errors_are_one_line(cli, args, stdin, fragment):
-    cli.setup()
+def test_expected_errors_are_one_line(ready_cli, args, stdin, fragment):
+    cli = ready_cli
     before = cli.audit()
     result = cli("users", *args, input=stdin)
     assert result.exit_code == 1, result.output

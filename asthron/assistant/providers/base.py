@@ -1,0 +1,160 @@
+"""The provider interface: one small surface every AI backend implements.
+
+A provider streams a chat completion (text deltas, then the final text with token usage),
+produces structured output validated against a JSON schema, checks its health and lists its
+models. Errors are ``ProviderError`` with a kind the failover chain can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+
+
+StreamItem = Delta | Completion
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    first_token: float = 20.0
+    total: float = 90.0
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    temperature: float = 0.3
+    max_tokens: int = 600
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+ErrorKind = Literal[
+    "auth", "rate_limit", "timeout", "unavailable", "bad_response", "bad_request", "cut_off"
+]
+
+
+class ProviderError(Exception):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        retry_after: float | None = None,
+        partial_text: str = "",
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.retry_after = retry_after
+        # What had streamed before a failure midway, so it can be kept as a cut-off reply.
+        self.partial_text = partial_text
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class StructuredOutputError(ProviderError):
+    def __init__(self, message: str):
+        super().__init__("bad_response", message)
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    ok: bool
+    latency_ms: float
+    detail: str = ""
+
+
+class Provider(Protocol):
+    kind: str
+    model: str
+
+    def stream_chat(
+        self, messages: list[ChatMessage], options: GenerationOptions
+    ) -> Iterator[StreamItem]:
+        """Yield Delta items as text arrives, then exactly one Completion."""
+
+    def structured(
+        self, messages: list[ChatMessage], schema: dict, options: GenerationOptions
+    ) -> dict:
+        """Return a JSON object valid against ``schema`` or raise StructuredOutputError."""
+
+    def health(self) -> HealthResult: ...
+
+    def list_models(self) -> list[str]: ...
+
+
+def validate_structured(text: str, schema: dict) -> dict:
+    """Parse model output as JSON and validate it; nothing acts on unvalidated output."""
+    import jsonschema
+
+    text = text.strip()
+    if text.startswith("```"):
+        # Models often fence JSON; take what is inside the fence.
+        text = text.strip("`")
+        text = text[text.find("{") :] if "{" in text else text
+    start, end = text.find("{"), text.rfind("}")
+    if start == -1 or end == -1:
+        raise StructuredOutputError("the model did not return a JSON object")
+    try:
+        data = json.loads(text[start : end + 1])
+    except ValueError as exc:
+        raise StructuredOutputError(f"the model returned invalid JSON: {exc}") from None
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        raise StructuredOutputError(
+            f"the model's JSON does not match the schema: {exc.message}"
+        ) from None
+    return data
+
+
+def structured_via_chat(provider, messages, schema, options) -> dict:
+    """Structured output for providers without a native JSON mode: ask, then validate."""
+    instruction = ChatMessage(
+        "system",
+        "Answer with one JSON object only, no prose, matching this JSON schema:\n"
+        + json.dumps(schema),
+    )
+    text = ""
+    for item in provider.stream_chat([*messages, instruction], options):
+        if isinstance(item, Completion):
+            text = item.text
+    return validate_structured(text, schema)
+
+
+def timed_health(func) -> HealthResult:
+    started = time.perf_counter()
+    try:
+        detail = func()
+    except ProviderError as exc:
+        return HealthResult(False, (time.perf_counter() - started) * 1000, str(exc))
+    return HealthResult(True, (time.perf_counter() - started) * 1000, detail or "ok")

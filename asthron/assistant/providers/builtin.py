@@ -1,0 +1,104 @@
+"""The built-in offline provider: no model at all.
+
+It answers from the knowledge base by retrieval: the best passage, quoted with its article's
+title. With no good passage it says it does not know and offers a person. It is the default
+on a fresh install and the last link of every failover chain, so the chat never goes silent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from asthron.assistant.providers.base import (
+    ChatMessage,
+    Completion,
+    Delta,
+    GenerationOptions,
+    HealthResult,
+    StreamItem,
+    StructuredOutputError,
+    Usage,
+)
+
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+PHONE_RE = re.compile(r"(?<!\w)(\+?\d[\d ().-]{6,}\d)(?!\w)")
+MIN_SCORE = 0.0
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What the responder retrieved for this turn: the passages and the visitor's question."""
+
+    question: str
+    passages: list = field(default_factory=list)
+    business_name: str = ""
+
+
+def _chunks(text: str, size: int = 28) -> Iterator[str]:
+    piece = ""
+    for word in text.split(" "):
+        candidate = f"{piece} {word}" if piece else word
+        if len(candidate) > size and piece:
+            yield piece + " "
+            piece = word
+        else:
+            piece = candidate
+    if piece:
+        yield piece
+
+
+def _quote(text: str, limit: int = 600) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(". ", 0, limit)
+    return text[: cut + 1] if cut > limit // 3 else text[:limit].rstrip() + "…"
+
+
+class BuiltinProvider:
+    kind = "builtin"
+    model = "retrieval"
+
+    def compose(self, grounding: Grounding | None) -> str:
+        passages = [p for p in (grounding.passages if grounding else []) if p.score > MIN_SCORE]
+        if not passages:
+            return (
+                "I'm not sure about that, and I'd rather not guess. "
+                "Would you like me to pass your question to a person on our team?"
+            )
+        best = passages[0]
+        source = best.title + (f" — {best.heading}" if best.heading else "")
+        return f"From our article “{source}”:\n\n{_quote(best.text)}"
+
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        options: GenerationOptions,
+        grounding: Grounding | None = None,
+    ) -> Iterator[StreamItem]:
+        text = self.compose(grounding)
+        for piece in _chunks(text):
+            yield Delta(piece)
+        yield Completion(text=text, usage=Usage(0, 0), model=self.model)
+
+    def structured(self, messages, schema, options) -> dict:
+        # No model: structured answers come from deterministic code paths, not from here.
+        raise StructuredOutputError("the built-in provider does not produce structured output")
+
+    def health(self) -> HealthResult:
+        return HealthResult(True, 0.0, "built in")
+
+    def list_models(self) -> list[str]:
+        return [self.model]
+
+
+def extract_contacts(text: str) -> dict:
+    """The deterministic parser the built-in provider uses for email and phone."""
+    email = EMAIL_RE.search(text or "")
+    phone = PHONE_RE.search(text or "")
+    return {
+        "email": email.group(0).lower() if email else None,
+        "phone": re.sub(r"[^\d+]", "", phone.group(1)) if phone else None,
+    }

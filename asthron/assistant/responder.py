@@ -1,0 +1,196 @@
+"""The assistant as a conversation responder: retrieve, prompt, stream through the chain,
+meter usage, and report which articles the reply used."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import transaction
+
+from asthron.assistant import config as ai_config
+from asthron.assistant import usage
+from asthron.assistant.chain import Attempt, ChainLink, CircuitBreaker, FailoverChain
+from asthron.assistant.models import AssistantProfile
+from asthron.assistant.prompt import build_messages
+from asthron.assistant.providers.base import (
+    Completion,
+    Delta,
+    GenerationOptions,
+    ProviderError,
+    Timeouts,
+)
+from asthron.assistant.providers.builtin import BuiltinProvider, Grounding
+from asthron.conversations.responder import ReplyContext, ReplyOutcome
+from asthron.db import get_tm_session
+from asthron.knowledge.search import search
+
+log = logging.getLogger(__name__)
+
+CUT_OFF_NOTICE = "(This reply was cut off by a technical problem. Ask again, or ask for a person.)"
+TURN_CAP_REPLY = (
+    "We've covered a lot in this chat, so I'll stop here and let a person from our team "
+    "follow up with you."
+)
+
+
+def _hours_text(context: ReplyContext) -> str:
+    if context.business_open:
+        return "Open now."
+    if context.next_opening:
+        return f"Closed now; next opening {context.next_opening.isoformat()} (UTC)."
+    return ""
+
+
+class AssistantResponder:
+    name = "assistant"
+
+    def __init__(self, registry, provider_factory=None):
+        self.registry = registry
+        self.builtin = BuiltinProvider()
+        self._breakers: dict[tuple, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+        self.provider_factory = provider_factory
+
+    def _session(self, tm):
+        return get_tm_session(self.registry["dbsession_factory"], tm)
+
+    def breaker(self, key: tuple) -> CircuitBreaker:
+        with self._lock:
+            return self._breakers.setdefault(key, CircuitBreaker())
+
+    def _links(self, providers) -> list[ChainLink]:
+        links = []
+        if providers and self.provider_factory is None:
+            from asthron.assistant.providers.factory import build_provider
+
+            self.provider_factory = build_provider
+        for effective in providers:
+            try:
+                provider = self.provider_factory(effective)
+            except Exception:
+                log.exception("cannot build provider %s", effective.kind)
+                continue
+            options = GenerationOptions(
+                temperature=effective.temperature,
+                max_tokens=effective.max_tokens,
+                timeouts=Timeouts(
+                    effective.connect_timeout,
+                    effective.first_token_timeout,
+                    effective.total_timeout,
+                ),
+            )
+            links.append(ChainLink(provider, options, self.breaker(effective.breaker_key)))
+        # The built-in provider never fails and never trips.
+        links.append(
+            ChainLink(
+                self.builtin,
+                GenerationOptions(timeouts=Timeouts(1, 5, 10)),
+                CircuitBreaker(threshold=10**9),
+            )
+        )
+        return links
+
+    def reply(self, context: ReplyContext) -> Iterator[str | ReplyOutcome]:
+        tm = transaction.TransactionManager(explicit=True)
+        question = " ".join([t.body for t in context.history if t.author == "visitor"][-2:])
+        with tm:
+            db = self._session(tm)
+            profile = db.get(AssistantProfile, 1)
+            turn_cap = profile.turn_cap if profile else 40
+            reply_cap = profile.reply_max_chars if profile else 1200
+            passages = search(db, question, limit=4)
+            budget = usage.budget_state(db)
+            providers = (
+                []
+                if budget.exhausted
+                else ai_config.effective_providers(
+                    db, self.registry["app_settings"], self.registry["secret_box"]
+                )
+            )
+            messages = build_messages(
+                profile, context.site_name, _hours_text(context), passages, context.history
+            )
+        if context.visitor_turns > turn_cap:
+            yield TURN_CAP_REPLY
+            yield ReplyOutcome(TURN_CAP_REPLY, data={"turn_cap": True})
+            return
+
+        attempts: list[Attempt] = []
+        chain = FailoverChain(self._links(providers), on_attempt=attempts.append)
+        grounding = Grounding(
+            question=question,
+            passages=passages,
+            business_name=profile.business_name if profile else "",
+        )
+        sent = 0
+        text, cut_off = "", False
+        try:
+            for item in chain.stream(messages, grounding=grounding):
+                if isinstance(item, Delta):
+                    piece = item.text[: max(0, reply_cap - sent)]
+                    if piece:
+                        sent += len(piece)
+                        yield piece
+                elif isinstance(item, Completion):
+                    text = item.text[:reply_cap]
+        except ProviderError as exc:
+            cut_off = exc.kind == "cut_off"
+            text = (exc.partial_text[:reply_cap] if cut_off else "") or ""
+            notice = (
+                CUT_OFF_NOTICE
+                if cut_off
+                else ("Sorry, I can't answer right now. A person from our team will reply here.")
+            )
+            yield ("\n\n" if text else "") + notice
+            text = (text + "\n\n" + notice).strip()
+        finally:
+            self._record(attempts, context.conversation_id)
+
+        used = attempts[-1] if attempts else None
+        sources = []
+        if used is not None and used.ok:
+            seen = set()
+            for p in passages:
+                if p.article_id not in seen:
+                    seen.add(p.article_id)
+                    sources.append({"article_id": p.article_id, "title": p.title})
+            if used.provider == "builtin":
+                sources = sources[:1] if passages else []
+        yield ReplyOutcome(
+            text.strip(),
+            cut_off=cut_off,
+            data={
+                "provider": used.provider if used else None,
+                "model": used.model if used else None,
+                "sources": sources,
+            },
+        )
+
+    def _record(self, attempts: list[Attempt], conversation_id: int) -> None:
+        if not attempts:
+            return
+        tm = transaction.TransactionManager(explicit=True)
+        try:
+            with tm:
+                db = self._session(tm)
+                for a in attempts:
+                    usage.record(
+                        db,
+                        provider=a.provider,
+                        model=a.model,
+                        purpose="reply",
+                        input_tokens=a.usage.input_tokens,
+                        output_tokens=a.usage.output_tokens,
+                        latency_ms=a.latency_ms,
+                        first_token_ms=a.first_token_ms,
+                        success=a.ok,
+                        error_kind=a.error.kind if a.error else None,
+                        conversation_id=conversation_id,
+                    )
+                from asthron.assistant.budget import warn_if_needed
+
+                warn_if_needed(db)
+        except Exception:
+            log.exception("could not record usage")

@@ -1,0 +1,49 @@
+"""Knowledge-base articles and the chunks they are split into for retrieval.
+
+The full-text index lives beside these tables and is dialect-specific (created by the
+migration, not the models): an FTS5 table ``knowledge_fts`` on SQLite, and a ``search_vector``
+tsvector column with a GIN index on PostgreSQL. Both give the same retrieval contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from asthron.db import Base, UTCDateTime, utcnow
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)  # markdown, shown as text; never rendered raw
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    published: Mapped[bool] = mapped_column(default=True)
+    source_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    chunks: Mapped[list[ArticleChunk]] = relationship(
+        back_populates="article",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="ArticleChunk.position",
+    )
+
+
+class ArticleChunk(Base):
+    __tablename__ = "article_chunks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int]
+    heading: Mapped[str] = mapped_column(sa.String(300), default="")
+    text: Mapped[str] = mapped_column(sa.Text)
+
+    article: Mapped[Article] = relationship(back_populates="chunks")

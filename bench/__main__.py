@@ -1,0 +1,71 @@
+"""``python -m bench [--write] [--quick] [--only NAME ...] [--strict]``: run the benchmarks,
+print one table, and with --write put the same table into docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+
+from bench import harness, message_roundtrip, stream_fanout, widget_size
+
+BENCHMARKS = (widget_size, message_roundtrip, stream_fanout)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    parser.add_argument(
+        "--only", nargs="+", choices=[b.NAME for b in BENCHMARKS], help="run only these"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    ctx = harness.Context(quick=args.quick)
+    sections = []
+    try:
+        for bench in BENCHMARKS:
+            if args.only and bench.NAME not in args.only:
+                continue
+            print(f"running: {bench.TITLE} …", file=sys.stderr, flush=True)
+            try:
+                sections.append(bench.run(ctx))
+            except Exception as exc:
+                traceback.print_exc()
+                for server in ctx._servers:
+                    tail = server.log_tail()
+                    if tail:
+                        print(f"--- {server.name} server log ---\n{tail}", file=sys.stderr)
+                sections.append(harness.Section(bench.TITLE, error=f"{type(exc).__name__}: {exc}"))
+    finally:
+        ctx.close()
+    duration = time.perf_counter() - started
+
+    info = harness.machine()
+    print()
+    print(harness.text_table(sections))
+    print()
+    for section in sections:
+        for note in section.notes:
+            print(f"* {note}")
+    print(
+        f"\n{info['cpu']}, {info['cores']} cores, {info['memory']}; Python {info['python']}, "
+        f"waitress {info['waitress']}, SQLite {info['sqlite']}; {duration:.0f} s."
+    )
+    if args.write:
+        harness.write_docs(harness.markdown_results(sections, info, duration))
+        print(f"wrote {harness.DOCS.relative_to(harness.ROOT)}")
+
+    results = [r for s in sections for r in s.results]
+    if any(s.error for s in sections):
+        return 2
+    if args.strict and any(r.status == "FAIL" for r in results):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The expectations table for every route of the app: who may call it, with which method.
+
+Tests compare this table with the routes and views the registry actually has, so a route or a
+method added without an entry here fails the suite until someone decides who may use it.
+"""
+
+from __future__ import annotations
+
+ANYONE = "anyone"  # public pages: login, invitation links, health, the widget script
+LOGGED_IN = frozenset({"owner", "admin", "staff"})
+MANAGERS = frozenset({"owner", "admin"})
+OWNER = frozenset({"owner"})
+ROLES = ("owner", "admin", "staff")
+
+ROUTES: dict[str, dict[str, object]] = {
+    "health.check": {"GET": ANYONE},
+    "dashboard.home": {"GET": LOGGED_IN},
+    "accounts.login": {"GET": ANYONE, "POST": ANYONE},
+    "accounts.logout": {"POST": ANYONE},
+    "accounts.password": {"GET": LOGGED_IN, "POST": LOGGED_IN},
+    "accounts.sessions": {"GET": LOGGED_IN},
+    "accounts.session_revoke": {"POST": LOGGED_IN},
+    "accounts.invitation": {"GET": ANYONE, "POST": ANYONE},
+    "team.list": {"GET": MANAGERS},
+    "team.invite": {"POST": MANAGERS},
+    "team.invitation_revoke": {"POST": MANAGERS},
+    "team.set_role": {"POST": MANAGERS},
+    "team.deactivate": {"POST": MANAGERS},
+    "team.reactivate": {"POST": MANAGERS},
+    "team.sessions": {"GET": MANAGERS},
+    "team.sessions_revoke": {"POST": MANAGERS},
+    "audit.list": {"GET": MANAGERS},
+    "audit.export": {"POST": MANAGERS},
+    "integrations.email": {"GET": OWNER, "POST": OWNER},
+    "integrations.email_test": {"POST": OWNER},
+    "sites.list": {"GET": MANAGERS},
+    "sites.create": {"GET": MANAGERS, "POST": MANAGERS},
+    "sites.edit": {"GET": MANAGERS, "POST": MANAGERS},
+    "conversations.list": {"GET": LOGGED_IN},
+    "conversations.detail": {"GET": LOGGED_IN},
+    "widget.script": {"GET": ANYONE},
+    "widget.demo": {"GET": ANYONE},
+}
+
+# Routes that are not dashboard routes, with the reason. Only the visitor-facing widget API is
+# here: it authenticates visitors with bearer tokens, never cookies, so roles and CSRF do not
+# apply; its own tests cover it.
+NOT_DASHBOARD_PREFIXES = {
+    "widget_api.": "public widget API (visitor bearer tokens, no cookies)",
+    "__": "static assets",
+}
+
+
+def is_dashboard(route_name: str) -> bool:
+    return not any(route_name.startswith(prefix) for prefix in NOT_DASHBOARD_PREFIXES)
+
+
+def dashboard_routes(registry) -> dict[str, set[str]]:
+    from tests.security.support import route_methods
+
+    return {name: methods for name, methods in route_methods(registry).items() if is_dashboard(name)}
+
+
+def check_table_matches(registry) -> None:
+    """Fail, naming them, if routes or methods exist that the table does not list (or the
+    table lists ones that no longer exist)."""
+    actual = {(n, m) for n, methods in dashboard_routes(registry).items() for m in methods}
+    expected = {(n, m) for n, methods in ROUTES.items() for m in methods}
+    assert not actual - expected, (
+        f"routes/methods missing from tests/security/route_table.py: {sorted(actual - expected)}"
+    )
+    assert not expected - actual, f"routes/methods in the table but not in the app: {sorted(expected - actual)}"
+
+
+def post_routes(registry) -> list[str]:
+    return sorted(n for n, methods in dashboard_routes(registry).items() if "POST" in methods)
+
+
+def get_routes(registry) -> list[str]:
+    return sorted(n for n, methods in dashboard_routes(registry).items() if "GET" in methods)
+
+
+def valid_form(route_name: str, world) -> dict:
+    """Form data that would change something if the request were accepted, so a refused
+    request that changes nothing proves the refusal."""
+    owner = world.users["owner"]
+    new_password = "brand-new-Passw0rd!x"
+    forms = {
+        "accounts.login": {"email": owner["email"], "password": owner["password"]},
+        "accounts.password": {
+            "current_password": owner["password"],
+            "new_password": new_password,
+            "confirm_password": new_password,
+        },
+        "accounts.invitation": {
+            "display_name": "Joiner",
+            "password": "invited-Pass-93!x",
+            "confirm_password": "invited-Pass-93!x",
+        },
+        "team.invite": {"email": "new-member@example.com", "role": "staff"},
+        "team.set_role": {"role": "admin"},
+        "audit.export": {"actor": "", "action": "", "since": "", "until": ""},
+        "integrations.email": {
+            "host": "smtp.example.com",
+            "port": "587",
+            "security": "starttls",
+            "username": "mailer",
+            "password": "smtp-Secret-Value-77",
+            "from_address": "noreply@example.com",
+            "from_name": "Example",
+            "timeout_seconds": "15",
+        },
+    }
+    return dict(forms.get(route_name, {}))
+
+
+# Which browser performs each POST route in the CSRF and audit tests: the anonymous one for
+# the pre-login forms, the owner's for everything else.
+ANONYMOUS_POSTS = frozenset({"accounts.login", "accounts.invitation"})
