@@ -142,7 +142,9 @@ def run(ctx) -> Section:
             "ms",
             ("<=", GOAL_P99_MS),
         ),
-        Result(f"{STREAMS} streams: server", "RSS, streams open", rss_streams / 2**20, "MiB", digits=0),
+        Result(
+            f"{STREAMS} streams: server", "RSS, streams open", rss_streams / 2**20, "MiB", digits=0
+        ),
     ]
     section.notes.append(
         f"Streams: waitress with {THREADS} threads; {STREAMS} streams opened in "

@@ -15,9 +15,7 @@ GOAL_KB = 15  # 1 KB = 1024 bytes
 def run(ctx) -> Section:
     section = Section(TITLE)
     if not WIDGET.is_file():
-        section.results.append(
-            Result(TITLE, "widget.js gzip -9", "missing", "KB", ("<=", GOAL_KB))
-        )
+        section.results.append(Result(TITLE, "widget.js gzip -9", "missing", "KB", ("<=", GOAL_KB)))
         section.notes.append("widget.js: asthron/static/widget.js does not exist yet.")
         return section
     raw = WIDGET.read_bytes()

@@ -28,21 +28,15 @@ def _database_url() -> str:
     return AppSettings.from_ini(get_appsettings(config.config_file_name)).database_url
 
 
-# The full-text index is dialect-specific and lives outside the models (see
-# asthron/knowledge/models.py): an FTS5 table on SQLite, a tsvector column on PostgreSQL.
-FULL_TEXT_OBJECTS = {"knowledge_fts", "search_vector", "ix_article_chunks_search_vector"}
+def _options(dialect_name: str, connection=None) -> dict:
+    from asthron.cli.db import include_object_for
 
-
-def _include_object(obj, name, type_, reflected, compare_to):
-    if name in FULL_TEXT_OBJECTS or (type_ == "table" and name.startswith("knowledge_fts")):
-        return False
-    return True
-
-
-def _options(dialect_name: str) -> dict:
     return {
         "target_metadata": target_metadata,
-        "include_object": _include_object,
+        # The full-text index lives outside the models (see asthron/knowledge/models.py): an
+        # FTS5 table on SQLite, a tsvector column on PostgreSQL. Such hand-made objects are
+        # not drift; asthron.cli.db.include_object_for finds them.
+        "include_object": include_object_for(connection) if connection is not None else None,
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         "render_as_batch": dialect_name == "sqlite",
         "compare_type": True,
@@ -75,7 +69,7 @@ def _run(connection):
     if connection.dialect.name == "postgresql":
         # Fail fast rather than queue behind a long transaction holding a lock.
         connection.exec_driver_sql("SET lock_timeout = '10s'")
-    context.configure(connection=connection, **_options(connection.dialect.name))
+    context.configure(connection=connection, **_options(connection.dialect.name, connection))
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 import webtest
+from zope.sqlalchemy import mark_changed
 
 from asthron.db import utcnow
 from asthron.jobs import tasks
@@ -48,7 +49,12 @@ def test_503_when_the_heartbeat_is_stale(testapp, run_in_tm):
 
 def test_503_when_migrations_are_not_at_head(testapp, run_in_tm):
     tasks.heartbeat()
-    run_in_tm(lambda db: db.execute(sa.text("DELETE FROM alembic_version")))
+
+    def unmigrate(db):
+        db.execute(sa.text("DELETE FROM alembic_version"))
+        mark_changed(db)
+
+    run_in_tm(unmigrate)
     report = testapp.get("/healthz", status=503).json
     assert report["migrations"]["ok"] is False
     assert report["migrations"]["current"] == []

@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from asthron.cli.db import alembic_config
+from asthron.cli.db import alembic_config, hand_made_tables, include_object_for
 from asthron.db import Base, make_engine
 from asthron.models import import_all_models
 from asthron.settings import AppSettings
@@ -58,7 +58,12 @@ def _schema_diff(url) -> list:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": True}
+                connection,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": True,
+                    "include_object": include_object_for(connection),
+                },
             )
             return compare_metadata(context, Base.metadata)
     finally:
@@ -66,9 +71,11 @@ def _schema_diff(url) -> list:
 
 
 def _tables(url) -> set[str]:
+    """Tables, less the full-text tables the migrations make by hand on SQLite."""
     engine = make_engine(url)
     try:
-        return set(sa.inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            return set(sa.inspect(connection).get_table_names()) - hand_made_tables(connection)
     finally:
         engine.dispose()
 

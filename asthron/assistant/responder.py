@@ -4,6 +4,7 @@ meter usage, and report which articles the reply used."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 
@@ -33,6 +34,17 @@ TURN_CAP_REPLY = (
     "We've covered a lot in this chat, so I'll stop here and let a person from our team "
     "follow up with you."
 )
+
+
+MARKDOWN_IMAGE_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+HTML_IMAGE_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+
+
+def without_remote_images(text: str) -> str:
+    """Model output is shown as text, but an image reference could still be rendered by some
+    client and leak data through its URL; it is removed from what we store."""
+    text = MARKDOWN_IMAGE_RE.sub("[image removed]", text)
+    return HTML_IMAGE_RE.sub("[image removed]", text)
 
 
 def _hours_text(context: ReplyContext) -> str:
@@ -159,7 +171,7 @@ class AssistantResponder:
             if used.provider == "builtin":
                 sources = sources[:1] if passages else []
         yield ReplyOutcome(
-            text.strip(),
+            without_remote_images(text).strip(),
             cut_off=cut_off,
             data={
                 "provider": used.provider if used else None,

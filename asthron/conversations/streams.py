@@ -59,6 +59,36 @@ def sse_frame(data: dict, event: str | None = None, event_id: int | None = None)
     return ("\n".join(lines) + "\n\n").encode()
 
 
+class StreamBody:
+    """The WSGI body of a stream: iterates the frames and releases the stream's slot on close.
+
+    The slot must come back even when the frames are never iterated: for a HEAD request WebOb
+    answers without iterating the body and only calls close(), and a generator that never
+    started does not run its ``finally``.
+    """
+
+    def __init__(self, frames, release):
+        self._frames = frames
+        self._release = release
+        self._released = False
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._frames)
+
+    def close(self) -> None:
+        try:
+            self._frames.close()
+        finally:
+            with self._lock:
+                released, self._released = self._released, True
+            if not released:
+                self._release()
+
+
 def event_stream(
     registry,
     conversation_id: int,
@@ -67,9 +97,21 @@ def event_stream(
     disconnected=None,
     public_only: bool = True,
     serialize=service.event_json,
-    heartbeat: float = HEARTBEAT_SECONDS,
-):
-    """Yield SSE frames: stored events (with ids), live deltas and typing, and heartbeats."""
+    heartbeat: float | None = None,
+) -> StreamBody:
+    """SSE frames: stored events (with ids), live deltas and typing, and heartbeats.
+
+    ``heartbeat`` defaults to HEARTBEAT_SECONDS, read when the stream starts (tests shorten
+    it). ``release`` is called exactly once, when the server closes the body.
+    """
+    frames = _frames(
+        registry, conversation_id, after, disconnected, public_only, serialize, heartbeat
+    )
+    return StreamBody(frames, release)
+
+
+def _frames(registry, conversation_id, after, disconnected, public_only, serialize, heartbeat):
+    heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     notifier = registry["notifier"]
     subscription = notifier.subscribe(conversation_channel(conversation_id))
     try:
@@ -80,14 +122,16 @@ def event_stream(
             for event in _read_events(registry, conversation_id, last_id, public_only):
                 last_id = event.id
                 yield sse_frame(serialize(event), "message", event.id)
-            waited = 0.0
+            deadline = time.monotonic() + heartbeat
             woke = False
-            while waited < heartbeat and not woke:
-                message = subscription.get(timeout=POLL_SLICE)
+            while not woke:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                message = subscription.get(timeout=min(POLL_SLICE, remaining))
                 if disconnected is not None and disconnected():
                     return
                 if message is None:
-                    waited += POLL_SLICE
                     continue
                 for item in [message, *subscription.drain()]:
                     kind = item.get("kind")
@@ -99,7 +143,6 @@ def event_stream(
                 yield b": heartbeat\n\n"
     finally:
         subscription.close()
-        release()
 
 
 def long_poll(registry, conversation_id: int, after: int, wait: int, public_only: bool = True):

@@ -14,13 +14,15 @@ from pyramid.view import exception_view_config, view_config, view_defaults
 
 from asthron.conversations import service
 from asthron.conversations.models import Visitor
-from asthron.conversations.service import ConversationError, InvalidInput
+from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
+from asthron.forms import parse_id
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
 from asthron.sites.models import Site
 
 MAX_BODY_BYTES = 16 * 1024
+MAX_EVENT_ID_DIGITS = 18  # ids fit a signed 64-bit integer on every database
 CORS_HEADERS = "Authorization, Content-Type, Last-Event-ID"
 CORS_METHODS = "GET, POST, OPTIONS"
 
@@ -39,11 +41,37 @@ def _json_body(request) -> dict:
         return {}
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: "[[[[…" nested deeper than the parser goes is not JSON we accept.
         raise ApiError("The request body is not valid JSON.", "malformed_json", 400) from None
     if not isinstance(body, dict):
         raise ApiError("The request body must be a JSON object.", "malformed_json", 400)
+    _check_strings(body)
     return body
+
+
+def _check_strings(body: dict) -> None:
+    """Refuse text no database can store: lone surrogates ("\\ud800" is valid JSON but not
+    Unicode) and NUL characters (PostgreSQL text cannot hold them)."""
+    stack: list = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidInput("Text must not contain NUL characters.")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(
+                    "The request body contains text that is not valid Unicode.",
+                    "malformed_json",
+                    400,
+                ) from None
 
 
 def _cors(request, site: Site | None) -> None:
@@ -69,6 +97,14 @@ def _client_ip(request) -> str:
 def _limit(request, bucket: str, key: str, limit: int, window: int) -> None:
     if not request.registry["rate_limiter"].hit(bucket, key, limit, window):
         raise ApiError("Too many requests; wait a moment and try again.", "rate_limited", 429)
+
+
+def _conversation(request, visitor: Visitor):
+    """The visitor's conversation named in the URL; anything else, or a malformed id, is 404."""
+    conversation_id = parse_id(request.matchdict.get("conversation_id"))
+    if conversation_id is None:
+        raise NotFound()
+    return service.visitor_conversation(request.db, visitor, conversation_id)
 
 
 def _visitor(request) -> tuple[Visitor, Site]:
@@ -160,9 +196,7 @@ class WidgetApi:
     def post_message(self):
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         body = _json_body(request)
         _limit(
             request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
@@ -189,14 +223,19 @@ class WidgetApi:
     def events(self):
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         after = _int_param(request, "after", 0)
         wait = min(_int_param(request, "wait", 0), self.settings.widget_max_wait)
         events = service.events_after(request.db, conversation.id, after)
         if not events and wait > 0:
-            events = long_poll(request.registry, conversation.id, after, wait)
+            # End the request's transaction before waiting: it may hold a write (the
+            # visitor's last_seen_at), and a waiting poll must not keep the visitor's row (on
+            # SQLite, the whole database) locked for up to max_wait seconds. long_poll reads
+            # in sessions of its own.
+            conversation_id = conversation.id
+            request.tm.commit()
+            request.tm.begin()
+            events = long_poll(request.registry, conversation_id, after, wait)
         request.response.cache_control = "no-store"
         return {
             "events": [service.event_json(e) for e in events],
@@ -207,12 +246,10 @@ class WidgetApi:
     def stream(self):
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         after = _int_param(request, "after", 0)
-        last_event_id = request.headers.get("Last-Event-ID", "")
-        if last_event_id.isdigit():
+        last_event_id = request.headers.get("Last-Event-ID", "").strip()
+        if _is_event_id(last_event_id):
             after = max(after, int(last_event_id))
         streams = request.registry["stream_counter"]
         if not streams.acquire(
@@ -237,9 +274,7 @@ class WidgetApi:
     def read(self):
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         body = _json_body(request)
         service.mark_read_by_visitor(request.db, conversation, body.get("last_event_id"))
         return {"unread": conversation.unread_for_visitor}
@@ -262,11 +297,16 @@ class WidgetApi:
         }
 
 
+def _is_event_id(value: str) -> bool:
+    # isascii: "²".isdigit() is True, but int("²") fails.
+    return value.isascii() and value.isdigit() and len(value) <= MAX_EVENT_ID_DIGITS
+
+
 def _int_param(request, name: str, default: int) -> int:
     value = request.GET.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or len(value) > 18:
+    if not _is_event_id(value):
         raise InvalidInput(f"{name} must be a non-negative integer.")
     return int(value)
 

@@ -60,8 +60,9 @@ def add_outbox_item(db: Session, kind: str, payload: dict) -> OutboxItem:
 
 
 def retry_delay(settings, attempts: int) -> dt.timedelta:
+    """Exponential back-off: base, 2×base, 4×base… capped at an hour, never zero."""
     base = settings.outbox_retry_base_seconds
-    return dt.timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
+    return dt.timedelta(seconds=max(1, min(base * 2 ** max(attempts - 1, 0), 3600)))
 
 
 def _claim(db: Session, item_id: int, lease_seconds: int) -> bool:
@@ -124,9 +125,12 @@ def perform(registry, item_id: int) -> str:
             return "failed"
         delay = retry_delay(settings, attempts)
         item.next_attempt_at = utcnow() + delay
+    from asthron.jobs.queue import huey
     from asthron.jobs.tasks import run_outbox_item
 
-    run_outbox_item.schedule(args=(item_id,), delay=delay.total_seconds())
+    if not huey.immediate:
+        # In immediate mode a scheduled task would never run; the sweeper retries instead.
+        run_outbox_item.schedule(args=(item_id,), delay=delay.total_seconds())
     return "retry"
 
 

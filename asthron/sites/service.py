@@ -18,6 +18,7 @@ from asthron.sites.models import Site
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 MAX_ORIGINS = 20
+PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 class SiteError(ValueError):
@@ -157,7 +158,9 @@ def list_sites(db: Session) -> list[Site]:
 
 
 def get_by_key(db: Session, public_key) -> Site | None:
-    if not isinstance(public_key, str) or not (8 <= len(public_key) <= 64):
+    # The shape of a key (new_public_key) and nothing else reaches the query: a NUL, for one,
+    # is an error on PostgreSQL, not a miss.
+    if not isinstance(public_key, str) or not PUBLIC_KEY_RE.fullmatch(public_key):
         return None
     return db.scalar(sa.select(Site).where(Site.public_key == public_key))
 

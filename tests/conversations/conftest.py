@@ -79,3 +79,89 @@ def make_visitor(testapp):
         return Visitor(testapp, site, origin)
 
     return make
+
+
+# -- app settings per test, and a clean end for background replies ---------------------------
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "app_settings(**settings): [app:main] settings for this test's app"
+    )
+
+
+@pytest.fixture
+def ini_settings(ini_settings, request):
+    marker = request.node.get_closest_marker("app_settings")
+    if marker is not None:
+        ini_settings.update({f"asthron.{k}": str(v) for k, v in marker.kwargs.items()})
+    return ini_settings
+
+
+@pytest.fixture
+def app(app):
+    yield app
+    # Replies run in a pool after commit; let them finish before the database is emptied, so
+    # a late reply never lands in the next test's conversation.
+    app.registry["reply_runner"].pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def fast_streams(monkeypatch):
+    """Heartbeats and disconnect checks every few tens of milliseconds instead of seconds."""
+    from asthron.conversations import streams
+
+    monkeypatch.setattr(streams, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(streams, "POLL_SLICE", 0.05)
+
+
+# -- a real waitress server -----------------------------------------------------------------
+
+
+class LiveServer:
+    def __init__(self, app, port):
+        self.app, self.port, self.host = app, port, "127.0.0.1"
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def request(self, method, path, body=None, headers=None):
+        """One HTTP request; returns (status, headers, parsed JSON or raw bytes)."""
+        import http.client
+        import json
+
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            all_headers = {"Content-Type": "application/json", **(headers or {})}
+            connection.request(method, path, body=payload, headers=all_headers)
+            response = connection.getresponse()
+            raw = response.read()
+            content_type = response.getheader("Content-Type", "")
+            data = json.loads(raw) if content_type.startswith("application/json") else raw
+            return response.status, dict(response.getheaders()), data
+        finally:
+            connection.close()
+
+    def stream(self, path, headers=None):
+        from tests.conversations.sse import SSEClient
+
+        return SSEClient(self.host, self.port, path, headers)
+
+
+@pytest.fixture
+def live_server(app, fast_streams):
+    import threading
+
+    import waitress
+    from waitress import wasyncore
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=32)
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    yield LiveServer(app, server.effective_port)
+    # Closing every channel marks open streams disconnected; their threads then finish.
+    wasyncore.close_all(server._map)
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the waitress server did not stop"

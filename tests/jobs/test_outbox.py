@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from huey.storage import SqliteStorage
 
 from asthron import audit
 from asthron.audit.models import AuditEntry
@@ -105,14 +107,23 @@ def test_a_failed_attempt_rolls_back_its_writes_and_retries_with_back_off(run_in
     assert failed.last_error == "ConnectionError: the far side hung up"
     assert failed.next_attempt_at >= before + dt.timedelta(seconds=60)
     assert handler_entries(run_in_tm) == 0  # the handler's own transaction was rolled back
-    # The retry is scheduled in Huey for when the item is due.
-    scheduled = [t for t in queue.huey.scheduled() if t.args == (item_id,)]
-    assert len(scheduled) == 1
-    assert scheduled[0].eta >= (before + dt.timedelta(seconds=59)).replace(tzinfo=None)
-
     # Not due yet: a premature run (the sweeper, a duplicate) leaves it alone.
     assert service.perform(registry, item_id) == "skipped"
     assert len(calls) == 1
+
+
+def test_with_a_real_queue_the_retry_is_scheduled_for_when_it_is_due(run_in_tm, registry):
+    queue.configure_huey(dataclasses.replace(registry["app_settings"], huey_immediate=False))
+    assert isinstance(queue.huey.storage, SqliteStorage)
+    item_id = insert(run_in_tm, payload={"fail": True})
+    before = utcnow()
+    assert service.perform(registry, item_id) == "retry"
+    [scheduled] = queue.huey.scheduled()
+    assert scheduled.name == tasks.run_outbox_item.name
+    assert scheduled.args == (item_id,)
+    due = item(run_in_tm, item_id).next_attempt_at
+    assert due >= before + dt.timedelta(seconds=60)
+    assert scheduled.eta >= due.replace(tzinfo=None)
 
 
 def test_back_off_doubles_and_is_capped(registry):

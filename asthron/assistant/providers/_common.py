@@ -1,0 +1,152 @@
+"""Helpers the three HTTP providers share: error kinds, Retry-After, system prompts, deadlines."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from asthron.assistant.providers.base import ChatMessage, ErrorKind, ProviderError, Timeouts
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """The error kind for an HTTP status from a model API."""
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limit"
+    if status == 408:
+        return "timeout"
+    if status >= 500:
+        # 500, 502, 503, 504, 529 (overloaded): the provider is not serving now; fail over.
+        return "unavailable"
+    # 400, 404 (unknown model), 413, 422 …: what we sent is wrong for this provider.
+    return "bad_request"
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def status_error(status: int, message: str, headers: Mapping[str, str] | None = None
+                 ) -> ProviderError:
+    kind = kind_for_status(status)
+    retry_after = parse_retry_after(headers) if kind in ("rate_limit", "unavailable") else None
+    return ProviderError(kind, f"HTTP {status}: {_short(message)}", retry_after=retry_after)
+
+
+def _short(message: object, limit: int = 300) -> str:
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def grounding_text(grounding: str | Sequence[str] | None) -> str:
+    if not grounding:
+        return ""
+    if isinstance(grounding, str):
+        return grounding.strip()
+    return "\n\n".join(str(part).strip() for part in grounding if str(part).strip())
+
+
+def split_system(messages: Iterable[ChatMessage], grounding: str | Sequence[str] | None = None
+                 ) -> tuple[str, list[ChatMessage]]:
+    """All system content joined into one text (grounding last), and the other messages.
+
+    One leading system prompt is what every chat template accepts; several, or one in the
+    middle of the conversation, make some servers (vLLM with Mistral templates) refuse.
+    """
+    system_parts: list[str] = []
+    rest: list[ChatMessage] = []
+    for message in messages:
+        if message.role == "system":
+            if message.content.strip():
+                system_parts.append(message.content.strip())
+        else:
+            rest.append(message)
+    extra = grounding_text(grounding)
+    if extra:
+        system_parts.append(extra)
+    return "\n\n".join(system_parts), rest
+
+
+def as_dicts(messages: Iterable[ChatMessage], grounding: str | Sequence[str] | None = None
+             ) -> list[dict[str, str]]:
+    """Messages in the common ``{"role", "content"}`` shape with one leading system message."""
+    system, rest = split_system(messages, grounding)
+    out = [{"role": "system", "content": system}] if system else []
+    out.extend({"role": m.role, "content": m.content} for m in rest)
+    return out
+
+
+def read_timeout(timeouts: Timeouts) -> float:
+    """How long one read may block: the first-token wait, never beyond the total."""
+    return max(min(timeouts.first_token, timeouts.total), 0.001)
+
+
+class StreamState:
+    """What a stream has produced so far, and its deadline.
+
+    Every failure goes through :meth:`error`: before any text it keeps its own kind; once text
+    has reached the caller it becomes ``cut_off`` carrying that text, because the visitor has
+    already seen it and a silent failover would repeat or contradict it.
+    """
+
+    def __init__(self, provider: str, timeouts: Timeouts):
+        self.provider = provider
+        self.total = timeouts.total
+        self.deadline = time.monotonic() + timeouts.total
+        self.parts: list[str] = []
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.model = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def error(self, kind: ErrorKind, message: str, retry_after: float | None = None
+              ) -> ProviderError:
+        message = f"{self.provider}: {_short(message)}"
+        if self.parts:
+            return ProviderError(
+                "cut_off", f"reply cut off ({kind}): {message}", partial_text=self.text
+            )
+        return ProviderError(kind, message, retry_after=retry_after)
+
+    def from_status(self, status: int, message: str, headers: Mapping[str, str] | None = None
+                    ) -> ProviderError:
+        err = status_error(status, message, headers)
+        return self.error(err.kind, err.message, err.retry_after)
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise self.error("timeout", f"no complete reply within the total timeout of "
+                                        f"{self.total:g} s")
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)

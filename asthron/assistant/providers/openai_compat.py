@@ -1,0 +1,245 @@
+"""OpenAI-compatible chat completions through the official ``openai`` SDK.
+
+The same code talks to OpenAI and to everything that speaks its wire protocol at another base
+URL: vLLM, the llama.cpp server, LM Studio, Groq, Together, OpenRouter, Ollama's /v1. The SDK
+never retries (``max_retries=0``): the failover chain decides what happens after a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from urllib.parse import urlsplit
+
+import httpx2
+import openai
+
+from asthron.assistant.providers._common import (
+    StreamState,
+    as_dicts,
+    read_timeout,
+    split_system,
+)
+from asthron.assistant.providers.base import (
+    ChatMessage,
+    Completion,
+    Delta,
+    GenerationOptions,
+    HealthResult,
+    ProviderError,
+    StreamItem,
+    Usage,
+    timed_health,
+    validate_structured,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# Local servers (llama.cpp, vLLM without --api-key, LM Studio) need no key, but the SDK
+# refuses to start without one; this placeholder is sent instead and ignored by them.
+NO_KEY = "no-key"
+
+
+class OpenAICompatProvider:
+    kind = "openai"
+
+    def __init__(self, model: str, base_url: str = "", api_key: str | None = None,
+                 defaults: GenerationOptions | None = None):
+        self.model = model
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.defaults = defaults or GenerationOptions()
+        # OpenAI's own API takes max_completion_tokens (newer models refuse max_tokens);
+        # the compatible servers take max_tokens.
+        host = (urlsplit(self.base_url).hostname or "").lower()
+        self._tokens_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
+        timeouts = self.defaults.timeouts
+        try:
+            self._client = openai.OpenAI(
+                api_key=api_key or NO_KEY,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=_timeout(timeouts.connect, read_timeout(timeouts)),
+            )
+        except Exception as exc:
+            message = f"{self.kind}: invalid configuration: {exc}"
+            raise ProviderError("bad_request", message) from None
+
+    # --- chat -------------------------------------------------------------------------------
+
+    def stream_chat(self, messages: list[ChatMessage], options: GenerationOptions | None = None,
+                    grounding: str | Sequence[str] | None = None) -> Iterator[StreamItem]:
+        options = options or self.defaults
+        state = StreamState(self.kind, options.timeouts)
+        stream = None
+        try:
+            try:
+                stream = self._client.chat.completions.create(
+                    model=self.model,
+                    messages=as_dicts(messages, grounding),
+                    temperature=options.temperature,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    timeout=_timeout(options.timeouts.connect, read_timeout(options.timeouts)),
+                    **{self._tokens_param: options.max_tokens},
+                )
+            except Exception as exc:  # every library failure becomes a ProviderError
+                raise _map_error(exc, state) from None
+            finished = False
+            iterator = iter(stream)
+            while True:
+                try:
+                    chunk = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise _map_error(exc, state) from None
+                state.check_deadline()
+                try:
+                    text, done = _read_chunk(chunk, state)
+                except Exception as exc:
+                    raise state.error("bad_response", f"malformed stream chunk: {exc}") from None
+                finished = finished or done
+                if text:
+                    state.add(text)
+                    yield Delta(text)
+            if not finished:
+                # The body ended without a finish reason or usage: the server stopped midway.
+                raise state.error("bad_response", "the stream ended before the reply was complete")
+            yield Completion(state.text, Usage(state.input_tokens, state.output_tokens),
+                             state.model or self.model)
+        finally:
+            if stream is not None:
+                with contextlib.suppress(Exception):  # a broken stream may fail to close
+                    stream.close()
+
+    # --- structured output ------------------------------------------------------------------
+
+    def structured(self, messages: list[ChatMessage], schema: dict,
+                   options: GenerationOptions | None = None) -> dict:
+        """Native JSON mode: ``json_schema`` first, ``json_object`` where that is refused."""
+        options = options or self.defaults
+        system, rest = split_system(messages)
+        instruction = ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
+                       + json.dumps(schema))
+        system = f"{system}\n\n{instruction}" if system else instruction
+        payload = [ChatMessage("system", system), *rest]
+        formats = [
+            {"type": "json_schema",
+             "json_schema": {"name": "reply", "schema": schema, "strict": False}},
+            {"type": "json_object"},
+        ]
+        try:
+            text = self._complete(payload, options, formats[0])
+        except ProviderError as exc:
+            # A server without json_schema support answers 400: ask for plain JSON mode once.
+            if exc.kind != "bad_request":
+                raise
+            text = self._complete(payload, options, formats[1])
+        return validate_structured(text, schema)
+
+    def _complete(self, messages: list[ChatMessage], options: GenerationOptions,
+                  response_format: dict) -> str:
+        """One non-streamed completion; the whole reply comes at once, so read waits the total."""
+        state = StreamState(self.kind, options.timeouts)
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=as_dicts(messages),
+                temperature=options.temperature,
+                stream=False,
+                response_format=response_format,
+                timeout=_timeout(options.timeouts.connect, options.timeouts.total),
+                **{self._tokens_param: options.max_tokens},
+            )
+        except Exception as exc:
+            raise _map_error(exc, state) from None
+        try:
+            return response.choices[0].message.content or ""
+        except Exception as exc:
+            raise ProviderError("bad_response", f"{self.kind}: malformed reply: {exc}") from None
+
+    # --- health and models ------------------------------------------------------------------
+
+    def list_models(self) -> list[str]:
+        state = StreamState(self.kind, self.defaults.timeouts)
+        timeouts = self.defaults.timeouts
+        try:
+            page = self._client.models.list(
+                timeout=_timeout(timeouts.connect, read_timeout(timeouts))
+            )
+            return sorted({str(model.id) for model in page.data if getattr(model, "id", None)})
+        except Exception as exc:
+            raise _map_error(exc, state) from None
+
+    def health(self) -> HealthResult:
+        def check() -> str:
+            models = self.list_models()
+            if models and self.model not in models:
+                return f"reachable; model {self.model!r} is not in its list of {len(models)}"
+            return f"ok, {len(models)} models"
+
+        return timed_health(check)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _timeout(connect: float, read: float) -> httpx2.Timeout:
+    return httpx2.Timeout(connect=connect, read=read, write=max(connect, 10.0), pool=connect)
+
+
+def _read_chunk(chunk, state: StreamState) -> tuple[str, bool]:
+    """The text in one chunk and whether it marks the end (a finish reason or the usage)."""
+    done = False
+    if getattr(chunk, "model", None):
+        state.model = str(chunk.model)
+    usage = getattr(chunk, "usage", None)
+    if usage is not None:
+        state.input_tokens = int(usage.prompt_tokens or 0)
+        state.output_tokens = int(usage.completion_tokens or 0)
+        done = True
+    text = ""
+    choices = chunk.choices or []
+    if not isinstance(choices, list):
+        raise TypeError("choices is not a list")
+    for choice in choices[:1]:
+        delta = choice.delta
+        content = getattr(delta, "content", None) if delta is not None else None
+        if content is not None and not isinstance(content, str):
+            raise TypeError("delta content is not text")
+        text = content or ""
+        if choice.finish_reason:
+            done = True
+    return text, done
+
+
+def _map_error(exc: BaseException, state: StreamState) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return state.from_status(exc.status_code, _message(exc), exc.response.headers)
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return state.error("timeout", "the server did not answer in time")
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError | OSError):
+        cause = exc.__cause__ or exc
+        if state.parts:
+            return state.error("unavailable", f"the connection broke: {cause}")
+        return state.error("unavailable", f"cannot reach the server: {cause}")
+    if isinstance(exc, ValueError | openai.APIResponseValidationError):
+        return state.error("bad_response", f"malformed response: {exc}")
+    if isinstance(exc, openai.APIError):
+        # An error event inside the stream.
+        return state.error("unavailable", f"the server reported an error: {exc}")
+    return state.error("bad_response", f"unexpected failure: {type(exc).__name__}: {exc}")
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return exc.message
+
