@@ -102,8 +102,8 @@ def test_injection_attempts_stay_framed_as_untrusted(
     testapp, make_site, provider, run_in_tm, attack
 ):
     site = make_site()
-    other, other_id, _ = chat(testapp, site, f"My order code is {SECRET}")
-    visitor, conversation_id, reply = chat(testapp, site, attack)
+    chat(testapp, site, f"My order code is {SECRET}")
+    _visitor, _conversation_id, reply = chat(testapp, site, attack)
     messages = provider.requests[-1]
     roles = [m.role for m in messages]
     assert roles[0] == "system" and "untrusted" in messages[0].content
