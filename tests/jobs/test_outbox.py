@@ -118,7 +118,7 @@ def test_with_a_real_queue_the_retry_is_scheduled_for_when_it_is_due(run_in_tm, 
     item_id = insert(run_in_tm, payload={"fail": True})
     before = utcnow()
     assert service.perform(registry, item_id) == "retry"
-    [scheduled] = queue.huey.scheduled()
+    [scheduled] = queue.huey.pending()  # the consumer moves it to its schedule until the eta
     assert scheduled.name == tasks.run_outbox_item.name
     assert scheduled.args == (item_id,)
     due = item(run_in_tm, item_id).next_attempt_at
