@@ -29,6 +29,7 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".conversations")
     config.include(".knowledge")
     config.include(".assistant")
+    config.include(".inbox")
     config.include(".health")
     # Every route lives in one file.
     config.include(".routes")

@@ -69,6 +69,13 @@ NOTICES = {
     "email_saved": "Email settings were saved.",
     "welcome": "Welcome to Asthron.",
     "site_saved": "The site was saved.",
+    "article_saved": "The article was saved.",
+    "article_deleted": "The article was deleted.",
+    "assistant_saved": "The assistant's profile was saved.",
+    "provider_saved": "The provider settings were saved.",
+    "provider_removed": "The provider was removed.",
+    "budget_saved": "The monthly budget was saved.",
+    "prices_saved": "The price table was saved.",
 }
 
 

@@ -10,3 +10,4 @@ def import_all_models() -> None:
     from asthron.conversations import models as _conversations  # noqa: F401
     from asthron.knowledge import models as _knowledge  # noqa: F401
     from asthron.assistant import models as _assistant  # noqa: F401
+    from asthron.inbox import models as _inbox  # noqa: F401

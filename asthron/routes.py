@@ -46,7 +46,21 @@ def includeme(config):
     config.add_route("widget_api.events", conversation + "/events")
     config.add_route("widget_api.stream", conversation + "/stream")
     config.add_route("widget_api.read", conversation + "/read")
+    config.add_route("widget_api.handoff", conversation + "/handoff")
     config.add_route("widget_api.offline_messages", api + "/offline-messages")
 
     config.add_route("integrations.email", "/integrations/email")
     config.add_route("integrations.email_test", "/integrations/email/test")
+
+    config.add_route("knowledge.list", "/knowledge")
+    config.add_route("knowledge.create", "/knowledge/new")
+    config.add_route("knowledge.edit", "/knowledge/{article_id:\\d+}")
+    config.add_route("knowledge.delete", "/knowledge/{article_id:\\d+}/delete")
+
+    config.add_route("assistant.profile", "/assistant")
+    config.add_route("assistant.providers", "/integrations/ai")
+    config.add_route("assistant.budget", "/integrations/ai/budget")
+    config.add_route("assistant.prices", "/integrations/ai/prices")
+    config.add_route("assistant.providers_test", "/integrations/ai/{slot}/test")
+    config.add_route("assistant.providers_remove", "/integrations/ai/{slot}/remove")
+    config.add_route("usage.dashboard", "/usage")

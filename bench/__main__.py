@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
 
+    info = harness.machine()  # before the run, so the load average is other work's
     started = time.perf_counter()
     ctx = harness.Context(quick=args.quick)
     sections = []
@@ -30,21 +31,24 @@ def main(argv=None) -> int:
         for bench in BENCHMARKS:
             if args.only and bench.NAME not in args.only:
                 continue
-            print(f"running: {bench.TITLE} …", file=sys.stderr, flush=True)
+            print(f"running: {bench.TITLE} …", flush=True)
+            first_server = len(ctx.servers)
             try:
                 sections.append(bench.run(ctx))
             except Exception as exc:
                 traceback.print_exc()
-                for server in ctx._servers:
+                for server in ctx.servers[first_server:]:
                     tail = server.log_tail()
                     if tail:
                         print(f"--- {server.name} server log ---\n{tail}", file=sys.stderr)
-                sections.append(harness.Section(bench.TITLE, error=f"{type(exc).__name__}: {exc}"))
+                first_line = (str(exc).strip().splitlines() or [""])[0][:120]
+                sections.append(
+                    harness.Section(bench.TITLE, error=f"{type(exc).__name__}: {first_line}")
+                )
     finally:
         ctx.close()
     duration = time.perf_counter() - started
 
-    info = harness.machine()
     print()
     print(harness.text_table(sections))
     print()
@@ -53,14 +57,18 @@ def main(argv=None) -> int:
             print(f"* {note}")
     print(
         f"\n{info['cpu']}, {info['cores']} cores, {info['memory']}; Python {info['python']}, "
-        f"waitress {info['waitress']}, SQLite {info['sqlite']}; {duration:.0f} s."
+        f"waitress {info['waitress']}, SQLite {info['sqlite']}; load {info['load']}; "
+        f"{duration:.0f} s."
     )
-    if args.write:
+    failed = any(s.error for s in sections)
+    if args.write and failed:
+        print("not writing docs/benchmarks.md: a benchmark failed")
+    elif args.write:
         harness.write_docs(harness.markdown_results(sections, info, duration))
         print(f"wrote {harness.DOCS.relative_to(harness.ROOT)}")
 
     results = [r for s in sections for r in s.results]
-    if any(s.error for s in sections):
+    if failed:
         return 2
     if args.strict and any(r.status == "FAIL" for r in results):
         return 1

@@ -88,7 +88,7 @@ class Context:
         self.quick = quick
         self.tmp = Path(tempfile.mkdtemp(prefix="asthron-bench-"))
         self._template: Path | None = None
-        self._servers: list[ServerProcess] = []
+        self.servers: list[ServerProcess] = []
 
     def template(self) -> Path:
         if self._template is None:
@@ -127,11 +127,11 @@ class Context:
 
     def _start(self, name: str, args: list[str]) -> ServerProcess:
         server = ServerProcess(name, args, self.tmp / f"{name}.log")
-        self._servers.append(server)
+        self.servers.append(server)
         return server
 
     def close(self) -> None:
-        for server in self._servers:
+        for server in self.servers:
             server.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -175,9 +175,13 @@ class ServerProcess:
             text=True,
             bufsize=1,
         )
-        self.info = self._read(timeout)
-        if not self.info.get("ready"):
-            raise RuntimeError(f"{name} server did not start: {self.info}")
+        try:
+            self.info = self._read(timeout)
+            if not self.info.get("ready"):
+                raise RuntimeError(f"{name} server did not start: {self.info}")
+        except Exception:
+            self.stop()
+            raise
         self.port = self.info["port"]
 
     def _read(self, timeout: float) -> dict:
@@ -186,7 +190,9 @@ class ServerProcess:
         with selectors.DefaultSelector() as selector:
             selector.register(self.proc.stdout, selectors.EVENT_READ)
             if not selector.select(timeout):
-                raise RuntimeError(f"{self.name} server did not answer in {timeout} s")
+                raise RuntimeError(
+                    f"{self.name} server did not answer in {timeout} s:\n{self.log_tail()}"
+                )
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait(timeout=5)
@@ -222,6 +228,8 @@ class ServerProcess:
             return ""
 
     def stop(self) -> None:
+        if self._log.closed:
+            return
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
@@ -303,10 +311,10 @@ def machine() -> dict:
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
+    from importlib.metadata import version
+
     import sqlalchemy
     import waitress  # noqa: F401 - the version comes from the distribution
-
-    from importlib.metadata import version
 
     return {
         "cpu": cpu,
@@ -318,6 +326,7 @@ def machine() -> dict:
         "pyramid": version("pyramid"),
         "sqlalchemy": sqlalchemy.__version__,
         "sqlite": sqlite3.sqlite_version,
+        "load": "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg()),
     }
 
 
@@ -367,7 +376,8 @@ def markdown_results(sections: list[Section], info: dict, duration: float) -> st
         "Machine: "
         + f"{info['cpu']}, {info['cores']} cores, {info['memory']} RAM, {info['os']}; "
         + f"Python {info['python']}, waitress {info['waitress']}, Pyramid {info['pyramid']}, "
-        + f"SQLAlchemy {info['sqlalchemy']}, SQLite {info['sqlite']}.",
+        + f"SQLAlchemy {info['sqlalchemy']}, SQLite {info['sqlite']}. "
+        + f"Load average (1, 5, 15 min) before the run: {info['load']}.",
         "",
         markdown_table(sections),
     ]

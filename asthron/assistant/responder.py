@@ -206,3 +206,116 @@ class AssistantResponder:
                 warn_if_needed(db)
         except Exception:
             log.exception("could not record usage")
+
+    # -- structured side tasks: handoff decisions and summaries ---------------------------
+
+    def _first_model(self, db):
+        """The first configured model provider, unless the budget is spent."""
+        if usage.budget_state(db).exhausted:
+            return None, None
+        providers = ai_config.effective_providers(
+            db, self.registry["app_settings"], self.registry["secret_box"]
+        )
+        for effective in providers:
+            breaker = self.breaker(effective.breaker_key)
+            if not breaker.allow():
+                continue
+            if self.provider_factory is None:
+                from asthron.assistant.providers.factory import build_provider
+
+                self.provider_factory = build_provider
+            options = GenerationOptions(
+                temperature=0.0,
+                max_tokens=300,
+                timeouts=Timeouts(
+                    effective.connect_timeout,
+                    effective.first_token_timeout,
+                    effective.total_timeout,
+                ),
+            )
+            return self.provider_factory(effective), options
+        return None, None
+
+    def _transcript(self, events, limit: int = 20) -> str:
+        from asthron.conversations.service import AUTHOR_OF_TYPE
+
+        lines = [f"{AUTHOR_OF_TYPE[e.type]}: {e.body}" for e in events[-limit:]]
+        return "\n".join(lines)
+
+    def _structured(self, db, conversation_id, purpose, instruction, transcript, schema):
+        import time
+
+        from asthron.assistant.providers.base import ChatMessage, ProviderError
+
+        provider, options = self._first_model(db)
+        if provider is None:
+            return None
+        messages = [
+            ChatMessage("system", instruction),
+            # The transcript is data to classify, not instructions to follow.
+            ChatMessage("user", f"<transcript>\n{transcript}\n</transcript>"),
+        ]
+        started = time.monotonic()
+        try:
+            result = provider.structured(messages, schema, options)
+            ok, kind = True, None
+        except ProviderError as exc:
+            result, ok, kind = None, False, exc.kind
+        usage.record(
+            db,
+            provider=provider.kind,
+            model=getattr(provider, "model", ""),
+            purpose=purpose,
+            latency_ms=int((time.monotonic() - started) * 1000),
+            success=ok,
+            error_kind=kind,
+            conversation_id=conversation_id,
+        )
+        return result
+
+    def decide(self, db, conversation, schema) -> dict | None:
+        import sqlalchemy as sa
+
+        from asthron.conversations.models import ConversationEvent
+
+        events = list(
+            db.scalars(
+                sa.select(ConversationEvent)
+                .where(
+                    ConversationEvent.conversation_id == conversation.id,
+                    ConversationEvent.public.is_(True),
+                )
+                .order_by(ConversationEvent.id)
+            )
+        )
+        return self._structured(
+            db,
+            conversation.id,
+            "handoff_decision",
+            "You review a website chat between a visitor and an AI assistant. Decide whether a "
+            "person from the business should take over (the visitor is upset, asks for "
+            "something only a person can do, or the assistant cannot help), and whether the "
+            "assistant's last reply answered the visitor. Give a short reason for staff.",
+            self._transcript(events),
+            schema,
+        )
+
+    def summarize(self, db, conversation, events) -> tuple[str, str] | None:
+        schema = {
+            "type": "object",
+            "properties": {"summary": {"type": "string", "minLength": 1, "maxLength": 1200}},
+            "required": ["summary"],
+        }
+        result = self._structured(
+            db,
+            conversation.id,
+            "summary",
+            "Summarise this website chat for the team member about to join it: who the visitor "
+            "is if known, what they want, what was already answered, and what is still open. "
+            "At most five short lines.",
+            self._transcript(events, 60),
+            schema,
+        )
+        if not result:
+            return None
+        return result["summary"], "model"

@@ -69,6 +69,12 @@ class Conversation(Base):
     staff_read_event_id: Mapped[int] = mapped_column(default=0)
     unread_for_staff: Mapped[int] = mapped_column(default=0)
     unread_for_visitor: Mapped[int] = mapped_column(default=0)
+    # The last staff event the visitor was emailed about (one email per batch of replies).
+    visitor_emailed_event_id: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the on-duty staff were emailed that this chat is waiting (once per wait).
+    waiting_alert_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Consecutive assistant replies that did not answer (for the handoff rule).
+    unanswered_streak: Mapped[int] = mapped_column(default=0, server_default="0")
 
     visitor: Mapped[Visitor] = relationship()
 
@@ -105,3 +111,15 @@ class ConversationEvent(Base):
     public: Mapped[bool] = mapped_column(default=True)
     data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitorPageView(Base):
+    """Pages a visitor had open while chatting (context for staff), kept short."""
+
+    __tablename__ = "visitor_page_views"
+    __table_args__ = (sa.Index("ix_visitor_page_views_visitor_id_id", "visitor_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(sa.ForeignKey("visitors.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

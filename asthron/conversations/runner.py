@@ -26,11 +26,19 @@ log = logging.getLogger(__name__)
 HISTORY_TURNS = 40
 
 
+def _taken_over(watch) -> bool:
+    return any(
+        m.get("kind") == "ownership" and m.get("owner") != "assistant" for m in watch.drain()
+    )
+
+
 class ReplyRunner:
     def __init__(self, registry, responder=None, max_workers: int = 8):
         self.registry = registry
         self.responder = responder or BuiltinResponder()
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reply")
+        # Called after a reply is stored (handoff decisions, lead capture...).
+        self.after_reply: list = []
 
     def schedule_after_commit(self, db, conversation_id: int, trigger_event_id: int) -> None:
         tm = db.info.get("transaction_manager")
@@ -92,12 +100,32 @@ class ReplyRunner:
         reply_id = uuid.uuid4().hex
         self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": True})
         parts, outcome = [], None
-        for item in self.responder.reply(context):
-            if isinstance(item, ReplyOutcome):
-                outcome = item
-                continue
-            parts.append(item)
-            self._publish(conversation_id, {"kind": "delta", "reply_id": reply_id, "text": item})
+        # A person joining publishes an ownership change on this channel (from any process);
+        # generation stops at the next delta and nothing partial is stored as a reply.
+        with self.registry["notifier"].subscribe(conversation_channel(conversation_id)) as watch:
+            replies = self.responder.reply(context)
+            try:
+                for item in replies:
+                    if _taken_over(watch):
+                        self._publish(
+                            conversation_id, {"kind": "reply_cancelled", "reply_id": reply_id}
+                        )
+                        self._publish(
+                            conversation_id,
+                            {"kind": "typing", "author": "assistant", "active": False},
+                        )
+                        return None
+                    if isinstance(item, ReplyOutcome):
+                        outcome = item
+                        continue
+                    parts.append(item)
+                    self._publish(
+                        conversation_id, {"kind": "delta", "reply_id": reply_id, "text": item}
+                    )
+            finally:
+                close = getattr(replies, "close", None)
+                if close is not None:
+                    close()
         text = (outcome.text if outcome else "".join(parts)).strip()
         extra = dict(outcome.data) if outcome else {}
         if outcome and outcome.cut_off:
@@ -108,14 +136,9 @@ class ReplyRunner:
             conversation = db.get(Conversation, conversation_id, with_for_update=True)
             # A person may have taken over while we generated: then the reply is dropped.
             if conversation is None or conversation.owner != "assistant" or not text:
+                self._publish(conversation_id, {"kind": "reply_cancelled", "reply_id": reply_id})
                 self._publish(
-                    conversation_id,
-                    {
-                        "kind": "typing",
-                        "author": "assistant",
-                        "active": False,
-                        "reply_id": reply_id,
-                    },
+                    conversation_id, {"kind": "typing", "author": "assistant", "active": False}
                 )
                 return None
             event = service.append_event(
@@ -127,4 +150,9 @@ class ReplyRunner:
                 data={"reply_id": reply_id, "responder": self.responder.name, **extra},
             )
         self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": False})
+        for hook in self.after_reply:
+            try:
+                hook(self.registry, conversation_id, event, outcome)
+            except Exception:
+                log.exception("after-reply hook %s failed", getattr(hook, "__name__", hook))
         return event

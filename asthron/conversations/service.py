@@ -109,10 +109,14 @@ def record_consent(db: Session, visitor: Visitor, site: Site) -> Visitor:
     return visitor
 
 
-def update_page(visitor: Visitor, page_url) -> None:
+def update_page(visitor: Visitor, page_url, db: Session | None = None) -> None:
     url = _clean_url(page_url)
-    if url:
+    if url and url != visitor.current_page_url:
         visitor.current_page_url = url
+        if db is not None:
+            from asthron.conversations.models import VisitorPageView
+
+            db.add(VisitorPageView(visitor_id=visitor.id, url=url))
 
 
 # -- conversations --------------------------------------------------------------------------

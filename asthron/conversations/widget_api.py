@@ -17,6 +17,7 @@ from asthron.conversations.models import Visitor
 from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
 from asthron.forms import parse_id
+from asthron.inbox import triggers
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
 from asthron.sites.models import Site
@@ -187,7 +188,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = _visitor(request)
         body = _json_body(request)
-        service.update_page(visitor, body.get("page_url"))
+        service.update_page(visitor, body.get("page_url"), request.db)
         conversation, created = service.open_conversation(request.db, visitor)
         request.response.status_code = 201 if created else 200
         return service.conversation_json(conversation)
@@ -208,16 +209,37 @@ class WidgetApi:
             self.settings.widget_messages_per_minute_per_ip,
             60,
         )
-        service.update_page(visitor, body.get("page_url"))
+        service.update_page(visitor, body.get("page_url"), request.db)
         event, created = service.post_visitor_message(
             request.db, conversation, body.get("body"), body.get("client_id")
         )
-        if created and conversation.owner == "assistant":
+        # A request for a person (or an admin keyword) hands off instead of replying.
+        if (
+            created
+            and conversation.owner == "assistant"
+            and not triggers.on_visitor_message(request.db, conversation, event.body)
+        ):
             request.registry["reply_runner"].schedule_after_commit(
                 request.db, conversation.id, event.id
             )
         request.response.status_code = 201 if created else 200
         return service.event_json(event)
+
+    @view_config(route_name="widget_api.handoff", request_method="POST")
+    def request_person(self):
+        """The widget's "Talk to a person" control."""
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        if conversation.status != "open":
+            raise ApiError("This conversation is closed.", "conversation_closed", 409)
+        if conversation.owner == "assistant":
+            triggers.hand_off(
+                request.db, conversation, "visitor", "The visitor asked for a person."
+            )
+        return service.conversation_json(conversation)
 
     @view_config(route_name="widget_api.events", request_method="GET")
     def events(self):

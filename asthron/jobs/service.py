@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 _handlers: dict[str, Callable] = {}
 
+# Done items are kept a while for `asthron jobs status` and debugging, then deleted.
+DONE_KEPT_FOR = dt.timedelta(days=7)
+
 
 class PermanentJobError(Exception):
     """Raised by a handler when retrying cannot help (a malformed address, say)."""
@@ -156,10 +159,21 @@ def sweep(registry) -> list[int]:
 
     tm = transaction.TransactionManager(explicit=True)
     with tm:
-        ids = due_items(get_tm_session(registry["dbsession_factory"], tm))
+        db = get_tm_session(registry["dbsession_factory"], tm)
+        prune_done(db)
+        ids = due_items(db)
     for item_id in ids:
         run_outbox_item(item_id)
     return ids
+
+
+def prune_done(db: Session, keep: dt.timedelta = DONE_KEPT_FOR) -> int:
+    """Forget items done long ago (their payloads may hold links); never pending or failed."""
+    return db.execute(
+        sa.delete(OutboxItem).where(
+            OutboxItem.state == "done", OutboxItem.done_at < utcnow() - keep
+        )
+    ).rowcount
 
 
 def retry_failed(db: Session, item_ids: list[int] | None = None) -> int:

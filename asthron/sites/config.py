@@ -8,6 +8,7 @@ from pathlib import Path
 
 from asthron.conversations.service import MAX_MESSAGE_LENGTH
 from asthron.db import utcnow
+from asthron.inbox.presence import online_staff
 from asthron.sites import hours
 from asthron.sites.models import Site
 
@@ -57,7 +58,7 @@ def widget_config(request, site: Site) -> dict:
             "holidays": site.holidays,
             **availability,
         },
-        # Until staff presence exists, someone is "available" during business hours.
-        "available": availability["open_now"],
+        # Someone is available when the business is open and a person is online.
+        "available": availability["open_now"] and bool(online_staff(request.db)),
         "limits": {"max_message_length": MAX_MESSAGE_LENGTH},
     }

@@ -26,7 +26,7 @@ def _stored_hash(run_in_tm, user_id: int) -> str:
     return run_in_tm(lambda db: db.get(User, user_id).password_hash)
 
 
-def test_stored_hashes_are_argon2id_with_owasp_parameters(make_user, run_in_tm):
+def test_stored_hashes_are_argon2id_with_owasp_parameters(real_hashing, make_user, run_in_tm):
     user = make_user("staff")
     stored = _stored_hash(run_in_tm, user["id"])
     params = _params(stored)
@@ -37,7 +37,9 @@ def test_stored_hashes_are_argon2id_with_owasp_parameters(make_user, run_in_tm):
     assert user["password"] not in stored
 
 
-def test_login_upgrades_a_hash_made_with_weaker_parameters(testapp, make_user, login, run_in_tm):
+def test_login_upgrades_a_hash_made_with_weaker_parameters(
+    real_hashing, testapp, make_user, login, run_in_tm
+):
     user = make_user("staff")
     weak = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
@@ -61,7 +63,7 @@ def test_a_100_character_password_works_end_to_end(testapp, make_user, login):
     assert testapp.get("/", status=200)
 
 
-def test_input_beyond_the_maximum_never_matches():
+def test_input_beyond_the_maximum_never_matches(real_hashing):
     """The longest allowed password plus anything must not log in (no silent truncation)."""
     longest = ("Ab1!" * 64)[: passwords.MAX_LENGTH]
     passwords.check_policy(longest)

@@ -70,11 +70,17 @@ def test_setup_demo_prints_the_login_every_time(sqlite_cli, tmp_path):
     assert email == "owner@example.com"
     assert verify_password(sqlite_cli.user(email).password_hash, password)
     assert _mode(tmp_path / "var" / "demo-login.txt") == 0o600
+    assert "created the demo site" in first.output
+    listed = sqlite_cli("sites", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "Demo site\thttp://127.0.0.1 http://localhost" in listed.output
+    assert ("cli", "site.create") in sqlite_cli.audit()
 
     second = sqlite_cli("setup", "--demo")
     assert second.exit_code == 0
     assert "Already set up: nothing to change." in second.output
     assert login_line[0] in second.output
+    assert sqlite_cli("sites", "list").output == listed.output
 
 
 def test_setup_completes_a_half_done_install(sqlite_cli, tmp_path):

@@ -165,3 +165,16 @@ def live_server(app, fast_streams):
     wasyncore.close_all(server._map)
     thread.join(timeout=15)
     assert not thread.is_alive(), "the waitress server did not stop"
+
+
+def close_conversation(run_in_tm, conversation_id: int) -> None:
+    """Close a conversation the way staff will: status closed, its open slot freed."""
+    from asthron.conversations.models import Conversation
+    from asthron.db import utcnow
+
+    def close(db):
+        conversation = db.get(Conversation, conversation_id)
+        conversation.status, conversation.open_slot = "closed", None
+        conversation.closed_at = utcnow()
+
+    run_in_tm(close)

@@ -119,7 +119,7 @@ def test_with_a_real_queue_the_retry_is_scheduled_for_when_it_is_due(run_in_tm, 
     before = utcnow()
     assert service.perform(registry, item_id) == "retry"
     [scheduled] = queue.huey.pending()  # the consumer moves it to its schedule until the eta
-    assert scheduled.name == tasks.run_outbox_item.name
+    assert type(scheduled) is tasks.run_outbox_item.task_class
     assert scheduled.args == (item_id,)
     due = item(run_in_tm, item_id).next_attempt_at
     assert due >= before + dt.timedelta(seconds=60)
@@ -192,7 +192,10 @@ def test_the_sweeper_requeues_only_what_is_due_and_unleased(run_in_tm, registry)
     now = utcnow()
     lost = insert(run_in_tm, payload={"tag": "lost"})  # an enqueue that never reached Huey
     expired = insert(
-        run_in_tm, payload={"tag": "expired"}, attempts=1, leased_until=now - dt.timedelta(seconds=1)
+        run_in_tm,
+        payload={"tag": "expired"},
+        attempts=1,
+        leased_until=now - dt.timedelta(seconds=1),
     )
     leased = {"leased_until": now + dt.timedelta(minutes=5)}  # a worker is still on it
     insert(run_in_tm, payload={"tag": "leased"}, **leased)
@@ -235,3 +238,16 @@ def test_worker_startup_beats_and_sweeps(run_in_tm, registry):
     assert tasks.startup(registry) == [lost]
     assert item(run_in_tm, lost).state == "done"
     assert run_in_tm(lambda db: db.get(WorkerHeartbeat, "worker")) is not None
+
+
+def test_the_sweeper_forgets_items_done_long_ago_and_nothing_else(run_in_tm, registry):
+    now = utcnow()
+    old = now - service.DONE_KEPT_FOR - dt.timedelta(hours=1)
+    gone = insert(run_in_tm, state="done", done_at=old)
+    recent = insert(run_in_tm, state="done", done_at=now - dt.timedelta(days=1))
+    failed = insert(run_in_tm, state="failed", created_at=old)
+    backing_off = insert(run_in_tm, created_at=old, next_attempt_at=now + dt.timedelta(hours=1))
+    service.sweep(registry)
+    remaining = run_in_tm(lambda db: db.scalars(sa.select(OutboxItem.id)).all())
+    assert sorted(remaining) == sorted([recent, failed, backing_off])
+    assert gone not in remaining

@@ -104,8 +104,13 @@ def test_never_enqueued_when_the_transaction_aborts():
 class FailingVote:
     """A resource that refuses to commit, as a database with a conflict would."""
 
-    sortKey = lambda self: "zz"  # noqa: E731
-    abort = tpc_begin = commit = tpc_finish = tpc_abort = lambda self, txn: None  # noqa: E731
+    def sortKey(self):
+        return "zz"
+
+    def abort(self, txn):
+        pass
+
+    tpc_begin = commit = tpc_finish = tpc_abort = abort
 
     def tpc_vote(self, txn):
         raise RuntimeError("could not serialize access")

@@ -58,9 +58,9 @@ def heartbeat(run_in_tm):
 
 def queue(run_in_tm, subject="Hello from the worker"):
     return run_in_tm(
-        lambda db: queue_email(
-            db, "Someone@Example.com", subject, "plain body", "<p>html body</p>"
-        ).id
+        lambda db: (
+            queue_email(db, "Someone@Example.com", subject, "plain body", "<p>html body</p>").id
+        )
     )
 
 

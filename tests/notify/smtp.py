@@ -46,7 +46,11 @@ class RecordingHandler:
             return action
         message = message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append(
-            {"mail_from": envelope.mail_from, "rcpt_tos": list(envelope.rcpt_tos), "message": message}
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "message": message,
+            }
         )
         return "250 2.0.0 OK"
 

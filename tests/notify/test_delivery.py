@@ -130,9 +130,7 @@ def test_a_server_that_is_down_then_up_gets_the_message(
     assert [m["message"]["Subject"] for m in server.messages] == ["While you were down"]
 
 
-def test_a_permanent_refusal_fails_the_item_but_keeps_it(
-    smtp_server, configure_smtp, run_in_tm
-):
+def test_a_permanent_refusal_fails_the_item_but_keeps_it(smtp_server, configure_smtp, run_in_tm):
     server = smtp_server(["554 5.7.1 message rejected"])
     configure_smtp(server)
     queue(run_in_tm)

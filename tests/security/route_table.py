@@ -40,6 +40,17 @@ ROUTES: dict[str, dict[str, object]] = {
     "conversations.detail": {"GET": LOGGED_IN},
     "widget.script": {"GET": ANYONE},
     "widget.demo": {"GET": ANYONE},
+    "knowledge.list": {"GET": MANAGERS},
+    "knowledge.create": {"GET": MANAGERS, "POST": MANAGERS},
+    "knowledge.edit": {"GET": MANAGERS, "POST": MANAGERS},
+    "knowledge.delete": {"POST": MANAGERS},
+    "assistant.profile": {"GET": MANAGERS, "POST": MANAGERS},
+    "assistant.providers": {"GET": OWNER, "POST": OWNER},
+    "assistant.providers_test": {"POST": OWNER},
+    "assistant.providers_remove": {"POST": OWNER},
+    "assistant.budget": {"POST": OWNER},
+    "assistant.prices": {"POST": OWNER},
+    "usage.dashboard": {"GET": MANAGERS},
 }
 
 # Routes that are not dashboard routes, with the reason. Only the visitor-facing widget API is
@@ -109,6 +120,28 @@ def valid_form(route_name: str, world) -> dict:
             "from_address": "noreply@example.com",
             "from_name": "Example",
             "timeout_seconds": "15",
+        },
+        "knowledge.create": {"title": "Injected", "body": "Injected text", "published": "1"},
+        "assistant.profile": {"business_name": "Injected", "reply_max_chars": "500", "turn_cap": "10"},
+        "assistant.providers": {
+            "slot": "primary",
+            "kind": "openai",
+            "base_url": "https://api.example.com/v1",
+            "model": "m",
+            "api_key": "sk-injected-key-123",
+            "temperature": "0.3",
+            "max_tokens": "600",
+            "connect_timeout": "5",
+            "first_token_timeout": "20",
+            "total_timeout": "90",
+            "enabled": "1",
+        },
+        "assistant.budget": {"monthly_budget": "5"},
+        "assistant.prices": {
+            "provider": "openai",
+            "model": "*",
+            "input_per_million": "1",
+            "output_per_million": "2",
         },
     }
     return dict(forms.get(route_name, {}))

@@ -80,6 +80,7 @@ function createWidget(siteKey, apiBase) {
   let polling = false;
   let opening = null; // a pending POST /conversations
   let readTimer = 0;
+  let replyStarting = false; // typing began since the stream connected: deltas will follow
   const byId = new Map(); // event id -> element
   const pending = new Map(); // client_id -> {id, body, el}
   const drafts = new Map(); // reply_id -> {el, text}: assistant replies still streaming
@@ -472,6 +473,13 @@ function createWidget(siteKey, apiBase) {
     if (finished.has(d.reply_id)) return;
     let draft = drafts.get(d.reply_id);
     if (!draft) {
+      if (!replyStarting) {
+        // Joined mid-reply: the start is missing, so wait for the stored message instead.
+        finished.add(d.reply_id);
+        typing.hidden = false;
+        return;
+      }
+      replyStarting = false;
       const text = document.createTextNode("");
       const el = h("div", { class: "msg prov", "aria-hidden": "true" }, h("div", { class: "bubble" }, text));
       draft = { el, text };
@@ -494,6 +502,7 @@ function createWidget(siteKey, apiBase) {
   function onTyping(d) {
     if (!d || d.author === "visitor") return;
     if (d.active) {
+      replyStarting = true;
       typing.hidden = drafts.size > 0;
       scrollDown();
       return;
@@ -546,6 +555,7 @@ function createWidget(siteKey, apiBase) {
           if (!r.ok) throw r;
           useConversation(r.data.id);
           if (r.status === 200) await loadHistory(); // an open conversation we had lost track of
+          connect(); // listen before the first message, so its reply streams from the start
           return r.data.id;
         })
         .finally(() => (opening = null));
@@ -592,6 +602,7 @@ function createWidget(siteKey, apiBase) {
       message: addEvent,
       delta: onDelta,
       typing: onTyping,
+      reply_cancelled: (d) => d && (finished.add(d.reply_id), dropDraft(d.reply_id)),
     };
     while (!signal.aborted && saved.c === id) {
       let opened = false;
@@ -614,6 +625,7 @@ function createWidget(siteKey, apiBase) {
           }
           opened = true;
           failures = 0;
+          replyStarting = false;
           await readEventStream(
             res.body,
             (event, data) => {

@@ -51,6 +51,7 @@ export function stylesheetText(accent, onAccent) {
 .foot{padding:12px 14px 14px;border-top:1px solid var(--bd);background:#fff}
 .consent{display:flex;flex-direction:column;gap:10px;font-size:13.5px;color:var(--fg)}
 .consent p{white-space:pre-wrap;overflow-wrap:anywhere;max-height:140px;overflow-y:auto}
+.consent .row{justify-content:space-between;align-items:center}
 .consent a{color:var(--a);font-weight:600;text-decoration:underline;text-underline-offset:2px;cursor:pointer}
 .btn{display:inline-flex;align-items:center;justify-content:center;min-height:40px;padding:8px 18px;border-radius:10px;background:var(--a);color:var(--on);font-weight:650}
 .btn:hover{filter:brightness(1.07)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from asthron.assistant.providers.base import ChatMessage, ErrorKind, ProviderError, Timeouts
 
@@ -50,8 +50,9 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def status_error(status: int, message: str, headers: Mapping[str, str] | None = None
-                 ) -> ProviderError:
+def status_error(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> ProviderError:
     kind = kind_for_status(status)
     retry_after = parse_retry_after(headers) if kind in ("rate_limit", "unavailable") else None
     return ProviderError(kind, f"HTTP {status}: {_short(message)}", retry_after=retry_after)
@@ -62,17 +63,8 @@ def _short(message: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def grounding_text(grounding: str | Sequence[str] | None) -> str:
-    if not grounding:
-        return ""
-    if isinstance(grounding, str):
-        return grounding.strip()
-    return "\n\n".join(str(part).strip() for part in grounding if str(part).strip())
-
-
-def split_system(messages: Iterable[ChatMessage], grounding: str | Sequence[str] | None = None
-                 ) -> tuple[str, list[ChatMessage]]:
-    """All system content joined into one text (grounding last), and the other messages.
+def split_system(messages: Iterable[ChatMessage]) -> tuple[str, list[ChatMessage]]:
+    """All system content joined into one text, and the other messages.
 
     One leading system prompt is what every chat template accepts; several, or one in the
     middle of the conversation, make some servers (vLLM with Mistral templates) refuse.
@@ -85,16 +77,12 @@ def split_system(messages: Iterable[ChatMessage], grounding: str | Sequence[str]
                 system_parts.append(message.content.strip())
         else:
             rest.append(message)
-    extra = grounding_text(grounding)
-    if extra:
-        system_parts.append(extra)
     return "\n\n".join(system_parts), rest
 
 
-def as_dicts(messages: Iterable[ChatMessage], grounding: str | Sequence[str] | None = None
-             ) -> list[dict[str, str]]:
+def as_dicts(messages: Iterable[ChatMessage]) -> list[dict[str, str]]:
     """Messages in the common ``{"role", "content"}`` shape with one leading system message."""
-    system, rest = split_system(messages, grounding)
+    system, rest = split_system(messages)
     out = [{"role": "system", "content": system}] if system else []
     out.extend({"role": m.role, "content": m.content} for m in rest)
     return out
@@ -129,8 +117,9 @@ class StreamState:
     def add(self, text: str) -> None:
         self.parts.append(text)
 
-    def error(self, kind: ErrorKind, message: str, retry_after: float | None = None
-              ) -> ProviderError:
+    def error(
+        self, kind: ErrorKind, message: str, retry_after: float | None = None
+    ) -> ProviderError:
         message = f"{self.provider}: {_short(message)}"
         if self.parts:
             return ProviderError(
@@ -138,15 +127,17 @@ class StreamState:
             )
         return ProviderError(kind, message, retry_after=retry_after)
 
-    def from_status(self, status: int, message: str, headers: Mapping[str, str] | None = None
-                    ) -> ProviderError:
+    def from_status(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> ProviderError:
         err = status_error(status, message, headers)
         return self.error(err.kind, err.message, err.retry_after)
 
     def check_deadline(self) -> None:
         if time.monotonic() > self.deadline:
-            raise self.error("timeout", f"no complete reply within the total timeout of "
-                                        f"{self.total:g} s")
+            raise self.error(
+                "timeout", f"no complete reply within the total timeout of {self.total:g} s"
+            )
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)

@@ -9,7 +9,7 @@ and validates it (``base.structured_via_chat``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import anthropic
 import httpx2
@@ -35,8 +35,13 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 class AnthropicProvider:
     kind = "anthropic"
 
-    def __init__(self, model: str, base_url: str = "", api_key: str | None = None,
-                 defaults: GenerationOptions | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "",
+        api_key: str | None = None,
+        defaults: GenerationOptions | None = None,
+    ):
         self.model = model
         # The SDK adds /v1/...; a pasted ".../v1" would double it.
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/").removesuffix("/v1")
@@ -59,11 +64,16 @@ class AnthropicProvider:
 
     # --- chat -------------------------------------------------------------------------------
 
-    def stream_chat(self, messages: list[ChatMessage], options: GenerationOptions | None = None,
-                    grounding: str | Sequence[str] | None = None) -> Iterator[StreamItem]:
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        options: GenerationOptions | None = None,
+        grounding: object = None,
+    ) -> Iterator[StreamItem]:
+        # ``grounding`` is for the built-in provider; the prompt already carries the passages.
         options = options or self.defaults
         state = StreamState(self.kind, options.timeouts)
-        system, rest = split_system(messages, grounding)
+        system, rest = split_system(messages)
         extra = {"system": system} if system else {}
         stream = None
         try:
@@ -100,8 +110,11 @@ class AnthropicProvider:
                     break
             if not finished:
                 raise state.error("bad_response", "the stream ended before the reply was complete")
-            yield Completion(state.text, Usage(state.input_tokens, state.output_tokens),
-                             state.model or self.model)
+            yield Completion(
+                state.text,
+                Usage(state.input_tokens, state.output_tokens),
+                state.model or self.model,
+            )
         finally:
             if stream is not None:
                 with contextlib.suppress(Exception):  # a broken stream may fail to close
@@ -109,8 +122,9 @@ class AnthropicProvider:
 
     # --- structured output ------------------------------------------------------------------
 
-    def structured(self, messages: list[ChatMessage], schema: dict,
-                   options: GenerationOptions | None = None) -> dict:
+    def structured(
+        self, messages: list[ChatMessage], schema: dict, options: GenerationOptions | None = None
+    ) -> dict:
         return structured_via_chat(self, messages, schema, options or self.defaults)
 
     # --- health and models ------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import httpx
 import ollama
@@ -40,9 +40,14 @@ DEFAULT_HOST = "http://127.0.0.1:11434"
 class OllamaProvider:
     kind = "ollama"
 
-    def __init__(self, model: str, base_url: str = "", api_key: str | None = None,
-                 keep_alive: str | float | None = None,
-                 defaults: GenerationOptions | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "",
+        api_key: str | None = None,
+        keep_alive: str | float | None = None,
+        defaults: GenerationOptions | None = None,
+    ):
         self.model = model
         host = (base_url or DEFAULT_HOST).rstrip("/")
         for suffix in ("/api", "/v1"):  # the API root, not an endpoint prefix
@@ -66,8 +71,9 @@ class OllamaProvider:
                 try:
                     client = ollama.Client(
                         host=self.host,
-                        timeout=httpx.Timeout(connect=connect, read=read,
-                                              write=max(connect, 10.0), pool=connect),
+                        timeout=httpx.Timeout(
+                            connect=connect, read=read, write=max(connect, 10.0), pool=connect
+                        ),
                         headers=self._headers,
                         event_hooks={"response": [self._remember]},
                     )
@@ -85,8 +91,13 @@ class OllamaProvider:
 
     # --- chat -------------------------------------------------------------------------------
 
-    def stream_chat(self, messages: list[ChatMessage], options: GenerationOptions | None = None,
-                    grounding: str | Sequence[str] | None = None) -> Iterator[StreamItem]:
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        options: GenerationOptions | None = None,
+        grounding: object = None,
+    ) -> Iterator[StreamItem]:
+        # ``grounding`` is for the built-in provider; the prompt already carries the passages.
         options = options or self.defaults
         state = StreamState(self.kind, options.timeouts)
         client = self._client(options.timeouts.connect, read_timeout(options.timeouts))
@@ -96,7 +107,7 @@ class OllamaProvider:
             try:
                 stream = client.chat(
                     model=self.model,
-                    messages=as_dicts(messages, grounding),
+                    messages=as_dicts(messages),
                     stream=True,
                     options=self._request_options(options),
                     keep_alive=self.keep_alive,
@@ -131,8 +142,11 @@ class OllamaProvider:
                     break
             if not finished:
                 raise state.error("bad_response", "the stream ended before the reply was complete")
-            yield Completion(state.text, Usage(state.input_tokens, state.output_tokens),
-                             state.model or self.model)
+            yield Completion(
+                state.text,
+                Usage(state.input_tokens, state.output_tokens),
+                state.model or self.model,
+            )
         finally:
             if stream is not None:
                 with contextlib.suppress(Exception):  # closes the HTTP response
@@ -140,14 +154,17 @@ class OllamaProvider:
 
     # --- structured output ------------------------------------------------------------------
 
-    def structured(self, messages: list[ChatMessage], schema: dict,
-                   options: GenerationOptions | None = None) -> dict:
+    def structured(
+        self, messages: list[ChatMessage], schema: dict, options: GenerationOptions | None = None
+    ) -> dict:
         """Ollama's native structured output: ``format`` is the JSON schema."""
         options = options or self.defaults
         state = StreamState(self.kind, options.timeouts)
         system, rest = split_system(messages)
-        instruction = ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
-                       + json.dumps(schema))
+        instruction = (
+            "Answer with one JSON object only, no prose, matching this JSON schema:\n"
+            + json.dumps(schema)
+        )
         system = f"{system}\n\n{instruction}" if system else instruction
         # Not streamed, so the whole reply arrives at once: the read may wait the total.
         client = self._client(options.timeouts.connect, options.timeouts.total)
@@ -185,8 +202,9 @@ class OllamaProvider:
             wanted = {self.model, f"{self.model}:latest"}
             if not wanted & set(models):
                 # Ollama answers 404 for a model it has not pulled: not usable yet.
-                raise ProviderError("bad_request", f"model {self.model!r} is not pulled "
-                                                   f"(ollama pull {self.model})")
+                raise ProviderError(
+                    "bad_request", f"model {self.model!r} is not pulled (ollama pull {self.model})"
+                )
             return f"ok, {len(models)} models"
 
         return timed_health(check)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx2
@@ -43,8 +43,13 @@ NO_KEY = "no-key"
 class OpenAICompatProvider:
     kind = "openai"
 
-    def __init__(self, model: str, base_url: str = "", api_key: str | None = None,
-                 defaults: GenerationOptions | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "",
+        api_key: str | None = None,
+        defaults: GenerationOptions | None = None,
+    ):
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.defaults = defaults or GenerationOptions()
@@ -66,8 +71,13 @@ class OpenAICompatProvider:
 
     # --- chat -------------------------------------------------------------------------------
 
-    def stream_chat(self, messages: list[ChatMessage], options: GenerationOptions | None = None,
-                    grounding: str | Sequence[str] | None = None) -> Iterator[StreamItem]:
+    def stream_chat(
+        self,
+        messages: list[ChatMessage],
+        options: GenerationOptions | None = None,
+        grounding: object = None,
+    ) -> Iterator[StreamItem]:
+        # ``grounding`` is for the built-in provider; the prompt already carries the passages.
         options = options or self.defaults
         state = StreamState(self.kind, options.timeouts)
         stream = None
@@ -75,7 +85,7 @@ class OpenAICompatProvider:
             try:
                 stream = self._client.chat.completions.create(
                     model=self.model,
-                    messages=as_dicts(messages, grounding),
+                    messages=as_dicts(messages),
                     temperature=options.temperature,
                     stream=True,
                     stream_options={"include_usage": True},
@@ -84,7 +94,7 @@ class OpenAICompatProvider:
                 )
             except Exception as exc:  # every library failure becomes a ProviderError
                 raise _map_error(exc, state) from None
-            finished = False
+            finish_reason = usage_seen = False
             iterator = iter(stream)
             while True:
                 try:
@@ -92,21 +102,27 @@ class OpenAICompatProvider:
                 except StopIteration:
                     break
                 except Exception as exc:
+                    if finish_reason:
+                        break  # the reply was complete; only the trailing usage/[DONE] broke
                     raise _map_error(exc, state) from None
                 state.check_deadline()
                 try:
-                    text, done = _read_chunk(chunk, state)
+                    text, finished_here, usage_here = _read_chunk(chunk, state)
                 except Exception as exc:
                     raise state.error("bad_response", f"malformed stream chunk: {exc}") from None
-                finished = finished or done
+                finish_reason = finish_reason or finished_here
+                usage_seen = usage_seen or usage_here
                 if text:
                     state.add(text)
                     yield Delta(text)
-            if not finished:
+            if not (finish_reason or usage_seen):
                 # The body ended without a finish reason or usage: the server stopped midway.
                 raise state.error("bad_response", "the stream ended before the reply was complete")
-            yield Completion(state.text, Usage(state.input_tokens, state.output_tokens),
-                             state.model or self.model)
+            yield Completion(
+                state.text,
+                Usage(state.input_tokens, state.output_tokens),
+                state.model or self.model,
+            )
         finally:
             if stream is not None:
                 with contextlib.suppress(Exception):  # a broken stream may fail to close
@@ -114,18 +130,23 @@ class OpenAICompatProvider:
 
     # --- structured output ------------------------------------------------------------------
 
-    def structured(self, messages: list[ChatMessage], schema: dict,
-                   options: GenerationOptions | None = None) -> dict:
+    def structured(
+        self, messages: list[ChatMessage], schema: dict, options: GenerationOptions | None = None
+    ) -> dict:
         """Native JSON mode: ``json_schema`` first, ``json_object`` where that is refused."""
         options = options or self.defaults
         system, rest = split_system(messages)
-        instruction = ("Answer with one JSON object only, no prose, matching this JSON schema:\n"
-                       + json.dumps(schema))
+        instruction = (
+            "Answer with one JSON object only, no prose, matching this JSON schema:\n"
+            + json.dumps(schema)
+        )
         system = f"{system}\n\n{instruction}" if system else instruction
         payload = [ChatMessage("system", system), *rest]
         formats = [
-            {"type": "json_schema",
-             "json_schema": {"name": "reply", "schema": schema, "strict": False}},
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema, "strict": False},
+            },
             {"type": "json_object"},
         ]
         try:
@@ -137,8 +158,9 @@ class OpenAICompatProvider:
             text = self._complete(payload, options, formats[1])
         return validate_structured(text, schema)
 
-    def _complete(self, messages: list[ChatMessage], options: GenerationOptions,
-                  response_format: dict) -> str:
+    def _complete(
+        self, messages: list[ChatMessage], options: GenerationOptions, response_format: dict
+    ) -> str:
         """One non-streamed completion; the whole reply comes at once, so read waits the total."""
         state = StreamState(self.kind, options.timeouts)
         try:
@@ -188,16 +210,16 @@ def _timeout(connect: float, read: float) -> httpx2.Timeout:
     return httpx2.Timeout(connect=connect, read=read, write=max(connect, 10.0), pool=connect)
 
 
-def _read_chunk(chunk, state: StreamState) -> tuple[str, bool]:
-    """The text in one chunk and whether it marks the end (a finish reason or the usage)."""
-    done = False
+def _read_chunk(chunk, state: StreamState) -> tuple[str, bool, bool]:
+    """The text in one chunk, whether it has a finish reason, and whether it has the usage."""
+    finished = has_usage = False
     if getattr(chunk, "model", None):
         state.model = str(chunk.model)
     usage = getattr(chunk, "usage", None)
     if usage is not None:
         state.input_tokens = int(usage.prompt_tokens or 0)
         state.output_tokens = int(usage.completion_tokens or 0)
-        done = True
+        has_usage = True
     text = ""
     choices = chunk.choices or []
     if not isinstance(choices, list):
@@ -209,8 +231,8 @@ def _read_chunk(chunk, state: StreamState) -> tuple[str, bool]:
             raise TypeError("delta content is not text")
         text = content or ""
         if choice.finish_reason:
-            done = True
-    return text, done
+            finished = True
+    return text, finished, has_usage
 
 
 def _map_error(exc: BaseException, state: StreamState) -> ProviderError:
@@ -242,4 +264,3 @@ def _message(exc: openai.APIStatusError) -> str:
         if isinstance(error, str):
             return error
     return exc.message
-

@@ -1,0 +1,457 @@
+"""Dashboard pages of the assistant: the business profile, AI providers (with connection
+tests, the monthly budget and the price table) and usage with daily charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from pyramid.events import BeforeRender, subscriber
+from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
+from pyramid.view import view_config
+
+from asthron.accounts.permissions import Permission
+from asthron.assistant import settings_service as ss
+from asthron.assistant import usage
+from asthron.assistant.config import _from_ini, effective_providers
+from asthron.assistant.models import PROVIDER_KINDS, PROVIDER_SLOTS, AssistantProfile
+from asthron.db import utcnow
+from asthron.forms import field, notice, redirect
+from asthron.security.crypto import SecretDecryptionError, masked
+
+# -- the business profile -------------------------------------------------------------------
+
+
+def _profile_page(request, values=None, error=None, status=200):
+    request.response.status_code = status
+    if values is None:
+        values = ss.profile_values(request.db.get(AssistantProfile, 1))
+    return {
+        "values": values,
+        "limits": {name: limit for name, (_label, limit, _line) in ss.PROFILE_TEXT.items()},
+        "reply_range": ss.REPLY_MAX_CHARS,
+        "turn_range": ss.TURN_CAP,
+        "error": error,
+        "notice": notice(request),
+    }
+
+
+def _read_fields(request, names, limit=20_000) -> tuple[dict, str | None]:
+    """Posted values by name; a repeated or oversized field becomes the form's error."""
+    values, error = {}, None
+    for name in names:
+        try:
+            values[name] = field(request, name, limit)
+        except HTTPBadRequest as exc:
+            values[name], error = "", error or exc.detail
+    return values, error
+
+
+@view_config(
+    route_name="assistant.profile",
+    renderer="assistant/profile.html",
+    permission=Permission.SETTINGS,
+    request_method="GET",
+)
+def profile(request):
+    return _profile_page(request)
+
+
+@view_config(
+    route_name="assistant.profile",
+    renderer="assistant/profile.html",
+    permission=Permission.SETTINGS,
+    request_method="POST",
+)
+def profile_save(request):
+    values, error = _read_fields(request, ss.PROFILE_FIELDS)
+    if error:
+        return _profile_page(request, values, error, 400)
+    try:
+        new = ss.ProfileInput.parse(values)
+    except ss.SettingsInputError as exc:
+        return _profile_page(request, values, str(exc), 400)
+    ss.save_profile(request.db, request.actor, new)
+    return redirect(request, "assistant.profile", "assistant_saved")
+
+
+# -- AI providers ---------------------------------------------------------------------------
+
+PROVIDER_FORM_FIELDS = (*ss.PROVIDER_FIELDS, "model_pick", "api_key", "clear_api_key", "enabled")
+PRICE_COLUMNS = ("provider", "model", "input_per_million", "output_per_million")
+BLANK_PRICE_ROWS = 3
+
+
+def _slot(request) -> str:
+    slot = request.matchdict.get("slot")
+    if slot not in PROVIDER_SLOTS:
+        raise HTTPNotFound()
+    return slot
+
+
+def _ini_values(ini) -> dict:
+    values = ss.provider_values(None)
+    values.update(
+        kind=ini.kind,
+        base_url=ini.base_url,
+        model=ini.model,
+        temperature=ini.temperature,
+        max_tokens=ini.max_tokens,
+        connect_timeout=ini.connect_timeout,
+        first_token_timeout=ini.first_token_timeout,
+        total_timeout=ini.total_timeout,
+        keep_alive=ini.keep_alive or "",
+    )
+    return values
+
+
+def _providers_page(
+    request,
+    error=None,
+    status=200,
+    posted_slot=None,
+    posted=None,
+    tests=None,
+    budget_value=None,
+    price_rows=None,
+):
+    request.response.status_code = status
+    db, settings, box = request.db, request.app_settings, request.secret_box
+    rows = ss.provider_rows(db)
+    ini_error = None
+    try:
+        chain = effective_providers(db, settings, box)
+    except ValueError as exc:
+        chain, ini_error = list(_dashboard_chain(db, box)), str(exc)
+    effective = {p.slot: p for p in chain}
+    slots = []
+    for slot in PROVIDER_SLOTS:
+        row = rows.get(slot)
+        ini = None
+        if row is None:
+            try:
+                ini = _from_ini(settings, slot)
+            except ValueError:
+                ini = None
+        masked_key, key_problem = "", None
+        if row is not None and row.api_key_encrypted:
+            try:
+                masked_key = masked(box.decrypt(row.api_key_encrypted))
+            except SecretDecryptionError:
+                key_problem = (
+                    "The stored API key cannot be decrypted with the keys in the secrets "
+                    "file; enter it again."
+                )
+        if row is not None:
+            source = "dashboard" if row.enabled else "disabled in the dashboard"
+            values = ss.provider_values(row)
+        elif ini is not None:
+            source = ".ini"
+            values = _ini_values(ini)
+        else:
+            source = "not configured"
+            values = ss.provider_values(None)
+        if posted_slot == slot and posted is not None:
+            values = posted
+        test = (tests or {}).get(slot)
+        slots.append(
+            {
+                "slot": slot,
+                "row": row,
+                "source": source,
+                "active": slot in effective,
+                "ini_key": bool(ini and ini.api_key),
+                "form": values,
+                "masked_key": masked_key,
+                "key_problem": key_problem,
+                "test": test,
+                "models": test.models if test is not None else [],
+                "default_base_url": ss.DEFAULT_BASE_URLS,
+            }
+        )
+    chain_text = " → ".join(f"{p.slot} ({p.kind}, {p.source})" for p in chain)
+    prices = ss.list_prices(db)
+    if price_rows is None:
+        price_rows = [
+            {
+                "provider": p.provider,
+                "model": p.model,
+                "input_per_million": _plain(p.input_per_million),
+                "output_per_million": _plain(p.output_per_million),
+            }
+            for p in prices
+        ]
+        price_rows += [dict.fromkeys(PRICE_COLUMNS, "") for _ in range(BLANK_PRICE_ROWS)]
+    state = usage.budget_state(db)
+    if budget_value is None:
+        budget_value = _plain(state.budget) if state.budget is not None else ""
+    return {
+        "slots": slots,
+        "kinds": PROVIDER_KINDS,
+        "chain_text": (chain_text + " → built-in") if chain else "built-in only",
+        "ini_error": ini_error,
+        "price_rows": price_rows,
+        "budget_value": budget_value,
+        "budget": _budget_view(state),
+        "error": error,
+        "notice": notice(request),
+    }
+
+
+def _dashboard_chain(db, box):
+    from asthron.assistant.config import _from_row
+
+    return [_from_row(r, box) for s, r in sorted(ss.provider_rows(db).items()) if r.enabled]
+
+
+def _plain(value) -> str:
+    """A decimal without trailing zeros or exponent: 3.5000 → 3.5, 10.00 → 10."""
+    if value is None:
+        return ""
+    text = format(Decimal(value).normalize(), "f")
+    return text
+
+
+@view_config(
+    route_name="assistant.providers",
+    renderer="assistant/providers.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="GET",
+)
+def providers(request):
+    return _providers_page(request)
+
+
+@view_config(
+    route_name="assistant.providers",
+    renderer="assistant/providers.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
+def provider_save(request):
+    values, error = _read_fields(request, ("slot", *PROVIDER_FORM_FIELDS), 5000)
+    slot = values.get("slot") if values.get("slot") in PROVIDER_SLOTS else None
+    shown = {name: values.get(name, "") for name in ss.PROVIDER_FIELDS}
+    shown["enabled"] = ss._checked(values, "enabled")
+    if slot is None:
+        return _providers_page(request, error or "Choose the primary or secondary slot.", 400)
+    if error:
+        return _providers_page(request, error, 400, slot, shown)
+    try:
+        new = ss.ProviderInput.parse(slot, values)
+    except ss.SettingsInputError as exc:
+        return _providers_page(request, str(exc), 400, slot, shown)
+    ss.save_provider(request.db, request.secret_box, request.actor, new)
+    return redirect(request, "assistant.providers", "provider_saved")
+
+
+@view_config(
+    route_name="assistant.providers_remove",
+    renderer="assistant/providers.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
+def provider_remove(request):
+    slot = _slot(request)
+    if not ss.remove_provider(request.db, request.actor, slot):
+        return _providers_page(request, f"The {slot} slot has no dashboard settings.", 400)
+    return redirect(request, "assistant.providers", "provider_removed")
+
+
+@view_config(
+    route_name="assistant.providers_test",
+    renderer="assistant/providers.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
+def provider_test(request):
+    slot = _slot(request)
+    try:
+        effective = ss.slot_provider(request.db, request.app_settings, request.secret_box, slot)
+    except ValueError as exc:
+        return _providers_page(request, f"The .ini settings for {slot} are invalid: {exc}", 400)
+    if effective is None:
+        return _providers_page(
+            request, f"Nothing is configured for the {slot} slot yet: save its settings first.", 400
+        )
+    result = ss.check_provider(effective, discover=True)
+    return _providers_page(request, tests={slot: result})
+
+
+@view_config(
+    route_name="assistant.budget",
+    renderer="assistant/providers.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
+def budget_save(request):
+    values, error = _read_fields(request, ("monthly_budget",), 40)
+    if error:
+        return _providers_page(request, error, 400, budget_value=values["monthly_budget"])
+    try:
+        budget = ss.parse_budget(values["monthly_budget"])
+    except ss.SettingsInputError as exc:
+        return _providers_page(request, str(exc), 400, budget_value=values["monthly_budget"])
+    ss.save_budget(request.db, request.actor, budget)
+    return redirect(request, "assistant.providers", "budget_saved")
+
+
+@view_config(
+    route_name="assistant.prices",
+    renderer="assistant/providers.html",
+    permission=Permission.INTEGRATIONS,
+    request_method="POST",
+)
+def prices_save(request):
+    columns: dict[str, list[str]] = {}
+    error = None
+    for name in PRICE_COLUMNS:
+        posted = request.POST.getall(name)
+        if any(not isinstance(v, str) or len(v) > 300 for v in posted):
+            error = error or f"The field {name} must be text of at most 300 characters."
+            posted = [v if isinstance(v, str) else "" for v in posted]
+        columns[name] = [v[:300] for v in posted]
+    removed_raw = request.POST.getall("remove")
+    removed = {int(v) for v in removed_raw if isinstance(v, str) and v.isdigit() and len(v) < 5}
+    count = max((len(c) for c in columns.values()), default=0)
+    shown = [
+        {name: (columns[name][i] if i < len(columns[name]) else "") for name in PRICE_COLUMNS}
+        for i in range(min(count, ss.MAX_PRICE_ROWS + 1))
+    ]
+    if not error:
+        try:
+            table = ss.PriceTableInput.parse(columns, removed)
+        except ss.SettingsInputError as exc:
+            error = str(exc)
+    if error:
+        return _providers_page(request, error, 400, price_rows=shown)
+    ss.save_prices(request.db, request.actor, table)
+    return redirect(request, "assistant.providers", "prices_saved")
+
+
+# -- usage ----------------------------------------------------------------------------------
+
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 640, 150, 16, 20
+
+
+def _short_number(value) -> str:
+    value = float(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}".rstrip("0").rstrip(".") + suffix
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def bar_chart(key: str, title: str, days: list[dt.date], values: list, unit: str = "") -> dict:
+    """Bars for one value per day, laid out for an inline SVG (no JavaScript)."""
+    count = max(len(days), 1)
+    top = max((float(v) for v in values), default=0.0)
+    plot = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    slot_width = CHART_WIDTH / count
+    bars = []
+    for i, (day, value) in enumerate(zip(days, values, strict=True)):
+        height = (float(value) / top * plot) if top else 0.0
+        if value and height < 1:
+            height = 1.0  # something, however small, is visible
+        bars.append(
+            {
+                "x": round(i * slot_width + 1, 2),
+                "y": round(CHART_TOP + plot - height, 2),
+                "width": round(max(slot_width - 2, 1), 2),
+                "height": round(height, 2),
+                "label": f"{day.isoformat()}: {_short_number(value)}{unit}",
+            }
+        )
+    return {
+        "key": key,
+        "title": title,
+        "bars": bars,
+        "total": _short_number(sum(values) if values else 0) + unit,
+        "max_label": _short_number(top) + unit,
+        "first_day": days[0].isoformat() if days else "",
+        "last_day": days[-1].isoformat() if days else "",
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "baseline": CHART_HEIGHT - CHART_BOTTOM,
+        "label_y": CHART_HEIGHT - 5,
+        "empty": not any(values),
+    }
+
+
+def conversations_per_day(db, days: list[dt.date]) -> list[int]:
+    from asthron.conversations.models import Conversation
+
+    if not days:
+        return []
+    since = dt.datetime.combine(days[0], dt.time(), tzinfo=dt.UTC)
+    counts = dict.fromkeys(days, 0)
+    for (created_at,) in db.execute(
+        sa.select(Conversation.created_at).where(Conversation.created_at >= since)
+    ):
+        day = created_at.date()
+        if day in counts:
+            counts[day] += 1
+    return [counts[d] for d in days]
+
+
+def _budget_view(state: usage.BudgetState) -> dict:
+    return {
+        "budget": state.budget,
+        "spent": state.spent,
+        "percent": int(state.fraction * 100) if state.budget else None,
+        "warn": state.warn,
+        "exhausted": state.exhausted,
+    }
+
+
+@view_config(
+    route_name="usage.dashboard",
+    renderer="assistant/usage.html",
+    permission=Permission.SETTINGS,
+    request_method="GET",
+)
+def usage_dashboard(request):
+    db = request.db
+    now = utcnow()
+    daily = usage.daily(db, 30, now)
+    days = [d.day for d in daily]
+    charts = [
+        bar_chart("tokens", "Tokens", days, [d.input_tokens + d.output_tokens for d in daily]),
+        bar_chart("cost", "Estimated cost", days, [d.cost for d in daily]),
+        bar_chart("replies", "Replies", days, [d.replies for d in daily]),
+        bar_chart("failures", "Failed calls", days, [d.failures for d in daily]),
+        bar_chart("conversations", "Conversations", days, conversations_per_day(db, days)),
+    ]
+    month = usage.by_provider(db, usage.month_start(now))
+    totals = {
+        "calls": sum(r["calls"] for r in month),
+        "input_tokens": sum(r["input_tokens"] for r in month),
+        "output_tokens": sum(r["output_tokens"] for r in month),
+        "cost": sum((Decimal(r["cost"]) for r in month), Decimal(0)),
+        "failures": sum(r["failures"] for r in month),
+    }
+    return {
+        "charts": charts,
+        "by_provider": month,
+        "totals": totals,
+        "month": now.strftime("%B %Y"),
+        "budget": _budget_view(usage.budget_state(db, now)),
+    }
+
+
+@subscriber(BeforeRender)
+def budget_banner(event):
+    """The 80 % budget banner for the dashboard home, for those who may see usage."""
+    if event.get("renderer_name") != "dashboard/home.html":
+        return
+    request = event.get("request")
+    if request is None or not request.has_permission(Permission.SETTINGS):
+        return
+    try:
+        state = usage.budget_state(request.db)
+    except Exception:  # never let the banner break the home page
+        return
+    event["budget_banner"] = _budget_view(state) if state.warn else None

@@ -1,0 +1,135 @@
+"""When a conversation goes to a person: the visitor asks, the assistant decides, or a rule
+fires (keywords, unanswered replies in a row, provider failure, a newly qualified lead)."""
+
+from __future__ import annotations
+
+import logging
+
+import transaction
+from sqlalchemy.orm import Session
+
+from asthron.conversations import handoff
+from asthron.conversations.models import Conversation
+from asthron.db import get_tm_session
+from asthron.inbox import presence
+from asthron.inbox.models import HandoffRules
+from asthron.sites.config import site_availability
+from asthron.sites.models import Site
+
+log = logging.getLogger(__name__)
+
+DECISION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "handoff": {"type": "boolean"},
+        "answered": {"type": "boolean"},
+        "reason": {"type": "string", "maxLength": 300},
+    },
+    "required": ["handoff", "answered", "reason"],
+    "additionalProperties": False,
+}
+
+
+def rules(db: Session) -> HandoffRules:
+    return db.get(HandoffRules, 1) or HandoffRules(
+        id=1,
+        keywords=[],
+        unanswered_in_a_row=2,
+        on_provider_failure=True,
+        on_lead_qualified=False,
+        assistant_decides=True,
+        waiting_alert_minutes=5,
+    )
+
+
+def _when_text(site: Site) -> str | None:
+    availability = site_availability(site)
+    if availability["open_now"] or not availability["next_open_at"]:
+        return "as soon as someone is back"
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    opening = dt.datetime.fromisoformat(availability["next_open_at"].replace("Z", "+00:00"))
+    local = opening.astimezone(ZoneInfo(site.timezone))
+    return f"from {local.strftime('%A %H:%M')} ({site.timezone})"
+
+
+def hand_off(db: Session, conversation: Conversation, trigger: str, reason: str) -> bool:
+    site = db.get(Site, conversation.site_id)
+    available = presence.someone_available(db, site)
+    changed = handoff.request_handoff(
+        db, conversation, trigger, reason, available, None if available else _when_text(site)
+    )
+    if changed:
+        from asthron.inbox.tasks import summarize_after_commit
+
+        summarize_after_commit(db, conversation.id)
+    return changed
+
+
+def on_visitor_message(db: Session, conversation: Conversation, body: str) -> bool:
+    """Rules on the visitor's words: an explicit request for a person, or an admin keyword."""
+    if conversation.owner != "assistant":
+        return False
+    if handoff.asks_for_person(body):
+        return hand_off(db, conversation, "visitor", "The visitor asked for a person.")
+    lowered = body.lower()
+    for keyword in rules(db).keywords or []:
+        if keyword and keyword.lower() in lowered:
+            return hand_off(
+                db, conversation, "rule", f"Keyword “{keyword}” in the visitor's message."
+            )
+    return False
+
+
+def after_reply(registry, conversation_id: int, event, outcome) -> None:
+    """The runner's after-reply hook: provider failure, unanswered streak, assistant decision."""
+    data = dict(event.data or {}) if event is not None else {}
+    provider = data.get("provider")
+    failed = bool(data.get("cut_off")) or provider is None
+    answered = bool(data.get("sources")) or provider not in (None, "builtin")
+    decision = None
+    tm = transaction.TransactionManager(explicit=True)
+    with tm:
+        db = get_tm_session(registry["dbsession_factory"], tm)
+        conversation = db.get(Conversation, conversation_id)
+        if conversation is None or conversation.owner != "assistant":
+            return
+        current = rules(db)
+        if current.assistant_decides and provider not in (None, "builtin"):
+            decision = _assistant_decision(registry, db, conversation)
+            if decision is not None:
+                answered = decision["answered"]
+        conversation.unanswered_streak = 0 if answered else conversation.unanswered_streak + 1
+        if failed and current.on_provider_failure and provider is None:
+            hand_off(db, conversation, "rule", "The AI provider failed.")
+        elif decision is not None and decision["handoff"]:
+            hand_off(
+                db,
+                conversation,
+                "assistant",
+                decision["reason"] or "The assistant asked for a person.",
+            )
+        elif (
+            current.unanswered_in_a_row
+            and conversation.unanswered_streak >= current.unanswered_in_a_row
+        ):
+            hand_off(
+                db,
+                conversation,
+                "rule",
+                f"{conversation.unanswered_streak} replies in a row without an answer.",
+            )
+
+
+def _assistant_decision(registry, db: Session, conversation: Conversation) -> dict | None:
+    """Ask the primary model, as structured output validated against DECISION_SCHEMA."""
+    responder = registry["reply_runner"].responder
+    decide = getattr(responder, "decide", None)
+    if decide is None:
+        return None
+    try:
+        return decide(db, conversation, DECISION_SCHEMA)
+    except Exception:
+        log.info("handoff decision unavailable for conversation %s", conversation.id)
+        return None

@@ -1,0 +1,274 @@
+"""The OpenAPI document: valid OpenAPI 3.1, complete, and true of the real responses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import sqlalchemy as sa
+import webtest
+from pyramid.interfaces import IRoutesMapper
+
+from tests.conversations.conftest import ORIGIN, Visitor
+from tests.conversations.openapi_check import ApiSpec
+
+API = "/api/widget/v1"
+OPENAPI = f"{API}/openapi.json"
+OTHER_ORIGIN = "https://other.example.org"
+
+
+def test_document_is_valid_openapi_3_1(testapp):
+    response = testapp.get(OPENAPI)
+    assert response.content_type == "application/json"
+    document = response.json
+    assert document["openapi"] == "3.1.0"
+    from openapi_spec_validator import validate
+
+    validate(document)  # raises on an invalid document
+
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["visitorToken"] == {
+        **schemes["visitorToken"],
+        "type": "http",
+        "scheme": "bearer",
+    }
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    assert set(error["properties"]["error"]["required"]) == {"code", "message"}
+    # Every operation documents its errors with the one error schema.
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response_doc in operation["responses"].items():
+                if int(status) >= 400:
+                    schema = response_doc["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (path, method)
+
+
+def test_every_widget_route_is_documented(app, testapp):
+    document = testapp.get(OPENAPI).json
+    mapper = app.registry.getUtility(IRoutesMapper)
+    patterns = {
+        route.name: route.pattern
+        for route in mapper.get_routes()
+        if route.name.startswith("widget_api.") and route.name != "widget_api.preflight"
+    }
+    assert len(patterns) == 10
+    assert set(document["paths"]) == set(patterns.values())
+    stream = document["paths"][f"{API}/conversations/{{conversation_id}}/stream"]["get"]
+    assert "text/event-stream" in stream["responses"]["200"]["content"]
+    events = document["paths"][f"{API}/conversations/{{conversation_id}}/events"]["get"]
+    assert {p["name"] for p in events["parameters"]} >= {"after", "wait", "conversation_id"}
+    # Endpoints that need the visitor token say so; the session and the document do not.
+    assert document["security"] == [{"visitorToken": []}]
+    assert document["paths"][f"{API}/sessions"]["post"]["security"] == []
+
+
+def test_event_data_keys_match_what_visitors_may_see(testapp):
+    from asthron.conversations.service import PUBLIC_DATA_KEYS
+
+    document = testapp.get(OPENAPI).json
+    data = document["components"]["schemas"]["Event"]["properties"]["data"]
+    assert set(data["properties"]) == PUBLIC_DATA_KEYS
+
+
+def _client(app, ip):
+    return webtest.TestApp(app, extra_environ={"REMOTE_ADDR": ip})
+
+
+@pytest.mark.app_settings(**{"widget.messages_per_minute": 3, "widget.sessions_per_hour_per_ip": 3})
+def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, registry):
+    spec = ApiSpec(testapp.get(OPENAPI).json)
+    spec.check_webtest(testapp.get(OPENAPI))
+    site = make_site(origins=(ORIGIN,), privacy_notice="We keep chats for 30 days.")
+    other_site = make_site(name="Other", origins=(OTHER_ORIGIN,))
+
+    def call(method, path, body=None, headers=None, raw=None, client=None):
+        client = client or testapp
+        if raw is None and body is not None:
+            raw = json.dumps(body).encode()
+        response = client.request(
+            path,
+            method=method,
+            body=raw,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            expect_errors=True,
+        )
+        assert response.status_int < 500, response.body
+        spec.check_webtest(response)
+        return response
+
+    # -- sessions (one client per address, so the per-IP limit is reached on purpose) -------
+    sessions_client = _client(app, "192.0.2.50")
+    created = call(
+        "POST",
+        f"{API}/sessions",
+        {"site_key": site["key"], "timezone": "Europe/Paris", "page_url": ORIGIN + "/shop"},
+        {"Origin": ORIGIN},
+        client=sessions_client,
+    )
+    assert created.status_int == 201
+    call("POST", f"{API}/sessions", raw=b"{nope", headers={"Origin": ORIGIN})
+    call("POST", f"{API}/sessions", {"site_key": site["key"]})  # no Origin: 403
+    call("POST", f"{API}/sessions", {"site_key": "site_unknown00"}, {"Origin": ORIGIN})
+    call("POST", f"{API}/sessions", raw=b" " * (17 * 1024), headers={"Origin": ORIGIN})
+    for _ in range(3):
+        last = call(
+            "POST",
+            f"{API}/sessions",
+            {"site_key": site["key"]},
+            {"Origin": ORIGIN},
+            client=sessions_client,
+        )
+    assert last.status_int == 429
+
+    visitor = Visitor(testapp, site)
+    other = Visitor(_client(app, "192.0.2.51"), other_site, OTHER_ORIGIN)
+    auth = visitor.headers
+    wrong_origin = {**auth, "Origin": OTHER_ORIGIN}
+    bad_token = {"Authorization": "Bearer " + "x" * 43, "Origin": ORIGIN}
+
+    # -- config ---------------------------------------------------------------------------
+    call("GET", f"{API}/config?site_key={site['key']}", headers={"Origin": ORIGIN})
+    call("GET", f"{API}/config", headers=auth)
+    call("GET", f"{API}/config", headers=bad_token)
+    call("GET", f"{API}/config", headers=wrong_origin)
+    call("GET", f"{API}/config?site_key=site_missing0", headers={"Origin": ORIGIN})
+    call("GET", f"{API}/config?site_key=%ff%fe", headers={"Origin": ORIGIN})
+
+    # -- consent --------------------------------------------------------------------------
+    call("POST", f"{API}/consent", headers=auth)
+    call("POST", f"{API}/consent", headers=bad_token)
+    call("POST", f"{API}/consent", headers=wrong_origin)
+
+    # -- conversations --------------------------------------------------------------------
+    first = call("POST", f"{API}/conversations", {}, auth)
+    assert first.status_int == 201
+    assert call("POST", f"{API}/conversations", {}, auth).status_int == 200
+    call("POST", f"{API}/conversations", raw=b"[1]", headers=auth)
+    call("POST", f"{API}/conversations", {}, {"Origin": ORIGIN})
+    call("POST", f"{API}/conversations", {}, wrong_origin)
+    call("POST", f"{API}/conversations", raw=b"{" + b" " * (17 * 1024) + b"}", headers=auth)
+    conversation_id = first.json["id"]
+    conversation = f"{API}/conversations/{conversation_id}"
+
+    # -- messages -------------------------------------------------------------------------
+    client_id = uuid.uuid4().hex
+    sent = call("POST", f"{conversation}/messages", {"body": "Hi", "client_id": client_id}, auth)
+    assert sent.status_int == 201
+    again = call("POST", f"{conversation}/messages", {"body": "Hi", "client_id": client_id}, auth)
+    assert again.status_int == 200
+    call("POST", f"{conversation}/messages", raw=b"not json", headers=auth)
+    call("POST", f"{conversation}/messages", {"body": "x", "client_id": "abcdefgh1"}, bad_token)
+    call("POST", f"{conversation}/messages", {"body": "x", "client_id": "abcdefgh1"}, wrong_origin)
+    call(
+        "POST",
+        f"{API}/conversations/{conversation_id + 1000}/messages",
+        {"body": "x", "client_id": "abcdefgh1"},
+        auth,
+    )
+    call("POST", f"{conversation}/messages", raw=b"{" + b" " * (17 * 1024) + b"}", headers=auth)
+    too_long = call(
+        "POST", f"{conversation}/messages", {"body": "y" * 4001, "client_id": "abcdefgh2"}, auth
+    )
+    assert too_long.json["error"]["code"] == "too_long"
+    limited = call(
+        "POST", f"{conversation}/messages", {"body": "z", "client_id": "abcdefgh3"}, auth
+    )
+    assert limited.status_int == 429
+
+    # -- events ---------------------------------------------------------------------------
+    listed = call("GET", f"{conversation}/events?after=0", headers=auth)
+    assert listed.json["events"]
+    call("GET", f"{conversation}/events?after=999999", headers=auth)
+    call("GET", f"{conversation}/events?after=%ff", headers=auth)
+    call("GET", f"{conversation}/events", headers=bad_token)
+    call("GET", f"{conversation}/events", headers=wrong_origin)
+    call("GET", f"{conversation}/events", headers=other.headers)
+    call("GET", f"{conversation}/events?after=-1", headers=auth)
+
+    # -- stream (errors only here; test_streams reads real streams against the schemas) ----
+    call("GET", f"{conversation}/stream?after=%ff", headers=auth)
+    call("GET", f"{conversation}/stream", headers=bad_token)
+    call("GET", f"{conversation}/stream", headers=wrong_origin)
+    call("GET", f"{conversation}/stream", headers=other.headers)
+    call("GET", f"{conversation}/stream?after=x", headers=auth)
+    counter = registry["stream_counter"]
+    visitor_id = _visitor_id(run_in_tm, visitor.token)
+    settings = registry["app_settings"]
+    for _ in range(settings.widget_max_streams_per_visitor):
+        assert counter.acquire(visitor_id, settings.widget_max_streams_per_visitor, 100)
+    try:
+        full = call("GET", f"{conversation}/stream", headers=auth)
+        assert full.json["error"]["code"] == "too_many_streams"
+    finally:
+        for _ in range(settings.widget_max_streams_per_visitor):
+            counter.release(visitor_id)
+
+    # -- read -----------------------------------------------------------------------------
+    call("POST", f"{conversation}/read", {"last_event_id": listed.json["last_id"]}, auth)
+    call("POST", f"{conversation}/read", raw=b"nope", headers=auth)
+    call("POST", f"{conversation}/read", {"last_event_id": 1}, bad_token)
+    call("POST", f"{conversation}/read", {"last_event_id": 1}, wrong_origin)
+    call("POST", f"{conversation}/read", {"last_event_id": 1}, other.headers)
+    call("POST", f"{conversation}/read", raw=b"{" + b" " * (17 * 1024) + b"}", headers=auth)
+    call("POST", f"{conversation}/read", {"last_event_id": "1"}, auth)
+
+    # -- offline messages -----------------------------------------------------------------
+    offline = {"name": "Ada", "email": "ada@example.com", "message": "Call me back"}
+    later = Visitor(_client(app, "192.0.2.52"), site)
+    created_offline = call("POST", f"{API}/offline-messages", offline, later.headers)
+    assert created_offline.status_int == 201
+    call("POST", f"{API}/offline-messages", raw=b"{", headers=later.headers)
+    call("POST", f"{API}/offline-messages", offline, bad_token)
+    call("POST", f"{API}/offline-messages", offline, {**later.headers, "Origin": OTHER_ORIGIN})
+    call("POST", f"{API}/offline-messages", raw=b"{" + b" " * (17 * 1024) + b"}", headers=auth)
+    call("POST", f"{API}/offline-messages", {**offline, "email": "nope"}, later.headers)
+    for _ in range(4):
+        last = call("POST", f"{API}/offline-messages", offline, later.headers)
+    assert last.status_int == 429
+
+    # -- closed conversation --------------------------------------------------------------
+    _close(run_in_tm, conversation_id)
+    closed = call(
+        "POST", f"{conversation}/messages", {"body": "x", "client_id": "abcdefgh4"}, other.headers
+    )
+    assert closed.status_int == 404
+    closed = call(
+        "POST",
+        f"{conversation}/messages",
+        {"body": "x", "client_id": "abcdefgh4"},
+        Visitor(_client(app, "192.0.2.53"), site).headers,
+    )
+    assert closed.status_int == 404
+    # The owner of the conversation itself gets 409, once the rate limit has let go of it.
+    app.registry["rate_limiter"].reset()
+    closed = call("POST", f"{conversation}/messages", {"body": "x", "client_id": "abcd5678"}, auth)
+    assert closed.json["error"]["code"] == "conversation_closed"
+
+    # Both directions: every status the document lists was seen, and (by check) nothing else.
+    documented = {
+        (method, path, status)
+        for path, item in spec.document["paths"].items()
+        for method, operation in item.items()
+        for status in operation["responses"]
+    }
+    stream_ok = ("get", f"{API}/conversations/{{conversation_id}}/stream", "200")
+    missing = documented - spec.checked - {stream_ok}
+    assert not missing, f"documented but never exercised: {sorted(missing)}"
+
+
+def _visitor_id(run_in_tm, token):
+    from asthron.security.tokens import token_hash
+
+    return run_in_tm(
+        lambda db: db.execute(
+            sa.text("SELECT id FROM visitors WHERE token_hash = :h"), {"h": token_hash(token)}
+        ).scalar_one()
+    )
+
+
+def _close(run_in_tm, conversation_id):
+    from tests.conversations.conftest import close_conversation
+
+    close_conversation(run_in_tm, conversation_id)
