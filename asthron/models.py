@@ -11,3 +11,4 @@ def import_all_models() -> None:
     from asthron.knowledge import models as _knowledge  # noqa: F401
     from asthron.assistant import models as _assistant  # noqa: F401
     from asthron.inbox import models as _inbox  # noqa: F401
+    from asthron.leads import models as _leads  # noqa: F401

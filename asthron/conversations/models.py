@@ -9,7 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from asthron.db import Base, UTCDateTime, utcnow
 
-EVENT_TYPES = ("visitor_message", "assistant_message", "staff_message", "system", "note")
+EVENT_TYPES = (
+    "visitor_message", "assistant_message", "staff_message", "system", "note", "card",
+)
 OWNERS = ("assistant", "waiting", "human")
 LIFECYCLES = ("open", "closed")
 
@@ -89,7 +91,8 @@ class ConversationEvent(Base):
         sa.UniqueConstraint("conversation_id", "client_id"),
         sa.Index("ix_conversation_events_conversation_id_id", "conversation_id", "id"),
         sa.CheckConstraint(
-            "type IN ('visitor_message', 'assistant_message', 'staff_message', 'system', 'note')",
+            "type IN ('visitor_message', 'assistant_message', 'staff_message', 'system', 'note', "
+            "'card')",
             name="type",
         ),
         # Never reuse the id of a deleted last row: readers resume from "after N".

@@ -236,6 +236,13 @@ SCHEMAS = {
         required=["kind", "author", "active"],
         description="`event: typing`: someone started or stopped writing.",
     ),
+    "StreamReplyCancelled": _object(
+        {"kind": {"const": "reply_cancelled"}, "reply_id": {"type": "string"}},
+        description=(
+            "`event: reply_cancelled`: the reply with this id will not be stored (a person "
+            "took over); drop its deltas."
+        ),
+    ),
     "StreamPresence": {
         "type": "object",
         "properties": {"kind": {"const": "presence"}},
@@ -332,6 +339,7 @@ Server-Sent Events. Frames:
   `Last-Event-ID` header (browsers do) or `after` to resume with no gaps and no duplicates.
 - `event: delta` (data: `StreamDelta`) and `event: typing` (data: `StreamTyping`): live and
   never stored; the assistant's reply arrives as deltas before the stored `assistant_message`.
+- `event: reply_cancelled` (data: `StreamReplyCancelled`): drop that reply's deltas.
 - `event: presence` (data: `StreamPresence`).
 - `: heartbeat` comments about every 15 seconds, and `retry:` once at the start.
 
@@ -444,6 +452,7 @@ def _paths() -> dict:
                                         _ref("Event"),
                                         _ref("StreamDelta"),
                                         _ref("StreamTyping"),
+                                        _ref("StreamReplyCancelled"),
                                         _ref("StreamPresence"),
                                     ]
                                 },
@@ -464,6 +473,15 @@ def _paths() -> dict:
                     },
                     ORIGIN_HEADER,
                 ],
+            )
+        },
+        f"{API}/conversations/{{conversation_id}}/handoff": {
+            "post": _operation(
+                "requestPerson",
+                "Ask for a person: the assistant stops and the conversation waits for staff.",
+                {"200": _json("Conversation", "The conversation, now waiting (or with staff).")},
+                {401, 403, 404, 409},
+                params=[CONVERSATION_ID, ORIGIN_HEADER],
             )
         },
         f"{API}/conversations/{{conversation_id}}/read": {

@@ -24,6 +24,8 @@ AUTHOR_OF_TYPE = {
     "staff_message": "staff",
     "system": "system",
     "note": "staff",
+    # Interactive cards in the chat (the lead form, confirmations, later bookings).
+    "card": "assistant",
 }
 
 

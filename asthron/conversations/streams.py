@@ -18,6 +18,9 @@ from asthron.realtime import conversation_channel
 
 HEARTBEAT_SECONDS = 15.0
 POLL_SLICE = 1.0  # how often a waiting stream checks that its client is still there
+# Ephemeral messages a stream passes on as frames of their own kind; "event" only wakes it.
+# reply_cancelled tells the widget to drop the deltas of a reply that will never be stored.
+LIVE_KINDS = frozenset({"delta", "typing", "presence", "reply_cancelled"})
 
 
 class StreamCounter:
@@ -137,7 +140,7 @@ def _frames(registry, conversation_id, after, disconnected, public_only, seriali
                     kind = item.get("kind")
                     if kind == "event":
                         woke = True
-                    elif kind in ("delta", "typing", "presence"):
+                    elif kind in LIVE_KINDS:
                         yield sse_frame(item, kind)
             if not woke:
                 yield b": heartbeat\n\n"

@@ -230,9 +230,7 @@ class WidgetApi:
         """The widget's "Talk to a person" control."""
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         if conversation.status != "open":
             raise ApiError("This conversation is closed.", "conversation_closed", 409)
         if conversation.owner == "assistant":

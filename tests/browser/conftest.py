@@ -191,9 +191,7 @@ class Page:
         self.errors: list[str] = []
         page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
-        )
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
 
     def shadow(self, script: str, arg=None):
         """Evaluate ``script`` (a function of the widget's shadow root and ``arg``)."""

@@ -53,7 +53,7 @@ def test_every_widget_route_is_documented(app, testapp):
         for route in mapper.get_routes()
         if route.name.startswith("widget_api.") and route.name != "widget_api.preflight"
     }
-    assert len(patterns) == 10
+    assert len(patterns) >= 11
     assert set(document["paths"]) == set(patterns.values())
     stream = document["paths"][f"{API}/conversations/{{conversation_id}}/stream"]["get"]
     assert "text/event-stream" in stream["responses"]["200"]["content"]
@@ -228,8 +228,16 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
         last = call("POST", f"{API}/offline-messages", offline, later.headers)
     assert last.status_int == 429
 
+    # -- handoff --------------------------------------------------------------------------
+    call("POST", f"{conversation}/handoff", headers=bad_token)
+    call("POST", f"{conversation}/handoff", headers=wrong_origin)
+    call("POST", f"{conversation}/handoff", headers=other.headers)
+    handed = call("POST", f"{conversation}/handoff", headers=auth)
+    assert handed.status_int == 200 and handed.json["owner"] in ("waiting", "human")
+
     # -- closed conversation --------------------------------------------------------------
     _close(run_in_tm, conversation_id)
+    assert call("POST", f"{conversation}/handoff", headers=auth).status_int == 409
     closed = call(
         "POST", f"{conversation}/messages", {"body": "x", "client_id": "abcdefgh4"}, other.headers
     )

@@ -287,6 +287,7 @@ def test_missing_or_invalid_bearer_is_401_everywhere(testapp, visitor, conversat
         ("GET", f"{conversation_url}/events", None),
         ("GET", f"{conversation_url}/stream", None),
         ("POST", f"{conversation_url}/read", {"last_event_id": 0}),
+        ("POST", f"{conversation_url}/handoff", None),
         (
             "POST",
             f"{API}/offline-messages",
@@ -365,6 +366,7 @@ def test_other_visitors_get_404_on_every_endpoint_of_a_conversation(testapp, mak
             ("GET", f"{url}/events?after=0&wait=1", None),
             ("GET", f"{url}/stream", None),
             ("POST", f"{url}/read", {"last_event_id": sent.json["id"]}),
+            ("POST", f"{url}/handoff", None),
         ]:
             response = request(testapp, method, path, body, intruder.headers)
             assert_error(response, 404, "not_found")
@@ -376,6 +378,7 @@ def test_other_visitors_get_404_on_every_endpoint_of_a_conversation(testapp, mak
             ("GET", "stream", None),
             ("POST", "messages", {"body": "x", "client_id": "abcdefgh"}),
             ("POST", "read", {"last_event_id": 0}),
+            ("POST", "handoff", None),
         ]:
             response = request(
                 testapp, method, f"{API}/conversations/{bad_id}/{suffix}", body, owner.headers
@@ -403,6 +406,7 @@ def test_a_token_is_bound_to_its_site_origins(testapp, make_site):
         ("GET", f"{url}/events", None),
         ("GET", f"{url}/stream", None),
         ("POST", f"{url}/read", {"last_event_id": 0}),
+        ("POST", f"{url}/handoff", None),
         (
             "POST",
             f"{API}/offline-messages",

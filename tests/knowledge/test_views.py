@@ -108,9 +108,7 @@ def test_managers_write_edit_and_delete_articles(browser, run_in_tm, role):
     deleted = post(client, edit_url + "/delete", {}, page_url=edit_url)
     assert deleted.location.endswith("/knowledge?notice=article_deleted")
     assert articles(run_in_tm) == []
-    chunks = run_in_tm(
-        lambda db: db.scalar(sa.select(sa.func.count()).select_from(ArticleChunk))
-    )
+    chunks = run_in_tm(lambda db: db.scalar(sa.select(sa.func.count()).select_from(ArticleChunk)))
     assert chunks == 0
     assert actions(run_in_tm) == [
         ("knowledge.create", "Delivery"),

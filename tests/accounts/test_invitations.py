@@ -1,0 +1,183 @@
+"""Invitations: an expiring, single-use link whose role comes from the inviter, not the form."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import sqlalchemy as sa
+
+from asthron.accounts import service as accounts
+from asthron.accounts.models import Invitation, User
+from asthron.audit.service import Actor
+from asthron.jobs.models import OutboxItem
+from tests.conftest import csrf_from
+from tests.security.support import client, csrf, session_cookie
+
+NEW_PASSWORD = "invited-Pass-93!x"
+
+
+def invite(run_in_tm, registry, email="joiner@example.com", role="staff") -> tuple[int, str]:
+    def create(db):
+        invitation, token = accounts.invite(
+            db, registry["app_settings"], Actor.cli(), "owner", email, role
+        )
+        return invitation.id, token
+
+    return run_in_tm(create)
+
+
+def accept(browser, token, password=NEW_PASSWORD, status="*", **extra):
+    page = browser.get(f"/invitations/{token}", status="*")
+    token_value = csrf_from(page) if page.status_int == 200 else csrf(browser, logged_in=False)
+    data = {
+        "csrf_token": token_value,
+        "display_name": "Jo Iner",
+        "password": password,
+        "confirm_password": password,
+        **extra,
+    }
+    return browser.post(f"/invitations/{token}", data, status=status)
+
+
+def users_with(run_in_tm, email) -> list[tuple[str, str, bool]]:
+    return run_in_tm(
+        lambda db: [
+            (u.role, u.display_name, u.is_active)
+            for u in db.scalars(sa.select(User).where(User.email == email))
+        ]
+    )
+
+
+def test_invite_from_the_team_page_and_accept_the_emailed_link(app, make_user, login, run_in_tm):
+    owner = make_user("owner")
+    owner_browser = client(app)
+    login(owner, app=owner_browser)
+    owner_browser.post(
+        "/team/invite",
+        {"email": "New.Member@Example.com", "role": "admin", "csrf_token": csrf(owner_browser)},
+        status=303,
+    )
+    text = run_in_tm(
+        lambda db: db.scalars(sa.select(OutboxItem).order_by(OutboxItem.id.desc())).first().payload
+    )
+    assert text["to"] == "new.member@example.com"
+    token = re.search(r"/invitations/([\w-]+)", text["text"]).group(1)
+    # Only the hash of the link's token is kept with the invitation.
+    stored = run_in_tm(lambda db: [i.token_hash for i in db.scalars(sa.select(Invitation))])
+    assert token not in stored
+
+    newcomer = client(app)
+    page = newcomer.get(f"/invitations/{token}")
+    assert "new.member@example.com" in page.text and "admin" in page.text
+    response = accept(newcomer, token)
+    assert response.status_int == 303 and response.headers["Location"].endswith("/?notice=welcome")
+    assert newcomer.get("/", status=200)
+    assert users_with(run_in_tm, "new.member@example.com") == [("admin", "Jo Iner", True)]
+
+
+def test_a_link_works_once(app, registry, run_in_tm):
+    _, token = invite(run_in_tm, registry)
+    first, second = client(app), client(app)
+    # Both browsers open the form before either submits (a double submit, or two tabs).
+    first.get(f"/invitations/{token}")
+    second.get(f"/invitations/{token}")
+    assert accept(first, token).status_int == 303
+    assert accept(second, token).status_int == 404
+    assert accept(first, token, password="another-Pass-77!").status_int == 404
+    client(app).get(f"/invitations/{token}", status=404)
+    assert users_with(run_in_tm, "joiner@example.com") == [("staff", "Jo Iner", True)]
+
+    # The service refuses a second acceptance even when called directly.
+    def again(db):
+        accounts.accept_invitation(db, token, "X", "another-Pass-77!", None)
+
+    try:
+        run_in_tm(again)
+        raise AssertionError("accepted twice")
+    except accounts.AccountError:
+        pass
+
+
+def test_an_expired_link_is_refused(app, registry, run_in_tm):
+    invitation_id, token = invite(run_in_tm, registry)
+
+    def expire(db):
+        db.get(Invitation, invitation_id).expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(
+            seconds=1
+        )
+
+    run_in_tm(expire)
+    browser = client(app)
+    browser.get(f"/invitations/{token}", status=404)
+    assert accept(browser, token).status_int == 404
+    assert users_with(run_in_tm, "joiner@example.com") == []
+
+
+def test_a_revoked_link_is_refused(app, make_user, login, registry, run_in_tm):
+    invitation_id, token = invite(run_in_tm, registry)
+    owner = make_user("owner")
+    owner_browser = client(app)
+    login(owner, app=owner_browser)
+    owner_browser.post(
+        f"/team/invitations/{invitation_id}/revoke",
+        {"csrf_token": csrf(owner_browser)},
+        status=303,
+    )
+    browser = client(app)
+    browser.get(f"/invitations/{token}", status=404)
+    assert accept(browser, token).status_int == 404
+    assert users_with(run_in_tm, "joiner@example.com") == []
+
+
+def test_a_new_invitation_replaces_the_pending_one(app, registry, run_in_tm):
+    _, old_token = invite(run_in_tm, registry, role="admin")
+    _, new_token = invite(run_in_tm, registry, role="staff")
+    assert accept(client(app), old_token).status_int == 404
+    assert accept(client(app), new_token).status_int == 303
+    assert users_with(run_in_tm, "joiner@example.com") == [("staff", "Jo Iner", True)]
+
+
+def test_the_form_cannot_choose_the_role_or_the_email(app, registry, run_in_tm):
+    _, token = invite(run_in_tm, registry, role="staff")
+    response = accept(
+        client(app), token, role="owner", email="someone-else@example.com", is_active="0"
+    )
+    assert response.status_int == 303
+    assert users_with(run_in_tm, "joiner@example.com") == [("staff", "Jo Iner", True)]
+    assert users_with(run_in_tm, "someone-else@example.com") == []
+
+
+def test_a_refused_password_leaves_the_link_usable(app, registry, run_in_tm):
+    _, token = invite(run_in_tm, registry)
+    browser = client(app)
+    assert accept(browser, token, password="password123").status_int == 400
+    assert accept(browser, token, password="short").status_int == 400
+    assert users_with(run_in_tm, "joiner@example.com") == []
+    assert accept(browser, token).status_int == 303
+
+
+def test_inviting_a_member_again_is_refused(app, make_user, login, run_in_tm):
+    owner, staff = make_user("owner"), make_user("staff")
+    browser = client(app)
+    login(owner, app=browser)
+    response = browser.post(
+        "/team/invite",
+        {"email": staff["email"].upper(), "role": "admin", "csrf_token": csrf(browser)},
+        status=400,
+    )
+    assert "already a member" in response.text
+    assert run_in_tm(lambda db: db.scalar(sa.select(sa.func.count()).select_from(Invitation))) == 0
+
+
+def test_accepting_while_logged_in_ends_the_old_session(app, make_user, login, registry, run_in_tm):
+    someone = make_user("staff")
+    _, token = invite(run_in_tm, registry)
+    browser = client(app)
+    login(someone, app=browser)
+    old = session_cookie(browser)
+    assert accept(browser, token).status_int == 303
+    assert session_cookie(browser) != old
+    replay = client(app)
+    replay.set_cookie("asthron_session", old)
+    replay.get("/", status=303)
