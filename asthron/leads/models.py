@@ -103,7 +103,9 @@ class LeadActivity(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))  # captured, merged, changed, note, ...
     body: Mapped[str] = mapped_column(sa.Text, default="")
     data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    actor_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     actor_label: Mapped[str] = mapped_column(sa.String(320), default="system")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -113,10 +115,14 @@ class LeadForm(Base):
 
     __tablename__ = "lead_forms"
 
-    site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
     # [{"name": "email", "label": "Email", "kind": "email", "required": true, "options": []}]
     fields: Mapped[list] = mapped_column(sa.JSON, default=list)
-    intro: Mapped[str] = mapped_column(sa.String(500), default="Leave your details and we'll follow up.")
+    intro: Mapped[str] = mapped_column(
+        sa.String(500), default="Leave your details and we'll follow up."
+    )
     after_messages: Mapped[int] = mapped_column(default=0)  # 0: not by message count
     before_handoff: Mapped[bool] = mapped_column(default=True)
     on_booking_intent: Mapped[bool] = mapped_column(default=True)

@@ -173,6 +173,7 @@ function createWidget(siteKey, apiBase) {
     const privacy = config.privacy || {};
     const privacyUrl = safeUrl(privacy.url);
     const hours = config.hours || {};
+    closedBar = leaveBtn = null;
 
     host = h("div", { id: "asthron-widget" });
     const root = host.attachShadow({ mode: "open" });
