@@ -73,15 +73,18 @@ def sqlite_template(tmp_path_factory) -> Path:
 def pg_database_url() -> str:
     """A database of our own on the PostgreSQL server, migrated once per test session."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"asthron_test_{_worker_suffix()}"
+    # Named per process, so test runs side by side never drop each other's database.
+    name = f"asthron_test_{_worker_suffix()}_{os.getpid()}"
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     migrate(url)
-    return url
+    yield url
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _truncate_all(url: str) -> None:
