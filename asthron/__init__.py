@@ -30,6 +30,7 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".knowledge")
     config.include(".assistant")
     config.include(".inbox")
+    config.include(".leads")
     config.include(".health")
     # Every route lives in one file.
     config.include(".routes")

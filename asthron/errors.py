@@ -17,7 +17,8 @@ CSRF_MESSAGE = (
 
 
 def _wants_json(request) -> bool:
-    if request.path.startswith("/api/"):
+    # The raw WSGI path: decoding it could fail on a path that is not UTF-8.
+    if request.environ.get("PATH_INFO", "").startswith("/api/"):
         return True
     offers = request.accept.acceptable_offers(["text/html", "application/json"])
     return bool(offers) and offers[0][0] == "application/json"

@@ -31,6 +31,23 @@ def includeme(config):
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d+}")
 
+    config.add_route("inbox.list", "/inbox")
+    config.add_route("inbox.stream", "/inbox/stream")
+    config.add_route("inbox.heartbeat", "/inbox/heartbeat")
+    config.add_route("inbox.presence", "/inbox/presence")
+    inbox_conversation = "/inbox/{conversation_id:\\d+}"
+    config.add_route("inbox.detail", inbox_conversation)
+    config.add_route("inbox.panel", inbox_conversation + "/panel")
+    config.add_route("inbox.events", inbox_conversation + "/stream")
+    config.add_route("inbox.join", inbox_conversation + "/join")
+    config.add_route("inbox.reply", inbox_conversation + "/reply")
+    config.add_route("inbox.typing", inbox_conversation + "/typing")
+    config.add_route("inbox.return", inbox_conversation + "/return")
+    config.add_route("inbox.close", inbox_conversation + "/close")
+    config.add_route("inbox.reopen", inbox_conversation + "/reopen")
+    config.add_route("inbox.note", inbox_conversation + "/notes")
+    config.add_route("inbox.read", inbox_conversation + "/read")
+
     config.add_route("widget.script", "/widget.js")
     config.add_route("widget.demo", "/demo")
 
@@ -47,6 +64,8 @@ def includeme(config):
     config.add_route("widget_api.stream", conversation + "/stream")
     config.add_route("widget_api.read", conversation + "/read")
     config.add_route("widget_api.handoff", conversation + "/handoff")
+    config.add_route("widget_api.lead", conversation + "/lead")
+    config.add_route("widget_api.lead_form", conversation + "/lead-form")
     config.add_route("widget_api.offline_messages", api + "/offline-messages")
 
     config.add_route("integrations.email", "/integrations/email")

@@ -12,7 +12,7 @@ def ai_group():
     """The assistant's AI providers."""
 
 
-def _row(*cells, widths=(10, 10, 32, 10, 6, 9)) -> str:
+def _row(*cells, widths=(10, 10, 32, 10, 6, 9, 0)) -> str:
     return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
 
 

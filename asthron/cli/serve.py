@@ -24,6 +24,9 @@ def serve(obj, host, port):
         "ident": "asthron",
         # Streams (SSE) hold a thread each; keep slow clients from pinning the rest.
         "channel_timeout": 120,
+        # Lets waitress notice a closed client while a stream waits, so a closed tab frees its
+        # thread at once instead of at the next heartbeat.
+        "channel_request_lookahead": 1,
     }
     if settings.trusted_proxies:
         if len(settings.trusted_proxies) != 1:

@@ -1,33 +1,25 @@
-"""Dashboard: the list of conversations and a transcript (the live inbox builds on this)."""
+"""The old dashboard pages of conversations, now served by the live inbox (asthron.inbox):
+their addresses redirect there, so bookmarks and links keep working."""
 
 from __future__ import annotations
 
-from pyramid.httpexceptions import HTTPNotFound
+from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from asthron.accounts.permissions import Permission
-from asthron.conversations import inbox
-from asthron.conversations.models import Conversation
+from asthron.forms import matched_id
 
 
 @view_config(
-    route_name="conversations.list",
-    renderer="conversations/list.html",
-    permission=Permission.CONVERSATIONS,
-    request_method="GET",
+    route_name="conversations.list", permission=Permission.CONVERSATIONS, request_method="GET"
 )
 def conversation_list(request):
-    return {"rows": inbox.recent_conversations(request.db)}
+    return HTTPSeeOther(request.route_url("inbox.list"))
 
 
 @view_config(
-    route_name="conversations.detail",
-    renderer="conversations/detail.html",
-    permission=Permission.CONVERSATIONS,
-    request_method="GET",
+    route_name="conversations.detail", permission=Permission.CONVERSATIONS, request_method="GET"
 )
 def conversation_detail(request):
-    conversation = request.db.get(Conversation, int(request.matchdict["conversation_id"]))
-    if conversation is None:
-        raise HTTPNotFound()
-    return {"conversation": conversation, "events": inbox.transcript(request.db, conversation.id)}
+    conversation_id = matched_id(request, "conversation_id")
+    return HTTPSeeOther(request.route_url("inbox.detail", conversation_id=conversation_id))

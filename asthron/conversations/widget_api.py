@@ -18,6 +18,7 @@ from asthron.conversations.service import ConversationError, InvalidInput, NotFo
 from asthron.conversations.streams import event_stream, long_poll
 from asthron.forms import parse_id
 from asthron.inbox import triggers
+from asthron.leads import chat as lead_chat
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
 from asthron.sites.models import Site
@@ -167,15 +168,24 @@ class WidgetApi:
     @view_config(route_name="widget_api.config", request_method="GET")
     def config(self):
         request = self.request
+        visitor = None
         if request.headers.get("Authorization"):
-            _visitor_obj, site = _visitor(request)
+            visitor, site = _visitor(request)
         else:
             site = sites.get_by_key(request.db, request.GET.get("site_key"))
             if site is None:
                 raise ApiError("Unknown site key.", "unknown_site", 404)
             _cors(request, site)
         request.response.cache_control = "no-store"
-        return widget_config(request, site)
+        config = widget_config(request, site)
+        if visitor is not None:
+            # The visitor's own state, so consent survives a cleared browser cache.
+            consent = visitor.consent_at
+            config["visitor"] = {
+                "consent_at": consent.isoformat().replace("+00:00", "Z") if consent else None,
+                "name": visitor.name,
+            }
+        return config
 
     @view_config(route_name="widget_api.consent", request_method="POST")
     def consent(self):
@@ -238,6 +248,35 @@ class WidgetApi:
                 request.db, conversation, "visitor", "The visitor asked for a person."
             )
         return service.conversation_json(conversation)
+
+    @view_config(route_name="widget_api.lead", request_method="POST")
+    def submit_lead(self):
+        """A lead-form card submitted, or extracted details confirmed."""
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        body = _json_body(request)
+        _limit(
+            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
+        )
+        lead_chat.submit_card(
+            request.db, conversation, visitor, body.get("card_id"), body.get("fields")
+        )
+        request.response.status_code = 201
+        return {"saved": True}
+
+    @view_config(route_name="widget_api.lead_form", request_method="POST")
+    def lead_form(self):
+        """The visitor asks to leave their details: the form card appears in the chat."""
+        request = self.request
+        visitor, _site = _visitor(request)
+        conversation = service.visitor_conversation(
+            request.db, visitor, request.matchdict["conversation_id"]
+        )
+        event = lead_chat.offer_lead_form(request.db, conversation, "visitor asked")
+        return {"event": service.event_json(event) if event else None}
 
     @view_config(route_name="widget_api.events", request_method="GET")
     def events(self):
@@ -357,4 +396,9 @@ def api_error(exc, request):
         _allow_origin(request.response, origin)
     if exc.status == 429:
         request.response.headers["Retry-After"] = "30"
-    return {"error": {"code": exc.code, "message": exc.message}}
+    error = {"code": exc.code, "message": exc.message}
+    fields = getattr(exc, "fields", None)
+    if fields:
+        # Per-field messages, so a form card can show each error next to its field.
+        error["fields"] = fields
+    return {"error": error}

@@ -62,8 +62,13 @@ def hand_off(db: Session, conversation: Conversation, trigger: str, reason: str)
     )
     if changed:
         from asthron.inbox.tasks import summarize_after_commit
+        from asthron.leads.capture import lead_form
+        from asthron.leads.chat import offer_lead_form
 
         summarize_after_commit(db, conversation.id)
+        # Collect contact details before a person takes over, when the site asks for it.
+        if lead_form(db, conversation.site_id).before_handoff or not available:
+            offer_lead_form(db, conversation, "before handoff")
     return changed
 
 

@@ -18,14 +18,14 @@ closed only by them or by an admin/owner.
 
 from __future__ import annotations
 
-from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPSeeOther
+from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPNotFound, HTTPSeeOther
 from pyramid.renderers import render, render_to_response
-from pyramid.view import view_config
+from pyramid.view import exception_view_config, view_config
 
 from asthron.accounts.permissions import Permission
 from asthron.conversations import handoff
 from asthron.conversations.models import Conversation
-from asthron.conversations.service import ConversationError, NotFound
+from asthron.conversations.service import ConversationError
 from asthron.db import utcnow
 from asthron.forms import field, matched_id
 from asthron.inbox import presence as presence_service
@@ -71,7 +71,7 @@ def _wants_json(request) -> bool:
 def _conversation(request) -> Conversation:
     conversation = request.db.get(Conversation, matched_id(request, "conversation_id"))
     if conversation is None:
-        raise NotFound("No such conversation.")
+        raise HTTPNotFound()
     return conversation
 
 
@@ -170,15 +170,15 @@ def _respond(request, conversation, done: str, error: ConversationError | None =
     )
 
 
-def _act(request, action, done: str, **extra):
+def _act(request, action, done: str, on_error: dict | None = None):
+    """Run ``action(conversation)``; a refused action (ConversationError) is answered with
+    its status and message, and ``on_error`` (what was typed) goes back into the form."""
     conversation = _conversation(request)
     try:
         result = action(conversation)
     except ConversationError as error:
-        return _respond(request, conversation, done, error, **extra)
-    if isinstance(result, dict):
-        extra = {**extra, **result}
-    return _respond(request, conversation, done, **extra)
+        return _respond(request, conversation, done, error, **(on_error or {}))
+    return _respond(request, conversation, done, **(result or {}))
 
 
 # -- the list -------------------------------------------------------------------------------
@@ -308,13 +308,7 @@ def _detail_values(request, conversation: Conversation) -> dict:
     request_method="GET",
 )
 def conversation_detail(request):
-    try:
-        conversation = _conversation(request)
-    except NotFound as error:
-        request.response.status_code = 404
-        request.override_renderer = "error.html"
-        return {"status": 404, "message": error.message}
-    return _detail_values(request, conversation)
+    return _detail_values(request, _conversation(request))
 
 
 @view_config(
@@ -413,15 +407,7 @@ def reply(request):
         tasks.schedule_visitor_email(request.db, conversation.id)
         return {"json": {"event": inbox.staff_event_json(event)}}
 
-    try:
-        return _act(request, action, "replied")
-    except ConversationError:  # pragma: no cover - _act handles these
-        raise
-
-
-def _reply_kept(request):
-    """On a refused reply, keep what was typed in the form."""
-    return {"reply_body": request.POST.get("body", "")}
+    return _act(request, action, "replied", on_error={"reply_body": body})
 
 
 @view_config(route_name="inbox.note", permission=Permission.CONVERSATIONS, request_method="POST")
@@ -432,7 +418,7 @@ def add_note(request):
         event = handoff.add_note(request.db, conversation, request.user, body)
         return {"json": {"event": inbox.staff_event_json(event)}}
 
-    return _act(request, action, "noted")
+    return _act(request, action, "noted", on_error={"note_body": body})
 
 
 @view_config(
@@ -523,3 +509,15 @@ def _presence_error(request, message: str):
     if _wants_json(request) or _is_htmx(request):
         return _error(request, ConversationError(message, "invalid_input", 400))
     raise HTTPBadRequest(message)
+
+
+@exception_view_config(ConversationError, path_info=r"^/inbox(/|$)")
+def inbox_error(error, request):
+    """A refusal the views did not answer themselves: a 4xx with its message, never a 500."""
+    if _wants_json(request) or _is_htmx(request):
+        return _error(request, error)
+    response = render_to_response(
+        "error.html", {"status": error.status, "message": error.message}, request=request
+    )
+    response.status_code = error.status
+    return response

@@ -2,5 +2,8 @@
 
 
 def includeme(config):
-    # Views are found by the app's scan.
-    pass
+    # Views are found by the app's scan. After each assistant reply: contact extraction with
+    # confirmation, the lead form after N messages, and qualification answers.
+    from asthron.leads.chat import after_reply
+
+    config.registry["reply_runner"].after_reply.append(after_reply)

@@ -22,7 +22,8 @@ def insert(cli, table, *rows):
     engine = sa.create_engine(cli.database_url)
     try:
         with engine.begin() as connection:
-            connection.execute(table.__table__.insert(), list(rows))
+            for row in rows:  # one by one: each row may set different columns
+                connection.execute(table.__table__.insert(), row)
     finally:
         engine.dispose()
 

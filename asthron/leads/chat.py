@@ -1,0 +1,274 @@
+"""Leads in the chat: the lead-form card, contact extraction with confirmation, and
+qualification questions asked one at a time."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import sqlalchemy as sa
+import transaction
+from sqlalchemy.orm import Session
+
+from asthron.assistant.providers.builtin import extract_contacts
+from asthron.audit.service import Actor
+from asthron.conversations import service as conversations
+from asthron.conversations.models import Conversation, ConversationEvent, Visitor
+from asthron.db import get_tm_session
+from asthron.leads import capture, qualification
+from asthron.leads.models import Lead, LeadConversation
+
+log = logging.getLogger(__name__)
+
+EXTRACTION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": ["string", "null"], "maxLength": 120},
+        "email": {"type": ["string", "null"], "maxLength": 320},
+        "phone": {"type": ["string", "null"], "maxLength": 40},
+        "company": {"type": ["string", "null"], "maxLength": 200},
+    },
+    "required": ["name", "email", "phone", "company"],
+    "additionalProperties": False,
+}
+VISITOR_ACTOR = Actor(label="visitor")
+
+
+class CardError(conversations.ConversationError):
+    status, code = 422, "invalid_input"
+
+    def __init__(self, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+def lead_for_conversation(db: Session, conversation_id: int) -> Lead | None:
+    return db.scalar(
+        sa.select(Lead)
+        .join(LeadConversation, LeadConversation.lead_id == Lead.id)
+        .where(LeadConversation.conversation_id == conversation_id)
+    )
+
+
+def _cards(db: Session, conversation_id: int, kind: str) -> list[ConversationEvent]:
+    return [
+        e
+        for e in db.scalars(
+            sa.select(ConversationEvent)
+            .where(
+                ConversationEvent.conversation_id == conversation_id,
+                ConversationEvent.type == "card",
+            )
+            .order_by(ConversationEvent.id)
+        )
+        if (e.data or {}).get("card") == kind
+    ]
+
+
+def offer_lead_form(
+    db: Session, conversation: Conversation, reason: str
+) -> ConversationEvent | None:
+    """Put the site's lead form in the chat, once, unless a lead is already known."""
+    if lead_for_conversation(db, conversation.id) is not None:
+        return None
+    if any(not (e.data or {}).get("done") for e in _cards(db, conversation.id, "lead_form")):
+        return None
+    form = capture.lead_form(db, conversation.site_id)
+    return conversations.append_event(
+        db,
+        conversation,
+        "card",
+        form.intro,
+        author_name="Assistant",
+        data={
+            "card": "lead_form",
+            "card_id": uuid.uuid4().hex,
+            "fields": form.fields,
+            "reason": reason,
+        },
+    )
+
+
+def offer_confirmation(
+    db: Session, conversation: Conversation, values: dict
+) -> ConversationEvent | None:
+    """Ask the visitor to confirm details read from their message before anything is saved."""
+    values = {k: v for k, v in values.items() if v}
+    if not values:
+        return None
+    lead = lead_for_conversation(db, conversation.id)
+    if lead is not None and all(getattr(lead, k, None) == v for k, v in values.items()):
+        return None
+    for card in _cards(db, conversation.id, "confirm_contact"):
+        if (card.data or {}).get("values") == values:
+            return None
+    return conversations.append_event(
+        db,
+        conversation,
+        "card",
+        "Shall I save these details so the team can follow up?",
+        author_name="Assistant",
+        data={"card": "confirm_contact", "card_id": uuid.uuid4().hex, "values": values},
+    )
+
+
+def submit_card(
+    db: Session, conversation: Conversation, visitor: Visitor, card_id, fields
+) -> capture.CaptureResult:
+    """The visitor submitted a lead form or confirmed extracted details."""
+    if not isinstance(fields, dict) or len(fields) > 30:
+        raise CardError("fields must be an object.")
+    card = None
+    if card_id is not None:
+        for kind in ("lead_form", "confirm_contact"):
+            for candidate in _cards(db, conversation.id, kind):
+                if (candidate.data or {}).get("card_id") == card_id:
+                    card = candidate
+        if card is None:
+            raise conversations.NotFound("No such card in this conversation.")
+    form = capture.lead_form(db, conversation.site_id)
+    settings = capture.lead_settings(db)
+    errors = {}
+    if card is not None and card.data.get("card") == "lead_form":
+        for spec in card.data.get("fields", []):
+            value = fields.get(spec["name"])
+            if spec.get("required") and (
+                value is None or (isinstance(value, str) and not value.strip())
+            ):
+                errors[spec["name"]] = "This field is required."
+    try:
+        claim = capture.LeadClaim.parse(fields, settings.phone_region, form.custom_fields or [])
+    except capture.normalize.LeadDataError as exc:
+        errors.setdefault(exc.field, exc.message)
+        claim = None
+    if errors:
+        raise CardError("Some details need fixing.", errors)
+    try:
+        result = capture.capture(
+            db,
+            claim,
+            actor=VISITOR_ACTOR,
+            site_id=conversation.site_id,
+            conversation=conversation,
+            visitor=visitor,
+            source="chat",
+        )
+    except capture.normalize.LeadDataError as exc:
+        raise CardError(exc.message, {exc.field: exc.message}) from None
+    if card is not None:
+        card.data = {**card.data, "done": True}
+    conversations.append_event(
+        db,
+        conversation,
+        "system",
+        "Thanks! Your details were saved; the team will follow up.",
+        author_name="System",
+        data={"action": "lead_saved"},
+    )
+    from asthron.leads.notify import notify_new_or_qualified
+
+    qualified = qualification.evaluate(db, result.lead, VISITOR_ACTOR)
+    notify_new_or_qualified(
+        db, result.lead, conversation, created=result.created, qualified=qualified
+    )
+    return result
+
+
+# -- the runner's after-reply hook ----------------------------------------------------------
+
+
+def after_reply(registry, conversation_id: int, event, outcome) -> None:
+    tm = transaction.TransactionManager(explicit=True)
+    try:
+        with tm:
+            db = get_tm_session(registry["dbsession_factory"], tm)
+            conversation = db.get(Conversation, conversation_id)
+            if conversation is None or conversation.status != "open":
+                return
+            visitor_events = list(
+                db.scalars(
+                    sa.select(ConversationEvent)
+                    .where(
+                        ConversationEvent.conversation_id == conversation_id,
+                        ConversationEvent.type == "visitor_message",
+                    )
+                    .order_by(ConversationEvent.id)
+                )
+            )
+            if not visitor_events:
+                return
+            latest = visitor_events[-1]
+            _record_qualification_answer(db, conversation, latest)
+            values = _extract(registry, db, conversation, latest.body)
+            if not offer_confirmation(db, conversation, values):
+                form = capture.lead_form(db, conversation.site_id)
+                if form.after_messages and len(visitor_events) >= form.after_messages:
+                    offer_lead_form(db, conversation, f"after {form.after_messages} messages")
+    except Exception:
+        log.exception("lead capture after reply failed for conversation %s", conversation_id)
+
+
+def _extract(registry, db: Session, conversation: Conversation, text: str) -> dict:
+    """Contact details in free text: the model's structured output validated against the
+    schema, or the built-in deterministic parser."""
+    responder = registry["reply_runner"].responder
+    structured = getattr(responder, "_structured", None)
+    result = None
+    if structured is not None:
+        result = structured(
+            db,
+            conversation.id,
+            "extraction",
+            "Extract the visitor's own contact details from their message. Use null for "
+            "anything not given. Never invent values.",
+            f"visitor: {text}",
+            EXTRACTION_SCHEMA,
+        )
+    if result is None:
+        result = extract_contacts(text)
+    settings = capture.lead_settings(db)
+    clean = {}
+    for key in ("name", "email", "phone", "company"):
+        value = result.get(key)
+        if not value:
+            continue
+        try:
+            parsed = capture.LeadClaim.parse({key: value}, settings.phone_region)
+        except capture.normalize.LeadDataError:
+            continue  # invalid model output is dropped, never saved
+        clean[key] = getattr(parsed, key)
+    # A name alone is not worth interrupting the visitor for.
+    return clean if ("email" in clean or "phone" in clean) else {}
+
+
+def _record_qualification_answer(
+    db: Session, conversation: Conversation, latest: ConversationEvent
+) -> None:
+    """If the assistant's previous reply asked a question, read the visitor's answer."""
+    lead = lead_for_conversation(db, conversation.id)
+    if lead is None:
+        return
+    asked = db.scalar(
+        sa.select(ConversationEvent)
+        .where(
+            ConversationEvent.conversation_id == conversation.id,
+            ConversationEvent.type == "assistant_message",
+            ConversationEvent.id < latest.id,
+        )
+        .order_by(ConversationEvent.id.desc())
+        .limit(1)
+    )
+    key = (asked.data or {}).get("asked_question") if asked else None
+    if not key:
+        return
+    question = next((q for q in qualification.questions(db) if q.key == key), None)
+    if question is None:
+        return
+    value = qualification.parse_answer(question, latest.body)
+    if value is None:
+        return
+    qualification.record_answer(db, lead, question, value, latest.id, VISITOR_ACTOR)
+    if qualification.evaluate(db, lead, VISITOR_ACTOR):
+        from asthron.leads.notify import notify_new_or_qualified
+
+        notify_new_or_qualified(db, lead, conversation, created=False, qualified=True)
