@@ -25,6 +25,10 @@ def _wants_json(request) -> bool:
 
 
 def _error(request, status: int, code: str, message: str):
+    if not hasattr(request, "context"):
+        # The request failed before routing (a path that is not UTF-8): the page layout still
+        # asks request.has_permission, which needs a context.
+        request.context = None
     request.response.status_code = status
     if _wants_json(request):
         request.override_renderer = "json"

@@ -16,6 +16,7 @@ from asthron.assistant.chain import Attempt, ChainLink, CircuitBreaker, Failover
 from asthron.assistant.models import AssistantProfile
 from asthron.assistant.prompt import build_messages
 from asthron.assistant.providers.base import (
+    ChatMessage,
     Completion,
     Delta,
     GenerationOptions,
@@ -45,6 +46,18 @@ def without_remote_images(text: str) -> str:
     client and leak data through its URL; it is removed from what we store."""
     text = MARKDOWN_IMAGE_RE.sub("[image removed]", text)
     return HTML_IMAGE_RE.sub("[image removed]", text)
+
+
+def question_text(question) -> str:
+    options = f" ({', '.join(question.options)})" if question.options else ""
+    return question.text + options
+
+
+def question_instruction(question) -> str:
+    return (
+        "After answering, ask the visitor this one qualification question in your own words, "
+        f"naturally and only this one: {question_text(question)}"
+    )
 
 
 def _hours_text(context: ReplyContext) -> str:
@@ -124,6 +137,9 @@ class AssistantResponder:
             messages = build_messages(
                 profile, context.site_name, _hours_text(context), passages, context.history
             )
+            question = self._next_question(db, context.conversation_id)
+            if question is not None:
+                messages.append(ChatMessage("system", question_instruction(question)))
         if context.visitor_turns > turn_cap:
             yield TURN_CAP_REPLY
             yield ReplyOutcome(TURN_CAP_REPLY, data={"turn_cap": True})
@@ -132,6 +148,7 @@ class AssistantResponder:
         attempts: list[Attempt] = []
         chain = FailoverChain(self._links(providers), on_attempt=attempts.append)
         grounding = Grounding(
+            follow_up=question_text(question) if question is not None else "",
             question=question,
             passages=passages,
             business_name=profile.business_name if profile else "",
@@ -174,11 +191,22 @@ class AssistantResponder:
             without_remote_images(text).strip(),
             cut_off=cut_off,
             data={
+                "asked_question": question.key
+                if question is not None and used and used.ok
+                else None,
                 "provider": used.provider if used else None,
                 "model": used.model if used else None,
                 "sources": sources,
             },
         )
+
+    def _next_question(self, db, conversation_id: int):
+        """The next qualification question for this conversation's lead, if any."""
+        from asthron.leads.chat import lead_for_conversation
+        from asthron.leads.qualification import next_question
+
+        lead = lead_for_conversation(db, conversation_id)
+        return next_question(db, lead.id) if lead is not None else None
 
     def _record(self, attempts: list[Attempt], conversation_id: int) -> None:
         if not attempts:

@@ -72,7 +72,7 @@ def _int(data: dict, name: str, label: str, low: int, high: int) -> int:
     return value
 
 
-_NUMBER_RE = re.compile(r"^\d{1,9}(\.\d{1,6})?$")
+_NUMBER_RE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
 
 
 def _float(data: dict, name: str, label: str, low: float, high: float) -> float:
@@ -89,7 +89,7 @@ def _float(data: dict, name: str, label: str, low: float, high: float) -> float:
 def _decimal(raw: str, label: str, high: Decimal, places: int) -> Decimal:
     raw = (raw or "").strip()
     message = f"{label} must be a number from 0 to {high:,} with at most {places} decimals."
-    if not re.fullmatch(rf"\d{{1,12}}(\.\d{{1,{places}}})?", raw):
+    if not re.fullmatch(rf"[0-9]{{1,12}}(\.[0-9]{{1,{places}}})?", raw):
         raise SettingsInputError(message)
     try:
         value = Decimal(raw)
@@ -180,7 +180,7 @@ PROVIDER_FIELDS = (
     "total_timeout",
     "keep_alive",
 )
-KEEP_ALIVE_RE = re.compile(r"^-?\d{1,6}(\.\d{1,3})?(ms|s|m|h)?$")
+KEEP_ALIVE_RE = re.compile(r"^-?[0-9]{1,6}(\.[0-9]{1,3})?(ms|s|m|h)?$")
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "ollama": "http://localhost:11434",

@@ -37,7 +37,9 @@ class ReplyRunner:
         self.registry = registry
         self.responder = responder or BuiltinResponder()
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reply")
-        # Called after a reply is stored (handoff decisions, lead capture...).
+        # Called before the responder starts (reading a qualification answer) and after a
+        # reply is stored (handoff decisions, lead capture...).
+        self.before_reply: list = []
         self.after_reply: list = []
 
     def schedule_after_commit(self, db, conversation_id: int, trigger_event_id: int) -> None:
@@ -87,6 +89,11 @@ class ReplyRunner:
         )
 
     def run(self, conversation_id: int, trigger_event_id: int) -> ConversationEvent | None:
+        for hook in self.before_reply:
+            try:
+                hook(self.registry, conversation_id)
+            except Exception:
+                log.exception("before-reply hook %s failed", getattr(hook, "__name__", hook))
         tm = transaction.TransactionManager(explicit=True)
         with tm:
             db = self._session(tm)

@@ -349,6 +349,7 @@ class WidgetApi:
         conversation, event = service.leave_offline_message(
             request.db, visitor, body.get("name"), body.get("email"), body.get("message")
         )
+        lead_chat.capture_offline_message(request.db, conversation, visitor)
         request.response.status_code = 201
         return {
             "conversation": service.conversation_json(conversation),

@@ -92,7 +92,12 @@ def after_reply(registry, conversation_id: int, event, outcome) -> None:
     data = dict(event.data or {}) if event is not None else {}
     provider = data.get("provider")
     failed = bool(data.get("cut_off")) or provider is None
-    answered = bool(data.get("sources")) or provider not in (None, "builtin")
+    # Asking a qualification question is progress, not a failure to answer.
+    answered = (
+        bool(data.get("sources"))
+        or provider not in (None, "builtin")
+        or bool(data.get("asked_question"))
+    )
     decision = None
     tm = transaction.TransactionManager(explicit=True)
     with tm:

@@ -174,6 +174,27 @@ def submit_card(
     return result
 
 
+def capture_offline_message(db: Session, conversation: Conversation, visitor: Visitor):
+    """The "leave a message" form gives a name and an email: that is a lead too."""
+    settings = capture.lead_settings(db)
+    claim = capture.LeadClaim.parse(
+        {"name": visitor.name, "email": visitor.email}, settings.phone_region
+    )
+    result = capture.capture(
+        db,
+        claim,
+        actor=VISITOR_ACTOR,
+        site_id=conversation.site_id,
+        conversation=conversation,
+        visitor=visitor,
+        source="offline form",
+    )
+    from asthron.leads.notify import notify_new_or_qualified
+
+    notify_new_or_qualified(db, result.lead, conversation, created=result.created, qualified=False)
+    return result
+
+
 # -- the runner's after-reply hook ----------------------------------------------------------
 
 
@@ -198,7 +219,6 @@ def after_reply(registry, conversation_id: int, event, outcome) -> None:
             if not visitor_events:
                 return
             latest = visitor_events[-1]
-            _record_qualification_answer(db, conversation, latest)
             values = _extract(registry, db, conversation, latest.body)
             if not offer_confirmation(db, conversation, values):
                 form = capture.lead_form(db, conversation.site_id)
@@ -239,6 +259,26 @@ def _extract(registry, db: Session, conversation: Conversation, text: str) -> di
         clean[key] = getattr(parsed, key)
     # A name alone is not worth interrupting the visitor for.
     return clean if ("email" in clean or "phone" in clean) else {}
+
+
+def before_reply(registry, conversation_id: int) -> None:
+    """Read the visitor's answer to the question asked last, before the next reply is
+    composed, so that reply moves on to the next question."""
+    tm = transaction.TransactionManager(explicit=True)
+    with tm:
+        db = get_tm_session(registry["dbsession_factory"], tm)
+        conversation = db.get(Conversation, conversation_id)
+        latest = db.scalar(
+            sa.select(ConversationEvent)
+            .where(
+                ConversationEvent.conversation_id == conversation_id,
+                ConversationEvent.type == "visitor_message",
+            )
+            .order_by(ConversationEvent.id.desc())
+            .limit(1)
+        )
+        if conversation is not None and latest is not None:
+            _record_qualification_answer(db, conversation, latest)
 
 
 def _record_qualification_answer(

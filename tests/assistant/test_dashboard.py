@@ -259,6 +259,7 @@ PROVIDER_MALFORMED = [
     ({"kind": "gemini"}, "The kind must be one of openai, ollama, anthropic."),
     ({"temperature": "5"}, "The temperature must be a number between 0 and 2."),
     ({"temperature": "nan"}, "The temperature must be a number"),
+    ({"temperature": "٠.٥"}, "The temperature must be a number"),
     ({"max_tokens": "0"}, "Max tokens must be a whole number between 1 and 200000."),
     ({"connect_timeout": "1e3"}, "The connect timeout must be a number"),
     ({"total_timeout": "5"}, "The total timeout must be at least the connect and first-token"),
@@ -363,7 +364,7 @@ def test_budget_is_saved_validated_and_audited(owner, run_in_tm):
     assert response.location.endswith("notice=budget_saved")
     assert profile_row(run_in_tm)["monthly_budget"] == Decimal("12.50")
     assert 'name="monthly_budget" value="12.5"' in response.follow().text
-    for bad in ("-1", "abc", "1e5", "1.234", "99999999999"):
+    for bad in ("-1", "abc", "1e5", "1.234", "99999999999", "١٠", "NaN"):
         page = post(owner, PROVIDERS + "/budget", {"monthly_budget": bad}, status=400)
         assert "The monthly budget must be a number" in page.text, bad
         assert f'value="{bad}"' in page.text

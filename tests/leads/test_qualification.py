@@ -8,10 +8,18 @@ def question(kind, options=()):
     return QualificationQuestion(key="k", text="?", kind=kind, options=list(options))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("about 5000", 5000), ("$5,000", 5000), ("5k", 5000), ("2.5 million", 2_500_000),
-    ("around 7.000 euros", 7000), ("no idea", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("about 5000", 5000),
+        ("$5,000", 5000),
+        ("5k", 5000),
+        ("2.5 million", 2_500_000),
+        ("around 7.000 euros", 7000),
+        ("no idea", None),
+        ("", None),
+    ],
+)
 def test_number_answers(text, expected):
     assert q.parse_answer(question("number"), text) == expected
 
@@ -31,10 +39,12 @@ def test_date_answers():
 
 
 def test_rules_all_must_hold():
-    rules = q.validate_rules([
-        {"question": "budget", "op": ">=", "value": 5000},
-        {"question": "timeline", "op": "in", "value": ["within a month", "1-3 months"]},
-    ])
+    rules = q.validate_rules(
+        [
+            {"question": "budget", "op": ">=", "value": 5000},
+            {"question": "timeline", "op": "in", "value": ["within a month", "1-3 months"]},
+        ]
+    )
     assert q.is_qualified(rules, {"budget": 8000, "timeline": "1-3 months"})
     assert not q.is_qualified(rules, {"budget": 8000, "timeline": "later"})
     assert not q.is_qualified(rules, {"budget": 100, "timeline": "1-3 months"})
@@ -42,7 +52,9 @@ def test_rules_all_must_hold():
     assert not q.is_qualified([], {"budget": 1})
 
 
-@pytest.mark.parametrize("bad", [None, "x", [{"question": "b", "op": "~", "value": 1}], [{"op": ">="}]])
+@pytest.mark.parametrize(
+    "bad", [None, "x", [{"question": "b", "op": "~", "value": 1}], [{"op": ">="}]]
+)
 def test_bad_rules_are_refused(bad):
     with pytest.raises(q.QualificationError):
         q.validate_rules(bad)

@@ -51,7 +51,26 @@ ROUTES: dict[str, dict[str, object]] = {
     "assistant.budget": {"POST": OWNER},
     "assistant.prices": {"POST": OWNER},
     "usage.dashboard": {"GET": MANAGERS},
+    "inbox.list": {"GET": LOGGED_IN},
+    "inbox.stream": {"GET": LOGGED_IN},
+    "inbox.heartbeat": {"POST": LOGGED_IN},
+    "inbox.presence": {"POST": LOGGED_IN},
+    "inbox.detail": {"GET": LOGGED_IN},
+    "inbox.panel": {"GET": LOGGED_IN},
+    "inbox.events": {"GET": LOGGED_IN},
+    "inbox.join": {"POST": LOGGED_IN},
+    "inbox.reply": {"POST": LOGGED_IN},
+    "inbox.typing": {"POST": LOGGED_IN},
+    "inbox.return": {"POST": LOGGED_IN},
+    "inbox.close": {"POST": LOGGED_IN},
+    "inbox.reopen": {"POST": LOGGED_IN},
+    "inbox.note": {"POST": LOGGED_IN},
+    "inbox.read": {"POST": LOGGED_IN},
 }
+
+# Event streams: tests read their status and headers and then hang up, instead of reading a
+# body that only ends when the stream does.
+STREAMING = frozenset({"inbox.stream", "inbox.events"})
 
 # Routes that are not dashboard routes, with the reason. Only the visitor-facing widget API is
 # here: it authenticates visitors with bearer tokens, never cookies, so roles and CSRF do not

@@ -34,6 +34,34 @@ def session_cookie(browser) -> str | None:
     return browser.cookies.get("asthron_session")
 
 
+def request(browser, method: str, path: str, data=None, headers=None, stream: bool = False):
+    """A request from this browser. With ``stream``, only the status and headers are read and
+    the body is dropped unread, so an event stream does not hold the test up."""
+    if not stream:
+        if method == "GET":
+            return browser.get(path, headers=headers or {}, status="*")
+        return browser.post(path, data or {}, headers=headers or {}, status="*")
+    from webob import Request
+
+    req = Request.blank(path, method=method, POST=data if method == "POST" else None)
+    req.environ.update(browser.extra_environ)
+    req.headers.update(headers or {})
+    req.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    captured = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        captured["status"], captured["headers"] = status, response_headers
+
+    body = browser.app(req.environ, start_response)
+    try:
+        if not captured:  # a WSGI app may call start_response on the first iteration only
+            next(iter(body), None)
+    finally:
+        if hasattr(body, "close"):
+            body.close()
+    return webtest.TestResponse(status=captured["status"], headerlist=captured["headers"])
+
+
 def set_cookies(response) -> list[str]:
     return response.headers.getall("Set-Cookie")
 

@@ -7,7 +7,7 @@ import pytest
 from asthron.accounts.permissions import MANAGEABLE_ROLES, ROLE_PERMISSIONS, Permission
 from tests.security import route_table
 from tests.security.route_table import ANYONE, ROLES
-from tests.security.support import build_world, csrf, route_path
+from tests.security.support import build_world, csrf, request, route_path
 
 CLIENTS = ("anonymous", "staff", "admin", "owner")
 
@@ -101,10 +101,13 @@ def test_every_route_for_every_role(app, make_user, run_in_tm, login):
         rule = route_table.ROUTES[name][method]
         for client_name in CLIENTS:
             browser = world.browser(client_name)
-            if method == "GET":
-                response = browser.get(path, status="*")
-            else:
-                response = browser.post(path, {"csrf_token": tokens[client_name]}, status="*")
+            response = request(
+                browser,
+                method,
+                path,
+                {"csrf_token": tokens[client_name]},
+                stream=name in route_table.STREAMING,
+            )
             problem = _check(_expected(rule, client_name, method), response)
             if problem:
                 failures.append(f"{method} {path} ({name}) as {client_name}: {problem}")

@@ -34,6 +34,8 @@ class Grounding:
     question: str
     passages: list = field(default_factory=list)
     business_name: str = ""
+    # A qualification question to ask after the answer, one at a time.
+    follow_up: str = ""
 
 
 def _chunks(text: str, size: int = 28) -> Iterator[str]:
@@ -62,8 +64,16 @@ class BuiltinProvider:
     model = "retrieval"
 
     def compose(self, grounding: Grounding | None) -> str:
+        answer = self._answer(grounding)
+        if grounding is not None and grounding.follow_up:
+            return f"{answer}\n\n{grounding.follow_up}"
+        return answer
+
+    def _answer(self, grounding: Grounding | None) -> str:
         passages = [p for p in (grounding.passages if grounding else []) if p.score > MIN_SCORE]
         if not passages:
+            if grounding is not None and grounding.follow_up:
+                return "Thanks, noted."
             return (
                 "I'm not sure about that, and I'd rather not guess. "
                 "Would you like me to pass your question to a person on our team?"

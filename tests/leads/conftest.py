@@ -1,0 +1,1 @@
+from tests.conversations.conftest import make_site, site  # noqa: F401  (shared fixtures)
