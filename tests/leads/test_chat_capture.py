@@ -37,7 +37,7 @@ def cards(events, kind):
 def leads(run_in_tm):
     return run_in_tm(
         lambda db: [
-            (l.name, l.email, l.phone, l.status, l.qualified) for l in db.scalars(sa.select(Lead))
+            (x.name, x.email, x.phone, x.status, x.qualified) for x in db.scalars(sa.select(Lead))
         ]
     )
 
