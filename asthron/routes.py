@@ -9,33 +9,33 @@ def includeme(config):
     config.add_route("accounts.logout", "/logout")
     config.add_route("accounts.password", "/account/password")
     config.add_route("accounts.sessions", "/account/sessions")
-    config.add_route("accounts.session_revoke", "/account/sessions/{session_id:\\d+}/revoke")
+    config.add_route("accounts.session_revoke", "/account/sessions/{session_id:\\d{1,9}}/revoke")
     config.add_route("accounts.invitation", "/invitations/{token}")
 
     config.add_route("team.list", "/team")
     config.add_route("team.invite", "/team/invite")
-    config.add_route("team.invitation_revoke", "/team/invitations/{invitation_id:\\d+}/revoke")
-    config.add_route("team.set_role", "/team/{user_id:\\d+}/role")
-    config.add_route("team.deactivate", "/team/{user_id:\\d+}/deactivate")
-    config.add_route("team.reactivate", "/team/{user_id:\\d+}/reactivate")
-    config.add_route("team.sessions", "/team/{user_id:\\d+}/sessions")
-    config.add_route("team.sessions_revoke", "/team/{user_id:\\d+}/sessions/revoke")
+    config.add_route("team.invitation_revoke", "/team/invitations/{invitation_id:\\d{1,9}}/revoke")
+    config.add_route("team.set_role", "/team/{user_id:\\d{1,9}}/role")
+    config.add_route("team.deactivate", "/team/{user_id:\\d{1,9}}/deactivate")
+    config.add_route("team.reactivate", "/team/{user_id:\\d{1,9}}/reactivate")
+    config.add_route("team.sessions", "/team/{user_id:\\d{1,9}}/sessions")
+    config.add_route("team.sessions_revoke", "/team/{user_id:\\d{1,9}}/sessions/revoke")
 
     config.add_route("audit.list", "/audit")
     config.add_route("audit.export", "/audit/export.csv")
 
     config.add_route("sites.list", "/sites")
     config.add_route("sites.create", "/sites/new")
-    config.add_route("sites.edit", "/sites/{site_id:\\d+}")
+    config.add_route("sites.edit", "/sites/{site_id:\\d{1,9}}")
 
     config.add_route("conversations.list", "/conversations")
-    config.add_route("conversations.detail", "/conversations/{conversation_id:\\d+}")
+    config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
 
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")
     config.add_route("inbox.heartbeat", "/inbox/heartbeat")
     config.add_route("inbox.presence", "/inbox/presence")
-    inbox_conversation = "/inbox/{conversation_id:\\d+}"
+    inbox_conversation = "/inbox/{conversation_id:\\d{1,9}}"
     config.add_route("inbox.detail", inbox_conversation)
     config.add_route("inbox.panel", inbox_conversation + "/panel")
     config.add_route("inbox.events", inbox_conversation + "/stream")
@@ -73,8 +73,8 @@ def includeme(config):
 
     config.add_route("knowledge.list", "/knowledge")
     config.add_route("knowledge.create", "/knowledge/new")
-    config.add_route("knowledge.edit", "/knowledge/{article_id:\\d+}")
-    config.add_route("knowledge.delete", "/knowledge/{article_id:\\d+}/delete")
+    config.add_route("knowledge.edit", "/knowledge/{article_id:\\d{1,9}}")
+    config.add_route("knowledge.delete", "/knowledge/{article_id:\\d{1,9}}/delete")
 
     config.add_route("assistant.profile", "/assistant")
     config.add_route("assistant.providers", "/integrations/ai")

@@ -374,9 +374,7 @@ def _check_not_last_owner(db: Session, target: User) -> None:
     # The active owners' rows are locked (PostgreSQL), so two owners demoting each other at
     # the same moment cannot leave the team without one.
     owners = db.scalars(
-        sa.select(User.id)
-        .where(User.role == "owner", User.is_active.is_(True))
-        .with_for_update()
+        sa.select(User.id).where(User.role == "owner", User.is_active.is_(True)).with_for_update()
     ).all()
     if len(owners) <= 1:
         raise AccountError("There must always be at least one active owner.")

@@ -325,6 +325,7 @@ def prices_save(request):
         except ss.SettingsInputError as exc:
             error = str(exc)
     if error:
+        shown += [dict.fromkeys(PRICE_COLUMNS, "") for _ in range(BLANK_PRICE_ROWS - len(shown))]
         return _providers_page(request, error, 400, price_rows=shown)
     ss.save_prices(request.db, request.actor, table)
     return redirect(request, "assistant.providers", "prices_saved")

@@ -20,7 +20,7 @@ HEARTBEAT_SECONDS = 15.0
 POLL_SLICE = 1.0  # how often a waiting stream checks that its client is still there
 # Ephemeral messages a stream passes on as frames of their own kind; "event" only wakes it.
 # reply_cancelled tells the widget to drop the deltas of a reply that will never be stored.
-LIVE_KINDS = frozenset({"delta", "typing", "presence", "reply_cancelled"})
+LIVE_KINDS = frozenset({"delta", "typing", "presence", "reply_cancelled", "ownership"})
 
 
 class StreamCounter:

@@ -203,9 +203,10 @@ def _filtered(stmt, query: InboxQuery, user_id: int | None):
 
 
 def list_conversations(
-    db: Session, user_id: int | None, query: InboxQuery, limit: int = PAGE_SIZE
+    db: Session, user_id: int | None, query: InboxQuery, limit: int | None = None
 ) -> Page:
     """One page, newest activity first, keyset-paginated on (last_activity_at, id)."""
+    limit = limit or PAGE_SIZE
     C = Conversation
     last_message = (
         sa.select(ConversationEvent.body)

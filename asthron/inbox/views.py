@@ -152,11 +152,10 @@ def _respond(request, conversation, done: str, error: ConversationError | None =
         response.headers["X-Inbox-Partial"] = "1"
         return response
     if _wants_json(request):
-        request.response.status_code = status
-        request.override_renderer = "json"
         if error:
-            return {"error": {"code": error.code, "message": error.message}}
-        return {"conversation": conversation_json(request, conversation), **extra.get("json", {})}
+            return _error(request, error)
+        data = {"conversation": conversation_json(request, conversation), **extra.get("json", {})}
+        return render_to_response("json", data, request=request)
     if error:
         values = _detail_values(request, conversation)
         values.update(error=error.message, **extra)
@@ -195,7 +194,10 @@ def _list_values(request, query: inbox.InboxQuery) -> dict:
         "waiting": inbox.waiting_conversations(db),
         "presence": _presence(request),
         "live": query.before is None,
-        "stream_url": request.route_url("inbox.stream", _query=query.params()),
+        "stream_url": request.route_url(
+            "inbox.stream",
+            _query=query.params() if query.before is None else {"view": "badge"},
+        ),
         "error": None,
         "notice": _done(request),
         **_waiting_values(),
@@ -476,6 +478,7 @@ def heartbeat(request):
     """The dashboard is open (every 30 s); ``idle=1`` after a while without input."""
     idle = field(request, "idle", 8) in ("1", "true")
     row = presence_service.heartbeat(request.db, request.user, idle)
+    request.db.flush()  # column defaults (sound) are filled in on insert
     return render_to_response("json", _presence_json(row), request=request)
 
 

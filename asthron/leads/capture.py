@@ -103,6 +103,14 @@ def _find(db: Session, claim: LeadClaim) -> Lead | None:
     return None
 
 
+def _conversation_lead(db: Session, conversation: Conversation) -> Lead | None:
+    return db.scalar(
+        sa.select(Lead)
+        .join(LeadConversation, LeadConversation.lead_id == Lead.id)
+        .where(LeadConversation.conversation_id == conversation.id)
+    )
+
+
 def _utm(page_url: str | None) -> dict:
     from urllib.parse import parse_qs, urlsplit
 
@@ -202,7 +210,10 @@ def capture(
     """Create or update the lead this claim identifies."""
     if not claim.identifies:
         raise normalize.LeadDataError("email", "Give an email address or a phone number.")
-    lead = _find(db, claim)
+    # The conversation's own lead, when details come in pieces (an email, later a phone).
+    lead = _find(db, claim) or (
+        _conversation_lead(db, conversation) if conversation is not None else None
+    )
     created = False
     if lead is None:
         page = visitor.current_page_url if visitor else None

@@ -92,7 +92,29 @@ def next_opening(hours: dict, holidays: list[str], tz: str, now: dt.datetime) ->
     for offset in range(15):
         day = local.date() + dt.timedelta(days=offset)
         for start, _end in sorted(_ranges_on(hours, holiday_set, day), key=lambda r: r[0]):
-            opening = dt.datetime.combine(day, start, tzinfo=zone_info)
-            if opening > local:
-                return opening.astimezone(dt.UTC)
+            opening = _first_instant_at(day, start, zone_info)
+            if opening > now:
+                return opening
     return None
+
+
+def _first_instant_at(day: dt.date, time: dt.time, zone_info: ZoneInfo) -> dt.datetime:
+    """The first instant (UTC) at which the local clock on ``day`` reads ``time`` or later:
+    the wall time itself, or, for a time a DST jump skips (02:30 on a spring-forward night),
+    the moment of the jump, which is when is_open() starts answering True."""
+    naive = dt.datetime.combine(day, time)
+    instant = naive.replace(tzinfo=zone_info).astimezone(dt.UTC)  # fold=0: first occurrence
+    if instant.astimezone(zone_info).replace(tzinfo=None) == naive:
+        return instant
+    # Skipped: the transition lies between the two readings of the wall time.
+    low = int(naive.replace(tzinfo=zone_info, fold=1).timestamp())
+    high = int(instant.timestamp())
+    offset_after = instant.astimezone(zone_info).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        moment = dt.datetime.fromtimestamp(middle, dt.UTC)
+        if moment.astimezone(zone_info).utcoffset() == offset_after:
+            high = middle
+        else:
+            low = middle
+    return dt.datetime.fromtimestamp(high, dt.UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from asthron.sites.models import Site
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 MAX_ORIGINS = 20
+HOST_RE = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -34,15 +36,27 @@ def normalize_origin(value) -> str:
         port = parts.port
     except ValueError:
         raise SiteError(f"{value!r} is not a valid origin.") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
         raise SiteError(f"{value!r} is not an origin: use http(s)://host[:port].")
-    if parts.username or parts.password or parts.query or parts.fragment:
+    if "@" in parts.netloc or parts.query or parts.fragment or value.strip().endswith(("?", "#")):
         raise SiteError(f"{value!r} must not carry credentials, a query or a fragment.")
     if parts.path not in ("", "/"):
         raise SiteError(f"{value!r} must not have a path: an origin is scheme, host and port.")
     host = parts.hostname.lower()
     if ":" in host:
-        host = f"[{host}]"
+        try:
+            host = f"[{ipaddress.IPv6Address(host).compressed}]"
+        except ValueError:
+            raise SiteError(f"{value!r} is not a valid origin.") from None
+    else:
+        if not host.isascii():
+            # Browsers send internationalised names in their ASCII (punycode) form.
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise SiteError(f"{value!r} is not a valid host name.") from None
+        if not HOST_RE.fullmatch(host):
+            raise SiteError(f"{value!r} is not a valid host name.")
     default = {"http": 80, "https": 443}[parts.scheme]
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 

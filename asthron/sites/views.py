@@ -8,7 +8,7 @@ from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from asthron.accounts.permissions import Permission
-from asthron.forms import field, notice, redirect
+from asthron.forms import field, matched_id, notice, redirect
 from asthron.sites import service
 from asthron.sites.models import Site
 
@@ -120,7 +120,7 @@ def site_create(request):
 
 
 def _site(request) -> Site:
-    site = request.db.get(Site, int(request.matchdict["site_id"]))
+    site = request.db.get(Site, matched_id(request, "site_id"))
     if site is None:
         raise HTTPNotFound()
     return site

@@ -76,7 +76,10 @@ def test_admins_cannot_touch_owners(team, run_in_tm):
     assert post("admin", f"/team/{owner['id']}/role", {"role": "staff"}).status_int == 403
     assert post("admin", f"/team/{owner['id']}/deactivate").status_int == 403
     assert post("admin", f"/team/{owner['id']}/reactivate").status_int == 403
-    assert post("admin", "/team/invite", {"email": "boss@example.com", "role": "owner"}).status_int == 403
+    assert (
+        post("admin", "/team/invite", {"email": "boss@example.com", "role": "owner"}).status_int
+        == 403
+    )
     assert user_row(run_in_tm, owner["id"]) == ("owner", True)
     assert user_row(run_in_tm, staff["id"]) == ("staff", True)
     assert user_row(run_in_tm, admin2["id"]) == ("admin", True)

@@ -151,7 +151,7 @@ def test_html_and_remote_images_from_the_model_are_stored_as_inert_text(
     assert "[image removed]" in reply["body"]
     assert "<script>alert(1)</script>" in reply["body"]  # kept as text; rendered as text
     login(make_user("staff"))
-    page = testapp.get(f"/conversations/{conversation_id}")
+    page = testapp.get(f"/inbox/{conversation_id}")
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 

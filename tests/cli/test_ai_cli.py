@@ -100,8 +100,9 @@ def test_a_healthy_provider_passes_and_the_dashboard_wins(ready_cli, fake):
     assert "note: the secondary slot is disabled in the dashboard." in result.output
 
 
-def test_usage_prints_this_months_totals(cli):
-    cli.setup()
+def test_usage_prints_this_months_totals(ready_cli):
+    # SQLite only: the dashboard's usage tests run the same query on both databases.
+    cli = ready_cli
     empty = cli("ai", "usage")
     assert empty.exit_code == 0, empty.output
     assert "No model calls this month." in empty.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from click.testing import CliRunner
+
 from tests.cli.conftest import assert_one_line_error, run_asthron, write_ini
 
 
@@ -53,40 +55,57 @@ def test_missing_config_file_is_one_line(tmp_path):
     assert_one_line_error(result.stderr, f"configuration file {missing} does not exist")
 
 
-def test_default_config_is_development_ini_in_the_current_directory(tmp_path):
+def test_default_config_is_development_ini_in_the_current_directory(tmp_path, monkeypatch):
+    from asthron.cli import cli
+
     write_ini(tmp_path, f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}", "development.ini")
-    result = run_asthron("db", "upgrade", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
     assert (tmp_path / "var" / "asthron.sqlite").exists()
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = run_asthron("db", "current", cwd=elsewhere)
-    assert result.returncode == 1
-    assert_one_line_error(result.stderr, str(elsewhere / "development.ini"))
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["db", "current"])
+    assert result.exit_code == 1
+    assert_one_line_error(result.output, str(elsewhere / "development.ini"))
 
 
-def test_asthron_config_names_the_file_and_c_wins(tmp_path):
+def test_asthron_config_names_the_file_and_c_wins(tmp_path, monkeypatch):
+    from asthron.cli import cli
+
     first = tmp_path / "one"
     second = tmp_path / "two"
     for directory in (first, second):
         directory.mkdir()
         write_ini(directory, f"sqlite:///{directory / 'var' / 'asthron.sqlite'}", "site.ini")
+    monkeypatch.chdir(tmp_path)
+    env = {"ASTHRON_CONFIG": "one/site.ini"}
 
-    result = run_asthron("db", "upgrade", cwd=tmp_path, env={"ASTHRON_CONFIG": "one/site.ini"})
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0, result.output
     assert (first / "var" / "asthron.sqlite").exists()
     assert not (second / "var").exists()
 
-    result = run_asthron(
-        "-c", "two/site.ini", "db", "upgrade", cwd=tmp_path, env={"ASTHRON_CONFIG": "one/site.ini"}
-    )
-    assert result.returncode == 0, result.stderr
+    result = CliRunner().invoke(cli, ["-c", "two/site.ini", "db", "upgrade"], env=env)
+    assert result.exit_code == 0, result.output
     assert (second / "var" / "asthron.sqlite").exists()
 
 
+def test_the_installed_command_reads_asthron_config(tmp_path):
+    write_ini(tmp_path, f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}", "site.ini")
+    result = run_asthron(
+        "db", "current", cwd="/", env={"ASTHRON_CONFIG": str(tmp_path / "site.ini")}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("base (empty) (head is ")
+
+
 def test_help_lists_every_command_group():
-    result = run_asthron("--help")
-    assert result.returncode == 0
+    from asthron.cli import cli
+
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
     for name in ("setup", "db", "users", "serve", "worker", "jobs"):
-        assert f"  {name}" in result.stdout
+        assert f"  {name}" in result.output

@@ -93,6 +93,11 @@ class SSEClient:
         raise AssertionError(f"no matching frame in {limit} frames: {frames}")
 
     def close(self) -> None:
+        # shutdown() first: it also wakes a thread blocked reading this socket.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.file.close()
         finally:

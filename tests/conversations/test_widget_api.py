@@ -571,14 +571,14 @@ def test_offline_message_waits_for_staff_in_the_inbox(
 
     staff = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "192.0.2.77"})
     login(make_user("staff"), app=staff)
-    page = staff.get("/conversations")
+    page = staff.get("/inbox")
     assert "Grace Hopper" in page.text
     assert "waiting" in page.text
     assert "Please call me back" in page.text
-    detail = staff.get(f"/conversations/{response.json['conversation']['id']}")
+    detail = staff.get(f"/inbox/{response.json['conversation']['id']}")
     assert "Please call me back" in detail.text
     # Visitors never reach the inbox.
-    anonymous = testapp.get("/conversations", headers=visitor.headers, expect_errors=True)
+    anonymous = testapp.get("/inbox", headers=visitor.headers, expect_errors=True)
     assert anonymous.status_int in (302, 303, 401)
 
 

@@ -197,6 +197,7 @@ def test_the_connection_test_explains_what_is_wrong(testapp, owner, smtp_server,
     assert f"Cannot reach 127.0.0.1:{server.port}" in response.text
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # runs the real CLI: one database
 def test_bad_credentials_are_reported_kept_and_retried_after_the_fix(
     testapp, owner, smtp_server, configure_smtp, run_in_tm, registry, ini_settings, tmp_path
 ):

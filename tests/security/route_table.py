@@ -88,7 +88,9 @@ def is_dashboard(route_name: str) -> bool:
 def dashboard_routes(registry) -> dict[str, set[str]]:
     from tests.security.support import route_methods
 
-    return {name: methods for name, methods in route_methods(registry).items() if is_dashboard(name)}
+    return {
+        name: methods for name, methods in route_methods(registry).items() if is_dashboard(name)
+    }
 
 
 def check_table_matches(registry) -> None:
@@ -99,7 +101,9 @@ def check_table_matches(registry) -> None:
     assert not actual - expected, (
         f"routes/methods missing from tests/security/route_table.py: {sorted(actual - expected)}"
     )
-    assert not expected - actual, f"routes/methods in the table but not in the app: {sorted(expected - actual)}"
+    assert not expected - actual, (
+        f"routes/methods in the table but not in the app: {sorted(expected - actual)}"
+    )
 
 
 def post_routes(registry) -> list[str]:
@@ -141,7 +145,11 @@ def valid_form(route_name: str, world) -> dict:
             "timeout_seconds": "15",
         },
         "knowledge.create": {"title": "Injected", "body": "Injected text", "published": "1"},
-        "assistant.profile": {"business_name": "Injected", "reply_max_chars": "500", "turn_cap": "10"},
+        "assistant.profile": {
+            "business_name": "Injected",
+            "reply_max_chars": "500",
+            "turn_cap": "10",
+        },
         "assistant.providers": {
             "slot": "primary",
             "kind": "openai",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from pyramid.interfaces import IRoutesMapper
 from webob import Request
 
@@ -124,7 +123,11 @@ def test_ids_that_cannot_be_ids_are_not_found(app, make_user, run_in_tm, login):
                 bad_path = "/".join([*segments[:where], bad, *segments[where + 1 :]])
                 for method in sorted(methods):
                     response = raw_request(
-                        app, method, bad_path, cookie=cookie, body=body if method == "POST" else None
+                        app,
+                        method,
+                        bad_path,
+                        cookie=cookie,
+                        body=body if method == "POST" else None,
                     )
                     checked += 1
                     problem = _status_problem(f"{method} {bad_path!r} ({name})", response)
@@ -136,25 +139,27 @@ def test_ids_that_cannot_be_ids_are_not_found(app, make_user, run_in_tm, login):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize(
-    "query,status",
-    [
-        ("since=2026-13-45", 400),
-        ("until=yesterday", 400),
-        ("since=0000-01-01", 400),
-        ("since=" + "9" * 500, 400),
-        ("actor=a&actor=b", 400),
-        ("before=%C2%B2", 400),  # a superscript two: a digit to str.isdigit, not to int()
-        ("before=99999999999999999999", 400),
-        ("before=-5", 400),
-        ("until=9999-12-31&since=0001-01-01", 200),
-        ("action=" + "' OR 1=1 --", 200),
-        ("notice=invited&notice=welcome", 200),
-    ],
-)
-def test_bad_audit_filters_are_400_never_500(testapp, make_user, login, query, status):
+AUDIT_QUERIES = [
+    ("since=2026-13-45", 400),
+    ("until=yesterday", 400),
+    ("since=0000-01-01", 400),
+    ("since=" + "9" * 500, 400),
+    ("actor=a&actor=b", 400),
+    ("before=%C2%B2", 400),  # a superscript two: a digit to str.isdigit, not to int()
+    ("before=99999999999999999999", 400),
+    ("before=-5", 400),
+    ("until=9999-12-31&since=0001-01-01", 200),
+    ("action=" + "' OR 1=1 --", 200),
+    ("notice=invited&notice=welcome", 200),
+]
+
+
+def test_bad_audit_filters_are_400_never_500(testapp, make_user, login):
     login(make_user("admin"))
-    testapp.get(f"/audit?{query}", status=status)
+    results = {
+        query: testapp.get(f"/audit?{query}", status="*").status_int for query, _ in AUDIT_QUERIES
+    }
+    assert results == dict(AUDIT_QUERIES)
 
 
 def test_bad_query_strings_and_paths(app, testapp, make_user, login):

@@ -14,9 +14,7 @@ from tests.security.support import (
 )
 
 
-def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(
-    app, make_user, run_in_tm, login
-):
+def test_every_post_route_refuses_a_missing_or_wrong_csrf_token(app, make_user, run_in_tm, login):
     registry = app.registry
     route_table.check_table_matches(registry)
     world = build_world(app, make_user, run_in_tm, login)
@@ -82,6 +80,8 @@ def test_no_get_changes_any_row_count(app, make_user, run_in_tm, login):
             )
             after = row_counts(world.engine)
             if after != before:
-                changed = {t: (before.get(t), after.get(t)) for t in after if before.get(t) != after[t]}
+                changed = {
+                    t: (before.get(t), after.get(t)) for t in after if before.get(t) != after[t]
+                }
                 failures.append(f"GET {path} ({name}) as {who} -> {response.status}: {changed}")
     assert not failures, "\n".join(failures)

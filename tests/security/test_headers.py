@@ -25,7 +25,11 @@ def parse_csp(header: str) -> dict[str, list[str]]:
 def assert_secure_headers(response, production: bool = False):
     headers = response.headers
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] in {"no-referrer", "same-origin", "strict-origin-when-cross-origin"}
+    assert headers["Referrer-Policy"] in {
+        "no-referrer",
+        "same-origin",
+        "strict-origin-when-cross-origin",
+    }
     csp = parse_csp(headers["Content-Security-Policy"])
     assert csp["script-src"] == ["'self'"]
     assert csp["frame-ancestors"] == ["'none'"]
@@ -74,7 +78,11 @@ def test_production_adds_hsts_and_secure_cookies(production_app, make_user):
     # The browser talks HTTPS to the proxy in front of us, as in production.
     browser = webtest.TestApp(
         production_app,
-        extra_environ={"REMOTE_ADDR": "192.0.2.10", "wsgi.url_scheme": "https", "HTTP_HOST": "localhost"},
+        extra_environ={
+            "REMOTE_ADDR": "192.0.2.10",
+            "wsgi.url_scheme": "https",
+            "HTTP_HOST": "localhost",
+        },
     )
     page = browser.get("/login")
     assert_secure_headers(page, production=True)
@@ -111,7 +119,7 @@ def _templates() -> list[Path]:
 
 
 def test_the_template_checks_catch_what_they_should():
-    assert INLINE_SCRIPT.search('<script>alert(1)</script>')
+    assert INLINE_SCRIPT.search("<script>alert(1)</script>")
     assert INLINE_SCRIPT.search('<SCRIPT type="module">x</SCRIPT>')
     assert not INLINE_SCRIPT.search('<script src="/static/app.js"></script>')
     assert EVENT_HANDLER.search('<img src=x onerror="alert(1)">')

@@ -21,6 +21,7 @@ const ICONS = {
   close: "M18 6 6 18M6 6l12 12",
   down: "m6 9 6 6 6-6",
   send: "M22 2 11 13M22 2l-7 20-4-9-9-4 20-7z",
+  person: "M20 21v-2a4 4 0 0 0-4-4H8a4 4 0 0 0-4 4v2M12 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8z",
 };
 
 export function icon(name) {

@@ -1,4 +1,5 @@
 // The Asthron chat widget. One IIFE, no dependencies; the only global is window.Asthron.
+import { card } from "./cards.js";
 import { h, icon } from "./dom.js";
 import { appendRichText, formatTime, formatWhen, safeUrl, visitorTimeZone } from "./format.js";
 import { readEventStream } from "./sse.js";
@@ -8,6 +9,15 @@ import { stylesheetText } from "./styles.js";
 const API_PATH = "/api/widget/v1";
 const DEFAULT_ACCENT = "#2f5bea";
 const PAGE_SIZE = 200; // the server returns at most this many events per request
+// Who owns the conversation after a system event with this data.action.
+const OWNER_AFTER = {
+  handoff_waiting: "waiting",
+  collect_contact: "waiting",
+  joined: "human",
+  returned: "assistant",
+  closed: "closed",
+  reopened: "assistant",
+};
 
 function findScript() {
   const current = document.currentScript;
@@ -81,6 +91,9 @@ function createWidget(siteKey, apiBase) {
   let opening = null; // a pending POST /conversations
   let readTimer = 0;
   let replyStarting = false; // typing began since the stream connected: deltas will follow
+  let owner = "assistant"; // of the current conversation: assistant, waiting, human or closed
+  let divider = 0; // where a "New conversation" divider goes once the next one starts
+  let staffTimer = 0;
   const byId = new Map(); // event id -> element
   const pending = new Map(); // client_id -> {id, body, el}
   const drafts = new Map(); // reply_id -> {el, text}: assistant replies still streaming
@@ -89,7 +102,7 @@ function createWidget(siteKey, apiBase) {
   // Elements, assigned by build().
   let host, wrap, launcher, badge, panel, closedBar, leaveBtn, scroller, log, typing, foot;
   let consent, consentErr, acceptBtn, composer, textarea, offForm, offErr, offSubmit, offDone;
-  let doneText, nameIn, emailIn, msgIn;
+  let doneText, nameIn, emailIn, msgIn, personBtn, typingLabel, tools, detailsBtn;
 
   async function call(path, body, signal) {
     const headers = {};
@@ -159,7 +172,8 @@ function createWidget(siteKey, apiBase) {
     saved = {};
     save();
     [byId, pending, drafts, finished].forEach((m) => m.clear());
-    cursor = unread = 0;
+    cursor = unread = divider = 0;
+    owner = "assistant";
     boot(0);
   }
 
@@ -195,10 +209,12 @@ function createWidget(siteKey, apiBase) {
     );
 
     const title = h("h2", { class: "title", id: "t" }, config.title || "");
+    personBtn = h("button", { type: "button", class: "hb", onclick: talk }, icon("person"), s.talk);
     const head = h(
       "div",
       { class: "head" },
       title,
+      personBtn,
       h("button", { type: "button", class: "x", "aria-label": s.close, onclick: close }, icon("close")),
     );
 
@@ -226,7 +242,7 @@ function createWidget(siteKey, apiBase) {
       h("i"),
       h("i"),
       h("i"),
-      h("span", { class: "sr" }, s.typing),
+      (typingLabel = h("span", { class: "sr" }, s.typing)),
     );
     scroller = h("div", { class: "scroll" }, log, typing);
 
@@ -269,7 +285,9 @@ function createWidget(siteKey, apiBase) {
       textarea,
       h("button", { type: "submit", class: "send", "aria-label": s.send }, icon("send")),
     );
-    foot = h("div", { class: "foot" }, consent, composer);
+    detailsBtn = detailsButton();
+    tools = h("div", { class: "tools" }, detailsBtn);
+    foot = h("div", { class: "foot" }, consent, composer, tools);
 
     nameIn = h("input", { type: "text", required: true, maxlength: "120", autocomplete: "name" });
     emailIn = h("input", { type: "email", required: true, maxlength: "254", autocomplete: "email" });
@@ -317,14 +335,29 @@ function createWidget(siteKey, apiBase) {
     if (wantOpen) open();
   }
 
+  // Consent is remembered in this browser and by the server (config.visitor.consent_at).
   const needsConsent = () =>
-    !saved.ok && !!(config.privacy && (config.privacy.notice || safeUrl(config.privacy.url)));
+    !saved.ok &&
+    !(config.visitor && config.visitor.consent_at) &&
+    !!(config.privacy && (config.privacy.notice || safeUrl(config.privacy.url)));
 
   function refresh() {
     const gate = needsConsent();
     consent.hidden = !gate;
-    composer.hidden = gate;
+    composer.hidden = tools.hidden = personBtn.hidden = gate;
     if (leaveBtn) leaveBtn.hidden = gate;
+  }
+
+  // While a person is on the way or in the chat, asking for one again makes no sense.
+  function setOwner(value) {
+    owner = value;
+    if (built) personBtn.disabled = value === "waiting" || value === "human";
+  }
+
+  // A short local note in the log (not stored), after the newest event.
+  function note(text) {
+    place(h("div", { class: "sys" }, text), cursor + 0.5);
+    scrollDown(true);
   }
 
   function showBadge() {
@@ -447,7 +480,16 @@ function createWidget(siteKey, apiBase) {
       el.setAttribute("data-id", ev.id);
       meta(el, h("span", null, s.you), timeEl(ev.created_at));
     } else {
-      el = message(author, ev.body, ev.created_at, ev.author_name);
+      const kind = ev.type === "card" && ev.data && ev.data.card;
+      el =
+        kind === "lead_form" || kind === "confirm_contact" // other kinds show as their text
+          ? card(ev, s, (fields) => submitCard(ev, fields), focusInside)
+          : message(author, ev.body, ev.created_at, ev.author_name);
+      const action = author === "system" && ev.data && ev.data.action;
+      if (action === "collect_contact") {
+        el.appendChild(detailsButton());
+      }
+      if (ev.conversation_id === saved.c && OWNER_AFTER[action]) setOwner(OWNER_AFTER[action]);
       const draft = replyId && drafts.get(replyId);
       if (draft) {
         // The stored reply replaces its streamed draft (a new node, so screen readers hear it).
@@ -462,6 +504,7 @@ function createWidget(siteKey, apiBase) {
     }
     if (author !== "visitor") {
       typing.hidden = true;
+      clearTimeout(staffTimer);
       if (ev.id > (saved.r || 0) && !(isOpen && !document.hidden)) unread++;
       showBadge();
     }
@@ -502,13 +545,24 @@ function createWidget(siteKey, apiBase) {
 
   function onTyping(d) {
     if (!d || d.author === "visitor") return;
+    const staff = d.author === "staff";
+    const name = staff && typeof d.name === "string" && d.name;
+    clearTimeout(staffTimer);
+    typingLabel.className = name ? "tl" : "sr"; // a person's name shows; the assistant's dots do
+    typingLabel.textContent = name ? s.staff_typing.replace("{name}", name) : s.typing;
     if (d.active) {
-      replyStarting = true;
-      typing.hidden = drafts.size > 0;
+      if (staff) {
+        typing.hidden = false;
+        staffTimer = setTimeout(() => (typing.hidden = true), 20000); // the "stopped" was lost
+      } else {
+        replyStarting = true;
+        typing.hidden = drafts.size > 0;
+      }
       scrollDown();
       return;
     }
     typing.hidden = true;
+    if (staff) return;
     if (d.reply_id) dropDraft(d.reply_id); // the reply was withdrawn (a person took over)
     else {
       // Normally the stored message replaces the draft at once; if it never comes, tidy up.
@@ -539,6 +593,30 @@ function createWidget(siteKey, apiBase) {
     saved.c = id;
     cursor = 0;
     save();
+    setOwner("assistant");
+    if (divider && built) {
+      place(h("div", { class: "sep" }, h("span", null, s.new_conversation)), divider);
+      scrollDown(true);
+    }
+    divider = 0;
+  }
+
+  // The conversation was closed (or is gone): the next call opens a new one.
+  function renew(id) {
+    if (saved.c === id) divider = cursor + 0.5;
+    forgetConversation(id);
+  }
+
+  // Run fn(conversation id), creating the conversation first if there is none; when the
+  // server says it is closed (409 conversation_closed) or gone (404), once more in a new one.
+  async function inConversation(fn) {
+    for (let attempt = 0; ; attempt++) {
+      const id = await conversation();
+      const r = await fn(id);
+      const code = r.data && r.data.error && r.data.error.code;
+      if (attempt || !(r.status === 404 || code === "conversation_closed")) return r;
+      renew(id);
+    }
   }
 
   function forgetConversation(id) {
@@ -555,6 +633,7 @@ function createWidget(siteKey, apiBase) {
         .then(async (r) => {
           if (!r.ok) throw r;
           useConversation(r.data.id);
+          setOwner(r.data.status === "open" ? r.data.owner : "closed");
           if (r.status === 200) await loadHistory(); // an open conversation we had lost track of
           connect(); // listen before the first message, so its reply streams from the start
           return r.data.id;
@@ -604,6 +683,7 @@ function createWidget(siteKey, apiBase) {
       delta: onDelta,
       typing: onTyping,
       reply_cancelled: (d) => d && (finished.add(d.reply_id), dropDraft(d.reply_id)),
+      ownership: (d) => d && typeof d.owner === "string" && owner !== "closed" && setOwner(d.owner),
     };
     while (!signal.aborted && saved.c === id) {
       let opened = false;
@@ -678,27 +758,62 @@ function createWidget(siteKey, apiBase) {
     item.el.classList.remove("failed");
     meta(item.el, h("span", null, s.sending));
     try {
-      for (let attempt = 0; ; attempt++) {
-        const id = await conversation();
-        const r = await call(`/conversations/${id}/messages`, {
+      // Closed or gone: it continues in a new conversation, with the same client id.
+      const r = await inConversation((id) =>
+        call(`/conversations/${id}/messages`, {
           body: item.body,
           client_id: item.id, // the same id on a retry: the server stores the message once
           page_url: location.href,
-        });
-        if ((r.status === 404 || r.status === 409) && !attempt) {
-          forgetConversation(id); // closed or gone: continue in a new conversation
-          continue;
-        }
-        if (!r.ok) throw r;
-        addEvent(r.data);
-        connect();
-        return;
-      }
+        }),
+      );
+      if (!r.ok) throw r;
+      addEvent(r.data);
+      connect();
     } catch (e) {
       if (!pending.has(item.id)) return; // the stream delivered it after all
       item.el.classList.add("failed");
       meta(item.el, h("button", { type: "button", class: "retry", onclick: () => deliver(item) }, s.retry));
     }
+  }
+
+  // "Talk to a person": the server hands off and says (by a system event) who will answer.
+  async function talk() {
+    personBtn.disabled = true;
+    focusInside(); // the disabled button cannot keep the focus
+    try {
+      const r = await inConversation((id) => call(`/conversations/${id}/handoff`, {}));
+      if (!r.ok) throw r;
+      setOwner(r.data.owner);
+    } catch (e) {
+      setOwner(owner);
+      note(s.error);
+    }
+  }
+
+  const detailsButton = () =>
+    h("button", { type: "button", class: "linkbtn", onclick: leaveDetails }, s.leave_details);
+
+  const submitCard = (ev, fields) =>
+    call(`/conversations/${ev.conversation_id}/lead`, { card_id: ev.data.card_id, fields });
+
+  // "Leave my details": the server puts a lead form card in the chat (or there is one already).
+  async function leaveDetails() {
+    detailsBtn.disabled = true;
+    try {
+      if (owner === "closed" && saved.c) renew(saved.c);
+      const r = await inConversation((id) => call(`/conversations/${id}/lead-form`, {}));
+      if (!r.ok) throw r;
+      const ev = r.data.event;
+      if (ev) addEvent(ev);
+      const cards = log.querySelectorAll(".card:not(.done)");
+      const target = (ev ? byId.get(ev.id) : cards[cards.length - 1]) || null;
+      const field = target && target.querySelector("input,select,textarea,button");
+      if (field) field.focus();
+      else note(s.have_details);
+    } catch (e) {
+      note(s.error);
+    }
+    detailsBtn.disabled = false;
   }
 
   async function accept() {
@@ -742,6 +857,7 @@ function createWidget(siteKey, apiBase) {
       });
       if (!r.ok) throw r;
       useConversation(r.data.conversation.id);
+      setOwner(r.data.conversation.owner);
       addEvent(r.data.event);
       msgIn.value = "";
       offForm.hidden = true;

@@ -22,6 +22,21 @@ export const EN = {
   sending: "Sending…",
   error: "Something went wrong. Please try again.",
   back: "Back to chat",
+  talk: "Talk to a person",
+  staff_typing: "{name} is typing…",
+  leave_details: "Leave my details",
+  have_details: "We already have your details. Thank you!",
+  phone: "Phone",
+  company: "Company",
+  choose: "Choose…",
+  submit: "Send details",
+  confirm: "Confirm",
+  edit: "Edit",
+  details_sent: "Details sent",
+  required: "This field is required.",
+  bad_email: "Enter a valid email address.",
+  bad_phone: "Enter a valid phone number.",
+  new_conversation: "New conversation",
 };
 
 export function mergeStrings(overrides) {

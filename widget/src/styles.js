@@ -9,8 +9,9 @@ export function stylesheetText(accent, onAccent) {
 .w{--a:${accent};--on:${onAccent};--fg:#1d2230;--mut:#5f6677;--bd:#e3e6ee;--bg:#f6f7fa;all:initial;display:block;color-scheme:light;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);-webkit-font-smoothing:antialiased;text-align:left;direction:ltr}
 .w *,.w *::before,.w *::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none;text-align:inherit;text-transform:none;letter-spacing:normal;text-decoration:none;text-shadow:none;box-shadow:none;outline:0;visibility:inherit;float:none;opacity:1;min-width:0;max-width:none}
 .w [hidden]{display:none!important}
-.w button,.w textarea,.w input{appearance:none;-webkit-appearance:none;cursor:pointer}
+.w button,.w textarea,.w input,.w select{appearance:none;-webkit-appearance:none;cursor:pointer}
 .w textarea,.w input{cursor:text}
+.w button:disabled{opacity:.5;cursor:default}
 .w :focus-visible{outline:2px solid var(--a);outline-offset:2px}
 .launcher{position:fixed;bottom:20px;right:20px;z-index:2147483000;display:flex;align-items:center;justify-content:center;width:60px;height:60px;border-radius:50%;background:var(--a);color:var(--on);box-shadow:0 6px 20px rgba(16,24,40,.24),0 2px 6px rgba(16,24,40,.16);transition:transform .2s ease,box-shadow .2s ease}
 .w.left .launcher{right:auto;left:20px}
@@ -21,12 +22,15 @@ export function stylesheetText(accent, onAccent) {
 .panel{position:fixed;bottom:92px;right:20px;z-index:2147483001;display:flex;flex-direction:column;width:376px;height:min(620px,calc(100vh - 116px));min-height:320px;border-radius:16px;background:#fff;box-shadow:0 12px 48px rgba(16,24,40,.22),0 2px 8px rgba(16,24,40,.12);overflow:hidden;animation:rise .18s ease-out}
 .w.left .panel{right:auto;left:20px}
 @keyframes rise{from{opacity:0;transform:translateY(12px)}to{opacity:1;transform:none}}
-.head{display:flex;align-items:center;gap:12px;padding:16px 12px 16px 20px;background:var(--a);color:var(--on)}
+.head{display:flex;align-items:center;gap:8px;padding:16px 12px 16px 20px;background:var(--a);color:var(--on)}
 .title{flex:1;font-size:17px;font-weight:650;line-height:1.3;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .x{display:flex;align-items:center;justify-content:center;width:36px;height:36px;border-radius:10px;color:var(--on)}
 .x:hover{background:rgba(255,255,255,.16)}
 .x svg,.send svg{display:block;width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2.2;stroke-linecap:round;stroke-linejoin:round}
-.x:focus-visible{outline-color:var(--on);outline-offset:-2px}
+.x:focus-visible,.hb:focus-visible{outline-color:var(--on);outline-offset:-2px}
+.hb{flex:none;display:flex;align-items:center;gap:6px;height:32px;padding:0 10px;border:1px solid rgba(255,255,255,.45);border-radius:17px;color:var(--on);font-size:12.5px;font-weight:600;white-space:nowrap}
+.hb:hover:enabled{background:rgba(255,255,255,.16)}
+.hb svg{display:block;width:16px;height:16px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}
 .closed{display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px;padding:10px 20px;background:#fff8e6;border-bottom:1px solid #f3e2b3;color:#6b4e00;font-size:13.5px}
 .linkbtn{color:inherit;font-weight:650;text-decoration:underline;text-underline-offset:2px}
 .scroll{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 16px 8px;background:var(--bg)}
@@ -45,8 +49,27 @@ export function stylesheetText(accent, onAccent) {
 .sys{align-self:center;max-width:90%;padding:3px 10px;border-radius:10px;background:#eceef3;color:var(--mut);font-size:12.5px;text-align:center;white-space:pre-wrap;overflow-wrap:anywhere}
 .typing{display:flex;gap:4px;align-items:center;width:max-content;margin-top:10px;padding:12px 14px;border-radius:16px 16px 16px 4px;background:#fff;border:1px solid var(--bd)}
 .typing i{display:block;width:7px;height:7px;border-radius:50%;background:#9aa1b1;animation:dot 1.2s infinite ease-in-out}
+.tl{margin-left:6px;color:var(--mut);font-size:13px}
 .typing i:nth-child(2){animation-delay:.15s}.typing i:nth-child(3){animation-delay:.3s}
 @keyframes dot{0%,60%,100%{transform:none;opacity:.5}30%{transform:translateY(-4px);opacity:1}}
+.sys .linkbtn{display:block;margin:2px auto 0;color:var(--a)}
+.sep{display:flex;align-items:center;gap:10px;color:var(--mut);font-size:12px;font-weight:600}
+.sep::before,.sep::after{content:"";flex:1;border-top:1px solid var(--bd)}
+.card{align-self:flex-start;width:88%;display:flex;flex-direction:column;gap:10px;padding:12px 14px;border:1px solid var(--bd);border-radius:14px;background:#fff;font-size:14px}
+.card fieldset{display:flex;flex-direction:column;gap:8px}
+.card label{display:block;margin-bottom:3px;color:var(--mut);font-size:13px;font-weight:600}
+.card input,.card select,.card textarea{display:block;width:100%;padding:7px 10px;border:1px solid var(--bd);border-radius:9px;background:#fff;color:var(--fg);font-size:15px}
+.card textarea{resize:vertical}
+.card input:focus,.card select:focus,.card textarea:focus{border-color:var(--a);outline:0}
+.card [aria-invalid=true],.card [aria-invalid=true]:focus{border-color:#b42318}
+.card dl{display:grid;grid-template-columns:auto 1fr;gap:2px 12px;overflow-wrap:anywhere}
+.card dt{color:var(--mut)}
+.req,.ferr{color:#b42318}
+.ferr{font-size:12.5px;margin-top:2px}
+.ferr:empty{display:none}
+.card .btn{min-height:36px;padding:6px 14px}
+.ok{color:#05603a;font-weight:600}
+.tools{display:flex;justify-content:flex-end;margin-top:6px;font-size:12.5px;color:var(--mut)}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .foot{padding:12px 14px 14px;border-top:1px solid var(--bd);background:#fff}
 .consent{display:flex;flex-direction:column;gap:10px;font-size:13.5px;color:var(--fg)}
