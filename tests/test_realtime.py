@@ -174,35 +174,31 @@ class StreamReader:
                 return seen
 
 
-@pytest.fixture
-def two_processes(tmp_path, realtime_database_url, request):
-    notifier = request.param
-    redis_url = request.getfixturevalue("redis_url") if notifier == "redis" else "redis://unused"
+def _write_ini(directory: Path, database_url: str, notifier: str, redis_url: str) -> Path:
     from asthron.cli.setup import write_secrets_file
 
-    write_secrets_file(tmp_path / "secrets.json")
-    ini = tmp_path / "realtime.ini"
+    write_secrets_file(directory / "secrets.json")
+    ini = directory / "realtime.ini"
     ini.write_text(
         INI.format(
-            database_url=realtime_database_url,
-            tmp=tmp_path,
+            database_url=database_url,
+            tmp=directory,
             notifier=notifier,
             redis_url=redis_url,
             root=ROOT,
         )
     )
+    return ini
+
+
+@pytest.fixture(scope="module")
+def realtime_site(realtime_database_url, tmp_path_factory):
+    """A site registered the way an operator does it: ``asthron sites add`` prints its key."""
+    ini = _write_ini(
+        tmp_path_factory.mktemp("cli"), realtime_database_url, "postgresql", "redis://unused"
+    )
     added = subprocess.run(
-        [
-            str(ASTHRON),
-            "-c",
-            str(ini),
-            "sites",
-            "add",
-            "--name",
-            f"Shop {notifier}",
-            "--origin",
-            ORIGIN,
-        ],
+        [str(ASTHRON), "-c", str(ini), "sites", "add", "--name", "Shop", "--origin", ORIGIN],
         env=_env(),
         capture_output=True,
         text=True,
@@ -211,13 +207,20 @@ def two_processes(tmp_path, realtime_database_url, request):
     )
     assert added.returncode == 0, added.stdout + added.stderr
     site_key = added.stdout.strip()
-    assert site_key.startswith("site_")
+    assert site_key.startswith("site_"), added.stdout
+    return site_key
 
+
+@pytest.fixture
+def two_processes(tmp_path, realtime_database_url, realtime_site, request):
+    notifier = request.param
+    redis_url = request.getfixturevalue("redis_url") if notifier == "redis" else "redis://unused"
+    ini = _write_ini(tmp_path, realtime_database_url, notifier, redis_url)
     processes = [WebProcess(ini, "a"), WebProcess(ini, "b")]
     try:
         for process in processes:
             process.wait_ready()
-        yield processes[0], processes[1], site_key, realtime_database_url, notifier
+        yield processes[0], processes[1], realtime_site, realtime_database_url, notifier
     finally:
         for process in processes:
             process.stop()
@@ -286,7 +289,9 @@ def test_event_posted_on_one_process_reaches_a_stream_on_another(two_processes):
             )
             assert status == 201, sent
             event_id = sent["id"]
-            frame = reader.until(lambda f, i=event_id: f.event == "message" and f.id == i)[-1]
+            frame = reader.until(
+                lambda f, i=event_id: f.event == "message" and f.id == i, timeout=5
+            )[-1]
             assert frame.data["client_id"] == client_id
             latencies.append(frame.received_at - started)
     finally:

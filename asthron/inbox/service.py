@@ -309,6 +309,7 @@ class Detail:
     owner: User | None
     summary: ConversationSummary | None
     pages_seen: list[VisitorPageView]
+    lead: object | None = None  # asthron.leads.models.Lead, once the visitor became a lead
 
 
 def get_conversation(db: Session, conversation_id: int) -> Conversation:
@@ -336,7 +337,16 @@ def detail(db: Session, conversation: Conversation) -> Detail:
         owner=owner,
         summary=db.get(ConversationSummary, conversation.id),
         pages_seen=pages,
+        lead=_lead(db, conversation.id),
     )
+
+
+def _lead(db: Session, conversation_id: int):
+    try:
+        from asthron.leads.chat import lead_for_conversation
+    except ImportError:  # pragma: no cover - leads are an optional feature package
+        return None
+    return lead_for_conversation(db, conversation_id)
 
 
 def transcript(db: Session, conversation_id: int) -> list[ConversationEvent]:

@@ -11,7 +11,7 @@
   var IDLE_AFTER_MS = 5 * 60 * 1000;
   var TYPING_EVERY_MS = 3000;
   var TYPING_STOP_MS = 5000;
-  var TYPES = ["visitor_message", "assistant_message", "staff_message", "system", "note"];
+  var TYPES = ["visitor_message", "assistant_message", "staff_message", "system", "note", "card"];
   var OWNERSHIP = ["joined", "returned", "closed", "reopened", "handoff_waiting", "collect_contact"];
 
   function post(url, fields) {
@@ -260,6 +260,7 @@
     switch (ev.type) {
       case "visitor_message": return ev.author_name || visitorLabel;
       case "assistant_message": return "Assistant";
+      case "card": return "Assistant · form";
       case "system": return "System";
       case "note": return (ev.author_name || "Staff") + " · internal note";
       default: return ev.author_name || "Staff";
