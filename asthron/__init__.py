@@ -34,7 +34,9 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".health")
     # Every route lives in one file.
     config.include(".routes")
-    config.scan(ignore=["asthron.cli", "asthron.tests"])
+    # The provider modules hold no views and import heavy SDKs (~70 MiB); they are loaded only
+    # when a provider is configured.
+    config.scan(ignore=["asthron.cli", "asthron.assistant.providers"])
     return config
 
 

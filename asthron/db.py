@@ -72,12 +72,23 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
+def _retry_when_locked(context):
+    """SQLite answers "database is locked" when a read transaction cannot become a write one
+    (another writer committed first). Retrying the whole request is the fix, so the error is
+    marked retryable for pyramid_retry."""
+    from pyramid_retry import mark_error_retryable
+
+    if "database is locked" in str(context.original_exception):
+        mark_error_retryable(context.sqlalchemy_exception)
+
+
 def make_engine(url: str, **kwargs) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _retry_when_locked)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 

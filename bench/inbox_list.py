@@ -33,14 +33,39 @@ STAFF = 20
 GOAL_P95_MS = 100
 GOAL_DELIVERY_P95_MS = 100
 PASSWORD = "bench-Inbox-pass-93!x"
-CANDIDATE_INDEX = (
+# The indexes asthron/conversations/models.py declares for the inbox; the benchmark's database
+# comes from the migrations, so it measures without them first, then creates them.
+CANDIDATE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_conversations_last_activity_at_id "
-    "ON conversations (last_activity_at, id)"
+    "ON conversations (last_activity_at, id)",
+    "CREATE INDEX IF NOT EXISTS ix_conversations_waiting_since_waiting "
+    "ON conversations (waiting_since) WHERE owner = 'waiting'",
 )
-WORDS = (
-    "teapot porcelain iron shipping refund order delivery spain germany price discount "
-    "gift wrap broken lid handle colour size stock invoice address return warranty"
-).split()
+WORDS = [
+    "teapot",
+    "porcelain",
+    "iron",
+    "shipping",
+    "refund",
+    "order",
+    "delivery",
+    "spain",
+    "germany",
+    "price",
+    "discount",
+    "gift",
+    "wrap",
+    "broken",
+    "lid",
+    "handle",
+    "colour",
+    "size",
+    "stock",
+    "invoice",
+    "address",
+    "return",
+    "warranty",
+]
 
 
 # -- filling the database -------------------------------------------------------------------
@@ -161,7 +186,7 @@ def scenarios(staff_id: int, site_id: int, cursor: str) -> list[tuple[str, dict,
         ("one site", {"site": str(site_id)}, True),
         ("all, second page", {"before": cursor}, True),
         ("search (message text)", {"q": "warranty invoice"}, False),
-    ], staff_id
+    ]
 
 
 def time_queries(url: str, staff_id: int, site_id: int, samples: int) -> dict[str, list[float]]:
@@ -174,7 +199,7 @@ def time_queries(url: str, staff_id: int, site_id: int, samples: int) -> dict[st
     factory = sa.orm.sessionmaker(bind=engine)
     with factory() as db:
         first = inbox.list_conversations(db, staff_id, inbox.InboxQuery())
-    found, _ = scenarios(staff_id, site_id, first.next_cursor)
+    found = scenarios(staff_id, site_id, first.next_cursor)
     timings: dict[str, list[float]] = {}
     for label, params, _goal in found:
         with factory() as db:
@@ -278,10 +303,14 @@ def create_member(url: str, email: str) -> None:
 
 
 class VisitorStream:
-    """The visitor's SSE stream on a raw socket; waits for the next ``event: message``."""
+    """The visitor's SSE stream on a raw socket, read by a thread of its own that stamps
+    each ``event: message`` frame as it arrives."""
 
     def __init__(self, port: int, origin: str, token: str, conversation_id: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        import queue
+        import threading
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.sock.sendall(
             (
                 f"GET {API}/conversations/{conversation_id}/stream HTTP/1.1\r\n"
@@ -289,20 +318,41 @@ class VisitorStream:
                 f"Origin: {origin}\r\nAccept: text/event-stream\r\n\r\n"
             ).encode()
         )
-        self.buffer = b""
-        while b"retry:" not in self.buffer:
-            self.buffer += self.sock.recv(65536)
-        self.buffer = b""
+        self.arrivals: queue.Queue = queue.Queue()
+        self.open = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.open.wait(10):
+            raise RuntimeError("the visitor's stream did not open")
+
+    def _read(self) -> None:
+        buffer = b""
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return
+                now = time.perf_counter()
+                buffer += data
+                if not self.open.is_set() and b"retry:" in buffer:
+                    self.open.set()
+                while b"\n\n" in buffer:
+                    frame, buffer = buffer.split(b"\n\n", 1)
+                    if b"event: message" in frame:
+                        self.arrivals.put(now)
+        except OSError:
+            return
 
     def wait_message(self, timeout: float = 10) -> float:
-        deadline = time.monotonic() + timeout
-        while b"event: message" not in self.buffer:
-            if time.monotonic() > deadline:
-                raise RuntimeError("no message frame on the visitor's stream")
-            self.buffer += self.sock.recv(65536)
-        at = time.perf_counter()
-        self.buffer = self.buffer.split(b"event: message", 1)[1].split(b"\n\n", 1)[-1]
-        return at
+        import queue
+
+        try:
+            return self.arrivals.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError("no message frame on the visitor's stream") from None
+
+    def drain(self) -> None:
+        while not self.arrivals.empty():
+            self.arrivals.get_nowait()
 
     def close(self) -> None:
         self.sock.close()
@@ -311,13 +361,16 @@ class VisitorStream:
 def delivery(port: int, site_key: str, origin: str, email: str, count: int) -> dict:
     staff = StaffClient(port, email, PASSWORD)
     visitor, conversation_id = new_visitor(port, site_key, origin)
-    visitor.expect(201, "POST", f"{API}/conversations/{conversation_id}/messages",
-                   visitor.message_body())
+    visitor.expect(
+        201, "POST", f"{API}/conversations/{conversation_id}/messages", visitor.message_body()
+    )
     status, text = staff.request("POST", f"/inbox/{conversation_id}/join", {})
     if status != 200:
         raise RuntimeError(f"join: {status} {text[:200]}")
     stream = VisitorStream(port, origin, visitor.token, conversation_id)
-    stream.wait_message()  # "… joined the chat" (and anything before it)
+    stream.wait_message()  # the visitor's own message, "… joined the chat"
+    time.sleep(0.2)
+    stream.drain()
     latencies, posts = [], []
     for n in range(count + 5):
         start = time.perf_counter()
@@ -367,7 +420,7 @@ def run(ctx) -> Section:
 
         plan = query_plan(url)
         timings = time_queries(url, staff_id, site_id, samples)
-        found, _ = scenarios(staff_id, site_id, "")
+        found = scenarios(staff_id, site_id, "")
         goals = {label: goal for label, _params, goal in found}
         name = f"Inbox list, {CONVERSATIONS // 1000}k conversations"
         for label, values in timings.items():
@@ -381,19 +434,27 @@ def run(ctx) -> Section:
                 )
             )
         page = page_timings(app.port, email, samples // 2)
-        section.results.append(Result(name, "GET /inbox over HTTP: p95", percentile(page, 95), "ms"))
+        section.results.append(
+            Result(name, "GET /inbox over HTTP: p95", percentile(page, 95), "ms")
+        )
 
-        # The same queries with the index the list would want.
+        # The same queries with the inbox's indexes (asthron/conversations/models.py).
         with_index = _with_candidate_index(url, staff_id, site_id, samples)
-        for label in ("all, first page", "all, second page", "waiting"):
+        indexed = name + " + inbox indexes"
+        for label, values in with_index.items():
             section.results.append(
                 Result(
-                    name + " + candidate index",
+                    indexed,
                     f"{label}: p95",
-                    percentile(with_index[label], 95),
+                    percentile(values, 95),
                     "ms",
+                    ("<=", GOAL_P95_MS) if goals[label] else None,
                 )
             )
+        page = page_timings(app.port, email, samples // 2)
+        section.results.append(
+            Result(indexed, "GET /inbox over HTTP: p95", percentile(page, 95), "ms")
+        )
 
         result = delivery(
             app.port, app.info["site_key"], app.info["origin"], email, 50 if ctx.quick else 300
@@ -414,7 +475,9 @@ def run(ctx) -> Section:
         f"into the migrated SQLite schema (no ANALYZE); {samples} timed queries per row after "
         "3 warm-up ones, each in its own session, 50 rows a page with the last-message "
         "subquery. Search is LIKE over the message text (a full scan, no goal). SQLite plan "
-        f"of the first page: {plan}. The candidate index is `{CANDIDATE_INDEX}`."
+        f"of the first page: {plan}. The inbox indexes: "
+        + "; ".join(f"`{statement}`" for statement in CANDIDATE_INDEXES)
+        + "."
     )
     section.notes.append(
         "Delivery: POST /inbox/{id}/reply (keep-alive, CSRF header) until `event: message` "
@@ -431,6 +494,7 @@ def _with_candidate_index(url: str, staff_id: int, site_id: int, samples: int):
 
     engine = make_engine(url)
     with engine.begin() as connection:
-        connection.execute(sa.text(CANDIDATE_INDEX))
+        for statement in CANDIDATE_INDEXES:
+            connection.execute(sa.text(statement))
     engine.dispose()
     return time_queries(url, staff_id, site_id, samples)

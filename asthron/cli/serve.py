@@ -27,6 +27,8 @@ def serve(obj, host, port):
         # Lets waitress notice a closed client while a stream waits, so a closed tab frees its
         # thread at once instead of at the next heartbeat.
         "channel_request_lookahead": 1,
+        # Each open stream is a connection; the default limit (100) would stall new ones.
+        "connection_limit": max(100, settings.waitress_threads + 100),
     }
     if settings.trusted_proxies:
         if len(settings.trusted_proxies) != 1:

@@ -221,6 +221,9 @@ def close(db: Session, actor: Actor, conversation: Conversation, user: User | No
     _system(db, conversation, "The conversation was closed", "closed")
     _publish_ownership(db, conversation)
     audit.record(db, actor, "conversation.close", "conversation", conversation.id, {})
+    from asthron.leads.tasks import note_after_close  # a linked lead's AI note, after commit
+
+    note_after_close(db, conversation.id)
 
 
 def reopen(db: Session, actor: Actor, conversation: Conversation) -> None:

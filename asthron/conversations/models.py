@@ -49,6 +49,16 @@ class Conversation(Base):
         sa.CheckConstraint("owner IN ('assistant', 'waiting', 'human')", name="owner"),
         sa.CheckConstraint("open_slot IS NULL OR open_slot = 1", name="open_slot"),
         sa.Index("ix_conversations_site_id_last_activity_at", "site_id", "last_activity_at"),
+        # The staff inbox (bench/inbox_list.py): newest activity first, keyset-paginated on
+        # (last_activity_at, id), without sorting the whole table for every list and push...
+        sa.Index("ix_conversations_last_activity_at_id", "last_activity_at", "id"),
+        # ...and the chats waiting for a person, longest-waiting first (a few rows: partial).
+        sa.Index(
+            "ix_conversations_waiting_since_waiting",
+            "waiting_since",
+            sqlite_where=sa.text("owner = 'waiting'"),
+            postgresql_where=sa.text("owner = 'waiting'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

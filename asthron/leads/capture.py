@@ -249,6 +249,9 @@ def capture(
         activity(db, lead, "captured", f"Captured from the {source}.", actor, source=source)
         audit.record(db, actor, "lead.create", "lead", lead.id, {"source": source})
         record_domain_event(db, "lead.created", lead, source=source)
+        from asthron.leads.tasks import note_after_capture  # the AI lead note, after commit
+
+        note_after_capture(db, lead, conversation)
     else:
         proposals = _apply_unverified(db, lead, claim, conversation, actor)
     merged_from = _link(db, lead, conversation, actor)
