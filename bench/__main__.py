@@ -8,9 +8,9 @@ import sys
 import time
 import traceback
 
-from bench import harness, inbox_list, message_roundtrip, stream_fanout, widget_size
+from bench import harness, inbox_list, message_roundtrip, stream_fanout, ttft, widget_size
 
-BENCHMARKS = (widget_size, message_roundtrip, stream_fanout, inbox_list)
+BENCHMARKS = (widget_size, message_roundtrip, stream_fanout, ttft, inbox_list)
 
 
 def main(argv=None) -> int:

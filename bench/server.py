@@ -66,6 +66,15 @@ def make_asthron_app(args):
     workdir = Path(args.workdir)
     write_secrets_file(workdir / "secrets.json")
     settings = app_settings(args.db, workdir, args.threads, args.max_streams)
+    if getattr(args, "ai_kind", None):
+        settings.update(
+            {
+                "asthron.ai.primary.kind": args.ai_kind,
+                "asthron.ai.primary.base_url": args.ai_base_url,
+                "asthron.ai.primary.model": args.ai_model,
+                "asthron.ai.primary.api_key": "sk-bench",
+            }
+        )
     app = main({}, **settings)
     if args.no_reply:
         # Isolate the API from the responder: no assistant replies are scheduled.
@@ -153,6 +162,11 @@ def main(argv=None) -> None:
     parser.add_argument("--max-streams", type=int, default=0)
     parser.add_argument("--connection-limit", type=int, default=100)
     parser.add_argument("--no-reply", action="store_true")
+    parser.add_argument(
+        "--ai-kind", help="configure a primary AI provider (openai|ollama|anthropic)"
+    )
+    parser.add_argument("--ai-base-url")
+    parser.add_argument("--ai-model")
     args = parser.parse_args(argv)
 
     # Keep the protocol channel to ourselves: anything else printed goes to stderr.

@@ -75,11 +75,25 @@ class AssistantResponder:
         self.registry = registry
         self.builtin = BuiltinProvider()
         self._breakers: dict[tuple, CircuitBreaker] = {}
+        self._providers: dict = {}
         self._lock = threading.Lock()
         self.provider_factory = provider_factory
 
     def _session(self, tm):
         return get_tm_session(self.registry["dbsession_factory"], tm)
+
+    def _provider(self, effective):
+        """One client per configuration, reused across replies: building an SDK client (and
+        its connection pool) per reply would add tens of milliseconds to every first token."""
+        with self._lock:
+            provider = self._providers.get(effective)
+        if provider is None:
+            provider = self.provider_factory(effective)
+            with self._lock:
+                if len(self._providers) >= 8:
+                    self._providers.clear()
+                self._providers[effective] = provider
+        return provider
 
     def breaker(self, key: tuple) -> CircuitBreaker:
         with self._lock:
@@ -93,7 +107,7 @@ class AssistantResponder:
             self.provider_factory = build_provider
         for effective in providers:
             try:
-                provider = self.provider_factory(effective)
+                provider = self._provider(effective)
             except Exception:
                 log.exception("cannot build provider %s", effective.kind)
                 continue
@@ -261,7 +275,7 @@ class AssistantResponder:
                     effective.total_timeout,
                 ),
             )
-            return self.provider_factory(effective), options
+            return self._provider(effective), options
         return None, None
 
     def _transcript(self, events, limit: int = 20) -> str:

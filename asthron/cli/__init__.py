@@ -140,9 +140,9 @@ def cli(ctx, config_path):
 
 
 def _register():
-    from asthron.cli import ai, db, jobs, kb, serve, setup, sites, users
+    from asthron.cli import ai, db, jobs, kb, leads, serve, setup, sites, users
 
-    for module in (ai, db, jobs, kb, serve, setup, sites, users):
+    for module in (ai, db, jobs, kb, leads, serve, setup, sites, users):
         module.register(cli)
 
 

@@ -12,7 +12,7 @@ from functools import cache
 
 from pyramid.view import view_config
 
-from asthron.conversations.service import CLIENT_ID_RE, MAX_MESSAGE_LENGTH
+from asthron.conversations.service import CLIENT_ID_RE, MAX_MESSAGE_LENGTH, PUBLIC_DATA_KEYS
 from asthron.sites.hours import DAYS
 
 API = "/api/widget/v1"
@@ -59,7 +59,13 @@ SCHEMAS = {
                         "pattern": "^[a-z_]+$",
                     },
                     "message": {"type": "string", "description": "Safe to show to a person."},
-                }
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "Per-field messages (a lead form card), when given.",
+                    },
+                },
+                required=["code", "message"],
             )
         },
         description="Every error response has this shape.",
@@ -104,7 +110,24 @@ SCHEMAS = {
             ),
             "available": {"type": "boolean"},
             "limits": _object({"max_message_length": {"type": "integer", "minimum": 1}}),
+            "visitor": _object(
+                {"consent_at": _nullable(TIMESTAMP), "name": _nullable({"type": "string"})},
+                description="Only with a visitor token: the visitor's own state.",
+            ),
         },
+        required=[
+            "site_key",
+            "title",
+            "greeting",
+            "accent_color",
+            "position",
+            "language",
+            "strings",
+            "privacy",
+            "hours",
+            "available",
+            "limits",
+        ],
         description="What the widget needs to draw itself: look, strings, hours, privacy.",
     ),
     "Session": _object(
@@ -142,21 +165,31 @@ SCHEMAS = {
                 "description": "Global and increasing: pass it as `after` or Last-Event-ID.",
             },
             "conversation_id": {"type": "integer", "minimum": 1},
-            "type": {"enum": ["visitor_message", "assistant_message", "staff_message", "system"]},
+            "type": {
+                "enum": ["visitor_message", "assistant_message", "staff_message", "system", "card"],
+                "description": "`card`: an interactive card (the lead form, a confirmation).",
+            },
             "author": {"enum": ["visitor", "assistant", "staff", "system"]},
             "author_name": _nullable({"type": "string"}),
             "body": {"type": "string", "description": "Plain text; render it as text."},
             "created_at": TIMESTAMP,
             "client_id": _nullable({"type": "string"}),
-            "data": _object(
-                {
+            "data": {
+                "type": "object",
+                "description": (
+                    "Public details: reply_id (assistant replies), offline, cut_off, action, "
+                    "and for cards card, card_id, fields, values, done; staff_name."
+                ),
+                "propertyNames": {"enum": sorted(PUBLIC_DATA_KEYS)},
+                "properties": {
                     "reply_id": {"type": "string"},
                     "offline": {"type": "boolean"},
                     "cut_off": {"type": "boolean"},
-                    "action": {},
+                    "card": {"type": "string"},
+                    "card_id": {"type": "string"},
+                    "done": {"type": "boolean"},
                 },
-                required=[],
-            ),
+            },
         }
     ),
     "EventList": _object(
@@ -215,6 +248,25 @@ SCHEMAS = {
             "message": {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_LENGTH},
         },
         closed=False,
+    ),
+    "LeadRequest": _object(
+        {
+            "card_id": _nullable({"type": "string"}),
+            "fields": {
+                "type": "object",
+                "maxProperties": 30,
+                "description": "The card's fields by name (name, email, phone, company…).",
+            },
+        },
+        required=["fields"],
+        closed=False,
+    ),
+    "LeadSaved": _object({"saved": {"const": True}}),
+    "LeadFormOffer": _object(
+        {
+            "event": _nullable(_ref("Event")),
+        },
+        description="The lead form card, or null when a lead is known or a card is open.",
     ),
     # The data of live (never stored) stream frames.
     "StreamDelta": _object(
@@ -481,6 +533,25 @@ def _paths() -> dict:
                 "Ask for a person: the assistant stops and the conversation waits for staff.",
                 {"200": _json("Conversation", "The conversation, now waiting (or with staff).")},
                 {401, 403, 404, 409},
+                params=[CONVERSATION_ID, ORIGIN_HEADER],
+            )
+        },
+        f"{API}/conversations/{{conversation_id}}/lead-form": {
+            "post": _operation(
+                "offerLeadForm",
+                "The visitor asks to leave their details: the lead form card appears.",
+                {"200": _json("LeadFormOffer", "The card's event, or null.")},
+                {401, 403, 404},
+                params=[CONVERSATION_ID, ORIGIN_HEADER],
+            )
+        },
+        f"{API}/conversations/{{conversation_id}}/lead": {
+            "post": _operation(
+                "submitLead",
+                "Submit a lead form card, or confirm contact details read from a message.",
+                {"201": _json("LeadSaved", "The details were saved.")},
+                {400, 401, 403, 404, 413, 422, 429},
+                body=_body("LeadRequest"),
                 params=[CONVERSATION_ID, ORIGIN_HEADER],
             )
         },

@@ -183,6 +183,12 @@ def append_event(
         # could commit out of id order and a reader that already passed the later id would
         # skip the earlier one. Holding this lock until commit makes commit order id order.
         # (SQLite has one writer at a time, so it is already ordered.)
+        # Lock order: the conversation's row first, then the event-log lock, as the reply
+        # runner, handoff and the inbox do (they lock the row, then append); the other order
+        # deadlocks with them.
+        db.execute(
+            sa.select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
+        )
         db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK})
     event = ConversationEvent(
         conversation_id=conversation.id,

@@ -254,9 +254,7 @@ class WidgetApi:
         """A lead-form card submitted, or extracted details confirmed."""
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         body = _json_body(request)
         _limit(
             request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
@@ -272,9 +270,7 @@ class WidgetApi:
         """The visitor asks to leave their details: the form card appears in the chat."""
         request = self.request
         visitor, _site = _visitor(request)
-        conversation = service.visitor_conversation(
-            request.db, visitor, request.matchdict["conversation_id"]
-        )
+        conversation = _conversation(request, visitor)
         event = lead_chat.offer_lead_form(request.db, conversation, "visitor asked")
         return {"event": service.event_json(event) if event else None}
 

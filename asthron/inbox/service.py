@@ -125,7 +125,9 @@ def decode_cursor(text: str) -> tuple[dt.datetime, int]:
 
 def site_choices(db: Session) -> list[tuple[int, str]]:
     """The sites a list may be filtered by: the allowlist for ``site``."""
-    return [(row.id, row.name) for row in db.execute(sa.select(Site.id, Site.name).order_by(Site.name))]
+    return [
+        (row.id, row.name) for row in db.execute(sa.select(Site.id, Site.name).order_by(Site.name))
+    ]
 
 
 def parse_query(db: Session, params) -> InboxQuery:
@@ -267,7 +269,11 @@ def waiting_conversations(db: Session, limit: int = WAITING_ALERT_LIMIT) -> list
     """Open chats waiting for a person, longest-waiting first (for alerts and the badge)."""
     rows = db.execute(
         sa.select(
-            Conversation.id, Visitor.id, Visitor.name, Visitor.email, Site.name,
+            Conversation.id,
+            Visitor.id,
+            Visitor.name,
+            Visitor.email,
+            Site.name,
             Conversation.waiting_since,
         )
         .join(Visitor, Visitor.id == Conversation.visitor_id)

@@ -18,6 +18,7 @@ closed only by them or by an admin/owner.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPNotFound, HTTPSeeOther
 from pyramid.renderers import render, render_to_response
 from pyramid.view import exception_view_config, view_config
@@ -47,7 +48,6 @@ DONE = {
     "noted": "The internal note was added.",
     "presence": "Your status was saved.",
 }
-OWNERSHIP_ACTIONS = ("joined", "returned", "closed", "reopened", "handoff_waiting", "collect_contact")
 
 
 class NotAllowed(ConversationError):
@@ -163,9 +163,7 @@ def _respond(request, conversation, done: str, error: ConversationError | None =
         response.status_code = status
         return response
     return HTTPSeeOther(
-        request.route_url(
-            "inbox.detail", conversation_id=conversation.id, _query={"done": done}
-        )
+        request.route_url("inbox.detail", conversation_id=conversation.id, _query={"done": done})
     )
 
 
@@ -221,9 +219,7 @@ def inbox_list(request):
     return _list_values(request, query)
 
 
-@view_config(
-    route_name="inbox.stream", permission=Permission.CONVERSATIONS, request_method="GET"
-)
+@view_config(route_name="inbox.stream", permission=Permission.CONVERSATIONS, request_method="GET")
 def inbox_stream(request):
     """SSE of server-rendered partials: ``list`` (the first page of this filter) and
     ``waiting`` (the chats waiting for a person). ``?view=badge`` sends only ``waiting``."""
@@ -298,7 +294,6 @@ def _detail_values(request, conversation: Conversation) -> dict:
         waiting=inbox.waiting_conversations(request.db),
         presence=_presence(request),
         notice=_done(request),
-        ownership_actions=OWNERSHIP_ACTIONS,
     )
     return values
 
@@ -313,9 +308,7 @@ def conversation_detail(request):
     return _detail_values(request, _conversation(request))
 
 
-@view_config(
-    route_name="inbox.panel", permission=Permission.CONVERSATIONS, request_method="GET"
-)
+@view_config(route_name="inbox.panel", permission=Permission.CONVERSATIONS, request_method="GET")
 def conversation_panel(request):
     """The controls and the visitor context, for htmx to refresh after ownership changes."""
     conversation = _conversation(request)
@@ -325,9 +318,7 @@ def conversation_panel(request):
     return response
 
 
-@view_config(
-    route_name="inbox.events", permission=Permission.CONVERSATIONS, request_method="GET"
-)
+@view_config(route_name="inbox.events", permission=Permission.CONVERSATIONS, request_method="GET")
 def conversation_events(request):
     """The staff SSE stream of one conversation (JSON frames; inbox.js renders them as
     text). ``?after=N`` or the Last-Event-ID header resumes after event N."""
@@ -369,9 +360,7 @@ def join(request):
     )
 
 
-@view_config(
-    route_name="inbox.return", permission=Permission.CONVERSATIONS, request_method="POST"
-)
+@view_config(route_name="inbox.return", permission=Permission.CONVERSATIONS, request_method="POST")
 def return_to_assistant(request):
     return _act(
         request,
@@ -383,6 +372,9 @@ def return_to_assistant(request):
 @view_config(route_name="inbox.close", permission=Permission.CONVERSATIONS, request_method="POST")
 def close(request):
     def action(conversation):
+        # Decide on the current owner, with the row locked, not on what was read earlier.
+        _lock_for_write(request.db, conversation)
+        request.db.refresh(conversation, with_for_update=True)
         if conversation.status == "open" and not _may_close(request, conversation):
             name = inbox.owner_name(request.db, conversation) or "Someone else"
             raise NotAllowed(f"{name} is handling this chat; only they or an admin can close it.")
@@ -391,9 +383,7 @@ def close(request):
     return _act(request, action, "closed")
 
 
-@view_config(
-    route_name="inbox.reopen", permission=Permission.CONVERSATIONS, request_method="POST"
-)
+@view_config(route_name="inbox.reopen", permission=Permission.CONVERSATIONS, request_method="POST")
 def reopen(request):
     return _act(request, lambda c: handoff.reopen(request.db, request.actor, c), "reopened")
 
@@ -404,12 +394,31 @@ def reply(request):
     client_id = field(request, "client_id", 100) or None
 
     def action(conversation):
+        _lock_for_write(request.db, conversation)
         event = handoff.staff_reply(request.db, conversation, request.user, body, client_id)
         # One email per batch of replies, if the visitor has left and gave an address.
         tasks.schedule_visitor_email(request.db, conversation.id)
         return {"json": {"event": inbox.staff_event_json(event)}}
 
     return _act(request, action, "replied", on_error={"reply_body": body})
+
+
+def _lock_for_write(db, conversation: Conversation) -> None:
+    """On SQLite, take the database's write lock before an ownership check.
+
+    staff_reply locks the row with SELECT ... FOR UPDATE, which SQLite ignores, and SQLite
+    only starts a transaction at the first write: a Return committed between the check and
+    the insert would let the reply land after the chat went back to the assistant. A no-op
+    UPDATE first makes the check and the insert one serialised write transaction (the
+    race is in tests/inbox/test_concurrency.py). PostgreSQL needs nothing here.
+    """
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(
+            sa.update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(owner=Conversation.owner)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @view_config(route_name="inbox.note", permission=Permission.CONVERSATIONS, request_method="POST")
@@ -423,9 +432,7 @@ def add_note(request):
     return _act(request, action, "noted", on_error={"note_body": body})
 
 
-@view_config(
-    route_name="inbox.typing", permission=Permission.CONVERSATIONS, request_method="POST"
-)
+@view_config(route_name="inbox.typing", permission=Permission.CONVERSATIONS, request_method="POST")
 def typing(request):
     """The owner is typing a reply: the visitor's widget shows it. Clients throttle; this
     also caps it per person."""

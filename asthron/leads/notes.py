@@ -107,9 +107,7 @@ def _open_questions(db: Session, lead: Lead) -> list[str]:
 def _next_step(lead: Lead) -> str:
     if lead.status in ("won", "lost"):
         return f"Nothing pending: the lead is {lead.status}."
-    how = (
-        f"email {lead.email}" if lead.email else (f"call {lead.phone}" if lead.phone else "reply")
-    )
+    how = f"email {lead.email}" if lead.email else (f"call {lead.phone}" if lead.phone else "reply")
     if lead.qualified:
         return f"The lead is qualified: {how} soon to move it forward."
     return f"Follow up: {how}."

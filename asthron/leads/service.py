@@ -141,7 +141,9 @@ def _date(value: str, name: str, label: str) -> dt.date | None:
 
 
 def site_choices(db: Session) -> list[tuple[int, str]]:
-    return [(row.id, row.name) for row in db.execute(sa.select(Site.id, Site.name).order_by(Site.name))]
+    return [
+        (row.id, row.name) for row in db.execute(sa.select(Site.id, Site.name).order_by(Site.name))
+    ]
 
 
 def user_choices(db: Session, active_only: bool = False) -> list[tuple[int, str]]:
@@ -332,7 +334,8 @@ class Page:
     next_cursor: str | None
 
 
-def list_leads(db: Session, query: LeadQuery, limit: int = PAGE_SIZE) -> Page:
+def list_leads(db: Session, query: LeadQuery, limit: int | None = None) -> Page:
+    limit = limit or PAGE_SIZE
     key = sort_key(query.sort).label("sort_key")
     stmt = (
         sa.select(Lead, Site.name, User.display_name, key)
@@ -516,8 +519,11 @@ def update_fields(db: Session, actor: Actor, lead: Lead, values: dict, custom: d
     current_custom = dict(lead.custom_fields or {})
     kept = {k: v for k, v in current_custom.items() if k not in custom}
     new_custom = {**kept, **clean_custom}
-    changed += [f"custom.{k}" for k in sorted(set(current_custom) | set(new_custom))
-                if current_custom.get(k) != new_custom.get(k)]
+    changed += [
+        f"custom.{k}"
+        for k in sorted(set(current_custom) | set(new_custom))
+        if current_custom.get(k) != new_custom.get(k)
+    ]
     if not changed:
         return []
     try:
@@ -533,8 +539,9 @@ def update_fields(db: Session, actor: Actor, lead: Lead, values: dict, custom: d
             "email" if clean["email"] else "phone",
             "Another lead already has this email or phone.",
         ) from None
-    _change(db, actor, lead, "Edited: " + ", ".join(changed) + ".", "lead.update",
-            {"fields": changed})
+    _change(
+        db, actor, lead, "Edited: " + ", ".join(changed) + ".", "lead.update", {"fields": changed}
+    )
     return changed
 
 
@@ -544,8 +551,14 @@ def set_status(db: Session, actor: Actor, lead: Lead, status: str) -> bool:
     if lead.status == status:
         return False
     previous, lead.status = lead.status, status
-    _change(db, actor, lead, f"Status: {previous} → {status}.", "lead.status",
-            {"from": previous, "to": status})
+    _change(
+        db,
+        actor,
+        lead,
+        f"Status: {previous} → {status}.",
+        "lead.status",
+        {"from": previous, "to": status},
+    )
     return True
 
 
@@ -597,8 +610,9 @@ def set_tags(db: Session, actor: Actor, lead: Lead, tags: list[str]) -> bool:
     if list(lead.tags or []) == tags:
         return False
     lead.tags = tags
-    _change(db, actor, lead, "Tags: " + (", ".join(tags) or "none") + ".", "lead.tags",
-            {"tags": tags})
+    _change(
+        db, actor, lead, "Tags: " + (", ".join(tags) or "none") + ".", "lead.tags", {"tags": tags}
+    )
     return True
 
 
@@ -704,6 +718,7 @@ EXPORT_COLUMNS = (
     "custom_fields",
 )
 EXPORT_BATCH = 500
+CSV_FLUSH_ROWS = 100
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -746,9 +761,10 @@ def export_rows(db: Session, query: LeadQuery, after_id: int = 0, batch: int = E
     return rows
 
 
-def iter_export_rows(session_factory, query: LeadQuery, batch: int = EXPORT_BATCH):
+def iter_export_rows(session_factory, query: LeadQuery, batch: int | None = None):
     """Every matching row, in batches, each read in its own short session (so a stream never
     holds a transaction or a request's session open)."""
+    batch = batch or EXPORT_BATCH
     last_id = 0
     while True:
         with session_factory() as db:
@@ -769,11 +785,12 @@ def csv_cell(column: str, value) -> str:
     return spreadsheet_safe(value)
 
 
-def csv_chunks(rows, flush_every: int = 100) -> Iterator[str]:
+def csv_chunks(rows, flush_every: int | None = None) -> Iterator[str]:
     """CSV text in chunks: the header, then rows, every cell safe from formula injection."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
+    flush_every = flush_every or CSV_FLUSH_ROWS
     pending = 0
     for row in rows:
         writer.writerow([csv_cell(c, row[c]) for c in EXPORT_COLUMNS])
@@ -917,11 +934,14 @@ def parse_lead_form(get) -> dict:
     fields = []
     for index, name in enumerate(list(CORE_FORM_FIELDS) + custom_names):
         shown = _flag(get(f"show_{name}", 5))
-        label = " ".join(get(f"label_{name}", 200).split()) or name.replace("_", " ").capitalize()
+        label_text = get(f"label_{name}", 200)
+        order_text = get(f"order_{name}", 10)
+        if name not in CORE_FORM_FIELDS and not (label_text or order_text):
+            shown = True  # a custom field just named: added to the form as a text field
+        label = " ".join(label_text.split()) or name.replace("_", " ").capitalize()
         if len(label) > 80:
             raise LeadInputError("A label is 80 characters at most.", f"label_{name}")
         required = _flag(get(f"required_{name}", 5))
-        order_text = get(f"order_{name}", 10)
         order = _int(order_text, f"order_{name}", "The order", 0, 99) if order_text else 50 + index
         if name in CORE_FORM_FIELDS:
             kind, options = CORE_FORM_FIELDS[name], []
@@ -934,7 +954,9 @@ def parse_lead_form(get) -> dict:
                 )
             options = _options(get(f"options_{name}", 4000), f"options_{name}")
             if kind == "select" and len(options) < 2:
-                raise LeadInputError("A choice field needs at least two options.", f"options_{name}")
+                raise LeadInputError(
+                    "A choice field needs at least two options.", f"options_{name}"
+                )
             if kind != "select":
                 options = []
         if shown:
@@ -1030,7 +1052,11 @@ def save_settings(db: Session, actor: Actor, region: str, handoff: bool, notify:
         "lead_settings.update",
         "lead_settings",
         1,
-        {"phone_region": region, "handoff_when_qualified": handoff, "notify_when_qualified": notify},
+        {
+            "phone_region": region,
+            "handoff_when_qualified": handoff,
+            "notify_when_qualified": notify,
+        },
     )
 
 
@@ -1075,7 +1101,9 @@ def parse_question(get, key_required: bool) -> dict:
 def add_question(db: Session, actor: Actor, data: dict) -> QualificationQuestion:
     if db.scalar(sa.select(sa.func.count(QualificationQuestion.id))) >= MAX_QUESTIONS:
         raise LeadInputError(f"At most {MAX_QUESTIONS} questions.")
-    if db.scalar(sa.select(QualificationQuestion.id).where(QualificationQuestion.key == data["key"])):
+    if db.scalar(
+        sa.select(QualificationQuestion.id).where(QualificationQuestion.key == data["key"])
+    ):
         raise LeadInputError("Another question already has this key.", "key")
     position = (db.scalar(sa.select(sa.func.max(QualificationQuestion.position))) or 0) + 1
     question = QualificationQuestion(position=position, active=True, **data)
@@ -1085,8 +1113,14 @@ def add_question(db: Session, actor: Actor, data: dict) -> QualificationQuestion
             db.flush()
     except sa.exc.IntegrityError:
         raise LeadInputError("Another question already has this key.", "key") from None
-    audit.record(db, actor, "lead_question.create", "lead_question", question.id,
-                 {"key": question.key, "kind": question.kind})
+    audit.record(
+        db,
+        actor,
+        "lead_question.create",
+        "lead_question",
+        question.id,
+        {"key": question.key, "kind": question.kind},
+    )
     return question
 
 
@@ -1097,8 +1131,14 @@ def update_question(
         setattr(question, key, value)
     question.active = active
     db.flush()
-    audit.record(db, actor, "lead_question.update", "lead_question", question.id,
-                 {"key": question.key, "kind": question.kind, "active": active})
+    audit.record(
+        db,
+        actor,
+        "lead_question.update",
+        "lead_question",
+        question.id,
+        {"key": question.key, "kind": question.kind, "active": active},
+    )
 
 
 def move_question(db: Session, actor: Actor, question: QualificationQuestion, up: bool) -> None:
@@ -1110,8 +1150,14 @@ def move_question(db: Session, actor: Actor, question: QualificationQuestion, up
     for position, item in enumerate(ordered):
         item.position = position
     db.flush()
-    audit.record(db, actor, "lead_question.move", "lead_question", question.id,
-                 {"direction": "up" if up else "down"})
+    audit.record(
+        db,
+        actor,
+        "lead_question.move",
+        "lead_question",
+        question.id,
+        {"direction": "up" if up else "down"},
+    )
 
 
 def _rule_value(question: QualificationQuestion, op: str, text: str, field_name: str):
@@ -1155,9 +1201,7 @@ def _rule_value(question: QualificationQuestion, op: str, text: str, field_name:
     if question.kind == "date":
         return date(text)
     if question.kind in ("single", "multi") and text not in (question.options or []):
-        raise LeadInputError(
-            f"“{text}” is not one of the options of “{question.key}”.", field_name
-        )
+        raise LeadInputError(f"“{text}” is not one of the options of “{question.key}”.", field_name)
     return text
 
 
@@ -1195,8 +1239,14 @@ def save_rules(db: Session, actor: Actor, rules: list[dict]) -> None:
     row = _settings_row(db)
     row.rules = rules
     db.flush()
-    audit.record(db, actor, "lead_rules.update", "lead_settings", 1,
-                 {"rules": [f"{r['question']} {r['op']} {r['value']}" for r in rules]})
+    audit.record(
+        db,
+        actor,
+        "lead_rules.update",
+        "lead_settings",
+        1,
+        {"rules": [f"{r['question']} {r['op']} {r['value']}" for r in rules]},
+    )
 
 
 def rule_text(value) -> str:

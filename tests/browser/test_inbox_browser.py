@@ -64,7 +64,9 @@ def test_staff_joins_and_replies_live(server, host_site, make_site, open_page, m
     expect(s.locator("#state")).to_have_text("You are handling this chat.")
     reply_box = s.get_by_label("Reply to the visitor")
     expect(reply_box).to_be_focused()
-    expect(s.locator("#transcript .ev-system").last).to_have_text(re.compile("Alice joined the chat"))
+    expect(s.locator("#transcript .ev-system").last).to_have_text(
+        re.compile("Alice joined the chat")
+    )
 
     # 3. Typing shows in the widget; the reply arrives there and in the transcript.
     reply_box.type("Hi, Alice here", delay=20)
@@ -85,7 +87,9 @@ def test_staff_joins_and_replies_live(server, host_site, make_site, open_page, m
 
     # 6. The visitor writes again: it arrives in the open conversation live.
     _visitor_says(visitor, "Great, thanks!")
-    expect(s.locator("#transcript .ev-visitor_message .ev-body").last).to_have_text("Great, thanks!")
+    expect(s.locator("#transcript .ev-visitor_message .ev-body").last).to_have_text(
+        "Great, thanks!"
+    )
 
     # 7. Return to the assistant: the controls change for everyone, the widget is told.
     s.get_by_role("button", name="Return to assistant").click()

@@ -7,6 +7,7 @@ instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -94,10 +95,8 @@ class SSEClient:
 
     def close(self) -> None:
         # shutdown() first: it also wakes a thread blocked reading this socket.
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         try:
             self.file.close()
         finally:

@@ -64,12 +64,29 @@ def test_every_widget_route_is_documented(app, testapp):
     assert document["paths"][f"{API}/sessions"]["post"]["security"] == []
 
 
-def test_event_data_keys_match_what_visitors_may_see(testapp):
+def test_event_data_admits_only_what_visitors_may_see(testapp):
     from asthron.conversations.service import PUBLIC_DATA_KEYS
 
-    document = testapp.get(OPENAPI).json
-    data = document["components"]["schemas"]["Event"]["properties"]["data"]
-    assert set(data["properties"]) == PUBLIC_DATA_KEYS
+    spec = ApiSpec(testapp.get(OPENAPI).json)
+    data = spec.document["components"]["schemas"]["Event"]["properties"]["data"]
+    assert set(data["propertyNames"]["enum"]) == PUBLIC_DATA_KEYS
+    event = {
+        "id": 1,
+        "conversation_id": 1,
+        "type": "assistant_message",
+        "author": "assistant",
+        "author_name": "Assistant",
+        "body": "Hi",
+        "created_at": "2026-01-01T00:00:00Z",
+        "client_id": None,
+        "data": {"reply_id": "abc"},
+    }
+    spec.check_schema("Event", event)
+    # Staff-side details (which model answered) must never fit the visitor's schema.
+    with pytest.raises(AssertionError):
+        spec.check_schema("Event", {**event, "data": {"reply_id": "abc", "responder": "x"}})
+    with pytest.raises(AssertionError):
+        spec.check_schema("Event", {**event, "type": "note"})
 
 
 def _client(app, ip):
@@ -226,6 +243,31 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     call("POST", f"{API}/offline-messages", {**offline, "email": "nope"}, later.headers)
     for _ in range(4):
         last = call("POST", f"{API}/offline-messages", offline, later.headers)
+    assert last.status_int == 429
+
+    # -- lead form and lead ---------------------------------------------------------------
+    offered = call("POST", f"{conversation}/lead-form", headers=auth)
+    assert offered.json["event"]["type"] == "card"
+    card_id = offered.json["event"]["data"]["card_id"]
+    assert call("POST", f"{conversation}/lead-form", headers=auth).json == {"event": None}
+    call("POST", f"{conversation}/lead-form", headers=bad_token)
+    call("POST", f"{conversation}/lead-form", headers=wrong_origin)
+    call("POST", f"{conversation}/lead-form", headers=other.headers)
+    app.registry["rate_limiter"].reset()
+    lead = {"card_id": card_id, "fields": {"name": "Ada", "email": "ada@example.com"}}
+    call("POST", f"{conversation}/lead", raw=b"{", headers=auth)
+    call("POST", f"{conversation}/lead", lead, bad_token)
+    call("POST", f"{conversation}/lead", lead, wrong_origin)
+    call("POST", f"{conversation}/lead", lead, other.headers)
+    call("POST", f"{conversation}/lead", raw=b"{" + b" " * (17 * 1024) + b"}", headers=auth)
+    invalid = call(
+        "POST", f"{conversation}/lead", {"card_id": card_id, "fields": {"name": "Ada"}}, auth
+    )
+    assert invalid.status_int == 422 and "email" in invalid.json["error"].get("fields", {})
+    saved = call("POST", f"{conversation}/lead", lead, auth)
+    assert saved.status_int == 201, saved.json
+    for _ in range(2):
+        last = call("POST", f"{conversation}/lead", lead, auth)
     assert last.status_int == 429
 
     # -- handoff --------------------------------------------------------------------------

@@ -288,6 +288,8 @@ def test_missing_or_invalid_bearer_is_401_everywhere(testapp, visitor, conversat
         ("GET", f"{conversation_url}/stream", None),
         ("POST", f"{conversation_url}/read", {"last_event_id": 0}),
         ("POST", f"{conversation_url}/handoff", None),
+        ("POST", f"{conversation_url}/lead-form", None),
+        ("POST", f"{conversation_url}/lead", {"fields": {"email": "a@example.com"}}),
         (
             "POST",
             f"{API}/offline-messages",
@@ -367,6 +369,8 @@ def test_other_visitors_get_404_on_every_endpoint_of_a_conversation(testapp, mak
             ("GET", f"{url}/stream", None),
             ("POST", f"{url}/read", {"last_event_id": sent.json["id"]}),
             ("POST", f"{url}/handoff", None),
+            ("POST", f"{url}/lead-form", None),
+            ("POST", f"{url}/lead", {"fields": {"email": "intruder@example.com"}}),
         ]:
             response = request(testapp, method, path, body, intruder.headers)
             assert_error(response, 404, "not_found")
@@ -379,6 +383,8 @@ def test_other_visitors_get_404_on_every_endpoint_of_a_conversation(testapp, mak
             ("POST", "messages", {"body": "x", "client_id": "abcdefgh"}),
             ("POST", "read", {"last_event_id": 0}),
             ("POST", "handoff", None),
+            ("POST", "lead-form", None),
+            ("POST", "lead", {"fields": {"email": "a@example.com"}}),
         ]:
             response = request(
                 testapp, method, f"{API}/conversations/{bad_id}/{suffix}", body, owner.headers
@@ -407,6 +413,8 @@ def test_a_token_is_bound_to_its_site_origins(testapp, make_site):
         ("GET", f"{url}/stream", None),
         ("POST", f"{url}/read", {"last_event_id": 0}),
         ("POST", f"{url}/handoff", None),
+        ("POST", f"{url}/lead-form", None),
+        ("POST", f"{url}/lead", {"fields": {"email": "a@example.com"}}),
         (
             "POST",
             f"{API}/offline-messages",

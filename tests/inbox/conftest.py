@@ -32,7 +32,7 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture(autouse=True)
-def _quick_hashing(fast_hashing):  # noqa: F811
+def _quick_hashing(fast_hashing):
     """Cheap password hashing: these tests log in a lot."""
 
 
@@ -165,8 +165,11 @@ class HttpVisitor:
         status, _h, data = server.request(
             "POST",
             f"{API}/sessions",
-            {"site_key": site_key, "page_url": "https://shop.example.com/teapots",
-             "timezone": timezone},
+            {
+                "site_key": site_key,
+                "page_url": "https://shop.example.com/teapots",
+                "timezone": timezone,
+            },
             {"Origin": origin},
         )
         assert status == 201, data
@@ -183,7 +186,9 @@ class HttpVisitor:
         return status, data
 
     def open(self) -> int:
-        return self.call("POST", "/conversations", {"page_url": "https://shop.example.com/"})[1]["id"]
+        return self.call("POST", "/conversations", {"page_url": "https://shop.example.com/"})[1][
+            "id"
+        ]
 
     def send(self, conversation_id, body, expect=201):
         import uuid
@@ -196,9 +201,9 @@ class HttpVisitor:
         )[1]
 
     def events(self, conversation_id, after=0):
-        return self.call("GET", f"/conversations/{conversation_id}/events?after={after}", None, 200)[
-            1
-        ]["events"]
+        return self.call(
+            "GET", f"/conversations/{conversation_id}/events?after={after}", None, 200
+        )[1]["events"]
 
     def stream(self, conversation_id, after=0):
         return self.server.stream(

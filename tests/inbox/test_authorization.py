@@ -55,7 +55,9 @@ def test_closing_someone_elses_chat_needs_an_admin(make_staff, waiting, conversa
     }
 
 
-def test_a_waiting_chat_nobody_owns_may_be_closed_by_anyone(make_staff, waiting, conversation_state):
+def test_a_waiting_chat_nobody_owns_may_be_closed_by_anyone(
+    make_staff, waiting, conversation_state
+):
     assert make_staff().act(waiting, "close").status_int == 200
     assert conversation_state(waiting)["status"] == "closed"
     refused = make_staff().act(waiting, "join")
@@ -69,7 +71,9 @@ def test_refusals_are_4xx_in_every_answer_format(make_staff, waiting):
     partial = bob.post(f"/inbox/{waiting}/join", htmx=True)
     assert partial.status_int == 409
     assert partial.headers["X-Inbox-Partial"] == "1"
-    assert 'id="controls"' in partial.text and "Alice is already handling this chat." in partial.text
+    assert (
+        'id="controls"' in partial.text and "Alice is already handling this chat." in partial.text
+    )
     # A plain form post: the page again, with the reason.
     page = bob.post(f"/inbox/{waiting}/join", {"csrf_token": bob.csrf}, json_=False)
     assert page.status_int == 409 and "Alice is already handling this chat." in page.text
@@ -107,7 +111,9 @@ def test_the_inbox_is_for_staff_only(testapp, visitor, waiting):
     assert testapp.get(f"/inbox/{waiting}", status=303)
     # A visitor's bearer token is no way in.
     assert testapp.get("/inbox", headers=visitor.headers, status="*").status_int in (303, 401)
-    assert testapp.post(f"/inbox/{waiting}/join", headers=visitor.headers, status="*").status_int in (
+    assert testapp.post(
+        f"/inbox/{waiting}/join", headers=visitor.headers, status="*"
+    ).status_int in (
         400,
         401,
     )

@@ -45,7 +45,9 @@ def test_simultaneous_join_has_exactly_one_winner(
         assert f"{names[winner]} is already handling this chat." == loser_data["error"]["message"]
         # One "joined" line for the visitor, not two.
         joined = [
-            e for e in _visitor.events(conversation_id) if (e["data"] or {}).get("action") == "joined"
+            e
+            for e in _visitor.events(conversation_id)
+            if (e["data"] or {}).get("action") == "joined"
         ]
         assert [e["body"] for e in joined] == [f"{names[winner]} joined the chat"]
 
@@ -104,7 +106,7 @@ def test_replies_racing_a_return_never_land_after_it(
     """A reply and a Return at the same moment: the reply is either stored before the return
     line or refused with a 409, never stored after the chat went back to the assistant."""
     alice = http_staff(name="Alice")
-    for _round in range(4):
+    for _round in range(8):
         _visitor, conversation_id = _waiting_conversation(http_visitor, registry)
         assert alice.act(conversation_id, "join")[0] == 200
         barrier = threading.Barrier(2)
@@ -124,7 +126,9 @@ def test_replies_racing_a_return_never_land_after_it(
             thread.join(30)
         assert results["return"][0] == 200
         rows = stored_events(conversation_id)
-        returned = next(i for i, r in enumerate(rows) if r[2].endswith("returned the chat to the assistant"))
+        returned = next(
+            i for i, r in enumerate(rows) if r[2].endswith("returned the chat to the assistant")
+        )
         replies = [i for i, r in enumerate(rows) if r[1] == "staff_message"]
         if results["reply"][0] == 200:
             assert replies and replies[0] < returned

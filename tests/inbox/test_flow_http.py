@@ -133,7 +133,12 @@ def test_handoff_round_trip_over_http(
     streamed = visitor_stream.messages()
     assert [e["id"] for e in streamed] == ids
     typing = [t for t in visitor_stream.of("typing") if t.get("author") == "staff"]
-    assert typing and typing[0] == {"kind": "typing", "author": "staff", "name": "Alice", "active": True}
+    assert typing and typing[0] == {
+        "kind": "typing",
+        "author": "staff",
+        "name": "Alice",
+        "active": True,
+    }
 
     # Never a note, in any visitor-facing payload.
     everything = repr(polled) + repr([f.data for f in visitor_stream.frames])

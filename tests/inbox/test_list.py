@@ -18,11 +18,22 @@ def make_conversation(run_in_tm):
     from asthron.conversations.models import Conversation, ConversationEvent, Visitor
     from asthron.security.tokens import new_token, token_hash
 
-    def make(site_id, owner="assistant", status="open", assigned=None, messages=(), name=None,
-             email=None, at=None, waiting_for=None, unread=0):
+    def make(
+        site_id,
+        owner="assistant",
+        status="open",
+        assigned=None,
+        messages=(),
+        name=None,
+        email=None,
+        at=None,
+        waiting_for=None,
+        unread=0,
+    ):
         def create(db):
-            visitor = Visitor(site_id=site_id, token_hash=token_hash(new_token()), name=name,
-                              email=email)
+            visitor = Visitor(
+                site_id=site_id, token_hash=token_hash(new_token()), name=name, email=email
+            )
             db.add(visitor)
             db.flush()
             when = at or utcnow()
@@ -40,8 +51,15 @@ def make_conversation(run_in_tm):
             db.add(conversation)
             db.flush()
             for type_, body in messages:
-                db.add(ConversationEvent(conversation_id=conversation.id, type=type_, body=body,
-                                         public=type_ != "note", created_at=when))
+                db.add(
+                    ConversationEvent(
+                        conversation_id=conversation.id,
+                        type=type_,
+                        body=body,
+                        public=type_ != "note",
+                        created_at=when,
+                    )
+                )
             return conversation.id
 
         return run_in_tm(create)
@@ -68,14 +86,21 @@ def test_filters(site, make_site, make_conversation, make_user, listing):
     base = utcnow() - dt.timedelta(hours=1)
     ids = {
         "assistant": make_conversation(site["id"], at=base),
-        "waiting": make_conversation(site["id"], "waiting", at=base + dt.timedelta(minutes=1),
-                                     waiting_for=dt.timedelta(minutes=3)),
-        "mine": make_conversation(site["id"], "human", assigned=me["id"],
-                                  at=base + dt.timedelta(minutes=2)),
-        "theirs": make_conversation(second["id"], "human", assigned=other["id"],
-                                    at=base + dt.timedelta(minutes=3)),
-        "closed": make_conversation(second["id"], "human", "closed", assigned=me["id"],
-                                    at=base + dt.timedelta(minutes=4)),
+        "waiting": make_conversation(
+            site["id"],
+            "waiting",
+            at=base + dt.timedelta(minutes=1),
+            waiting_for=dt.timedelta(minutes=3),
+        ),
+        "mine": make_conversation(
+            site["id"], "human", assigned=me["id"], at=base + dt.timedelta(minutes=2)
+        ),
+        "theirs": make_conversation(
+            second["id"], "human", assigned=other["id"], at=base + dt.timedelta(minutes=3)
+        ),
+        "closed": make_conversation(
+            second["id"], "human", "closed", assigned=me["id"], at=base + dt.timedelta(minutes=4)
+        ),
     }
     newest_first = [ids[k] for k in ("closed", "theirs", "mine", "waiting", "assistant")]
     assert listing(me["id"])[0] == newest_first
@@ -112,8 +137,11 @@ def test_bad_filters_are_a_clear_400(make_staff, site, params, message):
 
 def test_search_by_name_email_and_message_text(site, make_conversation, listing):
     grace = make_conversation(site["id"], name="Grace Hopper", messages=[("visitor_message", "hi")])
-    ada = make_conversation(site["id"], email="ada@example.com",
-                            messages=[("visitor_message", "Do you ship TEAPOTS to Spain?")])
+    ada = make_conversation(
+        site["id"],
+        email="ada@example.com",
+        messages=[("visitor_message", "Do you ship TEAPOTS to Spain?")],
+    )
     staff = make_conversation(site["id"], messages=[("staff_message", "Your refund is on its way")])
     noted = make_conversation(site["id"], messages=[("note", "vip customer")])
     system = make_conversation(site["id"], messages=[("system", "Grace joined the chat")])
@@ -143,7 +171,7 @@ def test_hostile_search_is_literal(site, make_conversation, listing, make_staff)
     assert listing(q="\\%")[0] == []
     assert set(listing()[0]) == {percent, underscore, quote, backslash, plain}
     # The same over HTTP, and the text comes back escaped in the search box.
-    page = make_staff().get("/inbox", params={"q": "%' OR \"1\"=\"1"})
+    page = make_staff().get("/inbox", params={"q": '%\' OR "1"="1'})
     assert 'value="%&#39; OR &#34;1&#34;=&#34;1"' in page.text
     assert "No conversations here." in page.text
 
@@ -206,10 +234,12 @@ def test_unread_counts(make_staff, visitor, no_replies, run_in_tm):
 
 
 def test_waiting_time(site, make_conversation, make_staff):
-    seven = make_conversation(site["id"], "waiting", name="Grace",
-                              waiting_for=dt.timedelta(minutes=7, seconds=5))
-    long_ago = make_conversation(site["id"], "waiting", name="Ada",
-                                 waiting_for=dt.timedelta(hours=2, minutes=3))
+    seven = make_conversation(
+        site["id"], "waiting", name="Grace", waiting_for=dt.timedelta(minutes=7, seconds=5)
+    )
+    long_ago = make_conversation(
+        site["id"], "waiting", name="Ada", waiting_for=dt.timedelta(hours=2, minutes=3)
+    )
     html = make_staff().get("/inbox").text
     strip = html.split('id="waiting"')[1].split("</section>")[0]
     # Longest-waiting first in the waiting strip, each with its time.

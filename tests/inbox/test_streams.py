@@ -17,10 +17,14 @@ def test_inbox_stream_sends_escaped_partials(live_server, no_replies, http_staff
     visitor = http_visitor()
     conversation_id = visitor.open()
     visitor.send(conversation_id, "Talk to a human please <script>alert(1)</script>")
-    events = raw.read_until(lambda name, data: name == "list" and f'data-conversation-id="{conversation_id}"' in data)
+    events = raw.read_until(
+        lambda name, data: name == "list" and f'data-conversation-id="{conversation_id}"' in data
+    )
     name, data = events[-1]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in data and "<script>" not in data
-    waiting = raw.read_until(lambda name, data: name == "waiting" and f'data-waiting-id="{conversation_id}"' in data)
+    waiting = raw.read_until(
+        lambda name, data: name == "waiting" and f'data-waiting-id="{conversation_id}"' in data
+    )
     assert "1</strong> waiting for a person" in waiting[-1][1]
     # Joining takes it off the waiting filter.
     assert alice.act(conversation_id, "join")[0] == 200
@@ -59,7 +63,9 @@ def test_conversation_stream_for_staff(live_server, no_replies, http_staff, http
     stream.close()
     resumed.close()
     # Not for visitors, not for strangers to the URL.
-    status, _h, _b = visitor.server.request("GET", f"/inbox/{conversation_id}/stream", None, visitor.headers)
+    status, _h, _b = visitor.server.request(
+        "GET", f"/inbox/{conversation_id}/stream", None, visitor.headers
+    )
     assert status in (303, 401)
     status, _h, _b = alice.request("GET", "/inbox/999999/stream")
     assert status == 404
@@ -71,7 +77,9 @@ def test_staff_streams_are_capped_per_person(live_server, no_replies, http_staff
     alice = http_staff()
     visitor = http_visitor()
     conversation_id = visitor.open()
-    open_streams = [alice.stream(f"/inbox/{conversation_id}/stream") for _ in range(STREAMS_PER_STAFF)]
+    open_streams = [
+        alice.stream(f"/inbox/{conversation_id}/stream") for _ in range(STREAMS_PER_STAFF)
+    ]
     assert all(s.status == 200 for s in open_streams)
     refused = alice.stream(f"/inbox/{conversation_id}/stream")
     assert refused.status == 429
@@ -110,7 +118,7 @@ class RawStream:
         status = self.file.readline().decode()
         assert " 200 " in status, status
         self.headers = {}
-        while (line := self.file.readline().decode().strip()):
+        while line := self.file.readline().decode().strip():
             name, _, value = line.partition(":")
             self.headers[name.lower()] = value.strip()
         assert self.headers["content-type"].startswith("text/event-stream")

@@ -88,6 +88,9 @@ def run_delivery(testapp, run_in_tm, smtp_server, configure_smtp, start_worker, 
     row = wait_for(
         lambda: (r := outbox_row(run_in_tm, item_id))["state"] != "pending" and r,
         "the email to be sent",
+        # The retry is due in a second; should its Huey schedule entry be lost (at-most-once),
+        # the periodic sweeper still sends it within a minute.
+        timeout=75,
         log=worker.log,
     )
     assert row["state"] == "done", worker.log()
@@ -147,6 +150,8 @@ def test_killed_consumer_work_is_redone_after_the_lease_expires(
     # Huey delivered the task once and it died with the worker; only the outbox remembers it.
     wait_for(lambda: utcnow() > row["leased_until"], "the lease to expire")
 
+    # The second worker's sweeper (Huey runs periodic tasks as a consumer starts, then every
+    # minute; the startup hook sweeps too) finds the item due and unleased and queues it again.
     second = start_worker(worker_ini)
     row = wait_for(
         lambda: (r := outbox_row(run_in_tm, item_id))["state"] != "pending" and r,

@@ -160,39 +160,37 @@ def owner(make_user, login):
     return user
 
 
-def test_connection(testapp, page_url="/integrations/email"):
-    page = testapp.get(page_url)
+def press_test_connection(testapp):
+    """The dashboard's "Test connection" button."""
+    page = testapp.get("/integrations/email")
     return testapp.post(
         "/integrations/email/test", {"csrf_token": csrf_from(page)}, expect_errors=True
     )
 
 
-test_connection.__test__ = False  # a helper, not a test
-
-
 def test_the_connection_test_reports_success(testapp, owner, smtp_server, configure_smtp):
     server = smtp_server(username="mailer", password="right-pass")
     configure_smtp(server, username="mailer", password="right-pass")
-    response = test_connection(testapp)
+    response = press_test_connection(testapp)
     assert response.status_code == 200
     assert f"Connected to 127.0.0.1:{server.port} and logged in." in response.text
     assert server.messages == []
 
 
 def test_the_connection_test_explains_what_is_wrong(testapp, owner, smtp_server, configure_smtp):
-    response = test_connection(testapp)
+    response = press_test_connection(testapp)
     assert response.status_code == 400
     assert "Outbound email is not configured yet" in response.text
 
     server = smtp_server()
     configure_smtp(server, security="starttls")
-    response = test_connection(testapp)
+    response = press_test_connection(testapp)
     assert response.status_code == 400
     assert "does not support this: STARTTLS extension not supported by server" in response.text
 
     server.stop()
     configure_smtp(server)
-    response = test_connection(testapp)
+    response = press_test_connection(testapp)
     assert response.status_code == 400
     assert f"Cannot reach 127.0.0.1:{server.port}" in response.text
 
@@ -204,7 +202,7 @@ def test_bad_credentials_are_reported_kept_and_retried_after_the_fix(
     server = smtp_server(username="mailer", password="right-pass")
     configure_smtp(server, username="mailer", password="wrong-pass")
 
-    response = test_connection(testapp)
+    response = press_test_connection(testapp)
     assert response.status_code == 400
     assert "The SMTP server refused the username or password (535)." in response.text
     assert "wrong-pass" not in response.text

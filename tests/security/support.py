@@ -100,7 +100,7 @@ def route_methods(registry) -> dict[str, set[str]]:
 
 def route_path(registry, name: str, params: dict) -> str:
     route = registry.getUtility(IRoutesMapper).get_route(name)
-    needed = set(re.findall(r"\{(\w+)", route.pattern)) | (
+    needed = set(re.findall(r"\{([A-Za-z_]\w*)", route.pattern)) | (
         {"subpath"} if "*subpath" in route.pattern else set()
     )
     missing = needed - set(params)
@@ -229,6 +229,9 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "site_id": 999999,
         "conversation_id": 999999,
         "article_id": 999999,
+        "lead_id": 999999,
+        "proposal_id": 999998,
+        "question_id": 999997,
         "slot": "primary",
         "subpath": "x",
     }

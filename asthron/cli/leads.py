@@ -1,0 +1,50 @@
+"""``asthron leads``: export leads to stdout as CSV or JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from asthron import audit
+from asthron.leads import service
+
+FORMATS = ("csv", "json")
+
+
+@click.group("leads")
+def leads_group():
+    """Leads: people to follow up."""
+
+
+@leads_group.command("export")
+@click.option("--format", "fmt", default="csv", show_default=True, help="csv or json.")
+@click.option(
+    "--since", default=None, help="Only leads created on or after this date (YYYY-MM-DD)."
+)
+@click.pass_obj
+def export(obj, fmt, since):
+    """Write every lead (or those created since DATE) to stdout. The export is audited."""
+    fmt = (fmt or "").strip().lower()
+    if fmt not in FORMATS:
+        raise click.ClickException("--format must be csv or json.")
+    since_date = None
+    if since is not None:
+        try:
+            since_date = dt.date.fromisoformat(since.strip())
+        except ValueError:
+            raise click.ClickException("--since must be a date like 2026-01-31.") from None
+    query = service.LeadQuery(since=since_date)
+    with obj.db() as db:
+        rows = service.count_leads(db, query)
+        service.record_export(db, audit.Actor.cli(), query, fmt, rows)
+    # Read in batches, each in its own short session, and written as they come.
+    records = service.iter_export_rows(obj.registry["dbsession_factory"], query)
+    chunks = service.csv_chunks(records) if fmt == "csv" else service.json_chunks(records)
+    for chunk in chunks:
+        if chunk:
+            click.echo(chunk, nl=False)
+
+
+def register(cli):
+    cli.add_command(leads_group)
