@@ -18,6 +18,8 @@ closed only by them or by an admin/owner.
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPNotFound, HTTPSeeOther
 from pyramid.renderers import render, render_to_response
@@ -123,8 +125,6 @@ def _panel_values(request, conversation: Conversation, **extra) -> dict:
 
 
 def _new_client_id() -> str:
-    import uuid
-
     return uuid.uuid4().hex
 
 

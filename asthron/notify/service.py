@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import smtplib
 import ssl
@@ -166,18 +167,26 @@ def masked_password(db: Session, box: SecretBox) -> str:
 def queue_email(db: Session, to: str, subject: str, text: str, html: str | None = None):
     """Record an email in the caller's transaction; it is sent once that commits."""
     to = normalize_email(to)
-    return add_outbox_item(
-        db,
-        EMAIL_KIND,
-        {
-            "to": to,
-            "subject": subject[:250],
-            "text": text,
-            "html": html,
-            # Stable across retries, so a receiving server can drop a duplicate delivery.
-            "message_id": f"<{uuid.uuid4().hex}@asthron>",
-        },
-    )
+    payload = {
+        "to": to,
+        "subject": subject[:250],
+        # Stable across retries, so a receiving server can drop a duplicate delivery.
+        "message_id": f"<{uuid.uuid4().hex}@asthron>",
+    }
+    box = db.info.get("secret_box")
+    if box is not None:
+        # Bodies carry invitation links and visitors' words: sealed at rest in the outbox.
+        payload["sealed"] = box.encrypt(json.dumps({"text": text, "html": html}))
+    else:
+        payload.update(text=text, html=html)
+    return add_outbox_item(db, EMAIL_KIND, payload)
+
+
+def unsealed(payload: dict, box: SecretBox) -> dict:
+    """The payload with its bodies decrypted (for sending, and for tests that read them)."""
+    if "sealed" not in payload:
+        return payload
+    return {**payload, **json.loads(box.decrypt(payload["sealed"]))}
 
 
 def build_message(row: SmtpSettings, payload: dict) -> EmailMessage:
@@ -239,7 +248,7 @@ def send_email(ctx: JobContext, payload: dict) -> None:
         # Not permanent: the owner may configure email later and the message still goes out.
         raise EmailNotConfigured()
     try:
-        message = build_message(row, payload)
+        message = build_message(row, unsealed(payload, ctx.secret_box))
     except (KeyError, ValueError, TypeError) as exc:
         raise PermanentJobError(f"the message cannot be built: {exc}") from exc
     smtp = open_connection(row, ctx.secret_box)

@@ -64,6 +64,11 @@ def test_invite_from_the_team_page_and_accept_the_emailed_link(app, make_user, l
         lambda db: db.scalars(sa.select(OutboxItem).order_by(OutboxItem.id.desc())).first().payload
     )
     assert text["to"] == "new.member@example.com"
+    # The body (with the link) is sealed at rest in the outbox; the worker unseals it to send.
+    assert "/invitations/" not in str(text)
+    from asthron.notify.service import unsealed
+
+    text = unsealed(text, app.registry["secret_box"])
     token = re.search(r"/invitations/([\w-]+)", text["text"]).group(1)
     # Only the hash of the link's token is kept with the invitation.
     stored = run_in_tm(lambda db: [i.token_hash for i in db.scalars(sa.select(Invitation))])

@@ -53,6 +53,8 @@ def test_staff_joins_and_replies_live(server, host_site, make_site, open_page, m
     row = s.locator("#inbox-list tbody tr[data-conversation-id]")
     expect(row).to_have_count(1)
     expect(row.locator(".preview")).not_to_be_empty()  # the latest message (maybe the assistant's)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    s.screenshot(path=str(SCREENSHOT_DIR / "asthron-inbox-list.png"))
 
     # 2. Open it and join: the reply box appears, focused.
     row.get_by_role("link").click()
@@ -99,7 +101,6 @@ def test_staff_joins_and_replies_live(server, host_site, make_site, open_page, m
         "host => host.shadowRoot.textContent"
     )
 
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     s.screenshot(path=str(SCREENSHOT_DIR / "asthron-inbox-conversation.png"), full_page=True)
     assert not staff.dialogs and not visitor.dialogs
     assert not staff.errors, staff.errors
