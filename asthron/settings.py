@@ -166,7 +166,9 @@ class AppSettings:
                 1,
             ),
             widget_max_streams_per_visitor=_int(
-                get("widget.max_streams_per_visitor", 3), "asthron.widget.max_streams_per_visitor", 1
+                get("widget.max_streams_per_visitor", 3),
+                "asthron.widget.max_streams_per_visitor",
+                1,
             ),
             widget_max_streams=_int(get("widget.max_streams", 0), "asthron.widget.max_streams", 0),
             widget_max_wait=_int(get("widget.max_wait", 25), "asthron.widget.max_wait", 1),
