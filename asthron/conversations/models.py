@@ -37,6 +37,8 @@ class Visitor(Base):
     consent_notice: Mapped[str | None] = mapped_column(sa.Text)
     name: Mapped[str | None] = mapped_column(sa.String(120))
     email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Set only when the business's backend signed the identity (HMAC), never from a claim.
+    verified_email: Mapped[str | None] = mapped_column(sa.String(320))
 
 
 class Conversation(Base):

@@ -34,5 +34,7 @@ class Site(Base):
     holidays: Mapped[list] = mapped_column(sa.JSON, default=list)  # ["2026-12-25", ...]
     privacy_notice: Mapped[str] = mapped_column(sa.Text, default="")
     privacy_url: Mapped[str] = mapped_column(sa.String(2000), default="")
+    # Signs visitor identities from the business's own backend (HMAC); Fernet-encrypted.
+    identity_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
