@@ -161,7 +161,7 @@ def staff_reply(
         raise ConversationError("This conversation is closed.", "conversation_closed", 409)
     body = service._clean_text(body, "reply", service.MAX_MESSAGE_LENGTH)
     # Lock the row so a concurrent Return/Join cannot slip between the check and the insert.
-    db.refresh(conversation, with_for_update=True)
+    service.lock_conversation(db, conversation)
     _require_owner(conversation, user)
     if client_id is not None and not service.CLIENT_ID_RE.match(str(client_id)):
         raise InvalidInput("client_id must be 8–64 letters, digits, - or _.")

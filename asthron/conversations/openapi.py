@@ -295,6 +295,10 @@ SCHEMAS = {
             "took over); drop its deltas."
         ),
     ),
+    "StreamOwnership": _object(
+        {"kind": {"const": "ownership"}, "owner": {"enum": ["assistant", "waiting", "human"]}},
+        description="`event: ownership`: who answers now changed (a person took over...).",
+    ),
     "StreamPresence": {
         "type": "object",
         "properties": {"kind": {"const": "presence"}},
@@ -392,6 +396,7 @@ Server-Sent Events. Frames:
 - `event: delta` (data: `StreamDelta`) and `event: typing` (data: `StreamTyping`): live and
   never stored; the assistant's reply arrives as deltas before the stored `assistant_message`.
 - `event: reply_cancelled` (data: `StreamReplyCancelled`): drop that reply's deltas.
+- `event: ownership` (data: `StreamOwnership`): who answers changed.
 - `event: presence` (data: `StreamPresence`).
 - `: heartbeat` comments about every 15 seconds, and `retry:` once at the start.
 
@@ -505,6 +510,7 @@ def _paths() -> dict:
                                         _ref("StreamDelta"),
                                         _ref("StreamTyping"),
                                         _ref("StreamReplyCancelled"),
+                                        _ref("StreamOwnership"),
                                         _ref("StreamPresence"),
                                     ]
                                 },

@@ -140,7 +140,9 @@ class ReplyRunner:
 
         with tm:
             db = self._session(tm)
-            conversation = db.get(Conversation, conversation_id, with_for_update=True)
+            conversation = db.get(Conversation, conversation_id)
+            if conversation is not None:
+                service.lock_conversation(db, conversation)
             # A person may have taken over while we generated: then the reply is dropped.
             if conversation is None or conversation.owner != "assistant" or not text:
                 self._publish(conversation_id, {"kind": "reply_cancelled", "reply_id": reply_id})

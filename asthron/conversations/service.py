@@ -166,6 +166,28 @@ def visitor_conversation(db: Session, visitor: Visitor, conversation_id) -> Conv
 # -- events ---------------------------------------------------------------------------------
 
 
+def lock_conversation(db: Session, conversation: Conversation) -> None:
+    """Make the caller's ownership check and its write one serialised step.
+
+    PostgreSQL: the row lock (SELECT ... FOR UPDATE). SQLite ignores FOR UPDATE and only
+    takes its write lock at the first write, so a no-op UPDATE takes it now; without it a
+    Return committed between the check and the insert lets a reply land after the chat went
+    back to the assistant.
+    """
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(
+            sa.update(Conversation)
+            .where(Conversation.id == conversation.id)
+            .values(owner=Conversation.owner)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        db.execute(
+            sa.select(Conversation.id).where(Conversation.id == conversation.id).with_for_update()
+        )
+    db.refresh(conversation)
+
+
 def append_event(
     db: Session,
     conversation: Conversation,

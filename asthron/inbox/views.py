@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPNotFound, HTTPSeeOther
 from pyramid.renderers import render, render_to_response
 from pyramid.view import exception_view_config, view_config
 
 from asthron.accounts.permissions import Permission
-from asthron.conversations import handoff
+from asthron.conversations import handoff, service
 from asthron.conversations.models import Conversation
 from asthron.conversations.service import ConversationError
 from asthron.db import utcnow
@@ -373,8 +372,7 @@ def return_to_assistant(request):
 def close(request):
     def action(conversation):
         # Decide on the current owner, with the row locked, not on what was read earlier.
-        _lock_for_write(request.db, conversation)
-        request.db.refresh(conversation, with_for_update=True)
+        service.lock_conversation(request.db, conversation)
         if conversation.status == "open" and not _may_close(request, conversation):
             name = inbox.owner_name(request.db, conversation) or "Someone else"
             raise NotAllowed(f"{name} is handling this chat; only they or an admin can close it.")
@@ -394,31 +392,13 @@ def reply(request):
     client_id = field(request, "client_id", 100) or None
 
     def action(conversation):
-        _lock_for_write(request.db, conversation)
+        service.lock_conversation(request.db, conversation)
         event = handoff.staff_reply(request.db, conversation, request.user, body, client_id)
         # One email per batch of replies, if the visitor has left and gave an address.
         tasks.schedule_visitor_email(request.db, conversation.id)
         return {"json": {"event": inbox.staff_event_json(event)}}
 
     return _act(request, action, "replied", on_error={"reply_body": body})
-
-
-def _lock_for_write(db, conversation: Conversation) -> None:
-    """On SQLite, take the database's write lock before an ownership check.
-
-    staff_reply locks the row with SELECT ... FOR UPDATE, which SQLite ignores, and SQLite
-    only starts a transaction at the first write: a Return committed between the check and
-    the insert would let the reply land after the chat went back to the assistant. A no-op
-    UPDATE first makes the check and the insert one serialised write transaction (the
-    race is in tests/inbox/test_concurrency.py). PostgreSQL needs nothing here.
-    """
-    if db.get_bind().dialect.name == "sqlite":
-        db.execute(
-            sa.update(Conversation)
-            .where(Conversation.id == conversation.id)
-            .values(owner=Conversation.owner)
-            .execution_options(synchronize_session=False)
-        )
 
 
 @view_config(route_name="inbox.note", permission=Permission.CONVERSATIONS, request_method="POST")

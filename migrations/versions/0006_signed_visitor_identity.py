@@ -1,4 +1,4 @@
-"""signed visitor identity
+"""signed visitor identity, inbox list indexes
 
 Revision ID: 0006
 Revises: 0005

@@ -89,6 +89,22 @@ def test_event_data_admits_only_what_visitors_may_see(testapp):
         spec.check_schema("Event", {**event, "type": "note"})
 
 
+def test_every_live_stream_frame_is_documented(testapp):
+    from asthron.conversations.streams import LIVE_KINDS
+
+    document = testapp.get(OPENAPI).json
+    schemas = document["components"]["schemas"]
+    documented = {
+        schema["properties"]["kind"]["const"]
+        for name, schema in schemas.items()
+        if name.startswith("Stream")
+    }
+    assert documented == set(LIVE_KINDS)
+    stream = document["paths"][f"{API}/conversations/{{conversation_id}}/stream"]["get"]
+    description = stream["responses"]["200"]["description"]
+    assert all(f"event: {kind}" in description for kind in LIVE_KINDS)
+
+
 def _client(app, ip):
     return webtest.TestApp(app, extra_environ={"REMOTE_ADDR": ip})
 
