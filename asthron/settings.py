@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asthron.security.ssrf import DEFAULT_ALLOWLIST, parse_allowlist
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
@@ -67,6 +69,8 @@ class AppSettings:
     widget_max_streams: int = 0  # 0: derived from the waitress thread count
     widget_max_wait: int = 25
     reply_workers: int = 8
+    # Private destinations dashboard-typed URLs/hosts may reach anyway (asthron.security.ssrf).
+    outbound_allowed_private_hosts: frozenset[str] = DEFAULT_ALLOWLIST
     templates_dir: Path = field(default_factory=lambda: Path("templates"))
     migrations_dir: Path = field(default_factory=lambda: Path("migrations"))
     var_dir: Path = field(default_factory=lambda: Path("var"))
@@ -106,6 +110,12 @@ class AppSettings:
         if notifier not in {"memory", "postgresql", "redis"}:
             raise SettingsError("asthron.notifier must be memory, postgresql or redis")
         proxies = tuple(p for p in str(get("trusted_proxies", "")).split() if p)
+        try:
+            allowed_private = parse_allowlist(
+                str(get("outbound.allowed_private_hosts", " ".join(sorted(DEFAULT_ALLOWLIST))))
+            )
+        except ValueError as exc:
+            raise SettingsError(f"asthron.outbound.allowed_private_hosts: {exc}") from None
         return cls(
             database_url=database_url,
             huey_url=huey_url,
@@ -173,6 +183,7 @@ class AppSettings:
             widget_max_streams=_int(get("widget.max_streams", 0), "asthron.widget.max_streams", 0),
             widget_max_wait=_int(get("widget.max_wait", 25), "asthron.widget.max_wait", 1),
             reply_workers=_int(get("reply_workers", 8), "asthron.reply_workers", 1),
+            outbound_allowed_private_hosts=allowed_private,
             templates_dir=Path(get("templates_dir", here / "templates")),
             migrations_dir=Path(get("migrations_dir", here / "migrations")),
             var_dir=Path(get("var_dir", here / "var")),

@@ -82,9 +82,19 @@ class AssistantResponder:
     def _session(self, tm):
         return get_tm_session(self.registry["dbsession_factory"], tm)
 
+    def _allowed_private(self):
+        return self.registry["app_settings"].outbound_allowed_private_hosts
+
     def _provider(self, effective):
         """One client per configuration, reused across replies: building an SDK client (and
-        its connection pool) per reply would add tens of milliseconds to every first token."""
+        its connection pool) per reply would add tens of milliseconds to every first token.
+
+        A dashboard-configured base URL is checked for SSRF before every use, cached client or
+        not (``guard_base_url`` raises ProviderError), since its name may resolve elsewhere now.
+        """
+        from asthron.assistant.providers.factory import guard_base_url
+
+        guard_base_url(effective, self._allowed_private())
         with self._lock:
             provider = self._providers.get(effective)
         if provider is None:
@@ -95,6 +105,13 @@ class AssistantResponder:
                 self._providers[effective] = provider
         return provider
 
+    def _default_factory(self):
+        from functools import partial
+
+        from asthron.assistant.providers.factory import build_provider
+
+        return partial(build_provider, allowed_private=self._allowed_private())
+
     def breaker(self, key: tuple) -> CircuitBreaker:
         with self._lock:
             return self._breakers.setdefault(key, CircuitBreaker())
@@ -102,12 +119,17 @@ class AssistantResponder:
     def _links(self, providers) -> list[ChainLink]:
         links = []
         if providers and self.provider_factory is None:
-            from asthron.assistant.providers.factory import build_provider
-
-            self.provider_factory = build_provider
+            self.provider_factory = self._default_factory()
         for effective in providers:
             try:
                 provider = self._provider(effective)
+            except ProviderError as exc:
+                # Refused (a base URL that reaches a private address): the attempt fails and
+                # is recorded like any other failure, and the chain moves on.
+                from asthron.assistant.providers.factory import RefusedProvider
+
+                log.warning("provider %s refused: %s", effective.slot, exc)
+                provider = RefusedProvider(effective.kind, effective.model, exc)
             except Exception:
                 log.exception("cannot build provider %s", effective.kind)
                 continue
@@ -263,9 +285,12 @@ class AssistantResponder:
             if not breaker.allow():
                 continue
             if self.provider_factory is None:
-                from asthron.assistant.providers.factory import build_provider
-
-                self.provider_factory = build_provider
+                self.provider_factory = self._default_factory()
+            try:
+                provider = self._provider(effective)
+            except ProviderError as exc:
+                log.warning("provider %s refused: %s", effective.slot, exc)
+                continue
             options = GenerationOptions(
                 temperature=0.0,
                 max_tokens=300,
@@ -275,7 +300,7 @@ class AssistantResponder:
                     effective.total_timeout,
                 ),
             )
-            return self._provider(effective), options
+            return provider, options
         return None, None
 
     def _transcript(self, events, limit: int = 20) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import re
 import threading
@@ -216,6 +217,24 @@ def validate_base_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise SettingsInputError("The base URL must not have a query string or fragment.")
     return value.rstrip("/")
+
+
+def refuse_private_base_url(kind: str, base_url: str, allowed_private) -> None:
+    """SettingsInputError when a base URL typed in the dashboard reaches a non-public address
+    (loopback, private, link-local, the metadata service…) outside the operator's allowlist.
+
+    A name that does not resolve now is accepted: there is nothing to reach, and the check
+    runs again before every call (``providers.factory.guard_base_url``).
+    """
+    from asthron.assistant.providers.factory import DEFAULT_BASE_URLS as CONNECT_URLS
+    from asthron.security.ssrf import SSRFError, UnresolvableHost, check_url
+
+    try:
+        check_url(base_url or CONNECT_URLS.get(kind, ""), allowed_private)
+    except UnresolvableHost:
+        return
+    except SSRFError as exc:
+        raise SettingsInputError(f"The base URL is refused: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -544,12 +563,14 @@ def check_provider(
     list_models: bool = True,
     discover: bool = False,
     limit: float | None = None,
+    allowed_private=None,
 ) -> CheckResult:
     """Build the provider, check its health and (when healthy) list its models, never for
     longer than its timeouts allow and never raising.
 
     With ``discover``, a slot without a model is still checked (with a placeholder model), so
-    the dashboard can offer the server's models to pick from.
+    the dashboard can offer the server's models to pick from. ``allowed_private`` is the
+    operator's SSRF allowlist for a dashboard-configured base URL (the built-in one if None).
     """
     limit = limit or min(effective.connect_timeout + effective.first_token_timeout, 30.0)
     unset = discover and not effective.model
@@ -558,7 +579,9 @@ def check_provider(
     started = time.perf_counter()
     try:
         if build is None:
-            from asthron.assistant.providers.factory import build_provider as build
+            from asthron.assistant.providers.factory import build_provider
+
+            build = functools.partial(build_provider, allowed_private=allowed_private)
         provider = build(effective)
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000

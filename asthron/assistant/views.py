@@ -240,6 +240,9 @@ def provider_save(request):
         return _providers_page(request, error, 400, slot, shown)
     try:
         new = ss.ProviderInput.parse(slot, values)
+        ss.refuse_private_base_url(
+            new.kind, new.base_url, request.app_settings.outbound_allowed_private_hosts
+        )
     except ss.SettingsInputError as exc:
         return _providers_page(request, str(exc), 400, slot, shown)
     ss.save_provider(request.db, request.secret_box, request.actor, new)
@@ -275,7 +278,11 @@ def provider_test(request):
         return _providers_page(
             request, f"Nothing is configured for the {slot} slot yet: save its settings first.", 400
         )
-    result = ss.check_provider(effective, discover=True)
+    result = ss.check_provider(
+        effective,
+        discover=True,
+        allowed_private=request.app_settings.outbound_allowed_private_hosts,
+    )
     return _providers_page(request, tests={slot: result})
 
 

@@ -44,7 +44,12 @@ def test_(obj, timeout):
     click.echo(_row("SLOT", "KIND", "MODEL", "SOURCE", "STATUS", "LATENCY", "DETAIL"))
     down = 0
     for effective in chain:
-        result = check_provider(effective, list_models=False, limit=timeout)
+        result = check_provider(
+            effective,
+            list_models=False,
+            limit=timeout,
+            allowed_private=obj.registry["app_settings"].outbound_allowed_private_hosts,
+        )
         down += not result.ok
         click.echo(
             _row(

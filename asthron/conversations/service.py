@@ -15,7 +15,7 @@ from asthron.security.tokens import new_token, token_hash
 from asthron.sites.models import Site
 
 MAX_MESSAGE_LENGTH = 4000
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+CLIENT_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
 EVENT_LOG_LOCK = 0x61737468  # "asth": the advisory lock that orders event-log commits
 AUTHOR_OF_TYPE = {

@@ -21,6 +21,7 @@ from asthron.audit.service import Actor
 from asthron.jobs.service import JobContext, PermanentJobError, add_outbox_item, outbox_handler
 from asthron.notify.models import SMTP_SECURITY, SmtpSettings
 from asthron.security.crypto import SecretBox, masked
+from asthron.security.ssrf import DEFAULT_ALLOWLIST, SSRFError, UnresolvableHost, check_host
 
 EMAIL_KIND = "email.send"
 
@@ -123,6 +124,42 @@ def _number(data: dict, name: str, label: str, low: int, high: int, default: int
     return number
 
 
+def refuse_private_host(host: str, port: int, allowed_private) -> None:
+    """EmailConfigError when the SMTP host typed in the dashboard resolves to a non-public
+    address (loopback, private, link-local…) and neither ``host:port`` nor ``host`` is in the
+    operator's allowlist (``asthron.outbound.allowed_private_hosts``). A name that does not
+    resolve now is accepted; every connection checks again (``open_connection``)."""
+    try:
+        check_host(host, port, allowed_private)
+    except UnresolvableHost:
+        return
+    except SSRFError as exc:
+        raise EmailConfigError(f"The SMTP host is refused: {exc}") from None
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP to the address the SSRF check approved. The configured name stays the TLS server
+    name (STARTTLS checks the certificate against it); only the TCP connection is pinned, so a
+    second DNS answer cannot send it elsewhere."""
+
+    def __init__(self, address: str, host: str, port: int, **kwargs):
+        self._pinned_address = address
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        return super()._get_socket(self._pinned_address, port, timeout)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    def __init__(self, address: str, host: str, port: int, **kwargs):
+        self._pinned_address = address
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        # SMTP_SSL wraps the socket with server_hostname=self._host, the configured name.
+        return super()._get_socket(self._pinned_address, port, timeout)
+
+
 def get_settings(db: Session) -> SmtpSettings | None:
     return db.get(SmtpSettings, 1)
 
@@ -202,17 +239,27 @@ def build_message(row: SmtpSettings, payload: dict) -> EmailMessage:
     return message
 
 
-def open_connection(row: SmtpSettings, box: SecretBox) -> smtplib.SMTP:
-    """Connect, secure and log in, or raise with an error a person can act on."""
+def open_connection(row: SmtpSettings, box: SecretBox, allowed_private=None) -> smtplib.SMTP:
+    """Connect, secure and log in, or raise with an error a person can act on.
+
+    The host is checked against SSRF first (``allowed_private``: the operator's allowlist, the
+    built-in one if None) and the connection goes to the address that was checked.
+    """
     context = ssl.create_default_context()
     smtp = None
     try:
+        checked = check_host(
+            row.host, row.port, DEFAULT_ALLOWLIST if allowed_private is None else allowed_private
+        )
+    except SSRFError as exc:
+        raise EmailConfigError(f"Cannot use {row.host}:{row.port}: {exc}") from None
+    try:
         if row.security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                row.host, row.port, timeout=row.timeout_seconds, context=context
+            smtp = _PinnedSMTPSSL(
+                checked.ip, row.host, row.port, timeout=row.timeout_seconds, context=context
             )
         else:
-            smtp = smtplib.SMTP(row.host, row.port, timeout=row.timeout_seconds)
+            smtp = _PinnedSMTP(checked.ip, row.host, row.port, timeout=row.timeout_seconds)
             if row.security == "starttls":
                 smtp.starttls(context=context)
         if row.username:
@@ -251,7 +298,9 @@ def send_email(ctx: JobContext, payload: dict) -> None:
         message = build_message(row, unsealed(payload, ctx.secret_box))
     except (KeyError, ValueError, TypeError) as exc:
         raise PermanentJobError(f"the message cannot be built: {exc}") from exc
-    smtp = open_connection(row, ctx.secret_box)
+    smtp = open_connection(
+        row, ctx.secret_box, getattr(ctx.settings, "outbound_allowed_private_hosts", None)
+    )
     try:
         refused = smtp.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
@@ -277,11 +326,11 @@ def send_email(ctx: JobContext, payload: dict) -> None:
         raise PermanentJobError(f"recipient refused: {refused}")
 
 
-def test_connection(db: Session, box: SecretBox) -> str:
+def test_connection(db: Session, box: SecretBox, allowed_private=None) -> str:
     row = get_settings(db)
     if row is None:
         raise EmailNotConfigured()
-    smtp = open_connection(row, box)
+    smtp = open_connection(row, box, allowed_private)
     with contextlib.suppress(OSError, smtplib.SMTPException):
         smtp.quit()
     logged_in = " and logged in" if row.username else ""

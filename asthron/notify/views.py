@@ -72,6 +72,9 @@ def email_settings_save(request):
     data = dict(values, password=password, clear_password=clear_password)
     try:
         new = service.SmtpSettingsInput.parse(data)
+        service.refuse_private_host(
+            new.host, new.port, request.app_settings.outbound_allowed_private_hosts
+        )
     except service.EmailConfigError as exc:
         return _page(request, str(exc), values, 400)
     service.save_settings(request.db, request.secret_box, request.actor, new)
@@ -86,7 +89,9 @@ def email_settings_save(request):
 )
 def email_test(request):
     try:
-        result = service.test_connection(request.db, request.secret_box)
+        result = service.test_connection(
+            request.db, request.secret_box, request.app_settings.outbound_allowed_private_hosts
+        )
     except (service.EmailConfigError, SecretDecryptionError) as exc:
         return _page(request, f"Connection test failed: {exc}", status=400)
     return _page(request, result=result)

@@ -48,13 +48,16 @@ class AnthropicProvider:
         self.defaults = defaults or GenerationOptions()
         timeouts = self.defaults.timeouts
         try:
+            timeout = _timeout(timeouts.connect, read_timeout(timeouts))
             self._client = anthropic.Anthropic(
                 # An explicit key (even empty) keeps the SDK from reading credentials from the
                 # environment or a profile on disk: the configured key is the only one used.
                 api_key=api_key or "",
                 base_url=self.base_url,
                 max_retries=0,
-                timeout=_timeout(timeouts.connect, read_timeout(timeouts)),
+                timeout=timeout,
+                # No redirects: one could lead a checked public base URL to a private address.
+                http_client=anthropic.DefaultHttpxClient(timeout=timeout, follow_redirects=False),
                 # No tracing spans: they could carry visitors' messages elsewhere.
                 open_telemetry=False,
             )

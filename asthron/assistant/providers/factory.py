@@ -8,16 +8,25 @@ by ``health()`` / ``list_models()``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from asthron.assistant.providers.base import (
     GenerationOptions,
+    HealthResult,
     Provider,
     ProviderError,
     Timeouts,
 )
+from asthron.security.ssrf import DEFAULT_ALLOWLIST, SSRFError, UnresolvableHost, check_url
 
 KINDS = ("openai", "ollama", "anthropic")
+# Where each kind connects when no base URL is set (as the provider classes default).
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "ollama": "http://127.0.0.1:11434",
+    "anthropic": "https://api.anthropic.com",
+}
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,61 @@ def options_from_config(config) -> GenerationOptions:
     )
 
 
-def build_provider(config) -> Provider:
+def guard_base_url(config, allowed_private: Iterable[str] | None = None) -> None:
+    """Refuse a dashboard-configured provider whose base URL reaches a non-public address (SSRF):
+    ``ProviderError("bad_request")`` when it resolves to loopback, private, link-local… and is
+    not in the operator's allowlist, ``ProviderError("unavailable")`` when it does not resolve.
+
+    Only ``source == "dashboard"`` is checked. A provider from the .ini file is the operator's
+    own infrastructure: whoever can edit the .ini already runs the server and chooses its
+    network, and a model server on loopback or the LAN (Ollama, vLLM, llama.cpp) is the usual
+    case. The dashboard is a web form: a stolen owner session, or an owner of a hosted install,
+    must not reach the cloud metadata service or internal admin ports through it.
+
+    The SDK clients resolve the name again when they connect, so this runs before every use,
+    not once per configuration (see ``asthron.security.ssrf``).
+    """
+    if getattr(config, "source", None) != "dashboard":
+        return
+    kind = (getattr(config, "kind", "") or "").strip().lower()
+    url = (getattr(config, "base_url", "") or "").strip() or DEFAULT_BASE_URLS.get(kind, "")
+    allowed = DEFAULT_ALLOWLIST if allowed_private is None else allowed_private
+    try:
+        check_url(url, allowed)
+    except UnresolvableHost as exc:
+        raise ProviderError("unavailable", f"{kind}: {exc}") from None
+    except SSRFError as exc:
+        raise ProviderError("bad_request", f"{kind}: {exc}") from None
+
+
+class RefusedProvider:
+    """Stands in for a provider whose configuration was refused: every call raises the refusal,
+    so the failover chain records the failure and moves on to the next provider."""
+
+    def __init__(self, kind: str, model: str, error: ProviderError):
+        self.kind, self.model, self.error = kind, model, error
+
+    def stream_chat(self, messages, options=None, grounding=None):
+        raise self.error
+        yield  # a generator, like every provider's stream_chat
+
+    def structured(self, messages, schema, options=None) -> dict:
+        raise self.error
+
+    def health(self) -> HealthResult:
+        return HealthResult(False, 0.0, str(self.error))
+
+    def list_models(self) -> list[str]:
+        raise self.error
+
+
+def build_provider(config, allowed_private: Iterable[str] | None = None) -> Provider:
     """The provider for ``config.kind`` ("openai", "ollama" or "anthropic").
 
-    Raises ``ProviderError("bad_request")`` for an unknown kind, a missing model or a setting
-    the client library refuses; nothing is sent over the network here.
+    Raises ``ProviderError("bad_request")`` for an unknown kind, a missing model, a setting
+    the client library refuses, or a dashboard-configured base URL that ``guard_base_url``
+    refuses (checked against ``allowed_private``, by default the built-in allowlist). Nothing
+    is sent over the network here.
     """
     kind = (getattr(config, "kind", "") or "").strip().lower()
     model = (getattr(config, "model", "") or "").strip()
@@ -69,6 +128,7 @@ def build_provider(config) -> Provider:
         raise ProviderError("bad_request", f"unknown provider kind {kind!r}")
     if not model:
         raise ProviderError("bad_request", f"{kind}: no model is configured")
+    guard_base_url(config, allowed_private)
     defaults = options_from_config(config)
     if kind == "openai":
         from asthron.assistant.providers.openai_compat import OpenAICompatProvider

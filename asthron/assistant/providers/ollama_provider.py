@@ -76,6 +76,9 @@ class OllamaProvider:
                         ),
                         headers=self._headers,
                         event_hooks={"response": [self._remember]},
+                        # The package follows redirects by default; one could lead a checked
+                        # public address to a private one (SSRF).
+                        follow_redirects=False,
                     )
                 except Exception as exc:
                     message = f"{self.kind}: invalid configuration: {exc}"

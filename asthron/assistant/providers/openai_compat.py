@@ -59,11 +59,15 @@ class OpenAICompatProvider:
         self._tokens_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
         timeouts = self.defaults.timeouts
         try:
+            timeout = _timeout(timeouts.connect, read_timeout(timeouts))
             self._client = openai.OpenAI(
                 api_key=api_key or NO_KEY,
                 base_url=self.base_url,
                 max_retries=0,
-                timeout=_timeout(timeouts.connect, read_timeout(timeouts)),
+                timeout=timeout,
+                # The SDK follows redirects by default; a redirect could lead a checked public
+                # base URL to a private address (SSRF), so none are followed.
+                http_client=openai.DefaultHttpxClient(timeout=timeout, follow_redirects=False),
             )
         except Exception as exc:
             message = f"{self.kind}: invalid configuration: {exc}"
