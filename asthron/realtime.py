@@ -218,16 +218,20 @@ class RedisNotifier(_BusNotifier):
 
         self._client = redis.Redis.from_url(redis_url)
         self._redis_url = redis_url
+        # Pub/sub channels are shared by every database of a Redis server: name the channel
+        # after the database, so two installs (or test runs) on one server never cross.
+        db = self._client.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"{self.CHANNEL}:{db}"
 
     def _send(self, payload: str) -> None:
-        self._client.publish(self.CHANNEL, payload)
+        self._client.publish(self.channel, payload)
 
     def _listen(self) -> None:
         import redis
 
         client = redis.Redis.from_url(self._redis_url)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self.CHANNEL)
+        pubsub.subscribe(self.channel)
         self._ready.set()
         try:
             while not self._stopping.is_set():

@@ -27,6 +27,7 @@ def includeme(config):
     config.add_route("sites.list", "/sites")
     config.add_route("sites.create", "/sites/new")
     config.add_route("sites.edit", "/sites/{site_id:\\d{1,9}}")
+    config.add_route("sites.identity_secret", "/sites/{site_id:\\d{1,9}}/identity-secret")
 
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")

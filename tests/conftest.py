@@ -21,7 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "ASTHRON_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("ASTHRON_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def _redis_db() -> int:
+    # One Redis database per xdist worker (gw0 → 15, gw1 → 14, ...), so parallel workers
+    # never flush each other's queues.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return 15 - (index % 8)
+
+
+REDIS_URL = os.environ.get("ASTHRON_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db()}")
 REQUIRE_SERVICES = os.environ.get("ASTHRON_REQUIRE_SERVICES") == "1"
 
 
@@ -144,6 +152,8 @@ def ini_settings(db_url, tmp_path, secrets_file) -> dict:
         "asthron.migrations_dir": str(ROOT / "migrations"),
         "asthron.var_dir": str(tmp_path / "var"),
         "asthron.outbox.retry_base_seconds": "0",
+        # The test SMTP servers and fake model servers listen on 127.0.0.1 (any port).
+        "asthron.outbound.allowed_private_hosts": "127.0.0.1",
         "jinja2.autoescape": "true",
         "jinja2.undefined": "strict",
         "retry.attempts": "3",

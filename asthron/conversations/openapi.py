@@ -54,7 +54,7 @@ SCHEMAS = {
                             "Stable, machine-readable: malformed_json, invalid_input, too_long, "
                             "payload_too_large, unauthenticated, origin_not_allowed, "
                             "unknown_site, not_found, conversation_closed, rate_limited, "
-                            "too_many_streams, bad_request, …"
+                            "too_many_streams, invalid_identity, bad_request, …"
                         ),
                         "pattern": "^[a-z_]+$",
                     },
@@ -214,6 +214,26 @@ SCHEMAS = {
                 "maxLength": 64,
                 "description": "IANA, e.g. Europe/Paris.",
             },
+            "identity": _object(
+                {
+                    "email": {"type": "string", "format": "email"},
+                    "name": {"type": "string", "maxLength": 120},
+                    "signature": {
+                        "type": "string",
+                        "pattern": "^[0-9a-fA-F]{64}$",
+                        "description": (
+                            "hex HMAC-SHA256 of the email in lower case, keyed with the "
+                            "site's identity secret, computed by the business's own server."
+                        ),
+                    },
+                },
+                required=["email", "signature"],
+                description=(
+                    "Optional signed visitor identity. A missing secret or a wrong signature "
+                    "is 422 invalid_identity and no session is created."
+                ),
+                closed=False,
+            ),
         },
         required=["site_key"],
         closed=False,
@@ -412,7 +432,7 @@ def _paths() -> dict:
                 "createSession",
                 "Start a visitor session on a site and get its bearer token and configuration.",
                 {"201": _json("Session", "A new visitor and its token.")},
-                {400, 403, 404, 413, 429},
+                {400, 403, 404, 413, 422, 429},
                 auth=False,
                 body=_body("SessionRequest"),
                 params=[{**ORIGIN_HEADER, "required": True}],

@@ -79,15 +79,26 @@ def _clean_url(value) -> str | None:
 
 
 def start_visitor(
-    db: Session, site: Site, user_agent: str | None, page_url=None, timezone=None
+    db: Session,
+    site: Site,
+    user_agent: str | None,
+    page_url=None,
+    timezone=None,
+    verified_identity: tuple[str, str | None] | None = None,
 ) -> tuple[Visitor, str]:
+    """A new visitor and its token. ``verified_identity`` is (email, name) whose signature the
+    caller has already checked; nothing else may set ``verified_email``."""
     token = new_token()
+    email, name = verified_identity or (None, None)
     visitor = Visitor(
         site_id=site.id,
         token_hash=token_hash(token),
         user_agent=(user_agent or "")[:300] or None,
         current_page_url=_clean_url(page_url),
         timezone=timezone[:64] if isinstance(timezone, str) else None,
+        verified_email=email,
+        email=email,
+        name=name,
     )
     db.add(visitor)
     db.flush()

@@ -101,6 +101,38 @@ def _limit(request, bucket: str, key: str, limit: int, window: int) -> None:
         raise ApiError("Too many requests; wait a moment and try again.", "rate_limited", 429)
 
 
+def _verified_identity(request, site: Site, identity) -> tuple[str, str | None]:
+    """(email, name) from a signed ``identity`` object, or 422 ``invalid_identity``.
+
+    A bad identity refuses the session rather than starting an anonymous one: a business that
+    sends identities wants them verified, and a silent downgrade would hide a wrong secret or
+    a signing bug until someone noticed unverified leads.
+    """
+    from asthron.accounts.service import AccountError, normalize_email
+
+    def refuse(message: str):
+        return ApiError(message, "invalid_identity", 422)
+
+    if not isinstance(identity, dict):
+        raise refuse("identity must be an object with email, name and signature.")
+    try:
+        email = normalize_email(identity.get("email"))
+    except AccountError:
+        raise refuse("identity.email must be a valid email address.") from None
+    name = identity.get("name")
+    if name is not None and not isinstance(name, str):
+        raise refuse("identity.name must be a string.")
+    name = " ".join("".join(c if ord(c) >= 32 else " " for c in name or "").split())
+    name = name[:120] or None
+    if site.identity_secret_encrypted is None:
+        raise refuse("This site has no identity secret, so identities cannot be verified.")
+    if not sites.identity_signature_valid(
+        request.secret_box, site, email, identity.get("signature")
+    ):
+        raise refuse("The identity signature does not match.")
+    return email, name
+
+
 def _conversation(request, visitor: Visitor):
     """The visitor's conversation named in the URL; anything else, or a malformed id, is 404."""
     conversation_id = parse_id(request.matchdict.get("conversation_id"))
@@ -155,8 +187,15 @@ class WidgetApi:
             self.settings.widget_sessions_per_hour_per_site,
             3600,
         )
+        identity = body.get("identity")
+        verified = None if identity is None else _verified_identity(request, site, identity)
         _visitor, token = service.start_visitor(
-            request.db, site, request.user_agent, body.get("page_url"), body.get("timezone")
+            request.db,
+            site,
+            request.user_agent,
+            body.get("page_url"),
+            body.get("timezone"),
+            verified_identity=verified,
         )
         request.response.status_code = 201
         return {

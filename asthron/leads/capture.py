@@ -3,7 +3,8 @@
 The same email (case-insensitive) or the same E.164 phone is the same lead: unique
 constraints decide, so two conversations capturing one email at the same moment end with one
 lead. A claim from a visitor is unverified: it fills fields that are empty, and where it
-differs from stored data it becomes a proposal for staff, never an overwrite.
+differs from stored data it becomes a proposal for staff, never an overwrite. Only a claim whose
+email is the visitor's signed identity (``Visitor.verified_email``) updates that lead directly.
 """
 
 from __future__ import annotations
@@ -206,8 +207,14 @@ def capture(
     conversation: Conversation | None = None,
     visitor: Visitor | None = None,
     source: str = "form",
+    verified: bool = False,
 ) -> CaptureResult:
-    """Create or update the lead this claim identifies."""
+    """Create or update the lead this claim identifies.
+
+    ``verified``: the claim's email is the visitor's signed identity (``is_verified_claim``).
+    Then the lead with that email is updated directly; any other claim only fills empty fields
+    and proposes the rest.
+    """
     if not claim.identifies:
         raise normalize.LeadDataError("email", "Give an email address or a phone number.")
     # The conversation's own lead, when details come in pieces (an email, later a phone).
@@ -252,6 +259,8 @@ def capture(
         from asthron.leads.tasks import note_after_capture  # the AI lead note, after commit
 
         note_after_capture(db, lead, conversation)
+    elif verified and claim.email and lead.email == claim.email:
+        proposals = _apply_verified(db, lead, claim, conversation, actor)
     else:
         proposals = _apply_unverified(db, lead, claim, conversation, actor)
     merged_from = _link(db, lead, conversation, actor)
@@ -260,6 +269,48 @@ def capture(
         visitor.email = visitor.email or lead.email
     db.flush()
     return CaptureResult(lead, created, proposals, merged_from)
+
+
+def is_verified_claim(visitor: Visitor | None, claim: LeadClaim) -> bool:
+    """Whether the claim's email is the one the business's backend signed for this visitor."""
+    return bool(
+        visitor is not None
+        and visitor.verified_email
+        and claim.email
+        and visitor.verified_email == claim.email
+    )
+
+
+def _apply_verified(db, lead: Lead, claim: LeadClaim, conversation, actor) -> list[LeadProposal]:
+    """The owner of the email is speaking: their details replace the stored ones. A phone that
+    another lead already has is still only proposed (it would collide)."""
+    changed, collided = [], None
+    values = {name: getattr(claim, name) for name in CORE_FIELDS if name != "email"}
+    for name, value in values.items():
+        if value is None or getattr(lead, name) == value:
+            continue
+        if name == "phone" and db.scalar(
+            sa.select(Lead.id).where(Lead.phone == value, Lead.id != lead.id)
+        ):
+            collided = LeadClaim(phone=value)
+            continue
+        setattr(lead, name, value)
+        changed.append(name)
+    for key, value in claim.custom.items():
+        if (lead.custom_fields or {}).get(key) != value:
+            lead.custom_fields = {**(lead.custom_fields or {}), key: value}
+            changed.append(f"custom.{key}")
+    if changed:
+        activity(
+            db,
+            lead,
+            "updated",
+            "Updated from the visitor's verified identity: " + ", ".join(changed),
+            actor,
+            fields=changed,
+            verified=True,
+        )
+    return _apply_unverified(db, lead, collided, conversation, actor) if collided else []
 
 
 def _apply_unverified(db, lead: Lead, claim: LeadClaim, conversation, actor) -> list[LeadProposal]:

@@ -152,6 +152,7 @@ def submit_card(
             conversation=conversation,
             visitor=visitor,
             source="chat",
+            verified=capture.is_verified_claim(visitor, claim),
         )
     except capture.normalize.LeadDataError as exc:
         raise CardError(exc.message, {exc.field: exc.message}) from None
@@ -188,6 +189,7 @@ def capture_offline_message(db: Session, conversation: Conversation, visitor: Vi
         conversation=conversation,
         visitor=visitor,
         source="offline form",
+        verified=capture.is_verified_claim(visitor, claim),
     )
     from asthron.leads.notify import notify_new_or_qualified
 

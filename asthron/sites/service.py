@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import re
 import secrets
@@ -199,3 +201,71 @@ def origin_listed_anywhere(db: Session, origin: str) -> bool:
     except SiteError:
         return False
     return any(origin in (site.allowed_origins or []) for site in list_sites(db))
+
+
+# -- signed visitor identity ----------------------------------------------------------------
+#
+# A business whose visitors are logged in on its own website can tell the widget who they are:
+# its backend computes hex(HMAC-SHA256(key=the site's identity secret, message=the email in
+# lower case)) and the page puts email, name and signature on the widget's script tag. The
+# widget sends them with POST /sessions; a visitor whose signature checks out gets
+# ``verified_email``. The secret never leaves the business's backend and this server.
+
+SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def new_identity_secret() -> str:
+    return "ids_" + secrets.token_urlsafe(32)  # 256 random bits
+
+
+def rotate_identity_secret(db: Session, box, actor: Actor, site: Site) -> str:
+    """Create (or replace) the site's identity secret and return it: the only time it is shown.
+    Signatures made with a previous secret stop verifying at once."""
+    secret = new_identity_secret()
+    rotated = site.identity_secret_encrypted is not None
+    site.identity_secret_encrypted = box.encrypt(secret)
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "site.identity_secret_rotate" if rotated else "site.identity_secret_create",
+        "site",
+        site.id,
+        {"name": site.name},
+    )
+    return secret
+
+
+def identity_signature(secret: str, email: str) -> str:
+    """What the business's backend computes (and what tests sign with)."""
+    message = email.strip().lower().encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def identity_signature_valid(box, site: Site, email: str, signature) -> bool:
+    """Whether ``signature`` is the site's HMAC of ``email``; False without a secret. The
+    comparison takes the same time wherever the strings differ (``hmac.compare_digest``)."""
+    if site.identity_secret_encrypted is None or not isinstance(signature, str):
+        return False
+    signature = signature.strip().lower()
+    if not SIGNATURE_RE.fullmatch(signature):
+        return False
+    from asthron.security.crypto import SecretDecryptionError
+
+    try:
+        secret = box.decrypt(site.identity_secret_encrypted)
+    except SecretDecryptionError:
+        return False
+    return hmac.compare_digest(identity_signature(secret, email), signature)
+
+
+def identity_secret_masked(box, site: Site) -> str | None:
+    """The stored secret as the dashboard shows it (never in full); None when there is none."""
+    from asthron.security.crypto import SecretDecryptionError, masked
+
+    if site.identity_secret_encrypted is None:
+        return None
+    try:
+        return masked(box.decrypt(site.identity_secret_encrypted))
+    except SecretDecryptionError:
+        return "(cannot be decrypted with the current keys: generate a new one)"

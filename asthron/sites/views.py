@@ -126,6 +126,14 @@ def _site(request) -> Site:
     return site
 
 
+def _identity(request, site: Site, new_secret: str | None = None, rotated=False) -> dict:
+    return {
+        "masked": service.identity_secret_masked(request.secret_box, site),
+        "new_secret": new_secret,
+        "rotated": rotated,
+    }
+
+
 @view_config(
     route_name="sites.edit",
     renderer="sites/edit.html",
@@ -139,6 +147,27 @@ def site_edit(request):
         "values": _values_of(site),
         "notice": notice(request),
         "snippet": service.embed_snippet(site, request.app_settings.public_url),
+        "identity": _identity(request, site),
+    }
+
+
+@view_config(
+    route_name="sites.identity_secret",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="POST",
+)
+def identity_secret_rotate(request):
+    """Generate or rotate the site's identity secret. The page shows it this once (no redirect:
+    it is in this response only, which is never cached); afterwards only a masked form."""
+    site = _site(request)
+    rotated = site.identity_secret_encrypted is not None
+    secret = service.rotate_identity_secret(request.db, request.secret_box, request.actor, site)
+    return {
+        "site": site,
+        "values": _values_of(site),
+        "snippet": service.embed_snippet(site, request.app_settings.public_url),
+        "identity": _identity(request, site, secret, rotated),
     }
 
 
@@ -160,6 +189,7 @@ def site_update(request):
             "site": site,
             "values": dict(_values_of(site), **request.POST.mixed()),
             "snippet": service.embed_snippet(site, request.app_settings.public_url),
+            "identity": _identity(request, site),
             "error": str(exc),
         }
     return redirect(request, "sites.edit", "site_saved", site_id=site.id)

@@ -48,6 +48,7 @@ AUDITED_ELSEWHERE = {
     "knowledge.": "tests/knowledge",
     "assistant.": "tests/assistant",
     "inbox.": "tests/inbox",
+    "leads.": "tests/leads",
 }
 
 

@@ -29,6 +29,7 @@ asthron.public_url = http://127.0.0.1
 asthron.templates_dir = {root}/templates
 asthron.migrations_dir = {root}/migrations
 asthron.var_dir = %(here)s/var
+asthron.outbound.allowed_private_hosts = 127.0.0.1
 jinja2.autoescape = true
 jinja2.undefined = strict
 retry.attempts = 3

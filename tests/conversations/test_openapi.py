@@ -145,6 +145,14 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     call("POST", f"{API}/sessions", {"site_key": site["key"]})  # no Origin: 403
     call("POST", f"{API}/sessions", {"site_key": "site_unknown00"}, {"Origin": ORIGIN})
     call("POST", f"{API}/sessions", raw=b" " * (17 * 1024), headers={"Origin": ORIGIN})
+    refused = call(  # a signed identity, but the site has no identity secret: 422
+        "POST",
+        f"{API}/sessions",
+        {"site_key": site["key"], "identity": {"email": "a@example.com", "signature": "0" * 64}},
+        {"Origin": ORIGIN},
+        client=_client(app, "192.0.2.52"),
+    )
+    assert refused.json["error"]["code"] == "invalid_identity"
     for _ in range(3):
         last = call(
             "POST",

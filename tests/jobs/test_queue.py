@@ -41,10 +41,13 @@ def test_sqlite_huey_by_default(restore_huey, tmp_path):
 
 
 def test_redis_huey_for_a_redis_url(restore_huey):
-    huey = queue.configure_huey(settings("redis://127.0.0.1:6379/15"))
+    from tests.conftest import REDIS_URL
+
+    huey = queue.configure_huey(settings(REDIS_URL))
     assert isinstance(huey.storage, RedisStorage)
     kwargs = huey.storage.conn.connection_pool.connection_kwargs
-    assert (kwargs["host"], kwargs["port"], kwargs["db"]) == ("127.0.0.1", 6379, 15)
+    assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 6379)
+    assert kwargs["db"] == int(REDIS_URL.rsplit("/", 1)[1])
 
 
 def test_immediate_mode_runs_in_memory(restore_huey, tmp_path):

@@ -884,6 +884,7 @@ def test_rules_from_the_allowlisted_ops(member, run_in_tm, registry):
         {"question": "timeline", "op": "in", "value": ["soon", "later"]},
         {"question": "start", "op": "<", "value": "2027-01-01"},
     ]
+    assert [a for a, _t, _u in audit_actions(run_in_tm, "lead_rules")] == ["lead_rules.update"]
     page = admin.get("/leads/settings").text
     assert 'value="soon, later"' in page
     before = snapshot(registry["db_engine"], skip=("user_sessions",))

@@ -36,6 +36,7 @@ ROUTES: dict[str, dict[str, object]] = {
     "sites.list": {"GET": MANAGERS},
     "sites.create": {"GET": MANAGERS, "POST": MANAGERS},
     "sites.edit": {"GET": MANAGERS, "POST": MANAGERS},
+    "sites.identity_secret": {"POST": MANAGERS},
     "conversations.list": {"GET": LOGGED_IN},
     "conversations.detail": {"GET": LOGGED_IN},
     "widget.script": {"GET": ANYONE},

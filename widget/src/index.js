@@ -52,8 +52,10 @@ function sleep(ms, signal) {
   });
 }
 
-function createWidget(siteKey, apiBase) {
+function createWidget(siteKey, apiBase, identity) {
   const storageKey = "asthron:" + siteKey;
+  // The signed-in user the page vouches for ("" if none); a session belongs to one of them.
+  const user = identity ? identity.email.trim().toLowerCase() : "";
   let store = null;
   try {
     store = window.localStorage;
@@ -67,8 +69,10 @@ function createWidget(siteKey, apiBase) {
       return {};
     }
   };
-  // t: visitor token, c: conversation id, ok: privacy notice acknowledged, r: last read event
+  // t: visitor token, c: conversation id, ok: privacy notice acknowledged, r: last read event,
+  // u: the identity the session was started with
   let saved = load();
+  if ((saved.u || "") !== user) saved = {}; // another user, or logged out: a session of its own
   const save = () => {
     try {
       store.setItem(storageKey, JSON.stringify(saved));
@@ -144,9 +148,10 @@ function createWidget(siteKey, apiBase) {
           site_key: siteKey,
           page_url: location.href,
           timezone: visitorTimeZone(),
+          identity: identity || undefined,
         });
         if (!r.ok) return warn(r);
-        saved = { t: r.data.visitor_token };
+        saved = { t: r.data.visitor_token, u: user || undefined };
         save();
         config = r.data.config;
       }
@@ -887,7 +892,11 @@ function start() {
     console.warn("Asthron: the widget's script tag needs a data-site attribute.");
     return;
   }
-  const widget = createWidget(siteKey, new URL(script.src).origin + API_PATH);
+  // Optional signed identity from the page: data-user-email, -name, -signature (HMAC made by
+  // the business's server; this server checks it).
+  const attr = (name) => script.getAttribute("data-user-" + name) || undefined;
+  const identity = attr("email") ? { email: attr("email"), name: attr("name"), signature: attr("signature") || "" } : null;
+  const widget = createWidget(siteKey, new URL(script.src).origin + API_PATH, identity);
   window.Asthron = Object.freeze({ open: widget.open, close: widget.close, toggle: widget.toggle });
 }
 
