@@ -37,23 +37,6 @@ def _read_password_stdin() -> str:
     return password
 
 
-def _demo_site(db, settings) -> list[str]:
-    """A website for the demo page (/demo) to embed the widget on, if there is none yet."""
-    from urllib.parse import urlsplit
-
-    from asthron.sites import service as sites
-
-    if sites.list_sites(db):
-        return []
-    origins = [settings.public_url]
-    parts = urlsplit(settings.public_url)
-    if parts.hostname in ("127.0.0.1", "localhost"):
-        other = "localhost" if parts.hostname == "127.0.0.1" else "127.0.0.1"
-        origins.append(f"{parts.scheme}://{other}{f':{parts.port}' if parts.port else ''}")
-    site = sites.create_site(db, audit.Actor.cli(), sites.SiteInput("Demo site", origins))
-    return [f"created the demo site (site key {site.public_key})"]
-
-
 @click.command()
 @click.option("--owner-email", help="Email of the first owner.")
 @click.option("--owner-password-stdin", is_flag=True, help="Read the owner's password from stdin.")
@@ -103,7 +86,9 @@ def setup(obj, owner_email, owner_password_stdin, demo):
                 with os.fdopen(fd, "w") as handle:
                     handle.write(f"{owner.email}\n{password}\n")
         if demo:
-            changes.extend(_demo_site(db, settings))
+            from asthron.demo import seed_demo
+
+            changes.extend(f"created {what}" for what in seed_demo(db, settings.public_url))
         if changes:
             audit.record(
                 db, audit.Actor.cli(), "setup.run", summary={"changes": "; ".join(changes)}
@@ -116,6 +101,7 @@ def setup(obj, owner_email, owner_password_stdin, demo):
     else:
         click.echo("Already set up: nothing to change.")
     if demo:
+        click.echo(f"Dashboard: {settings.public_url}/login")
         demo_file = settings.var_dir / "demo-login.txt"
         if demo_file.exists():
             email, password = demo_file.read_text().split("\n")[:2]

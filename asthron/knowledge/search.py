@@ -149,8 +149,9 @@ def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
     if not words:
         return []
     if db.get_bind().dialect.name == "sqlite":
-        # Each term quoted, so visitor text can never inject FTS5 query syntax.
-        match = " OR ".join(f'"{w}"' for w in words)
+        # Each term quoted, so visitor text can never inject FTS5 query syntax, and matched as
+        # a prefix, so "deliver" finds "delivery" (the same on PostgreSQL with :*).
+        match = " OR ".join(f'"{w}"*' for w in words)
         rows = db.execute(
             sa.text(
                 "SELECT rowid AS chunk_id, bm25(knowledge_fts, 4.0, 2.0, 1.0) AS rank "
@@ -161,7 +162,7 @@ def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
         ).all()
         scored = [(row.chunk_id, -float(row.rank)) for row in rows]
     else:
-        tsquery = " | ".join(f"'{w}'" for w in words)
+        tsquery = " | ".join(f"'{w}':*" for w in words)
         rows = db.execute(
             sa.text(
                 "SELECT id AS chunk_id, ts_rank_cd(search_vector, q) AS rank "

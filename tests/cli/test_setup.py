@@ -71,10 +71,14 @@ def test_setup_demo_prints_the_login_every_time(sqlite_cli, tmp_path):
     assert verify_password(sqlite_cli.user(email).password_hash, password)
     assert _mode(tmp_path / "var" / "demo-login.txt") == 0o600
     assert "created the demo site" in first.output
+    assert "created 4 demo articles" in first.output
     listed = sqlite_cli("sites", "list")
     assert listed.exit_code == 0, listed.output
-    assert "Demo site\thttp://127.0.0.1 http://localhost" in listed.output
+    assert "Demo shop\thttp://127.0.0.1 http://localhost" in listed.output
     assert ("cli", "site.create") in sqlite_cli.audit()
+    assert ("cli", "knowledge.create") in sqlite_cli.audit()
+    found = sqlite_cli("kb", "search", "when do you deliver")
+    assert "Delivery and shipping" in found.output
 
     second = sqlite_cli("setup", "--demo")
     assert second.exit_code == 0

@@ -107,3 +107,8 @@ def test_invalid_articles_are_refused(run_in_tm):
 
 def test_terms_drop_stop_words_and_dedupe():
     assert terms("What are your OPENING hours, hours?") == ["opening", "hours"]
+
+
+def test_prefix_matching_finds_word_forms(articles, run_in_tm):
+    assert run_in_tm(lambda db: search(db, "when do you deliver?"))[0].title == "Delivery"
+    assert run_in_tm(lambda db: search(db, "refunded"))[0].title == "Returns"
