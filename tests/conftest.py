@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "ASTHRON_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
 def _redis_db() -> int:
     # One Redis database per xdist worker (gw0 → 15, gw1 → 14, ...), so parallel workers
     # never flush each other's queues.

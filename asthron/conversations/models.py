@@ -10,7 +10,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from asthron.db import Base, UTCDateTime, utcnow
 
 EVENT_TYPES = (
-    "visitor_message", "assistant_message", "staff_message", "system", "note", "card",
+    "visitor_message",
+    "assistant_message",
+    "staff_message",
+    "system",
+    "note",
+    "card",
 )
 OWNERS = ("assistant", "waiting", "human")
 LIFECYCLES = ("open", "closed")

@@ -361,8 +361,18 @@ def event_json(event: ConversationEvent) -> dict:
 
 # Event data keys a visitor may see; anything else in data stays on the staff side.
 PUBLIC_DATA_KEYS = frozenset(
-    {"reply_id", "offline", "cut_off", "action", "card", "card_id", "fields", "values", "done",
-     "staff_name"}
+    {
+        "reply_id",
+        "offline",
+        "cut_off",
+        "action",
+        "card",
+        "card_id",
+        "fields",
+        "values",
+        "done",
+        "staff_name",
+    }
 )
 
 

@@ -254,8 +254,12 @@ def test_claim_without_email_or_phone_is_refused(run_in_tm, conversation_factory
 
 def test_details_given_in_pieces_complete_the_conversations_lead(run_in_tm, conversation_factory):
     c1, v1 = conversation_factory()
-    first, created, *_ = do_capture(run_in_tm, conversation_factory.site_id, c1, v1, email="dana@x.com")
-    second, created_again, *_ = do_capture(run_in_tm, conversation_factory.site_id, c1, v1, phone="+12025550143")
+    first, created, *_ = do_capture(
+        run_in_tm, conversation_factory.site_id, c1, v1, email="dana@x.com"
+    )
+    second, created_again, *_ = do_capture(
+        run_in_tm, conversation_factory.site_id, c1, v1, phone="+12025550143"
+    )
     assert first == second and created and not created_again
     lead = run_in_tm(lambda db: db.get(Lead, first))
     assert (lead.email, lead.phone) == ("dana@x.com", "+12025550143")
