@@ -186,6 +186,7 @@ def main(argv=None) -> None:
         threads=args.threads,
         ident="asthron",
         channel_timeout=120,
+        channel_request_lookahead=1,
         connection_limit=args.connection_limit,
     )
     threading.Thread(target=server.run, name="waitress", daemon=True).start()

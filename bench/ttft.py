@@ -71,7 +71,7 @@ class _Stream:
         while marker not in self.buffer:
             data = self.sock.recv(65536)
             if not data:
-                raise RuntimeError("stream closed")
+                raise RuntimeError(f"stream closed: {self.buffer[-200:]!r}")
             self.buffer += data
         at = time.perf_counter()
         self.buffer = self.buffer[self.buffer.index(marker) + len(marker) :]
@@ -98,8 +98,15 @@ def run(ctx) -> Section:
     fake = _fake()
     try:
         direct = _direct_ttft(fake, samples)
+        # A closed stream frees its thread within a second (the disconnect check); with a
+        # sample every ~60 ms, leave room for the ones still winding down.
         app = ctx.start_app(
-            "ttft", 16, ai_kind="openai", ai_base_url=fake.openai_base_url, ai_model="gpt-test"
+            "ttft",
+            64,
+            max_streams=48,
+            ai_kind="openai",
+            ai_base_url=fake.openai_base_url,
+            ai_model="gpt-test",
         )
         try:
             site_key, origin = app.info["site_key"], app.info["origin"]

@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import transaction
 
@@ -66,6 +67,18 @@ def _hours_text(context: ReplyContext) -> str:
     if context.next_opening:
         return f"Closed now; next opening {context.next_opening.isoformat()} (UTC)."
     return ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    query: str
+    passages: list
+    providers: list
+    messages: list
+    next_question: object
+    turn_cap: int
+    reply_cap: int
+    business_name: str
 
 
 class AssistantResponder:
@@ -153,29 +166,49 @@ class AssistantResponder:
         )
         return links
 
-    def reply(self, context: ReplyContext) -> Iterator[str | ReplyOutcome]:
-        tm = transaction.TransactionManager(explicit=True)
-        question = " ".join([t.body for t in context.history if t.author == "visitor"][-2:])
-        with tm:
-            db = self._session(tm)
-            profile = db.get(AssistantProfile, 1)
-            turn_cap = profile.turn_cap if profile else 40
-            reply_cap = profile.reply_max_chars if profile else 1200
-            passages = search(db, question, limit=4)
-            budget = usage.budget_state(db)
-            providers = (
-                []
-                if budget.exhausted
-                else ai_config.effective_providers(
-                    db, self.registry["app_settings"], self.registry["secret_box"]
-                )
+    def prepare(self, db, context: ReplyContext) -> Prepared:
+        """Everything the reply needs from the database, read in the caller's transaction."""
+        query = " ".join([t.body for t in context.history if t.author == "visitor"][-2:])
+        profile = db.get(AssistantProfile, 1)
+        passages = search(db, query, limit=4)
+        budget = usage.budget_state(db, spend_if_unbudgeted=False)
+        providers = (
+            []
+            if budget.exhausted
+            else ai_config.effective_providers(
+                db, self.registry["app_settings"], self.registry["secret_box"]
             )
-            messages = build_messages(
-                profile, context.site_name, _hours_text(context), passages, context.history
-            )
-            question = self._next_question(db, context.conversation_id)
-            if question is not None:
-                messages.append(ChatMessage("system", question_instruction(question)))
+        )
+        messages = build_messages(
+            profile, context.site_name, _hours_text(context), passages, context.history
+        )
+        next_question = self._next_question(db, context.conversation_id)
+        if next_question is not None:
+            messages.append(ChatMessage("system", question_instruction(next_question)))
+        return Prepared(
+            query=query,
+            passages=passages,
+            providers=providers,
+            messages=messages,
+            next_question=next_question,
+            turn_cap=profile.turn_cap if profile else 40,
+            reply_cap=profile.reply_max_chars if profile else 1200,
+            business_name=profile.business_name if profile else "",
+        )
+
+    def reply(
+        self, context: ReplyContext, prepared: Prepared | None = None
+    ) -> Iterator[str | ReplyOutcome]:
+        if prepared is None:
+            tm = transaction.TransactionManager(explicit=True)
+            with tm:
+                prepared = self.prepare(self._session(tm), context)
+        passages, providers, messages = prepared.passages, prepared.providers, prepared.messages
+        question, turn_cap, reply_cap = (
+            prepared.next_question,
+            prepared.turn_cap,
+            prepared.reply_cap,
+        )
         if context.visitor_turns > turn_cap:
             yield TURN_CAP_REPLY
             yield ReplyOutcome(TURN_CAP_REPLY, data={"turn_cap": True})
@@ -185,9 +218,9 @@ class AssistantResponder:
         chain = FailoverChain(self._links(providers), on_attempt=attempts.append)
         grounding = Grounding(
             follow_up=question_text(question) if question is not None else "",
-            question=question,
+            question=prepared.query,
             passages=passages,
-            business_name=profile.business_name if profile else "",
+            business_name=prepared.business_name,
         )
         sent = 0
         text, cut_off = "", False
@@ -275,7 +308,7 @@ class AssistantResponder:
 
     def _first_model(self, db):
         """The first configured model provider, unless the budget is spent."""
-        if usage.budget_state(db).exhausted:
+        if usage.budget_state(db, spend_if_unbudgeted=False).exhausted:
             return None, None
         providers = ai_config.effective_providers(
             db, self.registry["app_settings"], self.registry["secret_box"]

@@ -96,9 +96,14 @@ class BudgetState:
         return self.budget is not None and self.spent >= self.budget
 
 
-def budget_state(db: Session, now: dt.datetime | None = None) -> BudgetState:
+def budget_state(
+    db: Session, now: dt.datetime | None = None, *, spend_if_unbudgeted: bool = True
+) -> BudgetState:
     profile = db.get(AssistantProfile, 1)
     budget = profile.monthly_budget if profile else None
+    if budget is None and not spend_if_unbudgeted:
+        # The reply path only needs to know whether the budget is spent: skip the sum.
+        return BudgetState(budget=None, spent=Decimal(0))
     return BudgetState(
         budget=Decimal(budget) if budget is not None else None, spent=Decimal(month_spend(db, now))
     )

@@ -263,24 +263,24 @@ def _extract(registry, db: Session, conversation: Conversation, text: str) -> di
     return clean if ("email" in clean or "phone" in clean) else {}
 
 
-def before_reply(registry, conversation_id: int) -> None:
+def before_reply(registry, conversation_id: int, db: Session) -> None:
     """Read the visitor's answer to the question asked last, before the next reply is
-    composed, so that reply moves on to the next question."""
-    tm = transaction.TransactionManager(explicit=True)
-    with tm:
-        db = get_tm_session(registry["dbsession_factory"], tm)
-        conversation = db.get(Conversation, conversation_id)
-        latest = db.scalar(
-            sa.select(ConversationEvent)
-            .where(
-                ConversationEvent.conversation_id == conversation_id,
-                ConversationEvent.type == "visitor_message",
-            )
-            .order_by(ConversationEvent.id.desc())
-            .limit(1)
+    composed (in the runner's transaction), so that reply moves on to the next question."""
+    # Most conversations have no lead yet: one indexed lookup, then nothing to do.
+    if lead_for_conversation(db, conversation_id) is None:
+        return
+    conversation = db.get(Conversation, conversation_id)
+    latest = db.scalar(
+        sa.select(ConversationEvent)
+        .where(
+            ConversationEvent.conversation_id == conversation_id,
+            ConversationEvent.type == "visitor_message",
         )
-        if conversation is not None and latest is not None:
-            _record_qualification_answer(db, conversation, latest)
+        .order_by(ConversationEvent.id.desc())
+        .limit(1)
+    )
+    if conversation is not None and latest is not None:
+        _record_qualification_answer(db, conversation, latest)
 
 
 def _record_qualification_answer(
