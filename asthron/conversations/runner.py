@@ -79,11 +79,14 @@ class ReplyRunner:
             .limit(HISTORY_TURNS)
         )
         history = [Turn(service.AUTHOR_OF_TYPE[e.type], e.body) for e in reversed(list(rows))]
+        business_open = hours.is_open(site.business_hours, site.holidays, site.timezone, now)
         return ReplyContext(
             conversation_id=conversation.id,
             site_name=site.name,
-            business_open=hours.is_open(site.business_hours, site.holidays, site.timezone, now),
-            next_opening=hours.next_opening(site.business_hours, site.holidays, site.timezone, now),
+            business_open=business_open,
+            next_opening=None
+            if business_open
+            else hours.next_opening(site.business_hours, site.holidays, site.timezone, now),
             site_timezone=site.timezone,
             history=history,
         )
