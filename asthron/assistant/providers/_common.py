@@ -141,3 +141,23 @@ class StreamState:
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
+
+
+def http_timeout(connect: float, read: float):
+    """The httpx timeout the OpenAI and Anthropic SDKs take: connect, then per-read."""
+    import httpx2
+
+    return httpx2.Timeout(connect=connect, read=read, write=max(connect, 10.0), pool=connect)
+
+
+def listed_model_health(provider):
+    """Healthy when the model list answers; says so when the configured model is missing."""
+    from asthron.assistant.providers.base import timed_health
+
+    def check() -> str:
+        models = provider.list_models()
+        if models and provider.model not in models:
+            return f"reachable; model {provider.model!r} is not in its list of {len(models)}"
+        return f"ok, {len(models)} models"
+
+    return timed_health(check)

@@ -14,7 +14,13 @@ from collections.abc import Iterator
 import anthropic
 import httpx2
 
-from asthron.assistant.providers._common import StreamState, read_timeout, split_system
+from asthron.assistant.providers._common import (
+    StreamState,
+    listed_model_health,
+    read_timeout,
+    split_system,
+)
+from asthron.assistant.providers._common import http_timeout as _timeout
 from asthron.assistant.providers.base import (
     ChatMessage,
     Completion,
@@ -26,7 +32,6 @@ from asthron.assistant.providers.base import (
     StreamItem,
     Usage,
     structured_via_chat,
-    timed_health,
 )
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -144,20 +149,10 @@ class AnthropicProvider:
             raise _map_error(exc, state) from None
 
     def health(self) -> HealthResult:
-        def check() -> str:
-            models = self.list_models()
-            if models and self.model not in models:
-                return f"reachable; model {self.model!r} is not in its list of {len(models)}"
-            return f"ok, {len(models)} models"
-
-        return timed_health(check)
+        return listed_model_health(self)
 
     def close(self) -> None:
         self._client.close()
-
-
-def _timeout(connect: float, read: float) -> httpx2.Timeout:
-    return httpx2.Timeout(connect=connect, read=read, write=max(connect, 10.0), pool=connect)
 
 
 def _read_event(event, state: StreamState) -> tuple[str, bool]:

@@ -18,8 +18,12 @@ import openai
 from asthron.assistant.providers._common import (
     StreamState,
     as_dicts,
+    listed_model_health,
     read_timeout,
     split_system,
+)
+from asthron.assistant.providers._common import (
+    http_timeout as _timeout,
 )
 from asthron.assistant.providers.base import (
     ChatMessage,
@@ -30,7 +34,6 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
-    timed_health,
     validate_structured,
 )
 
@@ -198,20 +201,10 @@ class OpenAICompatProvider:
             raise _map_error(exc, state) from None
 
     def health(self) -> HealthResult:
-        def check() -> str:
-            models = self.list_models()
-            if models and self.model not in models:
-                return f"reachable; model {self.model!r} is not in its list of {len(models)}"
-            return f"ok, {len(models)} models"
-
-        return timed_health(check)
+        return listed_model_health(self)
 
     def close(self) -> None:
         self._client.close()
-
-
-def _timeout(connect: float, read: float) -> httpx2.Timeout:
-    return httpx2.Timeout(connect=connect, read=read, write=max(connect, 10.0), pool=connect)
 
 
 def _read_chunk(chunk, state: StreamState) -> tuple[str, bool, bool]:
