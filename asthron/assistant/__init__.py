@@ -4,5 +4,6 @@
 def includeme(config):
     from asthron.assistant.responder import AssistantResponder
 
-    # The assistant replaces the conversations package's greeting responder.
+    # The assistant is the conversations package's responder (the runner knows only the
+    # interface in asthron.conversations.responder).
     config.registry["reply_runner"].responder = AssistantResponder(config.registry)

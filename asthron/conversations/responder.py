@@ -1,4 +1,4 @@
-"""The responder interface the assistant plugs into, and the offline built-in responder.
+"""The responder interface the assistant plugs into (asthron.assistant.responder).
 
 A responder turns a conversation into a reply, streamed as text deltas. The runner publishes
 the deltas live and stores the joined text as one assistant event.
@@ -48,47 +48,3 @@ class Responder(Protocol):
     def reply(self, context: ReplyContext) -> Iterator[str | ReplyOutcome]:
         """Yield the reply as text deltas, optionally ending with a ReplyOutcome; without one,
         the joined deltas are the stored message."""
-
-
-def _chunks(text: str, size: int = 24) -> Iterator[str]:
-    # Word-aligned pieces, so the visitor sees the reply build up as it would from a model.
-    piece = ""
-    for word in text.split(" "):
-        candidate = f"{piece} {word}" if piece else word
-        if len(candidate) > size and piece:
-            yield piece + " "
-            piece = word
-        else:
-            piece = candidate
-    if piece:
-        yield piece
-
-
-class BuiltinResponder:
-    """No model: greets, acknowledges and says honestly that a person will reply."""
-
-    name = "builtin"
-
-    def reply(self, context: ReplyContext) -> Iterator[str]:
-        yield from _chunks(self.compose(context))
-
-    def compose(self, context: ReplyContext) -> str:
-        if context.visitor_turns <= 1:
-            opening = (
-                f"Hi, and thanks for your message! I'm the automated assistant for "
-                f"{context.site_name}. "
-            )
-        else:
-            opening = "Thanks, I've added that to the conversation. "
-        if context.business_open:
-            return opening + "A person from our team will reply here as soon as they can."
-        if context.next_opening is not None:
-            from zoneinfo import ZoneInfo
-
-            local = context.next_opening.astimezone(ZoneInfo(context.site_timezone))
-            when = local.strftime("%A at %H:%M") + f" ({context.site_timezone})"
-            return (
-                opening + f"We're closed right now; a person will reply when we open, {when}. "
-                "You can also leave your email so we can answer you there."
-            )
-        return opening + "A person from our team will reply here when they are back."

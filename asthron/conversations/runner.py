@@ -16,7 +16,7 @@ import transaction
 
 from asthron.conversations import service
 from asthron.conversations.models import Conversation, ConversationEvent
-from asthron.conversations.responder import BuiltinResponder, ReplyContext, ReplyOutcome, Turn
+from asthron.conversations.responder import ReplyContext, ReplyOutcome, Turn
 from asthron.db import get_tm_session, utcnow
 from asthron.realtime import conversation_channel
 from asthron.sites import hours
@@ -35,7 +35,8 @@ def _taken_over(watch) -> bool:
 class ReplyRunner:
     def __init__(self, registry, responder=None, max_workers: int = 8):
         self.registry = registry
-        self.responder = responder or BuiltinResponder()
+        # Set by asthron.assistant's includeme; the runner only knows the interface.
+        self.responder = responder
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reply")
         # Called before the responder starts (reading a qualification answer) and after a
         # reply is stored (handoff decisions, lead capture...).

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from asthron.conversations import handoff
 from asthron.conversations.models import Conversation
-from asthron.db import get_tm_session
+from asthron.db import get_tm_session, utcnow
 from asthron.inbox import presence
 from asthron.inbox.models import HandoffRules
-from asthron.sites.config import site_availability
+from asthron.sites import hours
 from asthron.sites.models import Site
 
 log = logging.getLogger(__name__)
@@ -43,14 +43,13 @@ def rules(db: Session) -> HandoffRules:
 
 
 def _when_text(site: Site) -> str | None:
-    availability = site_availability(site)
-    if availability["open_now"] or not availability["next_open_at"]:
+    now = utcnow()
+    opening = None
+    if not hours.is_open(site.business_hours, site.holidays, site.timezone, now):
+        opening = hours.next_opening(site.business_hours, site.holidays, site.timezone, now)
+    if opening is None:
         return "as soon as someone is back"
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    opening = dt.datetime.fromisoformat(availability["next_open_at"].replace("Z", "+00:00"))
-    local = opening.astimezone(ZoneInfo(site.timezone))
+    local = opening.astimezone(hours.zone(site.timezone))
     return f"from {local.strftime('%A %H:%M')} ({site.timezone})"
 
 

@@ -104,11 +104,11 @@ def _find(db: Session, claim: LeadClaim) -> Lead | None:
     return None
 
 
-def _conversation_lead(db: Session, conversation: Conversation) -> Lead | None:
+def lead_for_conversation(db: Session, conversation_id: int) -> Lead | None:
     return db.scalar(
         sa.select(Lead)
         .join(LeadConversation, LeadConversation.lead_id == Lead.id)
-        .where(LeadConversation.conversation_id == conversation.id)
+        .where(LeadConversation.conversation_id == conversation_id)
     )
 
 
@@ -219,7 +219,7 @@ def capture(
         raise normalize.LeadDataError("email", "Give an email address or a phone number.")
     # The conversation's own lead, when details come in pieces (an email, later a phone).
     lead = _find(db, claim) or (
-        _conversation_lead(db, conversation) if conversation is not None else None
+        lead_for_conversation(db, conversation.id) if conversation is not None else None
     )
     created = False
     if lead is None:

@@ -16,7 +16,7 @@ from asthron.conversations import service as conversations
 from asthron.conversations.models import Conversation, ConversationEvent, Visitor
 from asthron.db import get_tm_session
 from asthron.leads import capture, qualification
-from asthron.leads.models import Lead, LeadConversation
+from asthron.leads.capture import lead_for_conversation
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,6 @@ class CardError(conversations.ConversationError):
     def __init__(self, message: str, fields: dict | None = None):
         super().__init__(message)
         self.fields = fields or {}
-
-
-def lead_for_conversation(db: Session, conversation_id: int) -> Lead | None:
-    return db.scalar(
-        sa.select(Lead)
-        .join(LeadConversation, LeadConversation.lead_id == Lead.id)
-        .where(LeadConversation.conversation_id == conversation_id)
-    )
 
 
 def _cards(db: Session, conversation_id: int, kind: str) -> list[ConversationEvent]:
