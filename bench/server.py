@@ -78,7 +78,7 @@ def make_asthron_app(args):
     app = main({}, **settings)
     if args.no_reply:
         # Isolate the API from the responder: no assistant replies are scheduled.
-        app.registry["reply_runner"].schedule_after_commit = lambda *a, **k: None
+        app.registry["reply_runner"].start_reply = lambda *a, **k: None
     return app
 
 

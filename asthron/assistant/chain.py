@@ -82,44 +82,62 @@ class ChainLink:
     breaker: CircuitBreaker
 
 
-def bounded(iterator_factory: Callable[[], Iterator], first_token: float, total: float):
-    """Iterate a provider's stream in a helper thread, enforcing the first-token and total
-    timeouts from this side."""
-    items: queue.Queue = queue.Queue(maxsize=256)
-    cancelled = threading.Event()
+class BoundedStream:
+    """A provider's stream, read in a helper thread that starts at once (so the request is on
+    its way before anyone iterates), with the first-token and total timeouts enforced from
+    this side, counted from the start."""
 
-    def produce():
+    def __init__(self, iterator_factory: Callable[[], Iterator], first_token: float, total: float):
+        self._items: queue.Queue = queue.Queue(maxsize=256)
+        self._cancelled = threading.Event()
+        started = time.monotonic()
+        self._first_deadline = started + first_token
+        self._deadline = started + total
+        self._factory = iterator_factory
+        threading.Thread(target=self._produce, daemon=True, name="provider-stream").start()
+
+    def _produce(self) -> None:
         try:
-            for item in iterator_factory():
-                if cancelled.is_set():
+            for item in self._factory():
+                if self._cancelled.is_set():
                     return
-                items.put(item)
+                self._items.put(item)
         except BaseException as exc:  # delivered to the consumer, which decides
-            items.put(exc)
+            self._items.put(exc)
         finally:
-            items.put(_END)
+            self._items.put(_END)
 
-    threading.Thread(target=produce, daemon=True, name="provider-stream").start()
-    deadline = time.monotonic() + total
-    first = True
-    try:
+    def __iter__(self) -> Iterator:
+        first = True
+        try:
+            while True:
+                now = time.monotonic()
+                wait = min(self._first_deadline if first else self._deadline, self._deadline) - now
+                if wait <= 0:
+                    what = "first token" if first else "reply"
+                    raise ProviderError("timeout", f"no {what} within the timeout")
+                try:
+                    item = self._items.get(timeout=wait)
+                except queue.Empty:
+                    what = "first token" if first else "reply"
+                    raise ProviderError("timeout", f"no {what} within the timeout") from None
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                first = False
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._cancelled.set()
+        # A producer blocked on a full queue would never see the flag: make room.
         while True:
-            wait = min(first_token if first else total, deadline - time.monotonic())
-            if wait <= 0:
-                raise ProviderError("timeout", "the reply took longer than the total timeout")
             try:
-                item = items.get(timeout=wait)
+                self._items.get_nowait()
             except queue.Empty:
-                what = "first token" if first else "reply"
-                raise ProviderError("timeout", f"no {what} within the timeout") from None
-            if item is _END:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            first = False
-            yield item
-    finally:
-        cancelled.set()
 
 
 class FailoverChain:
@@ -130,10 +148,16 @@ class FailoverChain:
     def stream(self, messages, grounding=None) -> Iterator[Delta | Completion]:
         """Yield deltas and one Completion from the first provider that works.
 
-        Raises ProviderError(kind="cut_off", partial_text=...) when a provider fails midway.
+        The first provider that its breaker allows is called before this returns; the
+        returned iterator relays it and fails over. Raises ProviderError(kind="cut_off",
+        partial_text=...) when a provider fails midway.
         """
-        last_error: ProviderError | None = None
-        for link in self.links:
+        links = iter(self.links)
+        first = self._open_next(links, messages, grounding)
+        return _Started(self._relay(links, first, messages, grounding), first)
+
+    def _open_next(self, links, messages, grounding):
+        for link in links:
             provider = link.provider
             if not link.breaker.allow():
                 log.info("skipping %s: circuit open", provider.kind)
@@ -141,45 +165,76 @@ class FailoverChain:
             attempt = Attempt(
                 provider.kind, getattr(provider, "model", ""), False, time.monotonic()
             )
-            streamed = []
-            try:
-                for item in bounded(
-                    lambda p=provider, o=link.options: p.stream_chat(
-                        messages, o, grounding=grounding
-                    ),
-                    link.options.timeouts.first_token,
-                    link.options.timeouts.total,
-                ):
-                    if isinstance(item, Delta):
-                        if attempt.first_token_ms is None:
-                            attempt.first_token_ms = _ms_since(attempt.started)
-                        streamed.append(item.text)
-                        yield item
-                    elif isinstance(item, Completion):
-                        attempt.ok, attempt.usage = True, item.usage
-                        attempt.model = item.model or attempt.model
-                        attempt.latency_ms = _ms_since(attempt.started)
-                        link.breaker.success()
-                        self.on_attempt(attempt)
-                        yield item
-                        return
-                raise ProviderError("bad_response", "the stream ended without a final message")
-            except ProviderError as exc:
-                error = exc
-            except Exception as exc:  # a provider bug must not break the chat
-                log.exception("provider %s raised", provider.kind)
-                error = ProviderError("bad_response", f"{type(exc).__name__}: {exc}")
-            attempt.error, attempt.latency_ms = error, _ms_since(attempt.started)
-            link.breaker.failure()
-            self.on_attempt(attempt)
-            if streamed:
-                raise ProviderError(
-                    "cut_off",
-                    f"{provider.kind} failed midway: {error.message}",
-                    partial_text=error.partial_text or "".join(streamed),
-                )
-            last_error = error
+            stream = BoundedStream(
+                lambda p=provider, o=link.options: p.stream_chat(messages, o, grounding=grounding),
+                link.options.timeouts.first_token,
+                link.options.timeouts.total,
+            )
+            return link, attempt, stream
+        return None
+
+    def _relay(self, links, opened, messages, grounding) -> Iterator[Delta | Completion]:
+        last_error: ProviderError | None = None
+        try:
+            while opened is not None:
+                link, attempt, stream = opened
+                provider = link.provider
+                streamed = []
+                try:
+                    for item in stream:
+                        if isinstance(item, Delta):
+                            if attempt.first_token_ms is None:
+                                attempt.first_token_ms = _ms_since(attempt.started)
+                            streamed.append(item.text)
+                            yield item
+                        elif isinstance(item, Completion):
+                            attempt.ok, attempt.usage = True, item.usage
+                            attempt.model = item.model or attempt.model
+                            attempt.latency_ms = _ms_since(attempt.started)
+                            link.breaker.success()
+                            self.on_attempt(attempt)
+                            yield item
+                            return
+                    raise ProviderError("bad_response", "the stream ended without a final message")
+                except ProviderError as exc:
+                    error = exc
+                except Exception as exc:  # a provider bug must not break the chat
+                    log.exception("provider %s raised", provider.kind)
+                    error = ProviderError("bad_response", f"{type(exc).__name__}: {exc}")
+                attempt.error, attempt.latency_ms = error, _ms_since(attempt.started)
+                link.breaker.failure()
+                self.on_attempt(attempt)
+                if streamed:
+                    raise ProviderError(
+                        "cut_off",
+                        f"{provider.kind} failed midway: {error.message}",
+                        partial_text=error.partial_text or "".join(streamed),
+                    )
+                last_error = error
+                opened = self._open_next(links, messages, grounding)
+        finally:
+            if opened is not None:
+                opened[2].close()
         raise last_error or ProviderError("unavailable", "no provider is available")
+
+
+class _Started:
+    """The relay of a chain whose first provider is already called: closing it before it is
+    read also stops that provider's helper thread."""
+
+    def __init__(self, relay: Iterator, first):
+        self._relay, self._first = relay, first
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._relay)
+
+    def close(self) -> None:
+        self._relay.close()
+        if self._first is not None:
+            self._first[2].close()
 
 
 def _ms_since(started: float) -> int:

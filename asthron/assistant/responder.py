@@ -69,6 +69,24 @@ def _hours_text(context: ReplyContext) -> str:
     return ""
 
 
+class _Relay:
+    """The responder's reply over a started chain: closing it before it is read still stops
+    the provider call and records the attempt."""
+
+    def __init__(self, relay: Iterator, stream):
+        self._relay, self._stream = relay, stream
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._relay)
+
+    def close(self) -> None:
+        self._relay.close()
+        self._stream.close()
+
+
 @dataclass(frozen=True)
 class Prepared:
     query: str
@@ -199,33 +217,36 @@ class AssistantResponder:
     def reply(
         self, context: ReplyContext, prepared: Prepared | None = None
     ) -> Iterator[str | ReplyOutcome]:
+        """The reply as text deltas, then a ReplyOutcome. The first provider is called before
+        this returns, so the model is already at work while the caller commits."""
         if prepared is None:
             tm = transaction.TransactionManager(explicit=True)
             with tm:
                 prepared = self.prepare(self._session(tm), context)
-        passages, providers, messages = prepared.passages, prepared.providers, prepared.messages
-        question, turn_cap, reply_cap = (
-            prepared.next_question,
-            prepared.turn_cap,
-            prepared.reply_cap,
-        )
-        if context.visitor_turns > turn_cap:
-            yield TURN_CAP_REPLY
-            yield ReplyOutcome(TURN_CAP_REPLY, data={"turn_cap": True})
-            return
-
+        if context.visitor_turns > prepared.turn_cap:
+            return iter([TURN_CAP_REPLY, ReplyOutcome(TURN_CAP_REPLY, data={"turn_cap": True})])
         attempts: list[Attempt] = []
-        chain = FailoverChain(self._links(providers), on_attempt=attempts.append)
+        chain = FailoverChain(self._links(prepared.providers), on_attempt=attempts.append)
+        question = prepared.next_question
         grounding = Grounding(
             follow_up=question_text(question) if question is not None else "",
             question=prepared.query,
-            passages=passages,
+            passages=prepared.passages,
             business_name=prepared.business_name,
+        )
+        stream = chain.stream(prepared.messages, grounding=grounding)
+        return _Relay(self._relay(context, prepared, stream, attempts), stream)
+
+    def _relay(self, context, prepared: Prepared, stream, attempts) -> Iterator[str | ReplyOutcome]:
+        passages, question, reply_cap = (
+            prepared.passages,
+            prepared.next_question,
+            prepared.reply_cap,
         )
         sent = 0
         text, cut_off = "", False
         try:
-            for item in chain.stream(messages, grounding=grounding):
+            for item in stream:
                 if isinstance(item, Delta):
                     piece = item.text[: max(0, reply_cap - sent)]
                     if piece:

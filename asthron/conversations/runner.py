@@ -1,13 +1,18 @@
-"""Runs the responder after a visitor's message commits, in a bounded pool in the web process.
+"""Runs the responder for a visitor's message, in a bounded pool in the web process.
 
-Not in Huey: a polling consumer would add up to seconds before the first token. The runner
-re-checks who owns the conversation before it stores a reply, so the assistant never talks
-over a person.
+Not in Huey: a polling consumer would add up to seconds before the first token. For the same
+reason the reply is prepared (hooks, context, retrieval, the prompt) in the very transaction
+that stores the visitor's message, and the model is called before that transaction commits:
+the model's own first-token delay then overlaps the commit and the HTTP response. Nothing is
+shown or stored until the commit is known (``CommitGate``); a rolled-back or retried request
+cancels its speculative reply. The runner re-checks who owns the conversation before it stores
+a reply, so the assistant never talks over a person.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +29,8 @@ from asthron.sites.models import Site
 
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 40
+# How long a prepared reply waits to learn whether the visitor's message committed.
+COMMIT_WAIT_SECONDS = 30.0
 
 
 def _taken_over(watch) -> bool:
@@ -32,40 +39,143 @@ def _taken_over(watch) -> bool:
     )
 
 
+class CommitGate:
+    """Whether the transaction that stored the visitor's message committed. The first
+    outcome wins: an after-commit hook and an after-abort hook may both report."""
+
+    def __init__(self, committed: bool | None = None):
+        self._settled = threading.Event()
+        self.committed = False
+        if committed is not None:
+            self.settle(committed)
+
+    def settle(self, committed: bool) -> None:
+        if not self._settled.is_set():
+            self.committed = committed
+            self._settled.set()
+
+    def wait(self, timeout: float = COMMIT_WAIT_SECONDS) -> bool:
+        return self._settled.wait(timeout) and self.committed
+
+
 class ReplyRunner:
     def __init__(self, registry, responder=None, max_workers: int = 8):
         self.registry = registry
         # Set by asthron.assistant's includeme; the runner only knows the interface.
         self.responder = responder
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reply")
-        # Called before the responder starts (reading a qualification answer) and after a
-        # reply is stored (handoff decisions, lead capture...).
+        # Called before the responder starts (reading a qualification answer), in the
+        # transaction that prepares the reply, and after a reply is stored (handoff
+        # decisions, lead capture...).
         self.before_reply: list = []
         self.after_reply: list = []
 
-    def schedule_after_commit(self, db, conversation_id: int, trigger_event_id: int) -> None:
-        tm = db.info.get("transaction_manager")
+    # -- starting a reply ---------------------------------------------------------------------
 
+    def start_reply(self, db, conversation: Conversation) -> None:
+        """Reply to the visitor message just stored in ``db``'s transaction.
+
+        The reply is prepared here and the model called at once (see the module docstring);
+        deltas and the stored reply wait for this transaction's commit.
+        """
+        txn = db.info["transaction_manager"].get()
+        try:
+            started = self._prepare_and_start(db, conversation)
+        except Exception:
+            # Preparing is reads plus the hooks' own savepoints; if it still fails, the reply
+            # is prepared again after the commit, in a transaction of its own.
+            log.exception("preparing the reply for conversation %s failed", conversation.id)
+            started = None
+        if started is None:
+            self._run_after_commit(txn, conversation.id)
+            return
+        context, replies, watch = started
+        gate = CommitGate()
+
+        def committed(ok):
+            if ok:
+                self._publish_typing(conversation.id, True)
+            gate.settle(ok)
+
+        txn.addAfterCommitHook(committed)
+        txn.addAfterAbortHook(lambda: gate.settle(False))
+        try:
+            self.pool.submit(self._deliver_safely, context, replies, watch, gate)
+        except RuntimeError:  # the process is shutting down: no reply, but no error either
+            watch.close()
+            getattr(replies, "close", lambda: None)()
+
+    def _prepare_and_start(self, db, conversation: Conversation):
+        """The hooks, the context and the responder's preparation, then the responder's
+        iterator (an assistant responder has already sent the request to the model)."""
+        self._before_reply_hooks(db, conversation.id)
+        if conversation.owner != "assistant" or conversation.status != "open":
+            return None
+        context = self.build_context(db, conversation)
+        prepare = getattr(self.responder, "prepare", None)
+        prepared = prepare(db, context) if prepare is not None else None
+        # Subscribed before the model is called, so a person joining is never missed.
+        watch = self.registry["notifier"].subscribe(conversation_channel(conversation.id))
+        try:
+            replies = (
+                self.responder.reply(context, prepared)
+                if prepared is not None
+                else self.responder.reply(context)
+            )
+        except BaseException:
+            watch.close()
+            raise
+        return context, replies, watch
+
+    def _run_after_commit(self, txn, conversation_id: int) -> None:
         def hook(committed):
             if committed:
-                self.pool.submit(self.run_safely, conversation_id, trigger_event_id)
+                self.pool.submit(self.run_safely, conversation_id)
 
-        tm.get().addAfterCommitHook(hook)
+        txn.addAfterCommitHook(hook)
 
-    def run_safely(self, conversation_id: int, trigger_event_id: int) -> None:
+    def _before_reply_hooks(self, db, conversation_id: int) -> None:
+        for hook in self.before_reply:
+            try:
+                hook(self.registry, conversation_id, db)
+            except Exception:
+                log.exception("before-reply hook %s failed", getattr(hook, "__name__", hook))
+
+    # -- running a reply in a transaction of its own ------------------------------------------
+
+    def run_safely(self, conversation_id: int, _trigger_event_id: int | None = None) -> None:
         try:
-            self.run(conversation_id, trigger_event_id)
+            self.run(conversation_id)
         except Exception:
             log.exception("reply for conversation %s failed", conversation_id)
-            self._publish(
-                conversation_id, {"kind": "typing", "author": "assistant", "active": False}
-            )
+            self._publish_typing(conversation_id, False)
+
+    def run(self, conversation_id: int, _trigger_event_id: int | None = None):
+        """Prepare and deliver a reply now: used when preparing in the visitor's transaction
+        failed, and by tests. Returns the stored event, or None."""
+        tm = transaction.TransactionManager(explicit=True)
+        with tm:
+            db = self._session(tm)
+            conversation = db.get(Conversation, conversation_id)
+            if conversation is None:
+                return None
+            started = self._prepare_and_start(db, conversation)
+        if started is None:
+            return None
+        context, replies, watch = started
+        self._publish_typing(conversation_id, True)
+        return self._deliver(context, replies, watch, CommitGate(committed=True))
+
+    # -- delivering a reply -------------------------------------------------------------------
 
     def _session(self, tm):
         return get_tm_session(self.registry["dbsession_factory"], tm)
 
     def _publish(self, conversation_id: int, message: dict) -> None:
         self.registry["notifier"].publish(conversation_channel(conversation_id), message)
+
+    def _publish_typing(self, conversation_id: int, active: bool) -> None:
+        self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": active})
 
     def build_context(self, db, conversation: Conversation) -> ReplyContext:
         site = db.get(Site, conversation.site_id)
@@ -92,48 +202,32 @@ class ReplyRunner:
             history=history,
         )
 
-    def run(self, conversation_id: int, trigger_event_id: int) -> ConversationEvent | None:
-        tm = transaction.TransactionManager(explicit=True)
-        # One short transaction for everything before the model is called (hooks, context,
-        # retrieval, the prompt): each extra one would add to the visitor's time to first token.
-        with tm:
-            db = self._session(tm)
-            for hook in self.before_reply:
-                try:
-                    with db.begin_nested():
-                        hook(self.registry, conversation_id, db)
-                except Exception:
-                    log.exception("before-reply hook %s failed", getattr(hook, "__name__", hook))
-            conversation = db.get(Conversation, conversation_id)
-            if conversation is None or conversation.owner != "assistant":
-                return None
-            if conversation.status != "open":
-                return None
-            context = self.build_context(db, conversation)
-            prepare = getattr(self.responder, "prepare", None)
-            prepared = prepare(db, context) if prepare is not None else None
+    def _deliver_safely(self, context, replies, watch, gate: CommitGate) -> None:
+        try:
+            self._deliver(context, replies, watch, gate)
+        except Exception:
+            log.exception("reply for conversation %s failed", context.conversation_id)
+            if gate.committed:
+                self._publish_typing(context.conversation_id, False)
 
+    def _deliver(self, context, replies, watch, gate: CommitGate) -> ConversationEvent | None:
+        """Publish the reply's deltas as they come and store the reply; nothing at all unless
+        the visitor's message committed."""
+        conversation_id = context.conversation_id
         reply_id = uuid.uuid4().hex
-        self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": True})
         parts, outcome = [], None
         # A person joining publishes an ownership change on this channel (from any process);
         # generation stops at the next delta and nothing partial is stored as a reply.
-        with self.registry["notifier"].subscribe(conversation_channel(conversation_id)) as watch:
-            replies = (
-                self.responder.reply(context, prepared)
-                if prepared is not None
-                else self.responder.reply(context)
-            )
+        with watch:
             try:
                 for item in replies:
+                    if not gate.wait():
+                        return None  # the visitor's message was never stored: say nothing
                     if _taken_over(watch):
                         self._publish(
                             conversation_id, {"kind": "reply_cancelled", "reply_id": reply_id}
                         )
-                        self._publish(
-                            conversation_id,
-                            {"kind": "typing", "author": "assistant", "active": False},
-                        )
+                        self._publish_typing(conversation_id, False)
                         return None
                     if isinstance(item, ReplyOutcome):
                         outcome = item
@@ -146,11 +240,14 @@ class ReplyRunner:
                 close = getattr(replies, "close", None)
                 if close is not None:
                     close()
+        if not gate.wait():
+            return None
         text = (outcome.text if outcome else "".join(parts)).strip()
         extra = dict(outcome.data) if outcome else {}
         if outcome and outcome.cut_off:
             extra["cut_off"] = True
 
+        tm = transaction.TransactionManager(explicit=True)
         with tm:
             db = self._session(tm)
             conversation = db.get(Conversation, conversation_id)
@@ -159,9 +256,7 @@ class ReplyRunner:
             # A person may have taken over while we generated: then the reply is dropped.
             if conversation is None or conversation.owner != "assistant" or not text:
                 self._publish(conversation_id, {"kind": "reply_cancelled", "reply_id": reply_id})
-                self._publish(
-                    conversation_id, {"kind": "typing", "author": "assistant", "active": False}
-                )
+                self._publish_typing(conversation_id, False)
                 return None
             event = service.append_event(
                 db,
@@ -171,7 +266,7 @@ class ReplyRunner:
                 author_name="Assistant",
                 data={"reply_id": reply_id, "responder": self.responder.name, **extra},
             )
-        self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": False})
+        self._publish_typing(conversation_id, False)
         for hook in self.after_reply:
             try:
                 hook(self.registry, conversation_id, event, outcome)

@@ -268,9 +268,7 @@ class WidgetApi:
             and conversation.owner == "assistant"
             and not triggers.on_visitor_message(request.db, conversation, event.body)
         ):
-            request.registry["reply_runner"].schedule_after_commit(
-                request.db, conversation.id, event.id
-            )
+            request.registry["reply_runner"].start_reply(request.db, conversation)
         request.response.status_code = 201 if created else 200
         return service.event_json(event)
 

@@ -257,10 +257,17 @@ def _extract(registry, db: Session, conversation: Conversation, text: str) -> di
 
 def before_reply(registry, conversation_id: int, db: Session) -> None:
     """Read the visitor's answer to the question asked last, before the next reply is
-    composed (in the runner's transaction), so that reply moves on to the next question."""
+    composed (in the transaction that stores the visitor's message), so that reply moves on to
+    the next question."""
     # Most conversations have no lead yet: one indexed lookup, then nothing to do.
     if lead_for_conversation(db, conversation_id) is None:
         return
+    # A savepoint, so a failure here never costs the visitor's message.
+    with db.begin_nested():
+        _read_qualification_answer(db, conversation_id)
+
+
+def _read_qualification_answer(db: Session, conversation_id: int) -> None:
     conversation = db.get(Conversation, conversation_id)
     latest = db.scalar(
         sa.select(ConversationEvent)

@@ -269,7 +269,7 @@ def stored_events(run_in_tm):
 @pytest.fixture
 def no_replies(registry):
     """The reply runner does nothing: events stay exactly as the test makes them."""
-    registry["reply_runner"].schedule_after_commit = lambda *a, **k: None
+    registry["reply_runner"].start_reply = lambda *a, **k: None
 
 
 class SlowResponder:
