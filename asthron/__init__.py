@@ -15,6 +15,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".db")
     # The notifier wakes event streams, in this process or (PostgreSQL/Redis) across processes.
     config.include(".realtime")
+    # Per-process copies of the settings rows each visitor message reads, dropped on change.
+    config.include(".snapshots")
     # Background jobs: the Huey instance, the outbox and enqueue-after-commit.
     config.include(".jobs")
     # Templates, static files and the security tween (headers, CSP).

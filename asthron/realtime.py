@@ -29,6 +29,18 @@ CHANNEL_PREFIX = "asthron"
 MAX_QUEUED = 1000  # per subscriber; a stuck stream drops ephemeral messages, never events
 
 
+def hand_over_the_interpreter() -> None:
+    """Let another thread that is ready to run take the interpreter lock now.
+
+    After handing on the first token of a reply, the thread that did it would keep the lock
+    for the rest of what it has buffered (the next chunks, the next deltas), and the thread
+    that carries the token on towards the visitor would wait for it: up to a millisecond or
+    more on a small machine. A sleep releases the lock; a tenth of a millisecond is enough for
+    the waiting thread to take it.
+    """
+    time.sleep(0.0001)
+
+
 class Subscription:
     """A queue of messages for one stream; close it when the stream ends."""
 

@@ -7,3 +7,9 @@ def includeme(config):
     # The assistant is the conversations package's responder (the runner knows only the
     # interface in asthron.conversations.responder).
     config.registry["reply_runner"].responder = AssistantResponder(config.registry)
+
+    from asthron.assistant.models import AssistantProfile, ProviderConfig
+    from asthron.snapshots import watch
+
+    # The reply path reads these through asthron.snapshots.
+    watch(AssistantProfile, ProviderConfig)

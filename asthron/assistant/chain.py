@@ -22,7 +22,9 @@ from asthron.assistant.providers.base import (
     GenerationOptions,
     ProviderError,
     Usage,
+    watching_requests,
 )
+from asthron.realtime import hand_over_the_interpreter
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -90,6 +92,8 @@ class BoundedStream:
     def __init__(self, iterator_factory: Callable[[], Iterator], first_token: float, total: float):
         self._items: queue.Queue = queue.Queue(maxsize=256)
         self._cancelled = threading.Event()
+        # Set when the provider's request is sent, or it yields, fails or ends first.
+        self._sent = threading.Event()
         started = time.monotonic()
         self._first_deadline = started + first_token
         self._deadline = started + total
@@ -97,15 +101,26 @@ class BoundedStream:
         threading.Thread(target=self._produce, daemon=True, name="provider-stream").start()
 
     def _produce(self) -> None:
+        first = True
         try:
-            for item in self._factory():
-                if self._cancelled.is_set():
-                    return
-                self._items.put(item)
+            with watching_requests(self._sent.set):
+                for item in self._factory():
+                    if self._cancelled.is_set():
+                        return
+                    self._items.put(item)
+                    self._sent.set()
+                    if first:
+                        first = False
+                        hand_over_the_interpreter()  # to the reader of the first token
         except BaseException as exc:  # delivered to the consumer, which decides
             self._items.put(exc)
         finally:
             self._items.put(_END)
+            self._sent.set()
+
+    def wait_until_sent(self, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until the provider's request is sent."""
+        self._sent.wait(timeout)
 
     def __iter__(self) -> Iterator:
         first = True
@@ -230,6 +245,10 @@ class _Started:
 
     def __next__(self):
         return next(self._relay)
+
+    def wait_until_sent(self, timeout: float) -> None:
+        if self._first is not None:
+            self._first[2].wait_until_sent(timeout)
 
     def close(self) -> None:
         self._relay.close()

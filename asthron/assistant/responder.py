@@ -28,6 +28,7 @@ from asthron.assistant.providers.builtin import BuiltinProvider, Grounding
 from asthron.conversations.responder import ReplyContext, ReplyOutcome
 from asthron.db import get_tm_session
 from asthron.knowledge.search import search
+from asthron.snapshots import frozen, snapshots
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class _Relay:
 
     def __next__(self):
         return next(self._relay)
+
+    def wait_until_sent(self, timeout: float) -> None:
+        self._stream.wait_until_sent(timeout)
 
     def close(self) -> None:
         self._relay.close()
@@ -187,14 +191,18 @@ class AssistantResponder:
     def prepare(self, db, context: ReplyContext) -> Prepared:
         """Everything the reply needs from the database, read in the caller's transaction."""
         query = " ".join([t.body for t in context.history if t.author == "visitor"][-2:])
-        profile = db.get(AssistantProfile, 1)
+        cached = snapshots(db)
+        profile = cached.get("assistant_profile", lambda: frozen(db.get(AssistantProfile, 1)))
         passages = search(db, query, limit=4)
-        budget = usage.budget_state(db, spend_if_unbudgeted=False)
+        budget = usage.budget_state(db, spend_if_unbudgeted=False, profile=profile)
         providers = (
             []
             if budget.exhausted
-            else ai_config.effective_providers(
-                db, self.registry["app_settings"], self.registry["secret_box"]
+            else cached.get(
+                "providers",
+                lambda: ai_config.effective_providers(
+                    db, self.registry["app_settings"], self.registry["secret_box"]
+                ),
             )
         )
         messages = build_messages(

@@ -96,10 +96,19 @@ class BudgetState:
         return self.budget is not None and self.spent >= self.budget
 
 
+_READ = object()
+
+
 def budget_state(
-    db: Session, now: dt.datetime | None = None, *, spend_if_unbudgeted: bool = True
+    db: Session,
+    now: dt.datetime | None = None,
+    *,
+    spend_if_unbudgeted: bool = True,
+    profile=_READ,
 ) -> BudgetState:
-    profile = db.get(AssistantProfile, 1)
+    """``profile``: the assistant profile when the caller already has it (or a snapshot)."""
+    if profile is _READ:
+        profile = db.get(AssistantProfile, 1)
     budget = profile.monthly_budget if profile else None
     if budget is None and not spend_if_unbudgeted:
         # The reply path only needs to know whether the budget is spent: skip the sum.

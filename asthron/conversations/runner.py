@@ -23,14 +23,16 @@ from asthron.conversations import service
 from asthron.conversations.models import Conversation, ConversationEvent
 from asthron.conversations.responder import ReplyContext, ReplyOutcome, Turn
 from asthron.db import get_tm_session, utcnow
-from asthron.realtime import conversation_channel
+from asthron.realtime import conversation_channel, hand_over_the_interpreter
 from asthron.sites import hours
-from asthron.sites.models import Site
+from asthron.sites.service import site_snapshot
 
 log = logging.getLogger(__name__)
 HISTORY_TURNS = 40
 # How long a prepared reply waits to learn whether the visitor's message committed.
 COMMIT_WAIT_SECONDS = 30.0
+# How long the visitor's POST waits, at most, for the model's request to be sent.
+SENT_WAIT_SECONDS = 0.05
 
 
 def _taken_over(watch) -> bool:
@@ -99,6 +101,12 @@ class ReplyRunner:
 
         txn.addAfterCommitHook(committed)
         txn.addAfterAbortHook(lambda: gate.settle(False))
+        # Commit and answer the POST once the model's request is sent, not while the
+        # provider's client builds it: on a small machine the two would share one interpreter
+        # lock, and the visitor's first token would wait for the commit.
+        wait_until_sent = getattr(replies, "wait_until_sent", None)
+        if wait_until_sent is not None:
+            wait_until_sent(SENT_WAIT_SECONDS)
         try:
             self.pool.submit(self._deliver_safely, context, replies, watch, gate)
         except RuntimeError:  # the process is shutting down: no reply, but no error either
@@ -178,7 +186,7 @@ class ReplyRunner:
         self._publish(conversation_id, {"kind": "typing", "author": "assistant", "active": active})
 
     def build_context(self, db, conversation: Conversation) -> ReplyContext:
-        site = db.get(Site, conversation.site_id)
+        site = site_snapshot(db, conversation.site_id)
         now = utcnow()
         rows = db.scalars(
             sa.select(ConversationEvent)
@@ -236,6 +244,8 @@ class ReplyRunner:
                     self._publish(
                         conversation_id, {"kind": "delta", "reply_id": reply_id, "text": item}
                     )
+                    if len(parts) == 1:
+                        hand_over_the_interpreter()  # to the streams carrying the first delta
             finally:
                 close = getattr(replies, "close", None)
                 if close is not None:

@@ -260,13 +260,15 @@ def post_visitor_message(
     if existing is not None:
         return existing, False
     try:
-        with db.begin_nested():
-            event = append_event(db, conversation, "visitor_message", body, client_id=client_id)
-    except sa.exc.IntegrityError:
-        existing = _event_by_client_id(db, conversation.id, client_id)
-        if existing is None:
-            raise
-        return existing, False
+        event = append_event(db, conversation, "visitor_message", body, client_id=client_id)
+    except sa.exc.IntegrityError as exc:
+        # The same message, sent twice at once, was stored by the other request after our
+        # check. This transaction is spent (no savepoint: it would cost every message two
+        # statements); the request is retried, and the retry finds the stored event.
+        from pyramid_retry import mark_error_retryable
+
+        mark_error_retryable(exc)
+        raise
     return event, True
 
 

@@ -149,7 +149,7 @@ def _visitor(request) -> tuple[Visitor, Site]:
     visitor = service.visitor_for_token(request.db, token.strip())
     if visitor is None:
         raise ApiError("The visitor token is not valid.", "unauthenticated", 401)
-    site = request.db.get(Site, visitor.site_id)
+    site = sites.site_snapshot(request.db, visitor.site_id)
     _cors(request, site)
     return visitor, site
 

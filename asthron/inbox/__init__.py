@@ -6,3 +6,8 @@ def includeme(config):
     from asthron.inbox.triggers import after_reply
 
     config.registry["reply_runner"].after_reply.append(after_reply)
+
+    from asthron.inbox.models import HandoffRules
+    from asthron.snapshots import watch
+
+    watch(HandoffRules)

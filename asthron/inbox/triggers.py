@@ -30,6 +30,13 @@ DECISION_SCHEMA = {
 }
 
 
+def rules_snapshot(db: Session):
+    """The rules as last committed (``asthron.snapshots``), for the visitor-message path."""
+    from asthron.snapshots import frozen, snapshots
+
+    return snapshots(db).get("handoff_rules", lambda: frozen(rules(db)))
+
+
 def rules(db: Session) -> HandoffRules:
     return db.get(HandoffRules, 1) or HandoffRules(
         id=1,
@@ -78,7 +85,7 @@ def on_visitor_message(db: Session, conversation: Conversation, body: str) -> bo
     if handoff.asks_for_person(body):
         return hand_off(db, conversation, "visitor", "The visitor asked for a person.")
     lowered = body.lower()
-    for keyword in rules(db).keywords or []:
+    for keyword in rules_snapshot(db).keywords or []:
         if keyword and keyword.lower() in lowered:
             return hand_off(
                 db, conversation, "rule", f"Keyword “{keyword}” in the visitor's message."

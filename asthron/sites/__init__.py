@@ -2,5 +2,8 @@
 
 
 def includeme(config):
-    # Views are found by the app's scan.
-    pass
+    from asthron.sites.models import Site
+    from asthron.snapshots import watch
+
+    # Views are found by the app's scan; the widget API reads sites through snapshots.
+    watch(Site)

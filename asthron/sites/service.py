@@ -269,3 +269,11 @@ def identity_secret_masked(box, site: Site) -> str | None:
         return masked(box.decrypt(site.identity_secret_encrypted))
     except SecretDecryptionError:
         return "(cannot be decrypted with the current keys: generate a new one)"
+
+
+def site_snapshot(db: Session, site_id: int):
+    """The site's settings as last committed (``asthron.snapshots``), for the widget API's
+    hot path; None when there is no such site."""
+    from asthron.snapshots import frozen, snapshots
+
+    return snapshots(db).get(("site", site_id), lambda: frozen(db.get(Site, site_id)))

@@ -31,6 +31,7 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
+    report_request_sent,
     structured_via_chat,
 )
 
@@ -62,7 +63,11 @@ class AnthropicProvider:
                 max_retries=0,
                 timeout=timeout,
                 # No redirects: one could lead a checked public base URL to a private address.
-                http_client=anthropic.DefaultHttpxClient(timeout=timeout, follow_redirects=False),
+                http_client=anthropic.DefaultHttpxClient(
+                    timeout=timeout,
+                    follow_redirects=False,
+                    event_hooks={"request": [report_request_sent]},
+                ),
                 # No tracing spans: they could carry visitors' messages elsewhere.
                 open_telemetry=False,
             )

@@ -7,9 +7,11 @@ models. Errors are ``ProviderError`` with a kind the failover chain can act on.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -158,3 +160,42 @@ def timed_health(func) -> HealthResult:
     except ProviderError as exc:
         return HealthResult(False, (time.perf_counter() - started) * 1000, str(exc))
     return HealthResult(True, (time.perf_counter() - started) * 1000, detail or "ok")
+
+
+# -- "the request is sent" -------------------------------------------------------------------
+
+_request_watch = threading.local()
+_SENT_EVENTS = ("send_request_body.complete", "send_request_body.failed")
+
+
+def report_request_sent(request=None) -> None:
+    """An httpx ``request`` event hook for the providers' clients. When a stream in this
+    thread is watching (``watching_requests``), it asks the transport, through httpx's
+    ``trace`` request extension, to say when the request's body has been written.
+
+    The reply runner waits for that before it commits and answers the visitor's POST: on a
+    small machine both would otherwise share one interpreter lock while the SDK builds and
+    sends the request that decides the time to first token.
+    """
+    callback = getattr(_request_watch, "callback", None)
+    if callback is None or request is None:
+        return
+    previous = request.extensions.get("trace")
+
+    def trace(name: str, info: dict) -> None:
+        if previous is not None:
+            previous(name, info)
+        if name.endswith(_SENT_EVENTS):
+            callback()
+
+    request.extensions["trace"] = trace
+
+
+@contextlib.contextmanager
+def watching_requests(callback: Callable[[], None]):
+    """Call ``callback`` when a provider call made in this thread has sent its request."""
+    _request_watch.callback = callback
+    try:
+        yield
+    finally:
+        _request_watch.callback = None

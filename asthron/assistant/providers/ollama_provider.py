@@ -30,6 +30,7 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
+    report_request_sent,
     timed_health,
     validate_structured,
 )
@@ -75,7 +76,10 @@ class OllamaProvider:
                             connect=connect, read=read, write=max(connect, 10.0), pool=connect
                         ),
                         headers=self._headers,
-                        event_hooks={"response": [self._remember]},
+                        event_hooks={
+                            "request": [report_request_sent],
+                            "response": [self._remember],
+                        },
                         # The package follows redirects by default; one could lead a checked
                         # public address to a private one (SSRF).
                         follow_redirects=False,

@@ -34,6 +34,7 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
+    report_request_sent,
     validate_structured,
 )
 
@@ -70,7 +71,11 @@ class OpenAICompatProvider:
                 timeout=timeout,
                 # The SDK follows redirects by default; a redirect could lead a checked public
                 # base URL to a private address (SSRF), so none are followed.
-                http_client=openai.DefaultHttpxClient(timeout=timeout, follow_redirects=False),
+                http_client=openai.DefaultHttpxClient(
+                    timeout=timeout,
+                    follow_redirects=False,
+                    event_hooks={"request": [report_request_sent]},
+                ),
             )
         except Exception as exc:
             message = f"{self.kind}: invalid configuration: {exc}"
