@@ -128,11 +128,10 @@ class BoundedStream:
             while True:
                 now = time.monotonic()
                 wait = min(self._first_deadline if first else self._deadline, self._deadline) - now
-                if wait <= 0:
-                    what = "first token" if first else "reply"
-                    raise ProviderError("timeout", f"no {what} within the timeout")
                 try:
-                    item = self._items.get(timeout=wait)
+                    # Past the deadline, what arrived in time is still read (a reply whose
+                    # reader started late, waiting for a free worker, keeps its answer).
+                    item = self._items.get(timeout=wait) if wait > 0 else self._items.get_nowait()
                 except queue.Empty:
                     what = "first token" if first else "reply"
                     raise ProviderError("timeout", f"no {what} within the timeout") from None
@@ -169,7 +168,14 @@ class FailoverChain:
         """
         links = iter(self.links)
         first = self._open_next(links, messages, grounding)
-        return _Started(self._relay(links, first, messages, grounding), first)
+        return _Started(self, self._relay(links, first, messages, grounding), first)
+
+    def cancelled(self, attempt: Attempt) -> None:
+        """Record a call stopped by us (a person took over, or the visitor's message was never
+        stored): it still cost a request, but says nothing about the provider's health."""
+        attempt.error = ProviderError("cancelled", "the reply was stopped before it ended")
+        attempt.latency_ms = _ms_since(attempt.started)
+        self.on_attempt(attempt)
 
     def _open_next(self, links, messages, grounding):
         for link in links:
@@ -211,6 +217,10 @@ class FailoverChain:
                             yield item
                             return
                     raise ProviderError("bad_response", "the stream ended without a final message")
+                except GeneratorExit:
+                    if not attempt.ok:
+                        self.cancelled(attempt)
+                    raise
                 except ProviderError as exc:
                     error = exc
                 except Exception as exc:  # a provider bug must not break the chat
@@ -235,15 +245,17 @@ class FailoverChain:
 
 class _Started:
     """The relay of a chain whose first provider is already called: closing it before it is
-    read also stops that provider's helper thread."""
+    read also stops that provider's helper thread and records the call as cancelled."""
 
-    def __init__(self, relay: Iterator, first):
-        self._relay, self._first = relay, first
+    def __init__(self, chain: FailoverChain, relay: Iterator, first):
+        self._chain, self._relay, self._first = chain, relay, first
+        self._read = False
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        self._read = True
         return next(self._relay)
 
     def wait_until_sent(self, timeout: float) -> None:
@@ -254,6 +266,9 @@ class _Started:
         self._relay.close()
         if self._first is not None:
             self._first[2].close()
+            if not self._read:
+                self._read = True
+                self._chain.cancelled(self._first[1])
 
 
 def _ms_since(started: float) -> int:

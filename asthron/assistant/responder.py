@@ -72,15 +72,17 @@ def _hours_text(context: ReplyContext) -> str:
 
 class _Relay:
     """The responder's reply over a started chain: closing it before it is read still stops
-    the provider call and records the attempt."""
+    the provider call and records it (``record`` is called with no arguments)."""
 
-    def __init__(self, relay: Iterator, stream):
-        self._relay, self._stream = relay, stream
+    def __init__(self, relay: Iterator, stream, record):
+        self._relay, self._stream, self._record = relay, stream, record
+        self._read = False
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        self._read = True
         return next(self._relay)
 
     def wait_until_sent(self, timeout: float) -> None:
@@ -89,6 +91,9 @@ class _Relay:
     def close(self) -> None:
         self._relay.close()
         self._stream.close()
+        if not self._read:  # the relay never ran, so its own recording never will
+            self._read = True
+            self._record()
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,11 @@ class AssistantResponder:
             business_name=prepared.business_name,
         )
         stream = chain.stream(prepared.messages, grounding=grounding)
-        return _Relay(self._relay(context, prepared, stream, attempts), stream)
+        return _Relay(
+            self._relay(context, prepared, stream, attempts),
+            stream,
+            lambda: self._record(attempts, context.conversation_id),
+        )
 
     def _relay(self, context, prepared: Prepared, stream, attempts) -> Iterator[str | ReplyOutcome]:
         passages, question, reply_cap = (

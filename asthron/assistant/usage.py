@@ -143,8 +143,16 @@ def daily(db: Session, days: int = 30, now: dt.datetime | None = None) -> list[D
         bucket[1] += row.output_tokens
         bucket[2] += row.cost or 0
         bucket[3] += 1 if (row.purpose == "reply" and row.success) else 0
-        bucket[4] += 0 if row.success else 1
+        bucket[4] += 0 if row.success or row.error_kind == CANCELLED else 1
     return [DailyUsage(day, *values) for day, values in sorted(buckets.items())]
+
+
+# A call we stopped ourselves (a person took over; the visitor's message was never stored) is
+# recorded for its cost but is not a provider failure.
+CANCELLED = "cancelled"
+_FAILED = sa.and_(
+    UsageRecord.success.is_(False), sa.func.coalesce(UsageRecord.error_kind, "") != CANCELLED
+)
 
 
 def by_provider(db: Session, since: dt.datetime) -> list[dict]:
@@ -156,7 +164,7 @@ def by_provider(db: Session, since: dt.datetime) -> list[dict]:
             sa.func.sum(UsageRecord.input_tokens),
             sa.func.sum(UsageRecord.output_tokens),
             sa.func.sum(UsageRecord.cost),
-            sa.func.sum(sa.case((UsageRecord.success.is_(False), 1), else_=0)),
+            sa.func.sum(sa.case((_FAILED, 1), else_=0)),
             sa.func.avg(UsageRecord.first_token_ms),
             sa.func.avg(UsageRecord.latency_ms),
         )

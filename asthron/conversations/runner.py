@@ -82,10 +82,9 @@ class ReplyRunner:
         """
         txn = db.info["transaction_manager"].get()
         try:
-            started = self._prepare_and_start(db, conversation)
+            started = self._prepare_in_visitors_transaction(db, conversation)
         except Exception:
-            # Preparing is reads plus the hooks' own savepoints; if it still fails, the reply
-            # is prepared again after the commit, in a transaction of its own.
+            # The reply is prepared again after the commit, in a transaction of its own.
             log.exception("preparing the reply for conversation %s failed", conversation.id)
             started = None
         if started is None:
@@ -112,6 +111,17 @@ class ReplyRunner:
         except RuntimeError:  # the process is shutting down: no reply, but no error either
             watch.close()
             getattr(replies, "close", lambda: None)()
+
+    def _prepare_in_visitors_transaction(self, db, conversation: Conversation):
+        if db.get_bind().dialect.name != "postgresql":
+            # On SQLite a failed statement leaves the transaction usable, and preparing is
+            # reads plus the hooks' own savepoints: no savepoint needed (it would cost two
+            # statements on every message).
+            return self._prepare_and_start(db, conversation)
+        # On PostgreSQL a failed statement aborts the whole transaction, whose COMMIT would then
+        # silently store nothing, the visitor's message included.
+        with db.begin_nested():
+            return self._prepare_and_start(db, conversation)
 
     def _prepare_and_start(self, db, conversation: Conversation):
         """The hooks, the context and the responder's preparation, then the responder's
@@ -228,9 +238,12 @@ class ReplyRunner:
         # generation stops at the next delta and nothing partial is stored as a reply.
         with watch:
             try:
+                # The commit comes within milliseconds, before any model's first token. If the
+                # visitor's message was never stored, say nothing and stop the model at once
+                # rather than hold this worker until its first token.
+                if not gate.wait():
+                    return None
                 for item in replies:
-                    if not gate.wait():
-                        return None  # the visitor's message was never stored: say nothing
                     if _taken_over(watch):
                         self._publish(
                             conversation_id, {"kind": "reply_cancelled", "reply_id": reply_id}
@@ -250,8 +263,6 @@ class ReplyRunner:
                 close = getattr(replies, "close", None)
                 if close is not None:
                     close()
-        if not gate.wait():
-            return None
         text = (outcome.text if outcome else "".join(parts)).strip()
         extra = dict(outcome.data) if outcome else {}
         if outcome and outcome.cut_off:

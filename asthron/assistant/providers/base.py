@@ -60,7 +60,14 @@ class GenerationOptions:
 
 
 ErrorKind = Literal[
-    "auth", "rate_limit", "timeout", "unavailable", "bad_response", "bad_request", "cut_off"
+    "auth",
+    "rate_limit",
+    "timeout",
+    "unavailable",
+    "bad_response",
+    "bad_request",
+    "cut_off",
+    "cancelled",
 ]
 
 
