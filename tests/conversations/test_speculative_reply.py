@@ -170,6 +170,26 @@ def test_aborted_transaction_shows_and_stores_nothing(registry, visitor, provide
     assert events_of(run_in_tm, conversation_id, "visitor_message") == []
     assert events_of(run_in_tm, conversation_id, "assistant_message") == []
     assert provider.calls == 1  # and nothing tried again after the abort
+    # The call still cost a request: it is metered, as cancelled, and is no provider failure.
+    assert_one_cancelled_call(run_in_tm, conversation_id)
+
+
+def assert_one_cancelled_call(run_in_tm, conversation_id):
+    from asthron.assistant import usage
+    from asthron.assistant.models import UsageRecord
+
+    def read(db):
+        records = db.scalars(
+            sa.select(UsageRecord).where(UsageRecord.conversation_id == conversation_id)
+        ).all()
+        since = min(r.created_at for r in records)
+        return [(r.purpose, r.success, r.error_kind) for r in records], usage.by_provider(
+            db, since
+        )
+
+    records, table = run_in_tm(read)
+    assert records == [("reply", False, "cancelled")]
+    assert [(row["calls"], row["failures"]) for row in table] == [(1, 0)]
 
 
 # -- 2. a committed message: event, typing, deltas, one stored reply --------------------------
