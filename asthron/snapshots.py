@@ -88,6 +88,10 @@ def snapshots(db: Session) -> Snapshots:
     found = db.info.get("snapshots")
     if found is None:
         found = db.info["snapshots"] = Snapshots(ttl=0)
+    if db.info.get(_STALE) or (_watched_classes and _touches_watched(db)):
+        # This transaction has changed watched rows it has not committed: read them as it
+        # sees them, and keep nothing a rollback could make untrue.
+        return Snapshots(ttl=0)
     return found
 
 

@@ -14,8 +14,8 @@ The default lets a local Ollama work out of the box: ``127.0.0.1:11434 localhost
 
 ``check_url`` returns the address it checked. A caller that makes its own connection should
 connect to that address (``pinned_connection``), so DNS rebinding cannot swap a public answer for a
-private one between the check and the connection; SDK clients that resolve names themselves
-cannot be pinned, and are checked again before each use instead.
+private one between the check and the connection. The AI providers' httpx clients do the same
+per request through an httpx hook (``asthron.assistant.providers.base.request_hooks``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ and validates it (``base.structured_via_chat``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import anthropic
 import httpx2
@@ -31,7 +31,7 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
-    report_request_sent,
+    request_hooks,
     structured_via_chat,
 )
 
@@ -47,7 +47,10 @@ class AnthropicProvider:
         base_url: str = "",
         api_key: str | None = None,
         defaults: GenerationOptions | None = None,
+        ssrf_allowlist: Iterable[str] | None = None,
     ):
+        """``ssrf_allowlist``: for a base URL typed in the dashboard, connect only to checked
+        addresses (see ``base.request_hooks``)."""
         self.model = model
         # The SDK adds /v1/...; a pasted ".../v1" would double it.
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/").removesuffix("/v1")
@@ -66,7 +69,7 @@ class AnthropicProvider:
                 http_client=anthropic.DefaultHttpxClient(
                     timeout=timeout,
                     follow_redirects=False,
-                    event_hooks={"request": [report_request_sent]},
+                    event_hooks={"request": request_hooks(ssrf_allowlist)},
                 ),
                 # No tracing spans: they could carry visitors' messages elsewhere.
                 open_telemetry=False,

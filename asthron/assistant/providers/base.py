@@ -11,7 +11,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -206,3 +206,43 @@ def watching_requests(callback: Callable[[], None]):
         yield
     finally:
         _request_watch.callback = None
+
+
+# -- connecting only to checked addresses (SSRF) --------------------------------------------
+
+
+def request_hooks(ssrf_allowlist: Iterable[str] | None) -> list[Callable]:
+    """The httpx ``request`` event hooks every provider client gets.
+
+    With an ``ssrf_allowlist`` (a base URL typed in the dashboard), each request is first
+    pinned to a checked address: its host is resolved and refused if any address is not public
+    (unless the operator allowed it), and the connection goes to the address that was checked,
+    with the Host header and the TLS server name left as they were. DNS rebinding between the
+    check and the connection cannot reach another address. Without one (the operator's own
+    .ini configuration), requests go wherever the name resolves.
+    """
+    hooks: list[Callable] = []
+    if ssrf_allowlist is not None:
+        hooks.append(_pin_to_checked_address(frozenset(ssrf_allowlist)))
+    hooks.append(report_request_sent)
+    return hooks
+
+
+def _pin_to_checked_address(allowlist: frozenset[str]) -> Callable:
+    from asthron.security.ssrf import SSRFError, check_host
+
+    def pin(request) -> None:
+        url = request.url
+        host = url.host
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            resolved = check_host(host, port, allowlist)
+        except SSRFError as exc:
+            # Raised inside the SDK's send: the call fails and the chain moves on.
+            raise ProviderError("bad_request", f"refused to connect: {exc}") from None
+        if resolved.ip != host:
+            if url.scheme == "https":
+                request.extensions["sni_hostname"] = host
+            request.url = url.copy_with(host=resolved.ip)
+
+    return pin

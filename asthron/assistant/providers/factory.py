@@ -130,18 +130,32 @@ def build_provider(config, allowed_private: Iterable[str] | None = None) -> Prov
         raise ProviderError("bad_request", f"{kind}: no model is configured")
     guard_base_url(config, allowed_private)
     defaults = options_from_config(config)
+    # A dashboard-typed base URL is checked again on every connection, which goes to the
+    # checked address; the operator's .ini providers connect wherever their names resolve.
+    allowlist = None
+    if getattr(config, "source", None) == "dashboard":
+        allowlist = DEFAULT_ALLOWLIST if allowed_private is None else allowed_private
     if kind == "openai":
         from asthron.assistant.providers.openai_compat import OpenAICompatProvider
 
-        return OpenAICompatProvider(model, base_url, api_key, defaults=defaults)
+        return OpenAICompatProvider(
+            model, base_url, api_key, defaults=defaults, ssrf_allowlist=allowlist
+        )
     if kind == "ollama":
         from asthron.assistant.providers.ollama_provider import OllamaProvider
 
         keep_alive = getattr(config, "keep_alive", None)
-        return OllamaProvider(model, base_url, api_key, keep_alive=keep_alive, defaults=defaults)
+        return OllamaProvider(
+            model,
+            base_url,
+            api_key,
+            keep_alive=keep_alive,
+            defaults=defaults,
+            ssrf_allowlist=allowlist,
+        )
     from asthron.assistant.providers.anthropic_provider import AnthropicProvider
 
-    return AnthropicProvider(model, base_url, api_key, defaults=defaults)
+    return AnthropicProvider(model, base_url, api_key, defaults=defaults, ssrf_allowlist=allowlist)
 
 
 def _number(config, name: str, default: float) -> float:

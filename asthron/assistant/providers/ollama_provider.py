@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
 import ollama
@@ -30,7 +30,7 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
-    report_request_sent,
+    request_hooks,
     timed_health,
     validate_structured,
 )
@@ -48,7 +48,11 @@ class OllamaProvider:
         api_key: str | None = None,
         keep_alive: str | float | None = None,
         defaults: GenerationOptions | None = None,
+        ssrf_allowlist: Iterable[str] | None = None,
     ):
+        """``ssrf_allowlist``: for a base URL typed in the dashboard, connect only to checked
+        addresses (see ``base.request_hooks``)."""
+        self._request_hooks = request_hooks(ssrf_allowlist)
         self.model = model
         host = (base_url or DEFAULT_HOST).rstrip("/")
         for suffix in ("/api", "/v1"):  # the API root, not an endpoint prefix
@@ -77,7 +81,7 @@ class OllamaProvider:
                         ),
                         headers=self._headers,
                         event_hooks={
-                            "request": [report_request_sent],
+                            "request": self._request_hooks,
                             "response": [self._remember],
                         },
                         # The package follows redirects by default; one could lead a checked

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit
 
 import httpx2
@@ -35,7 +35,7 @@ from asthron.assistant.providers.base import (
     ProviderError,
     StreamItem,
     Usage,
-    report_request_sent,
+    request_hooks,
     validate_structured,
 )
 
@@ -54,7 +54,10 @@ class OpenAICompatProvider:
         base_url: str = "",
         api_key: str | None = None,
         defaults: GenerationOptions | None = None,
+        ssrf_allowlist: Iterable[str] | None = None,
     ):
+        """``ssrf_allowlist``: for a base URL typed in the dashboard, connect only to checked
+        addresses (see ``base.request_hooks``)."""
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.defaults = defaults or GenerationOptions()
@@ -75,7 +78,7 @@ class OpenAICompatProvider:
                 http_client=openai.DefaultHttpxClient(
                     timeout=timeout,
                     follow_redirects=False,
-                    event_hooks={"request": [report_request_sent]},
+                    event_hooks={"request": request_hooks(ssrf_allowlist)},
                 ),
             )
         except Exception as exc:
