@@ -183,9 +183,7 @@ def assert_one_cancelled_call(run_in_tm, conversation_id):
             sa.select(UsageRecord).where(UsageRecord.conversation_id == conversation_id)
         ).all()
         since = min(r.created_at for r in records)
-        return [(r.purpose, r.success, r.error_kind) for r in records], usage.by_provider(
-            db, since
-        )
+        return [(r.purpose, r.success, r.error_kind) for r in records], usage.by_provider(db, since)
 
     records, table = run_in_tm(read)
     assert records == [("reply", False, "cancelled")]
