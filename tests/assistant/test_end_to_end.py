@@ -89,7 +89,7 @@ def test_reply_streams_deltas_then_one_stored_event(
     headers, conversation_id = open_chat(live_server, make_site())
     frames = ask(live_server, headers, conversation_id)
     deltas = [f.data["text"] for f in frames if f.event == "delta"]
-    assert len(deltas) >= 2 and "".join(deltas) == fake.reply
+    assert len(deltas) >= 2 and "".join(deltas) == fake.reply, [(f.event, f.data) for f in frames]
     final = frames[-1].data
     assert final["body"] == fake.reply and final["author"] == "assistant"
     # What the real OpenAI client sent to the server.
