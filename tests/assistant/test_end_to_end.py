@@ -67,9 +67,23 @@ def ask(live_server, headers, conversation_id, text="When are you open?"):
         headers,
     )
     assert status == 201
-    frames = stream.read_until(lambda f: is_message(f, "assistant_message"))
+    # The stored reply and the runner's "typing off" (published after every delta) may come
+    # in either order: the stream reads the stored reply from the event log while live frames
+    # wait in its queue (the widget drops deltas of a reply it has already shown). Read both.
+    seen = set()
+
+    def both_seen(frame):
+        if is_message(frame, "assistant_message"):
+            seen.add("reply")
+        if frame.event == "typing" and frame.data.get("author") == "assistant":
+            seen.add("typing on" if frame.data["active"] else "typing off")
+        return {"reply", "typing off"} <= seen
+
+    frames = stream.read_until(both_seen)
     stream.close()
-    return frames
+    # The stored reply last, as the tests read it.
+    final = [f for f in frames if is_message(f, "assistant_message")][-1]
+    return [f for f in frames if f is not final] + [final]
 
 
 @pytest.fixture
