@@ -168,7 +168,11 @@ class FailoverChain:
         """
         links = iter(self.links)
         first = self._open_next(links, messages, grounding)
-        return _Started(self, self._relay(links, first, messages, grounding), first)
+        relay = self._relay(links, first, messages, grounding)
+        if first is None:
+            return Started(relay)
+        _link, attempt, stream = first
+        return Started(relay, stream, lambda: self.cancelled(attempt))
 
     def cancelled(self, attempt: Attempt) -> None:
         """Record a call stopped by us (a person took over, or the visitor's message was never
@@ -243,12 +247,14 @@ class FailoverChain:
         raise last_error or ProviderError("unavailable", "no provider is available")
 
 
-class _Started:
-    """The relay of a chain whose first provider is already called: closing it before it is
-    read also stops that provider's helper thread and records the call as cancelled."""
+class Started:
+    """A relay (a generator) over work that began before anyone read it: ``started``, with
+    ``wait_until_sent`` and ``close`` (a BoundedStream, or another Started). Closing the relay
+    before it was read stops that work too, and calls ``on_unread_close``: the relay's own
+    clean-up never ran."""
 
-    def __init__(self, chain: FailoverChain, relay: Iterator, first):
-        self._chain, self._relay, self._first = chain, relay, first
+    def __init__(self, relay: Iterator, started=None, on_unread_close=None):
+        self._relay, self._started, self._on_unread_close = relay, started, on_unread_close
         self._read = False
 
     def __iter__(self):
@@ -259,16 +265,17 @@ class _Started:
         return next(self._relay)
 
     def wait_until_sent(self, timeout: float) -> None:
-        if self._first is not None:
-            self._first[2].wait_until_sent(timeout)
+        if self._started is not None:
+            self._started.wait_until_sent(timeout)
 
     def close(self) -> None:
         self._relay.close()
-        if self._first is not None:
-            self._first[2].close()
-            if not self._read:
-                self._read = True
-                self._chain.cancelled(self._first[1])
+        if self._started is not None:
+            self._started.close()
+        if not self._read:
+            self._read = True
+            if self._on_unread_close is not None:
+                self._on_unread_close()
 
 
 def _ms_since(started: float) -> int:

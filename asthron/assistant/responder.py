@@ -13,7 +13,7 @@ import transaction
 
 from asthron.assistant import config as ai_config
 from asthron.assistant import usage
-from asthron.assistant.chain import Attempt, ChainLink, CircuitBreaker, FailoverChain
+from asthron.assistant.chain import Attempt, ChainLink, CircuitBreaker, FailoverChain, Started
 from asthron.assistant.models import AssistantProfile
 from asthron.assistant.prompt import build_messages
 from asthron.assistant.providers.base import (
@@ -68,32 +68,6 @@ def _hours_text(context: ReplyContext) -> str:
     if context.next_opening:
         return f"Closed now; next opening {context.next_opening.isoformat()} (UTC)."
     return ""
-
-
-class _Relay:
-    """The responder's reply over a started chain: closing it before it is read still stops
-    the provider call and records it (``record`` is called with no arguments)."""
-
-    def __init__(self, relay: Iterator, stream, record):
-        self._relay, self._stream, self._record = relay, stream, record
-        self._read = False
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self._read = True
-        return next(self._relay)
-
-    def wait_until_sent(self, timeout: float) -> None:
-        self._stream.wait_until_sent(timeout)
-
-    def close(self) -> None:
-        self._relay.close()
-        self._stream.close()
-        if not self._read:  # the relay never ran, so its own recording never will
-            self._read = True
-            self._record()
 
 
 @dataclass(frozen=True)
@@ -248,7 +222,9 @@ class AssistantResponder:
             business_name=prepared.business_name,
         )
         stream = chain.stream(prepared.messages, grounding=grounding)
-        return _Relay(
+        # Closed unread (the visitor's message was never stored), the relay's own recording
+        # never runs: record the cancelled call here.
+        return Started(
             self._relay(context, prepared, stream, attempts),
             stream,
             lambda: self._record(attempts, context.conversation_id),

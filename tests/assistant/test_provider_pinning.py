@@ -57,9 +57,10 @@ class Dashboard(ProviderSettings):
     source = "dashboard"
 
 
-def dashboard_provider(kind, fake, allowed=("127.0.0.1",)):
+def settings_for(kind, fake, settings_class=ProviderSettings):
+    """Settings for the fake server, reached through NAME."""
     path = "/v1" if kind == "openai" else ""
-    settings = Dashboard(
+    return settings_class(
         kind=kind,
         model=MODELS[kind],
         base_url=f"http://{NAME}:{fake.port}{path}",
@@ -68,7 +69,13 @@ def dashboard_provider(kind, fake, allowed=("127.0.0.1",)):
         first_token_timeout=5.0,
         total_timeout=10.0,
     )
-    return build_provider(settings, allowed_private=[f"{a}:{fake.port}" for a in allowed])
+
+
+def dashboard_provider(kind, fake, allowed=("127.0.0.1",)):
+    return build_provider(
+        settings_for(kind, fake, Dashboard),
+        allowed_private=[f"{a}:{fake.port}" for a in allowed],
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -104,17 +111,7 @@ def test_a_name_that_rebinds_to_a_private_address_is_refused_before_connecting(k
 def test_ini_providers_resolve_as_usual_and_are_not_pinned(kind, fake, lookups):
     answers, seen = lookups
     answers += ["127.0.0.1"]  # the HTTP client's own lookup, the only one
-    path = "/v1" if kind == "openai" else ""
-    settings = ProviderSettings(
-        kind=kind,
-        model=MODELS[kind],
-        base_url=f"http://{NAME}:{fake.port}{path}",
-        api_key="sk-test-123",
-        connect_timeout=2.0,
-        first_token_timeout=5.0,
-        total_timeout=10.0,
-    )
-    deltas, _completion, error = drain(build_provider(settings), options())
+    deltas, _completion, error = drain(build_provider(settings_for(kind, fake)), options())
     assert error is None, error
     assert "".join(deltas) == "Pinned and answered."
     assert seen == ["127.0.0.1"]
