@@ -713,3 +713,23 @@ def test_a_transaction_that_changed_a_watched_row_does_not_cache_its_uncommitted
         tm.abort()
         db.close()
     assert run_in_tm(lambda db: rules_snapshot(db).keywords) == ["before"]
+
+
+def test_qualification_in_use_follows_questions_being_added_and_deactivated(app, run_in_tm):
+    from asthron.leads.models import QualificationQuestion
+    from asthron.leads.qualification import any_active_question
+
+    assert run_in_tm(any_active_question) is False
+    run_in_tm(
+        lambda db: db.add(
+            QualificationQuestion(key="budget", text="What is your budget?", kind="number")
+        )
+    )
+    assert run_in_tm(any_active_question) is True
+
+    def deactivate(db):
+        for question in db.query(QualificationQuestion):
+            question.active = False
+
+    run_in_tm(deactivate)
+    assert run_in_tm(any_active_question) is False

@@ -286,8 +286,10 @@ class AssistantResponder:
     def _next_question(self, db, conversation_id: int):
         """The next qualification question for this conversation's lead, if any."""
         from asthron.leads.chat import lead_for_conversation
-        from asthron.leads.qualification import next_question
+        from asthron.leads.qualification import any_active_question, next_question
 
+        if not any_active_question(db):
+            return None
         lead = lead_for_conversation(db, conversation_id)
         return next_question(db, lead.id) if lead is not None else None
 

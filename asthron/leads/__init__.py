@@ -8,3 +8,9 @@ def includeme(config):
 
     config.registry["reply_runner"].before_reply.append(before_reply)
     config.registry["reply_runner"].after_reply.append(after_reply)
+
+    from asthron.leads.models import QualificationQuestion
+    from asthron.snapshots import watch
+
+    # Each visitor message asks whether any question is active (asthron.snapshots).
+    watch(QualificationQuestion)

@@ -259,8 +259,12 @@ def before_reply(registry, conversation_id: int, db: Session) -> None:
     """Read the visitor's answer to the question asked last, before the next reply is
     composed (in the transaction that stores the visitor's message), so that reply moves on to
     the next question."""
-    # Most conversations have no lead yet: one indexed lookup, then nothing to do.
-    if lead_for_conversation(db, conversation_id) is None:
+    # Without qualification questions there is nothing to read; most conversations have no
+    # lead yet: one indexed lookup, then nothing to do.
+    if (
+        not qualification.any_active_question(db)
+        or lead_for_conversation(db, conversation_id) is None
+    ):
         return
     # A savepoint, so a failure here never costs the visitor's message.
     with db.begin_nested():

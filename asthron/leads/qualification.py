@@ -34,6 +34,14 @@ def questions(db: Session) -> list[QualificationQuestion]:
     )
 
 
+def any_active_question(db: Session) -> bool:
+    """Whether qualification is in use at all, from a snapshot (``asthron.snapshots``): when
+    it is not, a visitor's message needs no lookup of its lead for it."""
+    from asthron.snapshots import snapshots
+
+    return snapshots(db).get("qualification_in_use", lambda: bool(questions(db)))
+
+
 def answers(db: Session, lead_id: int) -> dict[str, object]:
     rows = db.execute(
         sa.select(QualificationQuestion.key, QualificationAnswer.value)
