@@ -82,6 +82,12 @@ class Snapshots:
             self._values.clear()
 
 
+def row_snapshot(db: Session, name: str, model: type, ident):
+    """A frozen copy of ``db.get(model, ident)`` (None when there is no such row), as last
+    committed, kept under ``(name, ident)``; ``model`` must be watched."""
+    return snapshots(db).get((name, ident), lambda: frozen(db.get(model, ident)))
+
+
 def snapshots(db: Session) -> Snapshots:
     """The process's snapshots, from the session (a session made outside the app gets a
     private, empty set, so it always reads the database)."""

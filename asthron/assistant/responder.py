@@ -28,7 +28,7 @@ from asthron.assistant.providers.builtin import BuiltinProvider, Grounding
 from asthron.conversations.responder import ReplyContext, ReplyOutcome
 from asthron.db import get_tm_session
 from asthron.knowledge.search import search
-from asthron.snapshots import frozen, snapshots
+from asthron.snapshots import row_snapshot, snapshots
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +170,13 @@ class AssistantResponder:
     def prepare(self, db, context: ReplyContext) -> Prepared:
         """Everything the reply needs from the database, read in the caller's transaction."""
         query = " ".join([t.body for t in context.history if t.author == "visitor"][-2:])
-        cached = snapshots(db)
-        profile = cached.get("assistant_profile", lambda: frozen(db.get(AssistantProfile, 1)))
+        profile = row_snapshot(db, "assistant_profile", AssistantProfile, 1)
         passages = search(db, query, limit=4)
         budget = usage.budget_state(db, spend_if_unbudgeted=False, profile=profile)
         providers = (
             []
             if budget.exhausted
-            else cached.get(
+            else snapshots(db).get(
                 "providers",
                 lambda: ai_config.effective_providers(
                     db, self.registry["app_settings"], self.registry["secret_box"]

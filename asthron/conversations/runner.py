@@ -161,14 +161,14 @@ class ReplyRunner:
 
     # -- running a reply in a transaction of its own ------------------------------------------
 
-    def run_safely(self, conversation_id: int, _trigger_event_id: int | None = None) -> None:
+    def run_safely(self, conversation_id: int) -> None:
         try:
             self.run(conversation_id)
         except Exception:
             log.exception("reply for conversation %s failed", conversation_id)
             self._publish_typing(conversation_id, False)
 
-    def run(self, conversation_id: int, _trigger_event_id: int | None = None):
+    def run(self, conversation_id: int):
         """Prepare and deliver a reply now: used when preparing in the visitor's transaction
         failed, and by tests. Returns the stored event, or None."""
         tm = transaction.TransactionManager(explicit=True)

@@ -274,6 +274,6 @@ def identity_secret_masked(box, site: Site) -> str | None:
 def site_snapshot(db: Session, site_id: int):
     """The site's settings as last committed (``asthron.snapshots``), for the widget API's
     hot path; None when there is no such site."""
-    from asthron.snapshots import frozen, snapshots
+    from asthron.snapshots import row_snapshot
 
-    return snapshots(db).get(("site", site_id), lambda: frozen(db.get(Site, site_id)))
+    return row_snapshot(db, "site", Site, site_id)

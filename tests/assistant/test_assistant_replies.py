@@ -278,7 +278,7 @@ def test_no_reply_while_a_human_owns_the_conversation(
     visitor.send(conversation_id, "hello?")
     time.sleep(0.3)
     # Even a runner started regardless re-checks ownership and stores nothing.
-    assert registry["reply_runner"].run(conversation_id, 0) is None
+    assert registry["reply_runner"].run(conversation_id) is None
     events = visitor.events(conversation_id).json["events"]
     assert [e["type"] for e in events] == ["visitor_message"]
     assert provider.requests == []

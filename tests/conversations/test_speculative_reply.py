@@ -8,6 +8,7 @@ visitor's POST returns while the model is still thinking, after its request is o
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -135,32 +136,42 @@ def typing(active):
     return {"kind": "typing", "author": "assistant", "active": active}
 
 
-# -- 1. a rolled-back message gets no reply ---------------------------------------------------
-
-
-def test_aborted_transaction_shows_and_stores_nothing(registry, visitor, provider, run_in_tm):
+@contextlib.contextmanager
+def message_in_open_transaction(registry, conversation_id, text, client_id):
+    """Store a visitor message and start its reply in a transaction the test ends itself
+    (``tm.commit()`` or ``tm.abort()``); yields ``(tm, event)``."""
     from asthron.conversations import service
     from asthron.conversations.models import Conversation
     from asthron.db import get_tm_session
 
+    tm = transaction.TransactionManager(explicit=True)
+    tm.begin()
+    db = get_tm_session(registry["dbsession_factory"], tm)
+    try:
+        conversation = db.get(Conversation, conversation_id)
+        event, created = service.post_visitor_message(db, conversation, text, client_id)
+        assert created
+        registry["reply_runner"].start_reply(db, conversation)
+        yield tm, event
+    finally:
+        db.close()
+
+
+# -- 1. a rolled-back message gets no reply ---------------------------------------------------
+
+
+def test_aborted_transaction_shows_and_stores_nothing(registry, visitor, provider, run_in_tm):
     conversation_id = visitor.open()["id"]
     watch = registry["notifier"].subscribe(conversation_channel(conversation_id))
     try:
-        tm = transaction.TransactionManager(explicit=True)
-        tm.begin()
-        db = get_tm_session(registry["dbsession_factory"], tm)
-        try:
-            conversation = db.get(Conversation, conversation_id)
-            _event, created = service.post_visitor_message(
-                db, conversation, "Will anyone answer this?", "aborted-0123456789"
-            )
-            assert created
-            registry["reply_runner"].start_reply(db, conversation)
-            # The model is at work before the transaction ends: that is the speculation.
-            assert provider.called.wait(WAIT), "the model was not called before the commit"
-        finally:
-            tm.abort()
-            db.close()
+        with message_in_open_transaction(
+            registry, conversation_id, "Will anyone answer this?", "aborted-0123456789"
+        ) as (tm, _event):
+            try:
+                # The model is at work before the transaction ends: that is the speculation.
+                assert provider.called.wait(WAIT), "the model was not called before the commit"
+            finally:
+                tm.abort()
         finish_replies(registry)  # the speculative delivery has run to its end
         late = watch.get(timeout=1.0)
         assert late is None, f"a rolled-back message got {late}"
@@ -225,28 +236,16 @@ def test_committed_message_gets_event_typing_deltas_then_one_stored_reply(
 
 def test_committed_through_an_explicit_transaction_manager(registry, visitor, provider, run_in_tm):
     """The same as above, driving the transaction by hand: nothing before the commit."""
-    from asthron.conversations import service
-    from asthron.conversations.models import Conversation
-    from asthron.db import get_tm_session
-
     conversation_id = visitor.open()["id"]
     with registry["notifier"].subscribe(conversation_channel(conversation_id)) as watch:
-        tm = transaction.TransactionManager(explicit=True)
-        tm.begin()
-        db = get_tm_session(registry["dbsession_factory"], tm)
-        try:
-            conversation = db.get(Conversation, conversation_id)
-            event, _ = service.post_visitor_message(
-                db, conversation, "Do you ship abroad?", "committed-0123456789"
-            )
+        with message_in_open_transaction(
+            registry, conversation_id, "Do you ship abroad?", "committed-0123456789"
+        ) as (tm, event):
             event_id = event.id
-            registry["reply_runner"].start_reply(db, conversation)
             assert provider.called.wait(WAIT)
             # The model has answered, but the message is not committed: nothing is shown.
             assert watch.get(timeout=0.3) is None
             tm.commit()
-        finally:
-            db.close()
         messages = read_until(watch, lambda m: m == typing(False))
     finish_replies(registry)
     kinds = [m["kind"] for m in messages]

@@ -175,7 +175,7 @@ _request_watch = threading.local()
 _SENT_EVENTS = ("send_request_body.complete", "send_request_body.failed")
 
 
-def report_request_sent(request=None) -> None:
+def report_request_sent(request) -> None:
     """An httpx ``request`` event hook for the providers' clients. When a stream in this
     thread is watching (``watching_requests``), it asks the transport, through httpx's
     ``trace`` request extension, to say when the request's body has been written.
@@ -185,7 +185,7 @@ def report_request_sent(request=None) -> None:
     sends the request that decides the time to first token.
     """
     callback = getattr(_request_watch, "callback", None)
-    if callback is None or request is None:
+    if callback is None:
         return
     previous = request.extensions.get("trace")
 
