@@ -19,18 +19,26 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".snapshots")
     # Background jobs: the Huey instance, the outbox and enqueue-after-commit.
     config.include(".jobs")
+    # Domain events: recorded in the cause's transaction; features subscribe in their
+    # includeme, so this comes before them.
+    config.include(".domain_events")
     # Templates, static files and the security tween (headers, CSP).
     config.include("pyramid_jinja2")
     config.include(".rendering")
     config.include(".security")
-    # Feature packages, each with its own services and views.
+    # The layers, bottom up (docs/architecture.md): each may use what was included before it.
     config.include(".audit")
     config.include(".accounts")
     config.include(".notify")
     config.include(".sites")
-    config.include(".conversations")
     config.include(".knowledge")
+    # The message path: the event log, the hook points and the reply runner...
+    config.include(".conversations")
+    # ...whose responder is the assistant...
     config.include(".assistant")
+    # ...and the features, which plug into it through hooks and domain events. The inbox's
+    # on-visitor-message hook (handoff rules) is ordered before the leads' by its order value,
+    # not by this list.
     config.include(".inbox")
     config.include(".leads")
     config.include(".health")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
+import transaction
 import zope.sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -102,6 +105,35 @@ def get_tm_session(session_factory, transaction_manager) -> Session:
     return dbsession
 
 
+@contextmanager
+def new_transaction(registry) -> Iterator[Session]:
+    """A session in a transaction of its own, committed when the block ends (aborted if it
+    raises): the one way code outside a request (the CLI, tasks, streams, the reply runner)
+    reads and writes the database."""
+    tm = transaction.TransactionManager(explicit=True)
+    session = None
+    try:
+        with tm:
+            session = get_tm_session(registry["dbsession_factory"], tm)
+            yield session
+    finally:
+        # Loaded objects stay readable after the session closes (expire_on_commit=False).
+        if session is not None:
+            session.close()
+
+
+def registry_of(db: Session):
+    """The application registry a session was made for: services that hold only a session
+    reach the hook points and subscribers through it."""
+    return db.info["registry"]
+
+
+def add_session_info(config, **values) -> None:
+    """Attach shared objects (the notifier, the secret box...) to every new session."""
+    factory = config.registry["dbsession_factory"]
+    factory.configure(info={**(factory.kw.get("info") or {}), **values})
+
+
 def _request_db(request) -> Session:
     session = get_tm_session(request.registry["dbsession_factory"], request.tm)
     request.add_finished_callback(lambda _request: session.close())
@@ -112,5 +144,7 @@ def includeme(config):
     settings = config.registry["app_settings"]
     engine = make_engine(settings.database_url)
     config.registry["db_engine"] = engine
-    config.registry["dbsession_factory"] = sessionmaker(bind=engine, expire_on_commit=False)
+    config.registry["dbsession_factory"] = sessionmaker(
+        bind=engine, expire_on_commit=False, info={"registry": config.registry}
+    )
     config.add_request_method(_request_db, "db", reify=True)

@@ -23,6 +23,9 @@ import time
 import uuid
 from collections import defaultdict
 
+from asthron.db import add_session_info
+from asthron.settings import SettingsError
+
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "asthron"
@@ -259,8 +262,6 @@ class RedisNotifier(_BusNotifier):
 def make_notifier(settings) -> Notifier:
     if settings.notifier == "postgresql":
         if not settings.database_url.startswith("postgresql"):
-            from asthron.settings import SettingsError
-
             raise SettingsError("asthron.notifier = postgresql needs a PostgreSQL database_url")
         return PostgresNotifier(settings.database_url)
     if settings.notifier == "redis":
@@ -280,7 +281,7 @@ def includeme(config):
     notifier.start()
     config.registry["notifier"] = notifier
     # Sessions carry the notifier, so services can wake streams after their commit.
-    config.registry["dbsession_factory"].configure(info={"notifier": notifier})
+    add_session_info(config, notifier=notifier)
     config.add_request_method(lambda r: r.registry["notifier"], "notifier", reify=True)
 
 

@@ -29,6 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from asthron.db import add_session_info
+
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 60.0
@@ -156,10 +158,8 @@ def _listen_for_other_processes(notifier, found: Snapshots) -> None:
 def includeme(config):
     found = Snapshots()
     config.registry["snapshots"] = found
+    add_session_info(config, snapshots=found)
     factory = config.registry["dbsession_factory"]
-    info = dict(factory.kw.get("info") or {})
-    info["snapshots"] = found
-    factory.configure(info=info)
     event.listen(factory, "before_flush", _before_flush)
     event.listen(factory, "do_orm_execute", _on_orm_execute)
     event.listen(factory, "after_commit", _after_commit)

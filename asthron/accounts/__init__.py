@@ -1,7 +1,8 @@
-"""Accounts: users and roles, login, server-side sessions, the team page and invitations."""
+"""Accounts: users and roles, login, server-side sessions, presence, the team page and
+invitations."""
 
 
 def includeme(config):
-    # Views are found by the app's scan; the security policy that reads sessions is in
-    # asthron.security.policy.
-    pass
+    # The security policy that reads sessions, and CSRF storage. Views are found by the
+    # app's scan.
+    config.include(".policy")

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from asthron import audit
 from asthron.accounts import passwords
 from asthron.accounts.models import ROLES, Invitation, LoginFailure, User, UserSession
-from asthron.accounts.permissions import MANAGEABLE_ROLES
 from asthron.audit.service import Actor
 from asthron.db import utcnow
+from asthron.security.permissions import MANAGEABLE_ROLES
 from asthron.security.tokens import new_token, token_hash
 from asthron.settings import AppSettings
 

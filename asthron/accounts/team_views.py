@@ -12,9 +12,9 @@ from pyramid.view import view_config
 
 from asthron.accounts import service as accounts
 from asthron.accounts.models import ROLES, User
-from asthron.accounts.permissions import MANAGEABLE_ROLES, Permission
 from asthron.forms import field, matched_id, notice, redirect
 from asthron.notify.service import queue_email
+from asthron.security.permissions import MANAGEABLE_ROLES, Permission
 
 
 def _member(request) -> User:

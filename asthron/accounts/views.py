@@ -9,14 +9,14 @@ from pyramid.view import view_config
 
 from asthron.accounts import passwords
 from asthron.accounts import service as accounts
-from asthron.accounts.permissions import Permission
-from asthron.forms import field, matched_id, notice, query_field, redirect
-from asthron.security.policy import (
+from asthron.accounts.policy import (
     DEVICE_COOKIE,
     SESSION_COOKIE,
     clear_session_cookie,
     set_session_cookie,
 )
+from asthron.forms import field, matched_id, notice, query_field, redirect
+from asthron.security.permissions import Permission
 
 
 def _client_ip(request) -> str:

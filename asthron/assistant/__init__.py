@@ -1,15 +1,21 @@
-"""The assistant: providers and the failover chain, prompts and guard rails, usage and budget."""
+"""The assistant: providers and the failover chain, prompts and guard rails, model tasks,
+usage and budget."""
+
+from asthron.assistant.model_tasks import ModelTasks
+from asthron.assistant.models import AssistantProfile, ProviderConfig
+from asthron.assistant.provider_pool import ProviderPool
+from asthron.assistant.responder import AssistantResponder
+from asthron.snapshots import watch
 
 
 def includeme(config):
-    from asthron.assistant.responder import AssistantResponder
-
-    # The assistant is the conversations package's responder (the runner knows only the
-    # interface in asthron.conversations.responder).
-    config.registry["reply_runner"].responder = AssistantResponder(config.registry)
-
-    from asthron.assistant.models import AssistantProfile, ProviderConfig
-    from asthron.snapshots import watch
-
+    registry = config.registry
+    pool = ProviderPool(registry)
+    registry["ai_providers"] = pool
+    # The assistant is the reply runner's responder (the runner knows only the Responder
+    # protocol in asthron.conversations.responder).
+    registry["reply_runner"].responder = AssistantResponder(registry, pool)
+    # Structured side tasks for features (handoff decisions, summaries, extraction, notes).
+    registry["model_tasks"] = ModelTasks(pool)
     # The reply path reads these through asthron.snapshots.
     watch(AssistantProfile, ProviderConfig)

@@ -9,6 +9,7 @@ from asthron.accounts.models import User
 from asthron.assistant.models import AssistantProfile
 from asthron.assistant.usage import budget_state
 from asthron.db import utcnow
+from asthron.notify.service import queue_templated_email
 
 
 def warn_if_needed(db: Session) -> bool:
@@ -21,20 +22,15 @@ def warn_if_needed(db: Session) -> bool:
     if profile is None or profile.budget_warned_month == month:
         return False
     profile.budget_warned_month = month
-    from asthron.notify.service import queue_email
-
     percent = int(state.fraction * 100)
     owners = db.scalars(sa.select(User).where(User.role == "owner", User.is_active.is_(True)))
     for owner in owners:
-        queue_email(
+        queue_templated_email(
             db,
             owner.email,
-            f"Asthron: {percent}% of this month's AI budget is used",
-            (
-                f"This month's AI usage is estimated at {state.spent:.2f} of your "
-                f"{state.budget:.2f} budget ({percent}%).\n\nAt 100% the assistant switches to "
-                "the built-in offline provider until next month or until you raise the budget "
-                "(Dashboard → Usage)."
-            ),
+            "budget_warning",
+            percent=percent,
+            spent=state.spent,
+            budget=state.budget,
         )
     return True

@@ -11,7 +11,6 @@ from pyramid.events import BeforeRender, subscriber
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.assistant import settings_service as ss
 from asthron.assistant import usage
 from asthron.assistant.config import _from_ini, effective_providers
@@ -19,6 +18,7 @@ from asthron.assistant.models import PROVIDER_KINDS, PROVIDER_SLOTS, AssistantPr
 from asthron.db import utcnow
 from asthron.forms import field, notice, redirect
 from asthron.security.crypto import SecretDecryptionError, masked
+from asthron.security.permissions import Permission
 
 # -- the business profile -------------------------------------------------------------------
 

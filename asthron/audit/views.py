@@ -12,9 +12,9 @@ from pyramid.httpexceptions import HTTPBadRequest
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.audit import service
 from asthron.forms import field, parse_id, query_field
+from asthron.security.permissions import Permission
 
 FILTER_FIELDS = ("actor", "action", "since", "until")
 

@@ -15,14 +15,17 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron import audit
+from asthron import audit, domain_events
 from asthron.accounts.models import User
 from asthron.audit.service import Actor
 from asthron.conversations import service
+from asthron.conversations.hooks import HandoffRequested, message_hooks
 from asthron.conversations.models import Conversation, ConversationEvent
 from asthron.conversations.service import ConversationError, InvalidInput
 from asthron.db import utcnow
 from asthron.realtime import conversation_channel
+from asthron.sites.availability import availability
+from asthron.sites.service import site_snapshot
 
 HANDOFF_REQUEST_RE = re.compile(
     r"\b(talk|speak|chat|connect me)\b.{0,30}\b(person|human|someone|agent|representative|staff|"
@@ -57,16 +60,10 @@ def _publish_ownership(db: Session, conversation: Conversation) -> None:
     )
 
 
-def request_handoff(
-    db: Session,
-    conversation: Conversation,
-    trigger: str,
-    reason: str,
-    available: bool,
-    next_open_text: str | None = None,
-) -> bool:
+def request_handoff(db: Session, conversation: Conversation, trigger: str, reason: str) -> bool:
     """Move an assistant-owned conversation to waiting. The reason is for staff only (an
-    internal note); the visitor is told honestly when to expect an answer."""
+    internal note); the visitor is told honestly when to expect an answer. Returns False when
+    the conversation was not the assistant's (already waiting, or a person has it)."""
     if conversation.status != "open":
         raise ConversationError("This conversation is closed.", "conversation_closed", 409)
     changed = db.execute(
@@ -78,6 +75,7 @@ def request_handoff(
     if not changed:
         return False
     db.refresh(conversation)
+    now = availability(db, site_snapshot(db, conversation.site_id))
     service.append_event(
         db,
         conversation,
@@ -87,7 +85,7 @@ def request_handoff(
         public=False,
         data={"handoff_trigger": trigger, "reason": reason},
     )
-    if available:
+    if now.someone_available:
         _system(
             db,
             conversation,
@@ -95,13 +93,12 @@ def request_handoff(
             "handoff_waiting",
         )
     else:
-        when = f" We'll answer {next_open_text}." if next_open_text else ""
         _system(
             db,
             conversation,
             "Nobody from our team is available right now."
-            + when
-            + " Leave your email and we'll get back to you there.",
+            f" We'll answer {now.answer_by_text()}."
+            " Leave your email and we'll get back to you there.",
             "collect_contact",
         )
     _publish_ownership(db, conversation)
@@ -112,6 +109,18 @@ def request_handoff(
         "conversation",
         conversation.id,
         {"trigger": trigger, "reason": reason[:200]},
+    )
+    domain_events.record(
+        db,
+        "handoff.requested",
+        conversation_id=conversation.id,
+        site_id=conversation.site_id,
+        trigger=trigger,
+        reason=reason[:300],
+        someone_available=now.someone_available,
+    )
+    message_hooks(db).on_handoff(
+        db, HandoffRequested(conversation, trigger, reason, now.someone_available)
     )
     return True
 
@@ -147,6 +156,13 @@ def join(db: Session, actor: Actor, conversation: Conversation, user: User) -> N
     )
     _publish_ownership(db, conversation)
     audit.record(db, actor, "conversation.join", "conversation", conversation.id, {})
+    domain_events.record(
+        db,
+        "handoff.joined",
+        conversation_id=conversation.id,
+        site_id=conversation.site_id,
+        user_id=user.id,
+    )
 
 
 def _require_owner(conversation: Conversation, user: User) -> None:
@@ -206,6 +222,13 @@ def return_to_assistant(db: Session, actor: Actor, conversation: Conversation, u
     )
     _publish_ownership(db, conversation)
     audit.record(db, actor, "conversation.return", "conversation", conversation.id, {})
+    domain_events.record(
+        db,
+        "handoff.returned",
+        conversation_id=conversation.id,
+        site_id=conversation.site_id,
+        user_id=user.id,
+    )
 
 
 def close(db: Session, actor: Actor, conversation: Conversation, user: User | None) -> None:
@@ -221,9 +244,10 @@ def close(db: Session, actor: Actor, conversation: Conversation, user: User | No
     _system(db, conversation, "The conversation was closed", "closed")
     _publish_ownership(db, conversation)
     audit.record(db, actor, "conversation.close", "conversation", conversation.id, {})
-    from asthron.leads.tasks import note_after_close  # a linked lead's AI note, after commit
-
-    note_after_close(db, conversation.id)
+    domain_events.record(
+        db, "conversation.closed", conversation_id=conversation.id, site_id=conversation.site_id
+    )
+    message_hooks(db).on_close(db, conversation)
 
 
 def reopen(db: Session, actor: Actor, conversation: Conversation) -> None:

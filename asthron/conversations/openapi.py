@@ -12,7 +12,8 @@ from functools import cache
 
 from pyramid.view import view_config
 
-from asthron.conversations.service import CLIENT_ID_RE, MAX_MESSAGE_LENGTH, PUBLIC_DATA_KEYS
+from asthron.conversations.service import CLIENT_ID_RE, PUBLIC_DATA_KEYS
+from asthron.sites.config import MAX_MESSAGE_LENGTH
 from asthron.sites.hours import DAYS
 
 API = "/api/widget/v1"

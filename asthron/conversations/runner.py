@@ -16,15 +16,14 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import sqlalchemy as sa
-import transaction
-
 from asthron.conversations import service
+from asthron.conversations.history import AUTHOR_OF_TYPE, history
+from asthron.conversations.hooks import StoredReply
 from asthron.conversations.models import Conversation, ConversationEvent
-from asthron.conversations.responder import ReplyContext, ReplyOutcome, Turn
-from asthron.db import get_tm_session, utcnow
+from asthron.conversations.responder import ReplyContext, ReplyOutcome, Responder, Turn
+from asthron.db import new_transaction
 from asthron.realtime import conversation_channel, hand_over_the_interpreter
-from asthron.sites import hours
+from asthron.sites.availability import availability
 from asthron.sites.service import site_snapshot
 
 log = logging.getLogger(__name__)
@@ -61,16 +60,11 @@ class CommitGate:
 
 
 class ReplyRunner:
-    def __init__(self, registry, responder=None, max_workers: int = 8):
+    def __init__(self, registry, responder: Responder | None = None, max_workers: int = 8):
         self.registry = registry
-        # Set by asthron.assistant's includeme; the runner only knows the interface.
+        # Set by asthron.assistant's includeme; the runner only knows the Responder protocol.
         self.responder = responder
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="reply")
-        # Called before the responder starts (reading a qualification answer), in the
-        # transaction that prepares the reply, and after a reply is stored (handoff
-        # decisions, lead capture...).
-        self.before_reply: list = []
-        self.after_reply: list = []
 
     # -- starting a reply ---------------------------------------------------------------------
 
@@ -103,14 +97,12 @@ class ReplyRunner:
         # Commit and answer the POST once the model's request is sent, not while the
         # provider's client builds it: on a small machine the two would share one interpreter
         # lock, and the visitor's first token would wait for the commit.
-        wait_until_sent = getattr(replies, "wait_until_sent", None)
-        if wait_until_sent is not None:
-            wait_until_sent(SENT_WAIT_SECONDS)
+        replies.wait_until_sent(SENT_WAIT_SECONDS)
         try:
             self.pool.submit(self._deliver_safely, context, replies, watch, gate)
         except RuntimeError:  # the process is shutting down: no reply, but no error either
             watch.close()
-            getattr(replies, "close", lambda: None)()
+            replies.close()
 
     def _prepare_in_visitors_transaction(self, db, conversation: Conversation):
         if db.get_bind().dialect.name != "postgresql":
@@ -124,22 +116,16 @@ class ReplyRunner:
             return self._prepare_and_start(db, conversation)
 
     def _prepare_and_start(self, db, conversation: Conversation):
-        """The hooks, the context and the responder's preparation, then the responder's
-        iterator (an assistant responder has already sent the request to the model)."""
-        self._before_reply_hooks(db, conversation.id)
+        """The context and the responder's preparation, then the responder's stream (an
+        assistant responder has already sent the request to the model)."""
         if conversation.owner != "assistant" or conversation.status != "open":
             return None
         context = self.build_context(db, conversation)
-        prepare = getattr(self.responder, "prepare", None)
-        prepared = prepare(db, context) if prepare is not None else None
+        prepared = self.responder.prepare(db, context)
         # Subscribed before the model is called, so a person joining is never missed.
         watch = self.registry["notifier"].subscribe(conversation_channel(conversation.id))
         try:
-            replies = (
-                self.responder.reply(context, prepared)
-                if prepared is not None
-                else self.responder.reply(context)
-            )
+            replies = self.responder.reply(context, prepared)
         except BaseException:
             watch.close()
             raise
@@ -151,13 +137,6 @@ class ReplyRunner:
                 self.pool.submit(self.run_safely, conversation_id)
 
         txn.addAfterCommitHook(hook)
-
-    def _before_reply_hooks(self, db, conversation_id: int) -> None:
-        for hook in self.before_reply:
-            try:
-                hook(self.registry, conversation_id, db)
-            except Exception:
-                log.exception("before-reply hook %s failed", getattr(hook, "__name__", hook))
 
     # -- running a reply in a transaction of its own ------------------------------------------
 
@@ -171,9 +150,7 @@ class ReplyRunner:
     def run(self, conversation_id: int):
         """Prepare and deliver a reply now: used when preparing in the visitor's transaction
         failed, and by tests. Returns the stored event, or None."""
-        tm = transaction.TransactionManager(explicit=True)
-        with tm:
-            db = self._session(tm)
+        with new_transaction(self.registry) as db:
             conversation = db.get(Conversation, conversation_id)
             if conversation is None:
                 return None
@@ -186,9 +163,6 @@ class ReplyRunner:
 
     # -- delivering a reply -------------------------------------------------------------------
 
-    def _session(self, tm):
-        return get_tm_session(self.registry["dbsession_factory"], tm)
-
     def _publish(self, conversation_id: int, message: dict) -> None:
         self.registry["notifier"].publish(conversation_channel(conversation_id), message)
 
@@ -197,27 +171,15 @@ class ReplyRunner:
 
     def build_context(self, db, conversation: Conversation) -> ReplyContext:
         site = site_snapshot(db, conversation.site_id)
-        now = utcnow()
-        rows = db.scalars(
-            sa.select(ConversationEvent)
-            .where(
-                ConversationEvent.conversation_id == conversation.id,
-                ConversationEvent.public.is_(True),
-            )
-            .order_by(ConversationEvent.id.desc())
-            .limit(HISTORY_TURNS)
-        )
-        history = [Turn(service.AUTHOR_OF_TYPE[e.type], e.body) for e in reversed(list(rows))]
-        business_open = hours.is_open(site.business_hours, site.holidays, site.timezone, now)
+        events = history(db, conversation.id, public_only=True, last=HISTORY_TURNS)
+        now = availability(db, site, with_staff=False)
         return ReplyContext(
             conversation_id=conversation.id,
             site_name=site.name,
-            business_open=business_open,
-            next_opening=None
-            if business_open
-            else hours.next_opening(site.business_hours, site.holidays, site.timezone, now),
+            business_open=now.open_now,
+            next_opening=now.next_open_at,
             site_timezone=site.timezone,
-            history=history,
+            history=[Turn(AUTHOR_OF_TYPE[e.type], e.body) for e in events],
         )
 
     def _deliver_safely(self, context, replies, watch, gate: CommitGate) -> None:
@@ -260,17 +222,13 @@ class ReplyRunner:
                     if len(parts) == 1:
                         hand_over_the_interpreter()  # to the streams carrying the first delta
             finally:
-                close = getattr(replies, "close", None)
-                if close is not None:
-                    close()
+                replies.close()
         text = (outcome.text if outcome else "".join(parts)).strip()
         extra = dict(outcome.data) if outcome else {}
         if outcome and outcome.cut_off:
             extra["cut_off"] = True
 
-        tm = transaction.TransactionManager(explicit=True)
-        with tm:
-            db = self._session(tm)
+        with new_transaction(self.registry) as db:
             conversation = db.get(Conversation, conversation_id)
             if conversation is not None:
                 service.lock_conversation(db, conversation)
@@ -288,9 +246,7 @@ class ReplyRunner:
                 data={"reply_id": reply_id, "responder": self.responder.name, **extra},
             )
         self._publish_typing(conversation_id, False)
-        for hook in self.after_reply:
-            try:
-                hook(self.registry, conversation_id, event, outcome)
-            except Exception:
-                log.exception("after-reply hook %s failed", getattr(hook, "__name__", hook))
+        self.registry["message_hooks"].after_reply(
+            self.registry, StoredReply(conversation_id, event, outcome)
+        )
         return event

@@ -8,25 +8,19 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron.conversations.models import Conversation, ConversationEvent, Visitor
-from asthron.db import utcnow
+from asthron import domain_events
+from asthron.conversations.history import AUTHOR_OF_TYPE
+from asthron.conversations.hooks import VisitorMessage, message_hooks
+from asthron.conversations.models import Conversation, ConversationEvent, Visitor, VisitorPageView
+from asthron.db import registry_of, utcnow
 from asthron.realtime import INBOX_CHANNEL, conversation_channel
 from asthron.security.tokens import new_token, token_hash
+from asthron.sites.config import MAX_MESSAGE_LENGTH
 from asthron.sites.models import Site
 
-MAX_MESSAGE_LENGTH = 4000
 CLIENT_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
 EVENT_LOG_LOCK = 0x61737468  # "asth": the advisory lock that orders event-log commits
-AUTHOR_OF_TYPE = {
-    "visitor_message": "visitor",
-    "assistant_message": "assistant",
-    "staff_message": "staff",
-    "system": "system",
-    "note": "staff",
-    # Interactive cards in the chat (the lead form, confirmations, later bookings).
-    "card": "assistant",
-}
 
 
 class ConversationError(Exception):
@@ -127,8 +121,6 @@ def update_page(visitor: Visitor, page_url, db: Session | None = None) -> None:
     if url and url != visitor.current_page_url:
         visitor.current_page_url = url
         if db is not None:
-            from asthron.conversations.models import VisitorPageView
-
             db.add(VisitorPageView(visitor_id=visitor.id, url=url))
 
 
@@ -151,6 +143,13 @@ def open_conversation(db: Session, visitor: Visitor) -> tuple[Conversation, bool
             raise
         return existing, False
     publish_inbox(db, conversation, "created")
+    domain_events.record(
+        db,
+        "conversation.created",
+        conversation_id=conversation.id,
+        site_id=conversation.site_id,
+        visitor_id=visitor.id,
+    )
     return conversation, True
 
 
@@ -272,6 +271,23 @@ def post_visitor_message(
     return event, True
 
 
+def receive_visitor_message(
+    db: Session, visitor: Visitor, conversation: Conversation, body, client_id, page_url=None
+) -> tuple[ConversationEvent, bool]:
+    """The one entry point for a visitor's message: store it, run the on-visitor-message
+    hooks (a feature may hand the chat to a person), then start the assistant's reply unless
+    a hook handled the message or a person owns the chat. A repeated ``client_id`` returns the
+    stored event and does nothing else."""
+    update_page(visitor, page_url, db)
+    event, created = post_visitor_message(db, conversation, body, client_id)
+    if not created:
+        return event, False
+    handled = message_hooks(db).on_visitor_message(db, VisitorMessage(conversation, event))
+    if not handled and conversation.owner == "assistant" and conversation.status == "open":
+        registry_of(db)["reply_runner"].start_reply(db, conversation)
+    return event, True
+
+
 def _event_by_client_id(db: Session, conversation_id: int, client_id: str):
     return db.scalar(
         sa.select(ConversationEvent).where(
@@ -341,6 +357,8 @@ def leave_offline_message(
     if conversation.owner != "human":
         conversation.owner = "waiting"
         conversation.waiting_since = conversation.waiting_since or utcnow()
+    # The same hook point as any visitor message (leads captures the name and email).
+    message_hooks(db).on_visitor_message(db, VisitorMessage(conversation, event))
     return conversation, event
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.forms import matched_id
+from asthron.security.permissions import Permission
 
 
 @view_config(

@@ -2,7 +2,9 @@
 
 No cookies are used here, so CSRF does not apply (require_csrf=False); instead every call is
 bound to a site's allowed origins and a visitor token that reaches only its own
-conversations.
+conversations. Views parse, call the conversations service and answer; features that add
+widget endpoints (the lead form) use the same ``authenticate``, ``url_conversation``,
+``json_body`` and ``rate_limit``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config, view_defaults
 
 from asthron.conversations import service
+from asthron.conversations.handoff import request_handoff
 from asthron.conversations.models import Visitor
 from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
 from asthron.forms import parse_id
-from asthron.inbox import triggers
-from asthron.leads import chat as lead_chat
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
 from asthron.sites.models import Site
@@ -33,7 +34,7 @@ class ApiError(ConversationError):
     pass
 
 
-def _json_body(request) -> dict:
+def json_body(request) -> dict:
     if request.content_length and request.content_length > MAX_BODY_BYTES:
         raise ApiError("The request body is too large.", "payload_too_large", 413)
     raw = request.body
@@ -92,11 +93,11 @@ def _allow_origin(response, origin: str) -> None:
     response.vary = tuple({*(response.vary or ()), "Origin"})
 
 
-def _client_ip(request) -> str:
+def client_ip(request) -> str:
     return request.client_addr or "unknown"
 
 
-def _limit(request, bucket: str, key: str, limit: int, window: int) -> None:
+def rate_limit(request, bucket: str, key: str, limit: int, window: int) -> None:
     if not request.registry["rate_limiter"].hit(bucket, key, limit, window):
         raise ApiError("Too many requests; wait a moment and try again.", "rate_limited", 429)
 
@@ -133,7 +134,7 @@ def _verified_identity(request, site: Site, identity) -> tuple[str, str | None]:
     return email, name
 
 
-def _conversation(request, visitor: Visitor):
+def url_conversation(request, visitor: Visitor):
     """The visitor's conversation named in the URL; anything else, or a malformed id, is 404."""
     conversation_id = parse_id(request.matchdict.get("conversation_id"))
     if conversation_id is None:
@@ -141,7 +142,7 @@ def _conversation(request, visitor: Visitor):
     return service.visitor_conversation(request.db, visitor, conversation_id)
 
 
-def _visitor(request) -> tuple[Visitor, Site]:
+def authenticate(request) -> tuple[Visitor, Site]:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -166,21 +167,21 @@ class WidgetApi:
     @view_config(route_name="widget_api.sessions", request_method="POST")
     def create_session(self):
         request = self.request
-        body = _json_body(request)
+        body = json_body(request)
         site = sites.get_by_key(request.db, body.get("site_key"))
         if site is None:
             raise ApiError("Unknown site key.", "unknown_site", 404)
         if not sites.origin_allowed(site, request.headers.get("Origin")):
             raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
         _cors(request, site)
-        _limit(
+        rate_limit(
             request,
             "session-ip",
-            _client_ip(request),
+            client_ip(request),
             self.settings.widget_sessions_per_hour_per_ip,
             3600,
         )
-        _limit(
+        rate_limit(
             request,
             "session-site",
             str(site.id),
@@ -209,7 +210,7 @@ class WidgetApi:
         request = self.request
         visitor = None
         if request.headers.get("Authorization"):
-            visitor, site = _visitor(request)
+            visitor, site = authenticate(request)
         else:
             site = sites.get_by_key(request.db, request.GET.get("site_key"))
             if site is None:
@@ -228,15 +229,15 @@ class WidgetApi:
 
     @view_config(route_name="widget_api.consent", request_method="POST")
     def consent(self):
-        visitor, site = _visitor(self.request)
+        visitor, site = authenticate(self.request)
         service.record_consent(self.request.db, visitor, site)
         return {"consent_at": visitor.consent_at.isoformat().replace("+00:00", "Z")}
 
     @view_config(route_name="widget_api.conversations", request_method="POST")
     def open_conversation(self):
         request = self.request
-        visitor, _site = _visitor(request)
-        body = _json_body(request)
+        visitor, _site = authenticate(request)
+        body = json_body(request)
         service.update_page(visitor, body.get("page_url"), request.db)
         conversation, created = service.open_conversation(request.db, visitor)
         request.response.status_code = 201 if created else 200
@@ -245,30 +246,27 @@ class WidgetApi:
     @view_config(route_name="widget_api.messages", request_method="POST")
     def post_message(self):
         request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
-        body = _json_body(request)
-        _limit(
+        visitor, _site = authenticate(request)
+        conversation = url_conversation(request, visitor)
+        body = json_body(request)
+        rate_limit(
             request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
         )
-        _limit(
+        rate_limit(
             request,
             "msg-ip",
-            _client_ip(request),
+            client_ip(request),
             self.settings.widget_messages_per_minute_per_ip,
             60,
         )
-        service.update_page(visitor, body.get("page_url"), request.db)
-        event, created = service.post_visitor_message(
-            request.db, conversation, body.get("body"), body.get("client_id")
+        event, created = service.receive_visitor_message(
+            request.db,
+            visitor,
+            conversation,
+            body.get("body"),
+            body.get("client_id"),
+            body.get("page_url"),
         )
-        # A request for a person (or an admin keyword) hands off instead of replying.
-        if (
-            created
-            and conversation.owner == "assistant"
-            and not triggers.on_visitor_message(request.db, conversation, event.body)
-        ):
-            request.registry["reply_runner"].start_reply(request.db, conversation)
         request.response.status_code = 201 if created else 200
         return service.event_json(event)
 
@@ -276,46 +274,19 @@ class WidgetApi:
     def request_person(self):
         """The widget's "Talk to a person" control."""
         request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
+        visitor, _site = authenticate(request)
+        conversation = url_conversation(request, visitor)
         if conversation.status != "open":
             raise ApiError("This conversation is closed.", "conversation_closed", 409)
         if conversation.owner == "assistant":
-            triggers.hand_off(
-                request.db, conversation, "visitor", "The visitor asked for a person."
-            )
+            request_handoff(request.db, conversation, "visitor", "The visitor asked for a person.")
         return service.conversation_json(conversation)
-
-    @view_config(route_name="widget_api.lead", request_method="POST")
-    def submit_lead(self):
-        """A lead-form card submitted, or extracted details confirmed."""
-        request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
-        body = _json_body(request)
-        _limit(
-            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
-        )
-        lead_chat.submit_card(
-            request.db, conversation, visitor, body.get("card_id"), body.get("fields")
-        )
-        request.response.status_code = 201
-        return {"saved": True}
-
-    @view_config(route_name="widget_api.lead_form", request_method="POST")
-    def lead_form(self):
-        """The visitor asks to leave their details: the form card appears in the chat."""
-        request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
-        event = lead_chat.offer_lead_form(request.db, conversation, "visitor asked")
-        return {"event": service.event_json(event) if event else None}
 
     @view_config(route_name="widget_api.events", request_method="GET")
     def events(self):
         request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
+        visitor, _site = authenticate(request)
+        conversation = url_conversation(request, visitor)
         after = _int_param(request, "after", 0)
         wait = min(_int_param(request, "wait", 0), self.settings.widget_max_wait)
         events = service.events_after(request.db, conversation.id, after)
@@ -337,8 +308,8 @@ class WidgetApi:
     @view_config(route_name="widget_api.stream", request_method="GET")
     def stream(self):
         request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
+        visitor, _site = authenticate(request)
+        conversation = url_conversation(request, visitor)
         after = _int_param(request, "after", 0)
         last_event_id = request.headers.get("Last-Event-ID", "").strip()
         if _is_event_id(last_event_id):
@@ -365,24 +336,23 @@ class WidgetApi:
     @view_config(route_name="widget_api.read", request_method="POST")
     def read(self):
         request = self.request
-        visitor, _site = _visitor(request)
-        conversation = _conversation(request, visitor)
-        body = _json_body(request)
+        visitor, _site = authenticate(request)
+        conversation = url_conversation(request, visitor)
+        body = json_body(request)
         service.mark_read_by_visitor(request.db, conversation, body.get("last_event_id"))
         return {"unread": conversation.unread_for_visitor}
 
     @view_config(route_name="widget_api.offline_messages", request_method="POST")
     def offline_message(self):
         request = self.request
-        visitor, _site = _visitor(request)
-        body = _json_body(request)
-        _limit(
+        visitor, _site = authenticate(request)
+        body = json_body(request)
+        rate_limit(
             request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
         )
         conversation, event = service.leave_offline_message(
             request.db, visitor, body.get("name"), body.get("email"), body.get("message")
         )
-        lead_chat.capture_offline_message(request.db, conversation, visitor)
         request.response.status_code = 201
         return {
             "conversation": service.conversation_json(conversation),

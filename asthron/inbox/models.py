@@ -10,22 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from asthron.db import Base, UTCDateTime, utcnow
 
 
-class StaffPresence(Base):
-    """Online or away. The dashboard heartbeats while open; idle tabs turn away on their own,
-    and a person can set away by hand."""
-
-    __tablename__ = "staff_presence"
-    __table_args__ = (sa.CheckConstraint("status IN ('online', 'away')", name="status"),)
-
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    status: Mapped[str] = mapped_column(sa.String(8), default="online")
-    manual: Mapped[bool] = mapped_column(default=False)
-    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sound: Mapped[bool] = mapped_column(default=True)
-
-
 class HandoffRules(Base):
     """One row: when the assistant hands a chat to a person on its own."""
 

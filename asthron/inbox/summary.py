@@ -6,14 +6,25 @@ A model writes it when one is configured; the built-in provider writes an extrac
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from asthron.assistant.model_tasks import model_tasks
 from asthron.assistant.providers.builtin import extract_contacts
+from asthron.conversations.history import history, transcript
 from asthron.conversations.models import Conversation, ConversationEvent
 from asthron.inbox.models import ConversationSummary
 
 MAX_QUOTE = 240
+SUMMARY_SCHEMA = {
+    "type": "object",
+    "properties": {"summary": {"type": "string", "minLength": 1, "maxLength": 1200}},
+    "required": ["summary"],
+}
+SUMMARY_INSTRUCTION = (
+    "Summarise this website chat for the team member about to join it: who the visitor is if "
+    "known, what they want, what was already answered, and what is still open. At most five "
+    "short lines."
+)
 
 
 def _quote(text: str) -> str:
@@ -39,20 +50,22 @@ def extractive_summary(events: list[ConversationEvent]) -> str:
     return "\n".join(lines)
 
 
-def write_summary(db: Session, conversation: Conversation, responder=None) -> ConversationSummary:
-    events = list(
-        db.scalars(
-            sa.select(ConversationEvent)
-            .where(ConversationEvent.conversation_id == conversation.id)
-            .order_by(ConversationEvent.id)
-        )
+def model_summary(db: Session, conversation: Conversation, events) -> str | None:
+    result = model_tasks(db).structured(
+        db,
+        purpose="summary",
+        instruction=SUMMARY_INSTRUCTION,
+        material=transcript([e for e in events if e.public], 60),
+        schema=SUMMARY_SCHEMA,
+        conversation_id=conversation.id,
     )
-    text, provider = None, "builtin"
-    summarize = getattr(responder, "summarize", None)
-    if summarize is not None:
-        result = summarize(db, conversation, [e for e in events if e.public])
-        if result:
-            text, provider = result
+    return result["summary"] if result else None
+
+
+def write_summary(db: Session, conversation: Conversation) -> ConversationSummary:
+    events = history(db, conversation.id)
+    text = model_summary(db, conversation, events)
+    provider = "model" if text else "builtin"
     if not text:
         text = extractive_summary(events)
     summary = db.get(ConversationSummary, conversation.id) or ConversationSummary(

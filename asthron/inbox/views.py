@@ -24,18 +24,18 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPNotFound, 
 from pyramid.renderers import render, render_to_response
 from pyramid.view import exception_view_config, view_config
 
-from asthron.accounts.permissions import Permission
+from asthron.accounts import presence as presence_service
+from asthron.accounts.models import StaffPresence
 from asthron.conversations import handoff, service
 from asthron.conversations.models import Conversation
 from asthron.conversations.service import ConversationError
 from asthron.db import utcnow
 from asthron.forms import field, matched_id
-from asthron.inbox import presence as presence_service
 from asthron.inbox import service as inbox
 from asthron.inbox import streams as inbox_streams
 from asthron.inbox import tasks
-from asthron.inbox.models import StaffPresence
 from asthron.realtime import conversation_channel
+from asthron.security.permissions import Permission
 
 MAX_REPLY_FIELD = 20_000
 TYPING_PER_MINUTE = 60

@@ -33,21 +33,6 @@ class OutboxItem(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class DomainEvent(Base):
-    """Things that happened (a lead was created or qualified, ...), kept for outbound webhooks
-    and integrations to deliver; nothing reads them on the request path."""
-
-    __tablename__ = "domain_events"
-    __table_args__ = (sa.Index("ix_domain_events_kind_id", "kind", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(64))
-    subject_type: Mapped[str] = mapped_column(sa.String(40))
-    subject_id: Mapped[str] = mapped_column(sa.String(64))
-    payload: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
 class WorkerHeartbeat(Base):
     __tablename__ = "worker_heartbeats"
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import transaction
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+
+from asthron.db import new_transaction
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +35,41 @@ def configure_huey(settings) -> Huey:
     return huey
 
 
-def enqueue_after_commit(task, *args, transaction_manager=None, **kwargs) -> None:
-    """Queue a Huey task once the current transaction commits, and never if it aborts."""
+def app_task(*, periodic=None, **task_options):
+    """Declare a Huey task that runs in a transaction of its own with the application's
+    registry: the function is called as ``fn(db, *args)``, its changes commit when it returns
+    and roll back if it raises. ``periodic`` (a crontab) makes it a periodic task."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            with new_transaction(app_context["registry"]) as db:
+                return fn(db, *args, **kwargs)
+
+        if periodic is not None:
+            return huey.periodic_task(periodic, **task_options)(run)
+        return huey.task(**task_options)(run)
+
+    return decorate
+
+
+def enqueue_after_commit(
+    task, *args, db=None, delay: float | None = None, transaction_manager=None, **kwargs
+) -> None:
+    """Queue a Huey task once the transaction of ``db`` (or ``transaction_manager``, or the
+    thread's) commits, and never if it aborts; ``delay`` seconds later when given."""
+    if db is not None:
+        transaction_manager = db.info.get("transaction_manager")
     tm = transaction_manager or transaction.manager
 
     def hook(committed, *hook_args):
         if not committed:
             return
         try:
-            task(*args, **kwargs)
+            if delay is None:
+                task(*args, **kwargs)
+            else:
+                task.schedule(args=args, kwargs=kwargs, delay=delay)
         except Exception:
             # The outbox sweeper will pick the work up again; never fail the request here.
             log.exception("could not enqueue %s after commit", getattr(task, "name", task))

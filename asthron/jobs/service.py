@@ -20,6 +20,7 @@ _handlers: dict[str, Callable] = {}
 
 # Done items are kept a while for `asthron jobs status` and debugging, then deleted.
 DONE_KEPT_FOR = dt.timedelta(days=7)
+ZERO = dt.timedelta(0)
 
 
 class PermanentJobError(Exception):
@@ -46,18 +47,21 @@ def outbox_handler(kind: str):
     return register
 
 
-def add_outbox_item(db: Session, kind: str, payload: dict) -> OutboxItem:
-    """Record work in the caller's transaction and run it once that transaction commits."""
+def add_outbox_item(
+    db: Session, kind: str, payload: dict, delay: dt.timedelta | None = None
+) -> OutboxItem:
+    """Record work in the caller's transaction and run it once that transaction commits, or
+    ``delay`` later (the sweeper runs it then even if the queued task is lost)."""
     from asthron.jobs.queue import enqueue_after_commit
     from asthron.jobs.tasks import run_outbox_item
 
     if kind not in _handlers:
         raise ValueError(f"no outbox handler for {kind!r}")
-    item = OutboxItem(kind=kind, payload=payload)
+    item = OutboxItem(kind=kind, payload=payload, next_attempt_at=utcnow() + (delay or ZERO))
     db.add(item)
     db.flush()
     enqueue_after_commit(
-        run_outbox_item, item.id, transaction_manager=db.info.get("transaction_manager")
+        run_outbox_item, item.id, db=db, delay=delay.total_seconds() if delay else None
     )
     return item
 

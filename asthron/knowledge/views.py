@@ -9,11 +9,11 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.forms import field, matched_id, notice, query_field, redirect
 from asthron.knowledge import service
 from asthron.knowledge.models import Article
 from asthron.knowledge.search import search
+from asthron.security.permissions import Permission
 
 # Generous limits for reading the form; the service gives the precise messages.
 FIELD_LIMITS = {"title": 1000, "body": service.MAX_BODY + 10_000, "tags": 4000, "source_url": 4000}

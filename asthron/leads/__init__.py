@@ -1,16 +1,26 @@
-"""Leads: capture in chat, dedupe and merge, qualification, notes, the pipeline and export."""
+"""Leads: capture in chat, dedupe and merge, qualification, notes, the pipeline and export.
+
+It plugs into the message path through hooks (asthron.conversations.hooks) and domain events;
+it imports no other feature.
+"""
+
+from asthron.leads import chat, tasks
+from asthron.leads.models import QualificationQuestion
+from asthron.snapshots import watch
 
 
 def includeme(config):
-    # Views are found by the app's scan. After each assistant reply: contact extraction with
-    # confirmation, the lead form after N messages, and qualification answers.
-    from asthron.leads.chat import after_reply, before_reply
-
-    config.registry["reply_runner"].before_reply.append(before_reply)
-    config.registry["reply_runner"].after_reply.append(after_reply)
-
-    from asthron.leads.models import QualificationQuestion
-    from asthron.snapshots import watch
-
+    # The visitor's answer to the last qualification question is read after the inbox's
+    # handoff rules (a chat handed to a person is not the assistant's to qualify) and before
+    # the reply is prepared, so the reply moves on to the next question.
+    config.add_message_hook("on_visitor_message", chat.read_qualification_answer, order=60)
+    config.add_message_hook("on_visitor_message", chat.capture_offline_form)
+    config.add_message_hook("prompt_contributors", chat.next_question_prompt)
+    # Contact extraction with confirmation, and the lead form after N messages.
+    config.add_message_hook("after_reply", chat.after_reply, order=60)
+    config.add_message_hook("on_handoff", chat.lead_form_before_handoff, order=60)
+    # The AI lead note: when a lead is captured, and when its conversation closes.
+    config.add_message_hook("on_close", tasks.note_after_close)
+    config.add_domain_event_subscriber("lead.created", tasks.note_after_capture)
     # Each visitor message asks whether any question is active (asthron.snapshots).
     watch(QualificationQuestion)

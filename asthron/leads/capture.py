@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron import audit
+from asthron import audit, domain_events
 from asthron.audit.service import Actor
 from asthron.conversations.models import Conversation, Visitor
-from asthron.jobs.models import DomainEvent
 from asthron.leads import normalize
 from asthron.leads.models import (
     Lead,
@@ -134,17 +133,6 @@ def activity(db: Session, lead: Lead, kind: str, body: str, actor: Actor, **data
     )
 
 
-def record_domain_event(db: Session, kind: str, lead: Lead, **payload) -> None:
-    db.add(
-        DomainEvent(
-            kind=kind,
-            subject_type="lead",
-            subject_id=str(lead.id),
-            payload={"lead_id": lead.id, **payload},
-        )
-    )
-
-
 def _link(db: Session, lead: Lead, conversation: Conversation | None, actor: Actor) -> int | None:
     """Link the conversation to the lead; a conversation of another lead merges into this one."""
     if conversation is None:
@@ -255,10 +243,13 @@ def capture(
     if created:
         activity(db, lead, "captured", f"Captured from the {source}.", actor, source=source)
         audit.record(db, actor, "lead.create", "lead", lead.id, {"source": source})
-        record_domain_event(db, "lead.created", lead, source=source)
-        from asthron.leads.tasks import note_after_capture  # the AI lead note, after commit
-
-        note_after_capture(db, lead, conversation)
+        domain_events.record(
+            db,
+            "lead.created",
+            lead_id=lead.id,
+            source=source,
+            conversation_id=conversation.id if conversation is not None else None,
+        )
     elif verified and claim.email and lead.email == claim.email:
         proposals = _apply_verified(db, lead, claim, conversation, actor)
     else:

@@ -4,19 +4,27 @@ qualification questions asked one at a time."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
-import sqlalchemy as sa
-import transaction
 from sqlalchemy.orm import Session
 
+from asthron.assistant.model_tasks import model_tasks
 from asthron.assistant.providers.builtin import extract_contacts
 from asthron.audit.service import Actor
 from asthron.conversations import service as conversations
+from asthron.conversations.history import history, latest
+from asthron.conversations.hooks import (
+    HandoffRequested,
+    PromptContribution,
+    StoredReply,
+    VisitorMessage,
+)
 from asthron.conversations.models import Conversation, ConversationEvent, Visitor
-from asthron.db import get_tm_session
+from asthron.db import new_transaction
 from asthron.leads import capture, qualification
 from asthron.leads.capture import lead_for_conversation
+from asthron.leads.notify import notify_new_or_qualified
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,13 @@ EXTRACTION_SCHEMA = {
     "required": ["name", "email", "phone", "company"],
     "additionalProperties": False,
 }
+EXTRACTION_INSTRUCTION = (
+    "Extract the visitor's own contact details from their message. Use null for anything not "
+    "given. Never invent values."
+)
+# Only a message that looks like it holds an email address or a phone number is worth a model
+# call: without one, extraction keeps nothing anyway (a name alone is not worth asking about).
+CONTACT_SIGNAL_RE = re.compile(r"@|\bat\b.{1,40}\bdot\b|\d[\d ().+/-]{5,}\d", re.IGNORECASE)
 VISITOR_ACTOR = Actor(label="visitor")
 
 
@@ -45,14 +60,7 @@ class CardError(conversations.ConversationError):
 def _cards(db: Session, conversation_id: int, kind: str) -> list[ConversationEvent]:
     return [
         e
-        for e in db.scalars(
-            sa.select(ConversationEvent)
-            .where(
-                ConversationEvent.conversation_id == conversation_id,
-                ConversationEvent.type == "card",
-            )
-            .order_by(ConversationEvent.id)
-        )
+        for e in history(db, conversation_id, types=["card"])
         if (e.data or {}).get("card") == kind
     ]
 
@@ -158,9 +166,7 @@ def submit_card(
         author_name="System",
         data={"action": "lead_saved"},
     )
-    from asthron.leads.notify import notify_new_or_qualified
-
-    qualified = qualification.evaluate(db, result.lead, VISITOR_ACTOR)
+    qualified = qualification.evaluate(db, result.lead, VISITOR_ACTOR, conversation.id)
     notify_new_or_qualified(
         db, result.lead, conversation, created=result.created, qualified=qualified
     )
@@ -183,61 +189,43 @@ def capture_offline_message(db: Session, conversation: Conversation, visitor: Vi
         source="offline form",
         verified=capture.is_verified_claim(visitor, claim),
     )
-    from asthron.leads.notify import notify_new_or_qualified
-
     notify_new_or_qualified(db, result.lead, conversation, created=result.created, qualified=False)
     return result
 
 
-# -- the runner's after-reply hook ----------------------------------------------------------
+# -- hooks on the message path (registered in asthron.leads.includeme) ----------------------
 
 
-def after_reply(registry, conversation_id: int, event, outcome) -> None:
-    tm = transaction.TransactionManager(explicit=True)
-    try:
-        with tm:
-            db = get_tm_session(registry["dbsession_factory"], tm)
-            conversation = db.get(Conversation, conversation_id)
-            if conversation is None or conversation.status != "open":
-                return
-            visitor_events = list(
-                db.scalars(
-                    sa.select(ConversationEvent)
-                    .where(
-                        ConversationEvent.conversation_id == conversation_id,
-                        ConversationEvent.type == "visitor_message",
-                    )
-                    .order_by(ConversationEvent.id)
-                )
-            )
-            if not visitor_events:
-                return
-            latest = visitor_events[-1]
-            values = _extract(registry, db, conversation, latest.body)
-            if not offer_confirmation(db, conversation, values):
-                form = capture.lead_form(db, conversation.site_id)
-                if form.after_messages and len(visitor_events) >= form.after_messages:
-                    offer_lead_form(db, conversation, f"after {form.after_messages} messages")
-    except Exception:
-        log.exception("lead capture after reply failed for conversation %s", conversation_id)
+def after_reply(registry, reply: StoredReply) -> None:
+    """Offer to save contact details the visitor just typed, or the lead form after N
+    messages."""
+    with new_transaction(registry) as db:
+        conversation = db.get(Conversation, reply.conversation_id)
+        if conversation is None or conversation.status != "open":
+            return
+        visitor_events = history(db, conversation.id, types=["visitor_message"])
+        if not visitor_events:
+            return
+        values = _extract(db, conversation, visitor_events[-1].body)
+        if not offer_confirmation(db, conversation, values):
+            form = capture.lead_form(db, conversation.site_id)
+            if form.after_messages and len(visitor_events) >= form.after_messages:
+                offer_lead_form(db, conversation, f"after {form.after_messages} messages")
 
 
-def _extract(registry, db: Session, conversation: Conversation, text: str) -> dict:
+def _extract(db: Session, conversation: Conversation, text: str) -> dict:
     """Contact details in free text: the model's structured output validated against the
     schema, or the built-in deterministic parser."""
-    responder = registry["reply_runner"].responder
-    structured = getattr(responder, "_structured", None)
-    result = None
-    if structured is not None:
-        result = structured(
-            db,
-            conversation.id,
-            "extraction",
-            "Extract the visitor's own contact details from their message. Use null for "
-            "anything not given. Never invent values.",
-            f"visitor: {text}",
-            EXTRACTION_SCHEMA,
-        )
+    if not CONTACT_SIGNAL_RE.search(text):
+        return {}
+    result = model_tasks(db).structured(
+        db,
+        purpose="extraction",
+        instruction=EXTRACTION_INSTRUCTION,
+        material=f"visitor: {text}",
+        schema=EXTRACTION_SCHEMA,
+        conversation_id=conversation.id,
+    )
     if result is None:
         result = extract_contacts(text)
     settings = capture.lead_settings(db)
@@ -255,65 +243,76 @@ def _extract(registry, db: Session, conversation: Conversation, text: str) -> di
     return clean if ("email" in clean or "phone" in clean) else {}
 
 
-def before_reply(registry, conversation_id: int, db: Session) -> None:
+def capture_offline_form(db: Session, message: VisitorMessage) -> bool:
+    """The "leave a message" form gives a name and an email: that is a lead too."""
+    if (message.event.data or {}).get("offline"):
+        visitor = db.get(Visitor, message.conversation.visitor_id)
+        capture_offline_message(db, message.conversation, visitor)
+    return False
+
+
+def read_qualification_answer(db: Session, message: VisitorMessage) -> bool:
     """Read the visitor's answer to the question asked last, before the next reply is
     composed (in the transaction that stores the visitor's message), so that reply moves on to
-    the next question."""
+    the next question. Never handles the message itself."""
+    conversation = message.conversation
     # Without qualification questions there is nothing to read; most conversations have no
     # lead yet: one indexed lookup, then nothing to do.
     if (
-        not qualification.any_active_question(db)
-        or lead_for_conversation(db, conversation_id) is None
+        conversation.owner != "assistant"
+        or not qualification.any_active_question(db)
+        or lead_for_conversation(db, conversation.id) is None
     ):
-        return
+        return False
     # A savepoint, so a failure here never costs the visitor's message.
-    with db.begin_nested():
-        _read_qualification_answer(db, conversation_id)
-
-
-def _read_qualification_answer(db: Session, conversation_id: int) -> None:
-    conversation = db.get(Conversation, conversation_id)
-    latest = db.scalar(
-        sa.select(ConversationEvent)
-        .where(
-            ConversationEvent.conversation_id == conversation_id,
-            ConversationEvent.type == "visitor_message",
-        )
-        .order_by(ConversationEvent.id.desc())
-        .limit(1)
-    )
-    if conversation is not None and latest is not None:
-        _record_qualification_answer(db, conversation, latest)
+    try:
+        with db.begin_nested():
+            _record_qualification_answer(db, conversation, message.event)
+    except Exception:
+        log.exception("reading a qualification answer failed in conversation %s", conversation.id)
+    return False
 
 
 def _record_qualification_answer(
-    db: Session, conversation: Conversation, latest: ConversationEvent
+    db: Session, conversation: Conversation, answer: ConversationEvent
 ) -> None:
     """If the assistant's previous reply asked a question, read the visitor's answer."""
     lead = lead_for_conversation(db, conversation.id)
     if lead is None:
         return
-    asked = db.scalar(
-        sa.select(ConversationEvent)
-        .where(
-            ConversationEvent.conversation_id == conversation.id,
-            ConversationEvent.type == "assistant_message",
-            ConversationEvent.id < latest.id,
-        )
-        .order_by(ConversationEvent.id.desc())
-        .limit(1)
-    )
+    asked = latest(db, conversation.id, "assistant_message", before_id=answer.id)
     key = (asked.data or {}).get("asked_question") if asked else None
     if not key:
         return
     question = next((q for q in qualification.questions(db) if q.key == key), None)
     if question is None:
         return
-    value = qualification.parse_answer(question, latest.body)
+    value = qualification.parse_answer(question, answer.body)
     if value is None:
         return
-    qualification.record_answer(db, lead, question, value, latest.id, VISITOR_ACTOR)
-    if qualification.evaluate(db, lead, VISITOR_ACTOR):
-        from asthron.leads.notify import notify_new_or_qualified
-
+    qualification.record_answer(db, lead, question, value, answer.id, VISITOR_ACTOR)
+    if qualification.evaluate(db, lead, VISITOR_ACTOR, conversation.id):
         notify_new_or_qualified(db, lead, conversation, created=False, qualified=True)
+
+
+def next_question_prompt(db: Session, conversation_id: int) -> PromptContribution | None:
+    """Ask the lead's next qualification question after answering."""
+    if not qualification.any_active_question(db):
+        return None
+    lead = lead_for_conversation(db, conversation_id)
+    question = qualification.next_question(db, lead.id) if lead is not None else None
+    if question is None:
+        return None
+    return PromptContribution(
+        instruction=qualification.question_instruction(question),
+        follow_up=qualification.question_text(question),
+        reply_data={"asked_question": question.key},
+    )
+
+
+def lead_form_before_handoff(db: Session, handoff: HandoffRequested) -> None:
+    """Collect contact details before a person takes over, when the site asks for it, or
+    when nobody can answer now."""
+    form = capture.lead_form(db, handoff.conversation.site_id)
+    if form.before_handoff or not handoff.someone_available:
+        offer_lead_form(db, handoff.conversation, "before handoff")

@@ -1,8 +1,8 @@
 """The AI lead note: who the lead is, what they want, what is still open and the next step,
 citing the conversation it was written from.
 
-A configured model writes it through the responder's structured output, validated against a
-schema (invalid output is rejected and never saved); the built-in provider writes a plain
+A configured model writes it through the assistant's model tasks (structured output, validated
+against a schema: invalid output is rejected and never saved); the built-in provider writes a plain
 extractive note from the visitor's own words and the lead's fields. A note a person edited
 is left alone until someone presses Regenerate, which clears the flag first.
 """
@@ -15,10 +15,14 @@ import jsonschema
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from asthron.assistant.model_tasks import model_tasks
+from asthron.assistant.responder import without_remote_images
 from asthron.audit.service import Actor
+from asthron.conversations.history import history, transcript
 from asthron.conversations.models import ConversationEvent
 from asthron.leads import capture, qualification
 from asthron.leads.models import Lead, LeadConversation, LeadProposal
+from asthron.sites.models import Site
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +67,11 @@ def latest_conversation_id(db: Session, lead_id: int) -> int | None:
 
 
 def _events(db: Session, conversation_id: int | None) -> list[ConversationEvent]:
-    if conversation_id is None:
-        return []
-    return list(
-        db.scalars(
-            sa.select(ConversationEvent)
-            .where(
-                ConversationEvent.conversation_id == conversation_id,
-                ConversationEvent.public.is_(True),
-                ConversationEvent.type.in_(
-                    ("visitor_message", "assistant_message", "staff_message")
-                ),
-            )
-            .order_by(ConversationEvent.id)
-        )
+    return history(
+        db,
+        conversation_id,
+        public_only=True,
+        types=("visitor_message", "assistant_message", "staff_message"),
     )
 
 
@@ -128,8 +123,6 @@ def _compose(who: str, wants: str, open_questions: list[str], next_step: str, ci
 
 def extractive_note(db: Session, lead: Lead, conversation_id: int | None) -> str:
     """The built-in note: the lead's details and the visitor's own words, nothing invented."""
-    from asthron.sites.models import Site
-
     site = db.get(Site, lead.source_site_id) if lead.source_site_id else None
     visitor = [e.body for e in _events(db, conversation_id) if e.type == "visitor_message"]
     if visitor:
@@ -154,15 +147,6 @@ def extractive_note(db: Session, lead: Lead, conversation_id: int | None) -> str
     )
 
 
-def _transcript(responder, events: list[ConversationEvent]) -> str:
-    from asthron.conversations.service import AUTHOR_OF_TYPE
-
-    make = getattr(responder, "_transcript", None)
-    if make is not None:
-        return make(events, 40)
-    return "\n".join(f"{AUTHOR_OF_TYPE[e.type]}: {e.body}" for e in events[-40:])
-
-
 def _details(db: Session, lead: Lead) -> str:
     facts = [
         f"name: {lead.name or '-'}",
@@ -180,8 +164,6 @@ def _details(db: Session, lead: Lead) -> str:
 
 def valid_model_note(result) -> dict | None:
     """The model's output if it is exactly what the schema asks, else None (never saved)."""
-    from asthron.assistant.responder import without_remote_images
-
     if not isinstance(result, dict):
         return None
     try:
@@ -199,18 +181,25 @@ def valid_model_note(result) -> dict | None:
     return clean
 
 
-def model_note(db: Session, lead: Lead, responder, conversation_id: int | None):
-    """(text, "model"), or None when no model is configured or its output is invalid;
+def model_note(db: Session, lead: Lead, conversation_id: int | None):
+    """The model's note text, or None when no model is configured or answered;
     ``False`` when a model answered with output that had to be rejected."""
-    structured = getattr(responder, "_structured", None)
-    if structured is None or conversation_id is None:
+    if conversation_id is None:
         return None
-    events = _events(db, conversation_id)
-    transcript = (
-        _transcript(responder, events) + "\n\n[Details the lead gave]\n" + _details(db, lead)
+    material = (
+        transcript(_events(db, conversation_id), 40)
+        + "\n\n[Details the lead gave]\n"
+        + _details(db, lead)
     )
     try:
-        result = structured(db, conversation_id, "lead_note", INSTRUCTION, transcript, NOTE_SCHEMA)
+        result = model_tasks(db).structured(
+            db,
+            purpose="lead_note",
+            instruction=INSTRUCTION,
+            material=material,
+            schema=NOTE_SCHEMA,
+            conversation_id=conversation_id,
+        )
     except Exception:
         log.exception("the model could not write the note of lead %s", lead.id)
         return False
@@ -225,9 +214,7 @@ def model_note(db: Session, lead: Lead, responder, conversation_id: int | None):
     )
 
 
-def write_note(
-    db: Session, lead: Lead, responder=None, conversation_id: int | None = None
-) -> str | None:
+def write_note(db: Session, lead: Lead, conversation_id: int | None = None) -> str | None:
     """Write the lead's AI note; returns "model" or "builtin", or None when nothing was
     written (a person's edit is kept, or the model's output was rejected and a note exists).
     """
@@ -243,7 +230,7 @@ def write_note(
     ):
         # Only a conversation of this lead is ever cited.
         conversation_id = latest_conversation_id(db, lead.id)
-    text = model_note(db, lead, responder, conversation_id)
+    text = model_note(db, lead, conversation_id)
     provider = "model"
     if text is False and lead.ai_note:
         return None  # the old note stays: rejected output is never saved

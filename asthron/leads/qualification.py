@@ -10,10 +10,10 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron import audit
+from asthron import audit, domain_events
 from asthron.audit.service import Actor
 from asthron.db import utcnow
-from asthron.leads.capture import activity, lead_settings, record_domain_event
+from asthron.leads.capture import activity, lead_settings
 from asthron.leads.models import Lead, QualificationAnswer, QualificationQuestion
 
 RULE_OPS = ("==", "!=", ">=", "<=", ">", "<", "in", "contains")
@@ -204,8 +204,9 @@ def is_qualified(rules: list[dict], given: dict) -> bool:
     return bool(rules) and all(_holds(rule, given.get(rule["question"])) for rule in rules)
 
 
-def evaluate(db: Session, lead: Lead, actor: Actor) -> bool:
-    """Re-check the rules; returns True when the lead has just become qualified."""
+def evaluate(db: Session, lead: Lead, actor: Actor, conversation_id: int | None = None) -> bool:
+    """Re-check the rules; returns True when the lead has just become qualified (in the
+    conversation ``conversation_id``, when it happened in a chat)."""
     settings = lead_settings(db)
     if lead.qualified or not is_qualified(settings.rules or [], answers(db, lead.id)):
         return False
@@ -214,5 +215,17 @@ def evaluate(db: Session, lead: Lead, actor: Actor) -> bool:
         lead.status = "qualified"
     activity(db, lead, "qualified", "The lead met the qualification rules.", actor)
     audit.record(db, actor, "lead.qualified", "lead", lead.id, {})
-    record_domain_event(db, "lead.qualified", lead)
+    domain_events.record(db, "lead.qualified", lead_id=lead.id, conversation_id=conversation_id)
     return True
+
+
+def question_text(question) -> str:
+    options = f" ({', '.join(question.options)})" if question.options else ""
+    return question.text + options
+
+
+def question_instruction(question) -> str:
+    return (
+        "After answering, ask the visitor this one qualification question in your own words, "
+        f"naturally and only this one: {question_text(question)}"
+    )

@@ -11,11 +11,11 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.forms import field, matched_id, parse_id, redirect
 from asthron.leads import capture, normalize, service
 from asthron.leads.models import LEAD_STATUSES, QUESTION_KINDS, Lead, QualificationQuestion
 from asthron.leads.qualification import RULE_OPS
+from asthron.security.permissions import Permission
 
 # Notices after a redirect come from this list only, so a link cannot inject text.
 NOTICES = {

@@ -13,11 +13,14 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
+from jinja2 import TemplateNotFound
+from pyramid_jinja2 import IJinja2Environment
 from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.accounts.service import AccountError, normalize_email
 from asthron.audit.service import Actor
+from asthron.db import registry_of
 from asthron.jobs.service import JobContext, PermanentJobError, add_outbox_item, outbox_handler
 from asthron.notify.models import SMTP_SECURITY, SmtpSettings
 from asthron.security.crypto import SecretBox, masked
@@ -217,6 +220,27 @@ def queue_email(db: Session, to: str, subject: str, text: str, html: str | None 
     else:
         payload.update(text=text, html=html)
     return add_outbox_item(db, EMAIL_KIND, payload)
+
+
+def render_email(db: Session, name: str, values: dict) -> tuple[str, str, str | None]:
+    """(subject, text, html) from ``templates/email/<name>.subject.txt``, ``<name>.txt`` and,
+    when it exists, ``<name>.html``, with the application's own Jinja2 environments."""
+    registry = registry_of(db)
+    text_env = registry.queryUtility(IJinja2Environment, name=".txt")
+    html_env = registry.queryUtility(IJinja2Environment, name=".html")
+    subject = text_env.get_template(f"email/{name}.subject.txt").render(values)
+    text = text_env.get_template(f"email/{name}.txt").render(values)
+    try:
+        html = html_env.get_template(f"email/{name}.html").render(values)
+    except TemplateNotFound:
+        html = None
+    return " ".join(subject.split()), text, html
+
+
+def queue_templated_email(db: Session, to: str, name: str, **values):
+    """Render the email ``name`` (see ``render_email``) and queue it like ``queue_email``."""
+    subject, text, html = render_email(db, name, values)
+    return queue_email(db, to, subject, text, html)
 
 
 def unsealed(payload: dict, box: SecretBox) -> dict:

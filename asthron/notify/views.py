@@ -5,11 +5,11 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPBadRequest
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.forms import field, notice, redirect
 from asthron.jobs import service as jobs
 from asthron.notify import service
 from asthron.security.crypto import SecretDecryptionError
+from asthron.security.permissions import Permission
 
 FIELDS = ("host", "port", "security", "username", "from_address", "from_name", "timeout_seconds")
 # Generous limits for reading the form: anything longer is refused with a form error.

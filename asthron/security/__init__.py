@@ -1,16 +1,14 @@
-"""Security: the session-based security policy, CSRF, headers and secret encryption."""
+"""Security primitives: roles and permissions, headers and CSP, tokens, SSRF checks and
+secret encryption. (The session-based security policy is asthron.accounts.policy.)"""
 
+from asthron.db import add_session_info
 from asthron.security.crypto import SecretBox
 
 
 def includeme(config):
-    config.include(".policy")
     config.include(".headers")
     secrets = config.registry["secrets"]
     config.registry["secret_box"] = SecretBox(secrets["fernet_keys"])
     # Sessions carry the box too, so services can seal data at rest (queued email bodies).
-    factory = config.registry["dbsession_factory"]
-    factory.configure(
-        info={**factory.kw.get("info", {}), "secret_box": config.registry["secret_box"]}
-    )
+    add_session_info(config, secret_box=config.registry["secret_box"])
     config.add_request_method(lambda r: r.registry["secret_box"], "secret_box", reify=True)

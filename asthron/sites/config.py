@@ -6,13 +6,12 @@ import json
 from functools import cache
 from pathlib import Path
 
-from asthron.conversations.service import MAX_MESSAGE_LENGTH
-from asthron.db import utcnow
-from asthron.inbox.presence import online_staff
-from asthron.sites import hours
+from asthron.sites.availability import availability
 from asthron.sites.models import Site
 
 I18N_DIR = Path(__file__).parent / "i18n"
+# The longest chat message a visitor may send: the widget enforces it, the API refuses more.
+MAX_MESSAGE_LENGTH = 4000
 
 
 @cache
@@ -30,19 +29,8 @@ def iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def site_availability(site: Site, now=None) -> dict:
-    now = now or utcnow()
-    open_now = hours.is_open(site.business_hours, site.holidays, site.timezone, now)
-    return {
-        "open_now": open_now,
-        "next_open_at": None
-        if open_now
-        else iso(hours.next_opening(site.business_hours, site.holidays, site.timezone, now)),
-    }
-
-
 def widget_config(request, site: Site) -> dict:
-    availability = site_availability(site)
+    now = availability(request.db, site)
     return {
         "site_key": site.public_key,
         "title": site.title,
@@ -56,9 +44,9 @@ def widget_config(request, site: Site) -> dict:
             "timezone": site.timezone,
             "schedule": site.business_hours,
             "holidays": site.holidays,
-            **availability,
+            "open_now": now.open_now,
+            "next_open_at": iso(now.next_open_at),
         },
-        # Someone is available when the business is open and a person is online.
-        "available": availability["open_now"] and bool(online_staff(request.db)),
+        "available": now.someone_available,
         "limits": {"max_message_length": MAX_MESSAGE_LENGTH},
     }

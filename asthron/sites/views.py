@@ -7,8 +7,8 @@ import json
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.accounts.permissions import Permission
 from asthron.forms import field, matched_id, notice, redirect
+from asthron.security.permissions import Permission
 from asthron.sites import service
 from asthron.sites.models import Site
 

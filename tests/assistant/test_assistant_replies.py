@@ -50,7 +50,7 @@ def ini_settings(ini_settings):
 @pytest.fixture
 def provider(registry):
     fake = RecordingProvider()
-    registry["reply_runner"].responder.provider_factory = lambda effective: fake
+    registry["ai_providers"].factory = lambda effective: fake
     return fake
 
 
@@ -300,7 +300,7 @@ def test_takeover_during_generation_discards_the_reply(testapp, make_site, run_i
             yield Delta("check.")
             yield Completion("Let me check.", Usage(1, 1), self.model)
 
-    registry["reply_runner"].responder.provider_factory = lambda effective: SlowProvider()
+    registry["ai_providers"].factory = lambda effective: SlowProvider()
     visitor.send(conversation_id, "hi", client_id=uuid.uuid4().hex)
     deadline = time.monotonic() + 5
     while not started and time.monotonic() < deadline:

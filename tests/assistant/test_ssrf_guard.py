@@ -109,7 +109,7 @@ def test_public_and_allowlisted_base_urls_are_saved(owner, run_in_tm, dns):
 @pytest.fixture
 def provider(registry):
     fake = RecordingProvider()
-    registry["reply_runner"].responder.provider_factory = lambda effective: fake
+    registry["ai_providers"].factory = lambda effective: fake
     return fake
 
 

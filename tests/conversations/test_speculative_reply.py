@@ -78,7 +78,7 @@ def ini_settings(ini_settings):
 @pytest.fixture
 def provider(registry):
     fake = CountingProvider()
-    registry["reply_runner"].responder.provider_factory = lambda effective: fake
+    registry["ai_providers"].factory = lambda effective: fake
     return fake
 
 
@@ -288,7 +288,7 @@ def test_the_model_is_called_before_the_post_returns(
 
     # No side calls to the model after a reply (handoff decision, contact extraction): only
     # the streamed replies reach the fake server.
-    monkeypatch.setattr(registry["reply_runner"], "after_reply", [])
+    monkeypatch.setattr(registry["message_hooks"], "after_reply", lambda *a: None)
     conversation_id = visitor.open()["id"]
     # A first message warms the provider's client up (one per configuration, reused).
     visitor.send(conversation_id, "Hello there", status=201)

@@ -284,7 +284,15 @@ class SlowResponder:
         self.closed = threading.Event()
         self.contexts = []
 
-    def reply(self, context):
+    def prepare(self, db, context):
+        return None
+
+    def reply(self, context, prepared=None):
+        from asthron.conversations.responder import GeneratorStream
+
+        return GeneratorStream(self._pieces(context))
+
+    def _pieces(self, context):
         self.contexts.append(context)
         self.started.set()
         try:
@@ -306,7 +314,15 @@ class AnsweringResponder:
         self.text = text
         self.contexts = []
 
-    def reply(self, context):
+    def prepare(self, db, context):
+        return None
+
+    def reply(self, context, prepared=None):
+        from asthron.conversations.responder import GeneratorStream
+
+        return GeneratorStream(self._pieces(context))
+
+    def _pieces(self, context):
         from asthron.conversations.responder import ReplyOutcome
 
         self.contexts.append(context)

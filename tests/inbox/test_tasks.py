@@ -7,13 +7,14 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from asthron.accounts.models import StaffPresence
 from asthron.audit.service import Actor
 from asthron.conversations import handoff
 from asthron.conversations import service as conversations
 from asthron.conversations.models import Conversation, Visitor
 from asthron.db import utcnow
 from asthron.inbox import tasks
-from asthron.inbox.models import ConversationSummary, HandoffRules, StaffPresence
+from asthron.inbox.models import ConversationSummary, HandoffRules
 from asthron.jobs.models import OutboxItem
 from asthron.notify.service import unsealed
 
@@ -32,6 +33,10 @@ def new_conversation(run_in_tm, site, *messages, email=None):
     return run_in_tm(create)
 
 
+def send_visitor_email(run_in_tm, conversation_id):
+    return run_in_tm(lambda db: tasks.email_visitor_about_replies(db, conversation_id))
+
+
 def emails(run_in_tm, registry):
     box = registry["secret_box"]
     return run_in_tm(
@@ -43,12 +48,14 @@ def emails(run_in_tm, registry):
 
 
 def test_handoff_writes_an_extractive_summary(run_in_tm, site):
-    from asthron.inbox.triggers import hand_off
-
     conversation_id = new_conversation(
         run_in_tm, site, "Hi, I need a quote for 40 chairs", "My email is dana@example.com"
     )
-    run_in_tm(lambda db: hand_off(db, db.get(Conversation, conversation_id), "visitor", "asked"))
+    run_in_tm(
+        lambda db: handoff.request_handoff(
+            db, db.get(Conversation, conversation_id), "visitor", "asked"
+        )
+    )
     summary = run_in_tm(lambda db: db.get(ConversationSummary, conversation_id))
     assert summary is not None and summary.provider == "builtin"
     assert "quote for 40 chairs" in summary.text and "dana@example.com" in summary.text
@@ -108,10 +115,10 @@ def test_visitor_who_left_gets_one_email_per_batch_of_replies(run_in_tm, site, m
         run_in_tm(run)
 
     join_and_reply("Hi Dana!", "Sure, what number?")
-    assert tasks.email_visitor_about_replies.call_local(conversation_id) is True
-    assert tasks.email_visitor_about_replies.call_local(conversation_id) is False  # same batch
+    assert send_visitor_email(run_in_tm, conversation_id) is True
+    assert send_visitor_email(run_in_tm, conversation_id) is False  # same batch
     join_and_reply("Are you still there?")
-    assert tasks.email_visitor_about_replies.call_local(conversation_id) is True
+    assert send_visitor_email(run_in_tm, conversation_id) is True
     sent = [m for m in emails(run_in_tm, registry) if m["to"] == "dana@example.com"]
     assert len(sent) == 2
     assert "Hi Dana!" in sent[0]["text"] and "Sure, what number?" in sent[0]["text"]
@@ -140,5 +147,5 @@ def test_visitor_still_here_or_without_email_gets_none(run_in_tm, site, make_use
 
     reply(present, away=False)
     reply(anonymous, away=True)
-    assert tasks.email_visitor_about_replies.call_local(present) is False
-    assert tasks.email_visitor_about_replies.call_local(anonymous) is False
+    assert send_visitor_email(run_in_tm, present) is False
+    assert send_visitor_email(run_in_tm, anonymous) is False

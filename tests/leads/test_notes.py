@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from asthron.assistant.responder import AssistantResponder
+from asthron.assistant.model_tasks import ModelTasks
 from asthron.audit.service import Actor
 from asthron.leads import capture, notes, tasks
 from asthron.leads.models import Lead, LeadActivity, QualificationAnswer, QualificationQuestion
@@ -145,11 +145,11 @@ def test_closing_a_conversation_without_a_lead_queues_nothing(run_in_tm, chat, m
 def test_a_model_writes_a_structured_note(run_in_tm, chat, monkeypatch):
     calls = []
 
-    def fake_structured(self, db, conversation_id, purpose, instruction, transcript, schema):
-        calls.append((conversation_id, purpose, instruction, transcript, schema))
+    def fake_structured(self, db, *, purpose, instruction, material, schema, conversation_id):
+        calls.append((conversation_id, purpose, instruction, material, schema))
         return dict(GOOD)
 
-    monkeypatch.setattr(AssistantResponder, "_structured", fake_structured)
+    monkeypatch.setattr(ModelTasks, "structured", fake_structured)
     lead_id = capture_in(run_in_tm, chat)
     conversation_id = chat["conversation_id"]
     [(called_id, purpose, instruction, transcript, schema)] = calls
@@ -187,7 +187,7 @@ def test_a_model_writes_a_structured_note(run_in_tm, chat, monkeypatch):
 )
 def test_invalid_model_output_is_never_saved(run_in_tm, chat, monkeypatch, bad):
     """No note yet: the built-in note is written instead. A note already there: kept."""
-    monkeypatch.setattr(AssistantResponder, "_structured", lambda self, *a: bad)
+    monkeypatch.setattr(ModelTasks, "structured", lambda self, *a, **k: bad)
     lead_id = capture_in(run_in_tm, chat)
     lead = lead_of(run_in_tm, lead_id)
     assert lead.ai_note.startswith("Who: Dana — dana@example.com")
@@ -205,10 +205,10 @@ def test_a_model_error_keeps_the_old_note(run_in_tm, chat, monkeypatch):
     lead_id = capture_in(run_in_tm, chat)
     original = lead_of(run_in_tm, lead_id).ai_note
 
-    def broken(self, *args):
+    def broken(self, *args, **kwargs):
         raise RuntimeError("provider exploded")
 
-    monkeypatch.setattr(AssistantResponder, "_structured", broken)
+    monkeypatch.setattr(ModelTasks, "structured", broken)
     close_conversation(run_in_tm, chat["conversation_id"])
     assert lead_of(run_in_tm, lead_id).ai_note == original
 
@@ -222,7 +222,7 @@ def test_a_person_edited_note_is_not_overwritten_except_by_regenerate(run_in_tm,
         service.edit_ai_note(db, Actor(label="staff@example.com"), db.get(Lead, lead_id), "Mine.")
 
     run_in_tm(edit)
-    monkeypatch.setattr(AssistantResponder, "_structured", lambda self, *a: dict(GOOD))
+    monkeypatch.setattr(ModelTasks, "structured", lambda self, *a, **k: dict(GOOD))
     close_conversation(run_in_tm, chat["conversation_id"])
     lead = lead_of(run_in_tm, lead_id)
     assert (lead.ai_note, lead.ai_note_edited) == ("Mine.", True)

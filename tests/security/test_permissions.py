@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asthron.accounts.permissions import MANAGEABLE_ROLES, ROLE_PERMISSIONS, Permission
+from asthron.security.permissions import MANAGEABLE_ROLES, ROLE_PERMISSIONS, Permission
 from tests.security import route_table
 from tests.security.route_table import ANYONE, ROLES
 from tests.security.support import build_world, csrf, request, route_path

@@ -1,4 +1,4 @@
-"""Staff presence: who is online, and whether someone is available to a visitor now."""
+"""Staff presence: who has the dashboard open and is not away."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron.accounts.models import User
+from asthron.accounts.models import StaffPresence, User
 from asthron.db import utcnow
-from asthron.inbox.models import StaffPresence
 
 # The dashboard heartbeats every 30 s; a silent tab counts as gone after this.
 ONLINE_WINDOW = dt.timedelta(seconds=90)
@@ -50,13 +49,3 @@ def online_staff(db: Session) -> list[User]:
             )
         )
     )
-
-
-def someone_available(db: Session, site, now=None) -> bool:
-    """Open for business and at least one person online."""
-    from asthron.sites import hours
-
-    now = now or utcnow()
-    if not hours.is_open(site.business_hours, site.holidays, site.timezone, now):
-        return False
-    return bool(online_staff(db))

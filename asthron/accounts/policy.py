@@ -8,7 +8,7 @@ from pyramid.security import Allowed, Denied
 from zope.interface import implementer
 
 from asthron.accounts import service as accounts
-from asthron.accounts.permissions import has_permission
+from asthron.security.permissions import has_permission
 
 SESSION_COOKIE = "asthron_session"
 DEVICE_COOKIE = "asthron_device"
