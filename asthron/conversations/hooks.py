@@ -18,6 +18,8 @@ equal order run in registration order.
     In the transaction that moved the conversation to "waiting".
 ``on_close(db, conversation)``
     In the transaction that closed the conversation.
+``side_panels(db, conversation_id) -> SidePanel | None``
+    What a feature knows about the conversation, shown to staff beside it (the lead).
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ from asthron.db import registry_of
 
 log = logging.getLogger(__name__)
 
-POINTS = ("on_visitor_message", "prompt_contributors", "after_reply", "on_handoff", "on_close")
+POINTS = (
+    "on_visitor_message",
+    "prompt_contributors",
+    "after_reply",
+    "on_handoff",
+    "on_close",
+    "side_panels",
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,12 @@ class HandoffRequested:
     trigger: str  # visitor | assistant | rule
     reason: str
     someone_available: bool
+
+
+@dataclass(frozen=True)
+class SidePanel:
+    title: str
+    facts: list[tuple[str, str]]  # (label, value), shown in order
 
 
 class UnknownHookPoint(ValueError):
@@ -109,6 +124,10 @@ class MessageHooks:
     def on_close(self, db: Session, conversation: Conversation) -> None:
         for hook in self.hooks("on_close"):
             hook(db, conversation)
+
+    def side_panels(self, db: Session, conversation_id: int) -> list[SidePanel]:
+        found = (hook(db, conversation_id) for hook in self.hooks("side_panels"))
+        return [panel for panel in found if panel is not None]
 
 
 def message_hooks(db: Session) -> MessageHooks:

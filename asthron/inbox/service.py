@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from asthron.accounts.models import User
 from asthron.conversations import service
+from asthron.conversations.hooks import SidePanel, message_hooks
 from asthron.conversations.models import (
     Conversation,
     ConversationEvent,
@@ -315,7 +316,8 @@ class Detail:
     owner: User | None
     summary: ConversationSummary | None
     pages_seen: list[VisitorPageView]
-    lead: object | None = None  # asthron.leads.models.Lead, once the visitor became a lead
+    # What features know about the conversation (the lead...), through the side_panels hook.
+    panels: list[SidePanel] = field(default_factory=list)
 
 
 def get_conversation(db: Session, conversation_id: int) -> Conversation:
@@ -343,16 +345,8 @@ def detail(db: Session, conversation: Conversation) -> Detail:
         owner=owner,
         summary=db.get(ConversationSummary, conversation.id),
         pages_seen=pages,
-        lead=_lead(db, conversation.id),
+        panels=message_hooks(db).side_panels(db, conversation.id),
     )
-
-
-def _lead(db: Session, conversation_id: int):
-    try:
-        from asthron.leads.chat import lead_for_conversation
-    except ImportError:  # pragma: no cover - leads are an optional feature package
-        return None
-    return lead_for_conversation(db, conversation_id)
 
 
 def transcript(db: Session, conversation_id: int) -> list[ConversationEvent]:

@@ -22,5 +22,7 @@ def includeme(config):
     # The AI lead note: when a lead is captured, and when its conversation closes.
     config.add_message_hook("on_close", tasks.note_after_close)
     config.add_domain_event_subscriber("lead.created", tasks.note_after_capture)
+    # The conversation's lead, beside the chat in the inbox.
+    config.add_message_hook("side_panels", chat.lead_panel)
     # Each visitor message asks whether any question is active (asthron.snapshots).
     watch(QualificationQuestion)

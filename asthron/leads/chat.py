@@ -17,6 +17,7 @@ from asthron.conversations.history import history, latest
 from asthron.conversations.hooks import (
     HandoffRequested,
     PromptContribution,
+    SidePanel,
     StoredReply,
     VisitorMessage,
 )
@@ -316,3 +317,14 @@ def lead_form_before_handoff(db: Session, handoff: HandoffRequested) -> None:
     form = capture.lead_form(db, handoff.conversation.site_id)
     if form.before_handoff or not handoff.someone_available:
         offer_lead_form(db, handoff.conversation, "before handoff")
+
+
+def lead_panel(db: Session, conversation_id: int) -> SidePanel | None:
+    """The conversation's lead, beside the chat in the inbox."""
+    lead = lead_for_conversation(db, conversation_id)
+    if lead is None:
+        return None
+    given = (("Name", lead.name), ("Email", lead.email), ("Phone", lead.phone))
+    facts = [(label, value) for label, value in (*given, ("Company", lead.company)) if value]
+    facts.append(("Status", lead.status + (" · qualified" if lead.qualified else "")))
+    return SidePanel("Lead", facts)
