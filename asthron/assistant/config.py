@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from asthron.assistant.models import PROVIDER_KINDS, PROVIDER_SLOTS, ProviderConfig
 from asthron.security.crypto import SecretDecryptionError
+from asthron.settings import SettingsError
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ def _from_ini(settings, slot: str) -> EffectiveProvider | None:
     if not kind:
         return None
     if kind not in PROVIDER_KINDS:
-        from asthron.settings import SettingsError
-
         raise SettingsError(f"{prefix}kind must be one of {', '.join(PROVIDER_KINDS)}")
 
     def number(key, default, cast=float):

@@ -31,8 +31,11 @@ from asthron.assistant.models import (
     ModelPrice,
     ProviderConfig,
 )
+from asthron.assistant.providers.factory import DEFAULT_BASE_URLS as CONNECT_URLS
+from asthron.assistant.providers.factory import build_provider
 from asthron.audit.service import Actor
 from asthron.security.crypto import SecretBox
+from asthron.security.ssrf import SSRFError, UnresolvableHost, check_url
 
 
 class SettingsInputError(ValueError):
@@ -226,8 +229,6 @@ def refuse_private_base_url(kind: str, base_url: str, allowed_private) -> None:
     A name that does not resolve now is accepted: there is nothing to reach, and the check
     runs again before every call (``providers.factory.guard_base_url``).
     """
-    from asthron.assistant.providers.factory import DEFAULT_BASE_URLS as CONNECT_URLS
-    from asthron.security.ssrf import SSRFError, UnresolvableHost, check_url
 
     try:
         check_url(base_url or CONNECT_URLS.get(kind, ""), allowed_private)
@@ -579,8 +580,6 @@ def check_provider(
     started = time.perf_counter()
     try:
         if build is None:
-            from asthron.assistant.providers.factory import build_provider
-
             build = functools.partial(build_provider, allowed_private=allowed_private)
         provider = build(effective)
     except Exception as exc:

@@ -13,8 +13,9 @@ from pyramid.view import view_config
 
 from asthron.assistant import settings_service as ss
 from asthron.assistant import usage
-from asthron.assistant.config import _from_ini, effective_providers
+from asthron.assistant.config import _from_ini, _from_row, effective_providers
 from asthron.assistant.models import PROVIDER_KINDS, PROVIDER_SLOTS, AssistantProfile
+from asthron.conversations.models import Conversation
 from asthron.db import utcnow
 from asthron.forms import field, notice, redirect
 from asthron.security.crypto import SecretDecryptionError, masked
@@ -200,7 +201,6 @@ def _providers_page(
 
 
 def _dashboard_chain(db, box):
-    from asthron.assistant.config import _from_row
 
     return [_from_row(r, box) for s, r in sorted(ss.provider_rows(db).items()) if r.enabled]
 
@@ -390,7 +390,6 @@ def bar_chart(key: str, title: str, days: list[dt.date], values: list, unit: str
 
 
 def conversations_per_day(db, days: list[dt.date]) -> list[int]:
-    from asthron.conversations.models import Conversation
 
     if not days:
         return []

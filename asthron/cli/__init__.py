@@ -14,10 +14,10 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-import transaction
 
 from asthron.accounts.passwords import PasswordPolicyError
 from asthron.accounts.service import AccountError
+from asthron.db import new_transaction
 from asthron.settings import SettingsError
 
 # Errors a person can act on: printed as one line, exit status 1, never a traceback.
@@ -83,12 +83,9 @@ class CliContext:
     @contextmanager
     def db(self):
         """A session in its own transaction, committed when the block ends without error."""
-        from asthron.db import get_tm_session
-
         self.require_migrated()
-        tm = transaction.TransactionManager(explicit=True)
-        with tm:
-            yield get_tm_session(self.registry["dbsession_factory"], tm)
+        with new_transaction(self.registry) as session:
+            yield session
 
     def close(self) -> None:
         if self._env is not None:
@@ -140,6 +137,7 @@ def cli(ctx, config_path):
 
 
 def _register():
+    # The command modules import this group, so they are loaded after it is defined.
     from asthron.cli import ai, db, jobs, kb, leads, serve, setup, sites, users
 
     for module in (ai, db, jobs, kb, leads, serve, setup, sites, users):

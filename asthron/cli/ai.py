@@ -6,6 +6,12 @@ from decimal import Decimal
 
 import click
 
+from asthron.assistant import usage
+from asthron.assistant.config import effective_providers
+from asthron.assistant.models import ProviderConfig
+from asthron.assistant.providers.builtin import BuiltinProvider
+from asthron.assistant.settings_service import check_provider
+
 
 @click.group("ai")
 def ai_group():
@@ -27,12 +33,6 @@ def _row(*cells, widths=(10, 10, 32, 10, 6, 9, 0)) -> str:
 def test_(obj, timeout):
     """Check every provider of the chain; exit 1 if a configured one is down."""
     import sqlalchemy as sa
-
-    from asthron.assistant import usage
-    from asthron.assistant.config import effective_providers
-    from asthron.assistant.models import ProviderConfig
-    from asthron.assistant.providers.builtin import BuiltinProvider
-    from asthron.assistant.settings_service import check_provider
 
     with obj.db() as db:
         chain = effective_providers(db, obj.registry["app_settings"], obj.registry["secret_box"])
@@ -93,7 +93,6 @@ def test_(obj, timeout):
 @click.pass_obj
 def usage_(obj):
     """This month's calls, tokens and estimated cost by provider and model."""
-    from asthron.assistant import usage
 
     with obj.db() as db:
         start = usage.month_start()

@@ -8,6 +8,7 @@ import click
 
 from asthron import audit
 from asthron.knowledge import service
+from asthron.knowledge.search import search
 
 
 @click.group("kb")
@@ -48,7 +49,6 @@ def import_(obj, paths):
 @click.pass_obj
 def search_(obj, query):
     """Show the passages the assistant would retrieve for QUERY."""
-    from asthron.knowledge.search import search
 
     with obj.db() as db:
         for passage in search(db, query):

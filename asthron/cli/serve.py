@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from asthron.jobs.queue import huey
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -49,8 +51,6 @@ def serve(obj, host, port):
 def worker(obj, workers):
     """Run the background worker (the Huey consumer) until interrupted."""
     import logging
-
-    from asthron.jobs.queue import huey
 
     registry = obj.registry  # bootstraps the app: settings, database, task modules
     settings = registry["app_settings"]

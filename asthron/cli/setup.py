@@ -12,6 +12,9 @@ import click
 
 from asthron import audit
 from asthron.accounts import service as accounts
+from asthron.cli.db import current_revisions, upgrade_to_head
+from asthron.demo import seed_demo
+from asthron.health.service import migration_heads
 from asthron.security.crypto import new_key
 
 DEMO_OWNER_EMAIL = "owner@example.com"
@@ -44,8 +47,6 @@ def _read_password_stdin() -> str:
 @click.pass_obj
 def setup(obj, owner_email, owner_password_stdin, demo):
     """Create var/, the secrets file, the schema and the first owner."""
-    from asthron.cli.db import current_revisions, upgrade_to_head
-    from asthron.health.service import migration_heads
 
     settings = obj.settings
     changes = []
@@ -86,8 +87,6 @@ def setup(obj, owner_email, owner_password_stdin, demo):
                 with os.fdopen(fd, "w") as handle:
                     handle.write(f"{owner.email}\n{password}\n")
         if demo:
-            from asthron.demo import seed_demo
-
             changes.extend(f"created {what}" for what in seed_demo(db, settings.public_url))
         if changes:
             audit.record(

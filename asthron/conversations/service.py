@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron import domain_events
+from asthron.accounts.service import AccountError, normalize_email
 from asthron.conversations.history import AUTHOR_OF_TYPE
 from asthron.conversations.hooks import VisitorMessage, message_hooks
 from asthron.conversations.models import Conversation, ConversationEvent, Visitor, VisitorPageView
 from asthron.db import registry_of, utcnow
-from asthron.realtime import INBOX_CHANNEL, conversation_channel
+from asthron.realtime import INBOX_CHANNEL, conversation_channel, notifier_for_session
 from asthron.security.tokens import new_token, token_hash
 from asthron.sites.config import MAX_MESSAGE_LENGTH
 from asthron.sites.models import Site
@@ -336,7 +337,6 @@ def leave_offline_message(
     db: Session, visitor: Visitor, name, email, message, client_id=None
 ) -> tuple[Conversation, ConversationEvent]:
     """The "leave a message" form: a conversation waiting for staff, with the contact."""
-    from asthron.accounts.service import AccountError, normalize_email
 
     name = _clean_text(name, "name", 120)
     try:
@@ -408,7 +408,6 @@ def conversation_json(conversation: Conversation) -> dict:
 
 def publish_after_commit(db: Session, channel: str, message: dict) -> None:
     """Wake streams once the transaction that stored the event has committed."""
-    from asthron.realtime import notifier_for_session
 
     notifier = notifier_for_session(db)
     tm = db.info.get("transaction_manager")

@@ -14,6 +14,7 @@ import json
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config, view_defaults
 
+from asthron.accounts.service import AccountError, normalize_email
 from asthron.conversations import service
 from asthron.conversations.handoff import request_handoff
 from asthron.conversations.models import Visitor
@@ -109,7 +110,6 @@ def _verified_identity(request, site: Site, identity) -> tuple[str, str | None]:
     sends identities wants them verified, and a silent downgrade would hide a wrong secret or
     a signing bug until someone noticed unverified leads.
     """
-    from asthron.accounts.service import AccountError, normalize_email
 
     def refuse(message: str):
         return ApiError(message, "invalid_identity", 422)

@@ -6,16 +6,14 @@ periodic sweeper re-enqueues rows left undone (a worker killed mid-task, a lost 
 Handlers are registered by kind and must be idempotent.
 """
 
-from asthron.jobs.queue import enqueue_after_commit, huey
+# The task modules register themselves on import; the worker imports the same list.
+from asthron.jobs import tasks  # noqa: F401
+from asthron.jobs.queue import app_context, configure_huey, enqueue_after_commit, huey
 from asthron.jobs.service import add_outbox_item, outbox_handler
 
 __all__ = ["add_outbox_item", "enqueue_after_commit", "huey", "outbox_handler"]
 
 
 def includeme(config):
-    from asthron.jobs.queue import app_context, configure_huey
-
     configure_huey(config.registry["app_settings"])
     app_context["registry"] = config.registry
-    # The task modules register themselves on import; the worker imports the same list.
-    from asthron.jobs import tasks  # noqa: F401

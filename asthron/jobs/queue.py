@@ -21,6 +21,14 @@ huey = Huey("asthron", storage_class=MemoryStorage, utc=True, results=False)
 app_context: dict = {}
 
 
+def app_registry():
+    """The application registry of this process (set when the app is bootstrapped)."""
+    try:
+        return app_context["registry"]
+    except KeyError:
+        raise RuntimeError("the application is not bootstrapped in this process") from None
+
+
 def configure_huey(settings) -> Huey:
     url = settings.huey_url
     if url.startswith("redis://"):
@@ -43,7 +51,7 @@ def app_task(*, periodic=None, **task_options):
     def decorate(fn):
         @functools.wraps(fn)
         def run(*args, **kwargs):
-            with new_transaction(app_context["registry"]) as db:
+            with new_transaction(app_registry()) as db:
                 return fn(db, *args, **kwargs)
 
         if periodic is not None:

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-import transaction
 from sqlalchemy.orm import Session
 
-from asthron.db import get_tm_session, utcnow
+from asthron.db import new_transaction, utcnow
 from asthron.jobs.models import OutboxItem
+from asthron.jobs.queue import app_registry, enqueue_after_commit, huey
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,6 @@ def add_outbox_item(
 ) -> OutboxItem:
     """Record work in the caller's transaction and run it once that transaction commits, or
     ``delay`` later (the sweeper runs it then even if the queued task is lost)."""
-    from asthron.jobs.queue import enqueue_after_commit
-    from asthron.jobs.tasks import run_outbox_item
 
     if kind not in _handlers:
         raise ValueError(f"no outbox handler for {kind!r}")
@@ -94,11 +92,7 @@ def _claim(db: Session, item_id: int, lease_seconds: int) -> bool:
 def perform(registry, item_id: int) -> str:
     """Run one outbox item. Returns what happened: done, retry, failed or skipped."""
     settings = registry["app_settings"]
-    factory = registry["dbsession_factory"]
-
-    tm = transaction.TransactionManager(explicit=True)
-    with tm:
-        db = get_tm_session(factory, tm)
+    with new_transaction(registry) as db:
         if not _claim(db, item_id, settings.outbox_lease_seconds):
             return "skipped"
         item = db.get(OutboxItem, item_id)
@@ -110,8 +104,7 @@ def perform(registry, item_id: int) -> str:
         if handler is None:
             raise PermanentJobError(f"no handler for {kind!r}")
         # The handler gets its own transaction: its writes commit only if it succeeds.
-        with tm:
-            db = get_tm_session(factory, tm)
+        with new_transaction(registry) as db:
             handler(JobContext(db, settings, registry["secret_box"], registry), payload)
     except PermanentJobError as exc:
         error, permanent = str(exc), True
@@ -119,8 +112,7 @@ def perform(registry, item_id: int) -> str:
         error = f"{type(exc).__name__}: {exc}"
         log.warning("outbox item %s (%s) failed: %s", item_id, kind, error)
 
-    with tm:
-        db = get_tm_session(factory, tm)
+    with new_transaction(registry) as db:
         item = db.get(OutboxItem, item_id)
         item.leased_until = None
         if error is None:
@@ -132,13 +124,16 @@ def perform(registry, item_id: int) -> str:
             return "failed"
         delay = retry_delay(settings, attempts)
         item.next_attempt_at = utcnow() + delay
-    from asthron.jobs.queue import huey
-    from asthron.jobs.tasks import run_outbox_item
 
     if not huey.immediate:
         # In immediate mode a scheduled task would never run; the sweeper retries instead.
         run_outbox_item.schedule(args=(item_id,), delay=delay.total_seconds())
     return "retry"
+
+
+@huey.task()
+def run_outbox_item(item_id: int) -> str:
+    return perform(app_registry(), item_id)
 
 
 def due_items(db: Session, limit: int = 500) -> list[int]:
@@ -159,11 +154,8 @@ def due_items(db: Session, limit: int = 500) -> list[int]:
 
 def sweep(registry) -> list[int]:
     """Re-enqueue every item that is due and not leased: Huey is at-most-once."""
-    from asthron.jobs.tasks import run_outbox_item
 
-    tm = transaction.TransactionManager(explicit=True)
-    with tm:
-        db = get_tm_session(registry["dbsession_factory"], tm)
+    with new_transaction(registry) as db:
         prune_done(db)
         ids = due_items(db)
     for item_id in ids:

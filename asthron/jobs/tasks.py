@@ -7,34 +7,21 @@ import os
 import socket
 import threading
 
-import transaction
 from huey import crontab
 
-from asthron.db import get_tm_session, utcnow
+from asthron.db import new_transaction, utcnow
 from asthron.jobs import service
 from asthron.jobs.models import WorkerHeartbeat
-from asthron.jobs.queue import app_context, huey
+from asthron.jobs.queue import app_registry, huey
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_NAME = "worker"
 
 
-def _registry():
-    try:
-        return app_context["registry"]
-    except KeyError:
-        raise RuntimeError("the application is not bootstrapped in this process") from None
-
-
-@huey.task()
-def run_outbox_item(item_id: int) -> str:
-    return service.perform(_registry(), item_id)
-
-
 @huey.periodic_task(crontab(minute="*"))
 def sweep_outbox() -> list[int]:
-    return service.sweep(_registry())
+    return service.sweep(app_registry())
 
 
 def beat(registry) -> None:
@@ -55,14 +42,13 @@ def beat(registry) -> None:
         index_elements=[WorkerHeartbeat.name],
         set_={k: statement.excluded[k] for k in ("beat_at", "hostname", "pid")},
     )
-    tm = transaction.TransactionManager(explicit=True)
-    with tm:
-        get_tm_session(registry["dbsession_factory"], tm).execute(statement)
+    with new_transaction(registry) as db:
+        db.execute(statement)
 
 
 @huey.periodic_task(crontab(minute="*"))
 def heartbeat() -> None:
-    beat(_registry())
+    beat(app_registry())
 
 
 def startup(registry) -> list[int]:
@@ -85,4 +71,4 @@ def on_worker_start() -> None:
         if os.getpid() in _started_pids:
             return
         _started_pids.add(os.getpid())
-    startup(_registry())
+    startup(app_registry())

@@ -15,6 +15,7 @@ from asthron.audit.service import Actor
 from asthron.db import utcnow
 from asthron.leads.capture import activity, lead_settings
 from asthron.leads.models import Lead, QualificationAnswer, QualificationQuestion
+from asthron.snapshots import snapshots
 
 RULE_OPS = ("==", "!=", ">=", "<=", ">", "<", "in", "contains")
 NUMBER_RE = re.compile(r"(\d[\d,. ]*)\s*(k|thousand|m|million)?\b", re.IGNORECASE)
@@ -37,7 +38,6 @@ def questions(db: Session) -> list[QualificationQuestion]:
 def any_active_question(db: Session) -> bool:
     """Whether qualification is in use at all, from a snapshot (``asthron.snapshots``): when
     it is not, a visitor's message needs no lookup of its lead for it."""
-    from asthron.snapshots import snapshots
 
     return snapshots(db).get("qualification_in_use", lambda: bool(questions(db)))
 

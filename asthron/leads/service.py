@@ -23,17 +23,22 @@ from sqlalchemy.orm import Session
 from asthron import audit
 from asthron.accounts.models import User
 from asthron.audit.service import Actor, spreadsheet_safe
-from asthron.conversations.models import Conversation
+from asthron.conversations.models import Conversation, ConversationEvent
 from asthron.leads import capture, normalize
 from asthron.leads.models import (
     LEAD_STATUSES,
+    QUESTION_KINDS,
     Lead,
     LeadActivity,
     LeadConversation,
+    LeadForm,
     LeadProposal,
+    LeadSettings,
     QualificationAnswer,
     QualificationQuestion,
 )
+from asthron.leads.qualification import RULE_OPS, validate_rules
+from asthron.leads.tasks import note_after_commit
 from asthron.sites.models import Site
 
 PAGE_SIZE = 50
@@ -450,7 +455,6 @@ class AnswerRow:
 
 
 def answer_rows(db: Session, lead_id: int) -> list[AnswerRow]:
-    from asthron.conversations.models import ConversationEvent
 
     rows = db.execute(
         sa.select(
@@ -648,7 +652,6 @@ def edit_ai_note(db: Session, actor: Actor, lead: Lead, text: str) -> None:
 
 def request_regenerate(db: Session, actor: Actor, lead: Lead) -> None:
     """Regenerate: the person's edit no longer protects the note; the job rewrites it."""
-    from asthron.leads.tasks import note_after_commit
 
     lead.ai_note_edited = False
     audit.record(db, actor, "lead.ai_note_regenerate", "lead", lead.id, {})
@@ -989,7 +992,6 @@ def parse_lead_form(get) -> dict:
 
 
 def save_lead_form(db: Session, actor: Actor, site_id: int, data: dict):
-    from asthron.leads.models import LeadForm
 
     form = db.get(LeadForm, site_id)
     if form is None:
@@ -1025,7 +1027,6 @@ def parse_phone_region(text: str) -> str:
 
 
 def _settings_row(db: Session):
-    from asthron.leads.models import LeadSettings
 
     row = db.get(LeadSettings, 1)
     if row is None:
@@ -1071,7 +1072,6 @@ def all_questions(db: Session) -> list[QualificationQuestion]:
 
 
 def parse_question(get, key_required: bool) -> dict:
-    from asthron.leads.models import QUESTION_KINDS
 
     data = {}
     if key_required:
@@ -1206,7 +1206,6 @@ def _rule_value(question: QualificationQuestion, op: str, text: str, field_name:
 
 
 def parse_rules(db: Session, get, rows: int) -> list[dict]:
-    from asthron.leads.qualification import RULE_OPS, validate_rules
 
     questions = {q.key: q for q in all_questions(db)}
     rules = []

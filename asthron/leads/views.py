@@ -11,11 +11,13 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from asthron.accounts.models import User
 from asthron.forms import field, matched_id, parse_id, redirect
 from asthron.leads import capture, normalize, service
 from asthron.leads.models import LEAD_STATUSES, QUESTION_KINDS, Lead, QualificationQuestion
 from asthron.leads.qualification import RULE_OPS
 from asthron.security.permissions import Permission
+from asthron.sites.models import Site
 
 # Notices after a redirect come from this list only, so a link cannot inject text.
 NOTICES = {
@@ -177,8 +179,6 @@ def _values_of(db, lead: Lead) -> dict:
 
 
 def _detail_page(request, lead, error=None, errors=None, values=None, status=200):
-    from asthron.accounts.models import User
-    from asthron.sites.models import Site
 
     db = request.db
     request.response.status_code = status
@@ -500,7 +500,6 @@ def lead_question_move(request):
 
 
 def _site(request):
-    from asthron.sites.models import Site
 
     site = request.db.get(Site, matched_id(request, "site_id"))
     if site is None:

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.audit.service import Actor
+from asthron.security.crypto import SecretDecryptionError, masked
 from asthron.sites import hours as hours_module
 from asthron.sites.models import Site
+from asthron.snapshots import row_snapshot
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
@@ -250,8 +252,6 @@ def identity_signature_valid(box, site: Site, email: str, signature) -> bool:
     signature = signature.strip().lower()
     if not SIGNATURE_RE.fullmatch(signature):
         return False
-    from asthron.security.crypto import SecretDecryptionError
-
     try:
         secret = box.decrypt(site.identity_secret_encrypted)
     except SecretDecryptionError:
@@ -261,8 +261,6 @@ def identity_signature_valid(box, site: Site, email: str, signature) -> bool:
 
 def identity_secret_masked(box, site: Site) -> str | None:
     """The stored secret as the dashboard shows it (never in full); None when there is none."""
-    from asthron.security.crypto import SecretDecryptionError, masked
-
     if site.identity_secret_encrypted is None:
         return None
     try:
@@ -274,6 +272,4 @@ def identity_secret_masked(box, site: Site) -> str | None:
 def site_snapshot(db: Session, site_id: int):
     """The site's settings as last committed (``asthron.snapshots``), for the widget API's
     hot path; None when there is no such site."""
-    from asthron.snapshots import row_snapshot
-
     return row_snapshot(db, "site", Site, site_id)

@@ -121,7 +121,7 @@ def test_with_a_real_queue_the_retry_is_scheduled_for_when_it_is_due(run_in_tm, 
     before = utcnow()
     assert service.perform(registry, item_id) == "retry"
     [scheduled] = queue.huey.pending()  # the consumer moves it to its schedule until the eta
-    assert type(scheduled) is tasks.run_outbox_item.task_class
+    assert type(scheduled) is service.run_outbox_item.task_class
     assert scheduled.args == (item_id,)
     due = item(run_in_tm, item_id).next_attempt_at
     assert due >= before + dt.timedelta(seconds=60)
@@ -178,7 +178,7 @@ def test_an_item_without_a_handler_fails_with_a_clear_error(run_in_tm, registry)
 def test_done_or_leased_items_are_not_performed_again(run_in_tm, registry):
     item_id = run_in_tm(lambda db: service.add_outbox_item(db, KIND, {"n": 1}).id)
     assert service.perform(registry, item_id) == "skipped"
-    tasks.run_outbox_item(item_id)  # a duplicate Huey delivery
+    service.run_outbox_item(item_id)  # a duplicate Huey delivery
     assert len(calls) == 1
     assert item(run_in_tm, item_id).attempts == 1
 

@@ -59,10 +59,10 @@ def test_immediate_mode_runs_in_memory(restore_huey, tmp_path):
 
 def test_the_app_and_its_tasks_share_one_instance(app):
     from asthron import jobs
-    from asthron.jobs import tasks
+    from asthron.jobs import service, tasks
 
     assert jobs.huey is queue.huey
-    for task in (tasks.run_outbox_item, tasks.sweep_outbox, tasks.heartbeat):
+    for task in (service.run_outbox_item, tasks.sweep_outbox, tasks.heartbeat):
         assert task.huey is queue.huey
     assert queue.huey.immediate is True  # the conftest app runs tasks in-process
     periodic = set(queue.huey._registry._periodic_tasks)

@@ -6,7 +6,13 @@ import email.utils
 import time
 from collections.abc import Iterable, Mapping
 
-from asthron.assistant.providers.base import ChatMessage, ErrorKind, ProviderError, Timeouts
+from asthron.assistant.providers.base import (
+    ChatMessage,
+    ErrorKind,
+    ProviderError,
+    Timeouts,
+    timed_health,
+)
 
 
 def kind_for_status(status: int) -> ErrorKind:
@@ -152,7 +158,6 @@ def http_timeout(connect: float, read: float):
 
 def listed_model_health(provider):
     """Healthy when the model list answers; says so when the configured model is missing."""
-    from asthron.assistant.providers.base import timed_health
 
     def check() -> str:
         models = provider.list_models()

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from asthron.security.ssrf import SSRFError, check_host
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -229,7 +231,6 @@ def request_hooks(ssrf_allowlist: Iterable[str] | None) -> list[Callable]:
 
 
 def _pin_to_checked_address(allowlist: frozenset[str]) -> Callable:
-    from asthron.security.ssrf import SSRFError, check_host
 
     def pin(request) -> None:
         url = request.url

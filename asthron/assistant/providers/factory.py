@@ -135,6 +135,7 @@ def build_provider(config, allowed_private: Iterable[str] | None = None) -> Prov
     allowlist = None
     if getattr(config, "source", None) == "dashboard":
         allowlist = DEFAULT_ALLOWLIST if allowed_private is None else allowed_private
+    # Each provider module loads its SDK (tens of MiB) lazily: only the one configured.
     if kind == "openai":
         from asthron.assistant.providers.openai_compat import OpenAICompatProvider
 
