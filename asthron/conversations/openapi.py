@@ -307,11 +307,44 @@ def _error(status: int) -> dict:
     return response
 
 
-def _json(schema_name: str, description: str) -> dict:
-    return {
+def _json(schema_name: str, description: str, links: dict | None = None) -> dict:
+    response = {
         "description": description,
         "content": {"application/json": {"schema": _ref(schema_name)}},
     }
+    if links:
+        response["links"] = links
+    return response
+
+
+def _conversation_links(id_pointer: str) -> dict:
+    """Links from a response that names a conversation to what can be done with it next
+    (clients, and the stateful fuzzer, follow them)."""
+    parameters = {"conversation_id": f"$response.body#{id_pointer}"}
+    return {
+        name: {"operationId": operation_id, "parameters": parameters}
+        for name, operation_id in (
+            ("PostMessage", "postMessage"),
+            ("ListEvents", "listEvents"),
+            ("MarkRead", "markRead"),
+            ("RequestPerson", "requestPerson"),
+            ("OfferLeadForm", "offerLeadForm"),
+            ("SubmitLead", "submitLead"),
+        )
+    }
+
+
+CONVERSATION_LINKS = _conversation_links("/id")
+EVENT_LINKS = {
+    "MarkRead": {
+        "operationId": "markRead",
+        "parameters": {"conversation_id": "$response.body#/conversation_id"},
+    },
+    "ListEvents": {
+        "operationId": "listEvents",
+        "parameters": {"conversation_id": "$response.body#/conversation_id"},
+    },
+}
 
 
 def _body(schema_name: str, required: bool = True) -> dict:
@@ -426,8 +459,10 @@ def _paths() -> dict:
                 "openConversation",
                 "The visitor's open conversation, created when there is none.",
                 {
-                    "200": _json("Conversation", "The already open conversation."),
-                    "201": _json("Conversation", "A new conversation."),
+                    "200": _json(
+                        "Conversation", "The already open conversation.", CONVERSATION_LINKS
+                    ),
+                    "201": _json("Conversation", "A new conversation.", CONVERSATION_LINKS),
                 },
                 {400, 401, 403, 413, 422},
                 body=_body("OpenConversationRequest", required=False),
@@ -440,7 +475,7 @@ def _paths() -> dict:
                 "Send a visitor message (idempotent by client_id).",
                 {
                     "200": _json("Event", "The message was already stored under this client_id."),
-                    "201": _json("Event", "The stored message."),
+                    "201": _json("Event", "The stored message.", EVENT_LINKS),
                 },
                 {400, 401, 403, 404, 409, 413, 422, 429},
                 body=_body("MessageRequest"),
@@ -553,7 +588,13 @@ def _paths() -> dict:
             "post": _operation(
                 "leaveOfflineMessage",
                 "Leave a message with a name and email; staff see it waiting in the inbox.",
-                {"201": _json("OfflineMessageResult", "The conversation and the stored message.")},
+                {
+                    "201": _json(
+                        "OfflineMessageResult",
+                        "The conversation and the stored message.",
+                        _conversation_links("/conversation/id"),
+                    )
+                },
                 {400, 401, 403, 413, 422, 429},
                 body=_body("OfflineMessageRequest"),
                 params=[ORIGIN_HEADER],

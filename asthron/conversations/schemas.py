@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from asthron.conversations.service import CLIENT_ID_RE, ConversationError, InvalidInput
@@ -119,8 +127,13 @@ class MessageRequest(RequestBody):
     page_url: PageUrl | None = None
 
 
+def _whole_number(value):
+    # JSON Schema's "integer" admits 3.0; a bool or "3" is still refused (strict int).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class ReadRequest(RequestBody):
-    last_event_id: int = Field(ge=0, le=MAX_EVENT_ID)
+    last_event_id: Annotated[int, BeforeValidator(_whole_number)] = Field(ge=0, le=MAX_EVENT_ID)
 
 
 class OfflineMessageRequest(RequestBody):
