@@ -21,6 +21,7 @@ from asthron.sites.models import Site
 
 CLIENT_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
+MAX_EVENT_ID = 2**31 - 1  # an Integer primary key on every database
 EVENT_LOG_LOCK = 0x61737468  # "asth": the advisory lock that orders event-log commits
 
 
@@ -301,6 +302,9 @@ def _event_by_client_id(db: Session, conversation_id: int, client_id: str):
 def events_after(
     db: Session, conversation_id: int, after: int, public_only: bool = True, limit: int = 200
 ) -> list[ConversationEvent]:
+    # Ids are 32-bit on PostgreSQL; a larger ``after`` (the API admits 18 digits) would make
+    # the comparison itself fail. No id is larger, so the answer is the same: nothing.
+    after = min(after, MAX_EVENT_ID)
     query = sa.select(ConversationEvent).where(
         ConversationEvent.conversation_id == conversation_id, ConversationEvent.id > after
     )

@@ -4,7 +4,7 @@ No cookies are used here, so CSRF does not apply (require_csrf=False); instead e
 bound to a site's allowed origins and a visitor token that reaches only its own
 conversations. Views parse, call the conversations service and answer; features that add
 widget endpoints (the lead form) use the same ``authenticate``, ``url_conversation``,
-``json_body`` and ``rate_limit``.
+``json_body``, ``parse`` (asthron.conversations.schemas) and ``rate_limit``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,18 @@ import json
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config, view_defaults
 
-from asthron.accounts.service import AccountError, normalize_email
 from asthron.conversations import service
 from asthron.conversations.handoff import request_handoff
 from asthron.conversations.models import Visitor
+from asthron.conversations.schemas import (
+    MessageRequest,
+    OfflineMessageRequest,
+    OpenConversationRequest,
+    ReadRequest,
+    SessionRequest,
+    SignedIdentity,
+    parse,
+)
 from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
 from asthron.forms import parse_id
@@ -50,13 +58,14 @@ def json_body(request) -> dict:
         raise ApiError("The request body is not valid JSON.", "malformed_json", 400) from None
     if not isinstance(body, dict):
         raise ApiError("The request body must be a JSON object.", "malformed_json", 400)
-    _check_strings(body)
+    _check_unicode(body)
     return body
 
 
-def _check_strings(body: dict) -> None:
-    """Refuse text no database can store: lone surrogates ("\\ud800" is valid JSON but not
-    Unicode) and NUL characters (PostgreSQL text cannot hold them)."""
+def _check_unicode(body: dict) -> None:
+    """Refuse lone surrogates: "\\ud800" is valid JSON but not Unicode, and no database
+    stores it. (NUL characters, which PostgreSQL text cannot hold either, are refused by the
+    request models, field by field, so the document can say where.)"""
     stack: list = [body]
     while stack:
         item = stack.pop()
@@ -66,8 +75,6 @@ def _check_strings(body: dict) -> None:
         elif isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, str):
-            if "\x00" in item:
-                raise InvalidInput("Text must not contain NUL characters.")
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
@@ -103,35 +110,32 @@ def rate_limit(request, bucket: str, key: str, limit: int, window: int) -> None:
         raise ApiError("Too many requests; wait a moment and try again.", "rate_limited", 429)
 
 
-def _verified_identity(request, site: Site, identity) -> tuple[str, str | None]:
-    """(email, name) from a signed ``identity`` object, or 422 ``invalid_identity``.
+def _invalid_identity(message: str) -> ApiError:
+    return ApiError(message, "invalid_identity", 422)
+
+
+def _unknown_site(_message: str = "") -> ApiError:
+    return ApiError("Unknown site key.", "unknown_site", 404)
+
+
+def _verified_identity(request, site: Site, identity: SignedIdentity) -> tuple[str, str | None]:
+    """(email, name) from a signed identity, or 422 ``invalid_identity``.
 
     A bad identity refuses the session rather than starting an anonymous one: a business that
     sends identities wants them verified, and a silent downgrade would hide a wrong secret or
-    a signing bug until someone noticed unverified leads.
+    a signing bug until someone noticed unverified leads. (Its form was checked by
+    SessionRequest, whose identity problems are invalid_identity too.)
     """
-
-    def refuse(message: str):
-        return ApiError(message, "invalid_identity", 422)
-
-    if not isinstance(identity, dict):
-        raise refuse("identity must be an object with email, name and signature.")
-    try:
-        email = normalize_email(identity.get("email"))
-    except AccountError:
-        raise refuse("identity.email must be a valid email address.") from None
-    name = identity.get("name")
-    if name is not None and not isinstance(name, str):
-        raise refuse("identity.name must be a string.")
-    name = " ".join("".join(c if ord(c) >= 32 else " " for c in name or "").split())
-    name = name[:120] or None
+    name = " ".join("".join(c if ord(c) >= 32 else " " for c in identity.name or "").split())
     if site.identity_secret_encrypted is None:
-        raise refuse("This site has no identity secret, so identities cannot be verified.")
+        raise _invalid_identity(
+            "This site has no identity secret, so identities cannot be verified."
+        )
     if not sites.identity_signature_valid(
-        request.secret_box, site, email, identity.get("signature")
+        request.secret_box, site, identity.email, identity.signature
     ):
-        raise refuse("The identity signature does not match.")
-    return email, name
+        raise _invalid_identity("The identity signature does not match.")
+    return identity.email, name or None
 
 
 def url_conversation(request, visitor: Visitor):
@@ -168,9 +172,18 @@ class WidgetApi:
     def create_session(self):
         request = self.request
         body = json_body(request)
-        site = sites.get_by_key(request.db, body.get("site_key"))
+        # The Origin first: without one nothing about the site is answered (not even whether
+        # the key exists), and the document lists the header as required.
+        if not request.headers.get("Origin"):
+            raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
+        payload = parse(
+            SessionRequest,
+            body,
+            refuse={"site_key": _unknown_site, "identity": _invalid_identity},
+        )
+        site = sites.get_by_key(request.db, payload.site_key)
         if site is None:
-            raise ApiError("Unknown site key.", "unknown_site", 404)
+            raise _unknown_site()
         if not sites.origin_allowed(site, request.headers.get("Origin")):
             raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
         _cors(request, site)
@@ -188,14 +201,14 @@ class WidgetApi:
             self.settings.widget_sessions_per_hour_per_site,
             3600,
         )
-        identity = body.get("identity")
+        identity = payload.identity
         verified = None if identity is None else _verified_identity(request, site, identity)
         _visitor, token = service.start_visitor(
             request.db,
             site,
             request.user_agent,
-            body.get("page_url"),
-            body.get("timezone"),
+            payload.page_url,
+            payload.timezone,
             verified_identity=verified,
         )
         request.response.status_code = 201
@@ -237,8 +250,8 @@ class WidgetApi:
     def open_conversation(self):
         request = self.request
         visitor, _site = authenticate(request)
-        body = json_body(request)
-        service.update_page(visitor, body.get("page_url"), request.db)
+        payload = parse(OpenConversationRequest, json_body(request))
+        service.update_page(visitor, payload.page_url, request.db)
         conversation, created = service.open_conversation(request.db, visitor)
         request.response.status_code = 201 if created else 200
         return service.conversation_json(conversation)
@@ -259,13 +272,15 @@ class WidgetApi:
             self.settings.widget_messages_per_minute_per_ip,
             60,
         )
+        # Parsed after the rate limits, so refused messages count towards them too.
+        payload = parse(MessageRequest, body)
         event, created = service.receive_visitor_message(
             request.db,
             visitor,
             conversation,
-            body.get("body"),
-            body.get("client_id"),
-            body.get("page_url"),
+            payload.body,
+            payload.client_id,
+            payload.page_url,
         )
         request.response.status_code = 201 if created else 200
         return service.event_json(event)
@@ -338,8 +353,8 @@ class WidgetApi:
         request = self.request
         visitor, _site = authenticate(request)
         conversation = url_conversation(request, visitor)
-        body = json_body(request)
-        service.mark_read_by_visitor(request.db, conversation, body.get("last_event_id"))
+        payload = parse(ReadRequest, json_body(request))
+        service.mark_read_by_visitor(request.db, conversation, payload.last_event_id)
         return {"unread": conversation.unread_for_visitor}
 
     @view_config(route_name="widget_api.offline_messages", request_method="POST")
@@ -350,8 +365,9 @@ class WidgetApi:
         rate_limit(
             request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
         )
+        payload = parse(OfflineMessageRequest, body)
         conversation, event = service.leave_offline_message(
-            request.db, visitor, body.get("name"), body.get("email"), body.get("message")
+            request.db, visitor, payload.name, payload.email, payload.message
         )
         request.response.status_code = 201
         return {

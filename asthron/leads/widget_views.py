@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyramid.view import view_config, view_defaults
 
+from asthron.conversations.schemas import LeadRequest, parse
 from asthron.conversations.service import event_json
 from asthron.conversations.widget_api import (
     authenticate,
@@ -33,7 +34,8 @@ class WidgetLeadApi:
         rate_limit(
             request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
         )
-        chat.submit_card(request.db, conversation, visitor, body.get("card_id"), body.get("fields"))
+        payload = parse(LeadRequest, body, per_field="fields")
+        chat.submit_card(request.db, conversation, visitor, payload.card_id, payload.fields)
         request.response.status_code = 201
         return {"saved": True}
 

@@ -187,6 +187,7 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     assert first.status_int == 201
     assert call("POST", f"{API}/conversations", {}, auth).status_int == 200
     call("POST", f"{API}/conversations", raw=b"[1]", headers=auth)
+    call("POST", f"{API}/conversations", {"page_url": {"href": ORIGIN}}, auth)  # 422
     call("POST", f"{API}/conversations", {}, {"Origin": ORIGIN})
     call("POST", f"{API}/conversations", {}, wrong_origin)
     call("POST", f"{API}/conversations", raw=b"{" + b" " * (17 * 1024) + b"}", headers=auth)

@@ -1,0 +1,103 @@
+"""Fuzz the widget API against its own OpenAPI document (schemathesis, stateful).
+
+The document is the contract: whatever schemathesis generates from it must be answered
+without a 5xx, with a documented status, content type and body. The run is in-process (WSGI)
+and bounded, so it stays a normal part of scripts/test; the sequences follow the document's
+links (open a conversation, then post to it, read it, ask for a person...).
+"""
+
+from __future__ import annotations
+
+import time
+
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conversations.conftest import ORIGIN, Visitor
+
+OPENAPI = "/api/widget/v1/openapi.json"
+# The budget: a handful of scenarios of a few steps each (under a minute on two cores).
+MAX_SCENARIOS = 25
+MAX_STEPS = 6
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+]
+
+# A body over 16 KiB is refused with 413 before it is read: a rejection like any other.
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [400, 401, 403, 404, 409, 413, 422, 429]
+            }
+        }
+    }
+)
+
+
+@pytest.fixture
+def no_long_polls(monkeypatch):
+    """A long poll that finds nothing returns at once: the fuzzer tests answers, not waiting."""
+    from asthron.conversations import widget_api
+
+    monkeypatch.setattr(widget_api, "long_poll", lambda registry, cid, after, wait: [])
+
+
+@pytest.mark.app_settings(
+    **{
+        "widget.messages_per_minute": 10_000,
+        "widget.messages_per_minute_per_ip": 10_000,
+        "widget.sessions_per_hour_per_ip": 10_000,
+        "widget.sessions_per_hour_per_site": 10_000,
+    }
+)
+def test_widget_api_fuzz(app, testapp, site, no_long_polls):
+    visitor = Visitor(testapp, site)
+    headers = {**visitor.headers, "Origin": ORIGIN}
+    schema = schemathesis.openapi.from_wsgi(OPENAPI, app, config=CONFIG).exclude(
+        # An open event stream never ends; test_streams reads real streams.
+        operation_id="streamEvents"
+    )
+
+    class WidgetApi(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            # Every call as the one visitor, from the site's page: the fuzzer explores what a
+            # visitor can send, not tokens and origins (test_widget_api covers those).
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            checks = CHECKS
+            if case.operation.definition.raw.get("operationId") == "submitLead":
+                # A lead card's fields are checked against the site's form (which are
+                # required, email or phone...): a schema-valid card may still be a 422 with
+                # per-field messages, as the document says.
+                checks = [c for c in CHECKS if c is not positive_data_acceptance]
+            case.validate_response(response, checks=checks, headers=headers)
+
+    started = time.monotonic()
+    WidgetApi.run(
+        settings=hypothesis.settings(
+            max_examples=MAX_SCENARIOS,
+            stateful_step_count=MAX_STEPS,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
+    assert time.monotonic() - started < 60
