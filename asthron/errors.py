@@ -10,6 +10,36 @@ from pyramid.view import exception_view_config, forbidden_view_config, notfound_
 
 log = logging.getLogger(__name__)
 
+# Domain errors carry a stable code for clients and never an HTTP status: this table is the
+# one place that turns a code into a status, for every edge that answers them (the widget
+# API's JSON, the inbox's htmx and JSON answers). A code not listed is a 400.
+ERROR_STATUS = {
+    "invalid_request": 400,
+    "malformed_json": 400,
+    "invalid_filter": 400,
+    "unauthenticated": 401,
+    "origin_not_allowed": 403,
+    "not_allowed": 403,
+    "not_found": 404,
+    "unknown_site": 404,
+    "already_owned": 409,
+    "not_owner": 409,
+    "conversation_closed": 409,
+    "visitor_has_open_conversation": 409,
+    "payload_too_large": 413,
+    "invalid_input": 422,
+    "too_long": 422,
+    "invalid_identity": 422,
+    "rate_limited": 429,
+    "too_many_streams": 429,
+}
+
+
+def status_of(error) -> int:
+    """The HTTP status of a domain error (anything with a ``code``)."""
+    return ERROR_STATUS.get(getattr(error, "code", ""), 400)
+
+
 CSRF_MESSAGE = (
     "The security token (CSRF) of this form is missing or out of date. "
     "Reload the page and try again."

@@ -7,7 +7,8 @@ import datetime as dt
 import click
 
 from asthron import audit
-from asthron.leads import service
+from asthron.leads import export as lead_export
+from asthron.leads import pipeline
 
 FORMATS = ("csv", "json")
 
@@ -34,13 +35,13 @@ def export(obj, fmt, since):
             since_date = dt.date.fromisoformat(since.strip())
         except ValueError:
             raise click.ClickException("--since must be a date like 2026-01-31.") from None
-    query = service.LeadQuery(since=since_date)
+    query = pipeline.LeadQuery(since=since_date)
     with obj.db() as db:
-        rows = service.count_leads(db, query)
-        service.record_export(db, audit.Actor.cli(), query, fmt, rows)
+        rows = pipeline.count_leads(db, query)
+        lead_export.record_export(db, audit.Actor.cli(), query, fmt, rows)
     # Read in batches, each in its own short session, and written as they come.
-    records = service.iter_export_rows(obj.registry["dbsession_factory"], query)
-    chunks = service.csv_chunks(records) if fmt == "csv" else service.json_chunks(records)
+    records = lead_export.iter_export_rows(obj.registry["dbsession_factory"], query)
+    chunks = lead_export.csv_chunks(records) if fmt == "csv" else lead_export.json_chunks(records)
     for chunk in chunks:
         if chunk:
             click.echo(chunk, nl=False)

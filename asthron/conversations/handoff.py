@@ -35,11 +35,11 @@ HANDOFF_REQUEST_RE = re.compile(
 
 
 class AlreadyOwned(ConversationError):
-    status, code = 409, "already_owned"
+    code = "already_owned"
 
 
 class NotOwner(ConversationError):
-    status, code = 409, "not_owner"
+    code = "not_owner"
 
 
 def asks_for_person(text: str) -> bool:
@@ -65,7 +65,7 @@ def request_handoff(db: Session, conversation: Conversation, trigger: str, reaso
     internal note); the visitor is told honestly when to expect an answer. Returns False when
     the conversation was not the assistant's (already waiting, or a person has it)."""
     if conversation.status != "open":
-        raise ConversationError("This conversation is closed.", "conversation_closed", 409)
+        raise ConversationError("This conversation is closed.", "conversation_closed")
     changed = db.execute(
         sa.update(Conversation)
         .where(Conversation.id == conversation.id, Conversation.owner == "assistant")
@@ -127,7 +127,7 @@ def request_handoff(db: Session, conversation: Conversation, trigger: str, reaso
 
 def join(db: Session, actor: Actor, conversation: Conversation, user: User) -> None:
     if conversation.status != "open":
-        raise ConversationError("This conversation is closed.", "conversation_closed", 409)
+        raise ConversationError("This conversation is closed.", "conversation_closed")
     won = db.execute(
         sa.update(Conversation)
         .where(
@@ -174,7 +174,7 @@ def staff_reply(
     db: Session, conversation: Conversation, user: User, body, client_id=None
 ) -> ConversationEvent:
     if conversation.status != "open":
-        raise ConversationError("This conversation is closed.", "conversation_closed", 409)
+        raise ConversationError("This conversation is closed.", "conversation_closed")
     body = service._clean_text(body, "reply", service.MAX_MESSAGE_LENGTH)
     # Lock the row so a concurrent Return/Join cannot slip between the check and the insert.
     service.lock_conversation(db, conversation)

@@ -26,29 +26,26 @@ EVENT_LOG_LOCK = 0x61737468  # "asth": the advisory lock that orders event-log c
 
 
 class ConversationError(Exception):
-    """A domain error with an HTTP status and a stable code for API clients."""
+    """A domain error with a stable code for clients (asthron.errors maps codes to HTTP)."""
 
-    status = 400
     code = "invalid_request"
 
-    def __init__(self, message: str, code: str | None = None, status: int | None = None):
+    def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
-        if status:
-            self.status = status
 
 
 class NotFound(ConversationError):
-    status, code = 404, "not_found"
+    code = "not_found"
 
     def __init__(self, message: str = "Not found."):
         super().__init__(message)
 
 
 class InvalidInput(ConversationError):
-    status, code = 422, "invalid_input"
+    code = "invalid_input"
 
 
 def _clean_text(value, field: str, max_length: int, required: bool = True) -> str:
@@ -253,7 +250,7 @@ def post_visitor_message(
 ) -> tuple[ConversationEvent, bool]:
     """Store a visitor's message. The same client_id again returns the stored event."""
     if conversation.status != "open":
-        raise ConversationError("This conversation is closed.", "conversation_closed", 409)
+        raise ConversationError("This conversation is closed.", "conversation_closed")
     if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
         raise InvalidInput("client_id must be 8–64 letters, digits, - or _.")
     body = _clean_text(body, "body", MAX_MESSAGE_LENGTH)

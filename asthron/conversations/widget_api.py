@@ -28,6 +28,7 @@ from asthron.conversations.schemas import (
 )
 from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
+from asthron.errors import status_of
 from asthron.forms import parse_id
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
@@ -40,24 +41,24 @@ CORS_METHODS = "GET, POST, OPTIONS"
 
 
 class ApiError(ConversationError):
-    pass
+    """A refusal at the API's edge (authentication, CORS, the body's form)."""
 
 
 def json_body(request) -> dict:
     if request.content_length and request.content_length > MAX_BODY_BYTES:
-        raise ApiError("The request body is too large.", "payload_too_large", 413)
+        raise ApiError("The request body is too large.", "payload_too_large")
     raw = request.body
     if len(raw) > MAX_BODY_BYTES:
-        raise ApiError("The request body is too large.", "payload_too_large", 413)
+        raise ApiError("The request body is too large.", "payload_too_large")
     if not raw:
         return {}
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: "[[[[…" nested deeper than the parser goes is not JSON we accept.
-        raise ApiError("The request body is not valid JSON.", "malformed_json", 400) from None
+        raise ApiError("The request body is not valid JSON.", "malformed_json") from None
     if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.", "malformed_json", 400)
+        raise ApiError("The request body must be a JSON object.", "malformed_json")
     _check_unicode(body)
     return body
 
@@ -91,7 +92,7 @@ def _cors(request, site: Site | None) -> None:
     if not origin:
         return
     if site is None or not sites.origin_allowed(site, origin):
-        raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
+        raise ApiError("This origin may not use this site's widget.", "origin_not_allowed")
     _allow_origin(request.response, origin)
 
 
@@ -107,15 +108,15 @@ def client_ip(request) -> str:
 
 def rate_limit(request, bucket: str, key: str, limit: int, window: int) -> None:
     if not request.registry["rate_limiter"].hit(bucket, key, limit, window):
-        raise ApiError("Too many requests; wait a moment and try again.", "rate_limited", 429)
+        raise ApiError("Too many requests; wait a moment and try again.", "rate_limited")
 
 
 def _invalid_identity(message: str) -> ApiError:
-    return ApiError(message, "invalid_identity", 422)
+    return ApiError(message, "invalid_identity")
 
 
 def _unknown_site(_message: str = "") -> ApiError:
-    return ApiError("Unknown site key.", "unknown_site", 404)
+    return ApiError("Unknown site key.", "unknown_site")
 
 
 def _verified_identity(request, site: Site, identity: SignedIdentity) -> tuple[str, str | None]:
@@ -150,10 +151,10 @@ def authenticate(request) -> tuple[Visitor, Site]:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError("A visitor token is required.", "unauthenticated", 401)
+        raise ApiError("A visitor token is required.", "unauthenticated")
     visitor = service.visitor_for_token(request.db, token.strip())
     if visitor is None:
-        raise ApiError("The visitor token is not valid.", "unauthenticated", 401)
+        raise ApiError("The visitor token is not valid.", "unauthenticated")
     site = sites.site_snapshot(request.db, visitor.site_id)
     _cors(request, site)
     return visitor, site
@@ -175,7 +176,7 @@ class WidgetApi:
         # The Origin first: without one nothing about the site is answered (not even whether
         # the key exists), and the document lists the header as required.
         if not request.headers.get("Origin"):
-            raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
+            raise ApiError("This origin may not use this site's widget.", "origin_not_allowed")
         payload = parse(
             SessionRequest,
             body,
@@ -185,7 +186,7 @@ class WidgetApi:
         if site is None:
             raise _unknown_site()
         if not sites.origin_allowed(site, request.headers.get("Origin")):
-            raise ApiError("This origin may not use this site's widget.", "origin_not_allowed", 403)
+            raise ApiError("This origin may not use this site's widget.", "origin_not_allowed")
         _cors(request, site)
         rate_limit(
             request,
@@ -227,7 +228,7 @@ class WidgetApi:
         else:
             site = sites.get_by_key(request.db, request.GET.get("site_key"))
             if site is None:
-                raise ApiError("Unknown site key.", "unknown_site", 404)
+                raise ApiError("Unknown site key.", "unknown_site")
             _cors(request, site)
         request.response.cache_control = "no-store"
         config = widget_config(request, site)
@@ -292,7 +293,7 @@ class WidgetApi:
         visitor, _site = authenticate(request)
         conversation = url_conversation(request, visitor)
         if conversation.status != "open":
-            raise ApiError("This conversation is closed.", "conversation_closed", 409)
+            raise ApiError("This conversation is closed.", "conversation_closed")
         if conversation.owner == "assistant":
             request_handoff(request.db, conversation, "visitor", "The visitor asked for a person.")
         return service.conversation_json(conversation)
@@ -333,7 +334,7 @@ class WidgetApi:
         if not streams.acquire(
             visitor.id, self.settings.widget_max_streams_per_visitor, self.settings.stream_capacity
         ):
-            raise ApiError("Too many open streams; use long polling.", "too_many_streams", 429)
+            raise ApiError("Too many open streams; use long polling.", "too_many_streams")
         response = request.response
         response.content_type = "text/event-stream"
         response.charset = "utf-8"
@@ -405,7 +406,7 @@ def preflight(request):
 
 @exception_view_config(ConversationError, path_info=r"^/api/", renderer="json")
 def api_error(exc, request):
-    request.response.status_code = exc.status
+    request.response.status_code = status_of(exc)
     origin = request.headers.get("Origin")
     # Errors are readable by an allowed page too, so the widget can show a clear message.
     if (
@@ -414,7 +415,7 @@ def api_error(exc, request):
         and sites.origin_listed_anywhere(request.db, origin)
     ):
         _allow_origin(request.response, origin)
-    if exc.status == 429:
+    if request.response.status_code == 429:
         request.response.headers["Retry-After"] = "30"
     error = {"code": exc.code, "message": exc.message}
     fields = getattr(exc, "fields", None)

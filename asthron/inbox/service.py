@@ -52,7 +52,7 @@ _CURSOR_RE = re.compile(r"^(\d{1,17})-(\d{1,10})$")
 
 
 class InboxInputError(ConversationError):
-    status, code = 400, "invalid_filter"
+    code = "invalid_filter"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from asthron.conversations import handoff, service
 from asthron.conversations.models import Conversation
 from asthron.conversations.service import ConversationError
 from asthron.db import utcnow
+from asthron.errors import status_of
 from asthron.forms import field, matched_id
 from asthron.inbox import service as inbox
 from asthron.inbox import streams as inbox_streams
@@ -52,7 +53,7 @@ DONE = {
 
 
 class NotAllowed(ConversationError):
-    status, code = 403, "not_owner"
+    code = "not_allowed"
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def _may_close(request, conversation: Conversation) -> bool:
 
 def _respond(request, conversation, done: str, error: ConversationError | None = None, **extra):
     """Answer an action as htmx, JSON or a plain form post (see the module docstring)."""
-    status = error.status if error else 200
+    status = status_of(error) if error else 200
     request.db.flush()
     request.db.refresh(conversation)
     if _is_htmx(request):
@@ -211,7 +212,7 @@ def inbox_list(request):
     try:
         query = inbox.parse_query(request.db, request.GET)
     except ConversationError as error:
-        request.response.status_code = error.status
+        request.response.status_code = status_of(error)
         values = _list_values(request, inbox.InboxQuery())
         values["error"] = error.message
         return values
@@ -425,7 +426,7 @@ def typing(request):
         return _error(request, handoff.NotOwner("Only the person handling this chat types in it."))
     limiter = request.registry["rate_limiter"]
     if not limiter.hit("staff-typing", str(user.id), TYPING_PER_MINUTE, 60):
-        return _error(request, ConversationError("Slow down.", "rate_limited", 429))
+        return _error(request, ConversationError("Slow down.", "rate_limited"))
     request.notifier.publish(
         conversation_channel(conversation.id),
         {"kind": "typing", "author": "staff", "name": user.display_name, "active": active},
@@ -447,7 +448,7 @@ def _error(request, error: ConversationError):
     response = render_to_response(
         "json", {"error": {"code": error.code, "message": error.message}}, request=request
     )
-    response.status_code = error.status
+    response.status_code = status_of(error)
     return response
 
 
@@ -497,7 +498,7 @@ def set_presence(request):
 
 def _presence_error(request, message: str):
     if _wants_json(request) or _is_htmx(request):
-        return _error(request, ConversationError(message, "invalid_input", 400))
+        return _error(request, ConversationError(message, "invalid_request"))
     raise HTTPBadRequest(message)
 
 
@@ -507,7 +508,7 @@ def inbox_error(error, request):
     if _wants_json(request) or _is_htmx(request):
         return _error(request, error)
     response = render_to_response(
-        "error.html", {"status": error.status, "message": error.message}, request=request
+        "error.html", {"status": status_of(error), "message": error.message}, request=request
     )
-    response.status_code = error.status
+    response.status_code = status_of(error)
     return response

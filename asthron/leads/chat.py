@@ -51,7 +51,7 @@ VISITOR_ACTOR = Actor(label="visitor")
 
 
 class CardError(conversations.ConversationError):
-    status, code = 422, "invalid_input"
+    code = "invalid_input"
 
     def __init__(self, message: str, fields: dict | None = None):
         super().__init__(message)

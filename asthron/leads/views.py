@@ -12,45 +12,22 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from asthron.accounts.models import User
-from asthron.forms import field, matched_id, parse_id, redirect
-from asthron.leads import capture, normalize, service
-from asthron.leads.models import LEAD_STATUSES, QUESTION_KINDS, Lead, QualificationQuestion
-from asthron.leads.qualification import RULE_OPS
+from asthron.forms import matched_id, parse_id, redirect
+from asthron.leads import (
+    detail,
+    edits,
+    export,
+    normalize,
+    page_forms,
+    pipeline,
+    validation,
+)
+from asthron.leads.models import LEAD_STATUSES, Lead
 from asthron.security.permissions import Permission
 from asthron.sites.models import Site
 
 # Notices after a redirect come from this list only, so a link cannot inject text.
-NOTICES = {
-    "leads_updated": "The selected leads were updated.",
-    "lead_saved": "The lead was saved.",
-    "note_added": "The note was added.",
-    "proposal_accepted": "The proposed value was accepted.",
-    "proposal_rejected": "The proposed value was rejected.",
-    "ai_note_saved": "Your edit of the AI note was saved; it is kept until someone regenerates.",
-    "ai_note_regenerating": "The AI note is being written again.",
-    "settings_saved": "The lead settings were saved.",
-    "rules_saved": "The qualification rules were saved.",
-    "question_saved": "The question was saved.",
-    "form_saved": "The lead form was saved.",
-}
 FIELD_LIMITS = {"name": 1000, "email": 1000, "phone": 100, "company": 1000}
-
-
-def _notice(request) -> str | None:
-    values = request.GET.getall("notice")
-    return NOTICES.get(values[0]) if len(values) == 1 else None
-
-
-def _getter(request):
-    """``get(name, max_length)`` over the posted form; unreadable input is a LeadInputError."""
-
-    def get(name: str, max_length: int) -> str:
-        try:
-            return field(request, name, max_length)
-        except HTTPBadRequest as exc:
-            raise service.LeadInputError(exc.detail, name) from None
-
-    return get
 
 
 # -- the list -------------------------------------------------------------------------------
@@ -62,11 +39,11 @@ def _list_page(request, query, page, error=None, status=200):
         "page": page,
         "query": query,
         "statuses": LEAD_STATUSES,
-        "sorts": service.SORTS,
-        "sites": service.site_choices(request.db),
-        "users": service.user_choices(request.db),
-        "assignable": service.user_choices(request.db, active_only=True),
-        "notice": _notice(request),
+        "sorts": pipeline.SORTS,
+        "sites": pipeline.site_choices(request.db),
+        "users": pipeline.user_choices(request.db),
+        "assignable": pipeline.user_choices(request.db, active_only=True),
+        "notice": page_forms.notice(request),
         "error": error,
     }
 
@@ -79,21 +56,21 @@ def _list_page(request, query, page, error=None, status=200):
 )
 def lead_list(request):
     try:
-        query = service.parse_query(request.db, request.GET, request.user.id)
-    except service.LeadInputError as exc:
-        return _list_page(request, service.LeadQuery(), service.Page([], None), exc.message, 400)
-    return _list_page(request, query, service.list_leads(request.db, query))
+        query = pipeline.parse_query(request.db, request.GET, request.user.id)
+    except validation.LeadInputError as exc:
+        return _list_page(request, pipeline.LeadQuery(), pipeline.Page([], None), exc.message, 400)
+    return _list_page(request, query, pipeline.list_leads(request.db, query))
 
 
 def _selected_ids(request) -> list[int]:
     values = request.POST.getall("lead_id")
-    if len(values) > service.MAX_BULK:
-        raise service.LeadInputError(f"Select at most {service.MAX_BULK} leads at a time.")
+    if len(values) > pipeline.MAX_BULK:
+        raise validation.LeadInputError(f"Select at most {pipeline.MAX_BULK} leads at a time.")
     ids = []
     for value in values:
         number = parse_id(value) if isinstance(value, str) else None
         if number is None:
-            raise service.LeadInputError("The selection is not valid; reload the page.")
+            raise validation.LeadInputError("The selection is not valid; reload the page.")
         if number not in ids:
             ids.append(number)
     return ids
@@ -106,26 +83,26 @@ def _selected_ids(request) -> list[int]:
     request_method="POST",
 )
 def lead_bulk(request):
-    get = _getter(request)
+    get = page_forms.form_getter(request)
     try:
         ids = _selected_ids(request)
         action = get("action", 20)
         status = get("status", 20)
         assignee_text = get("assignee", 20)
         if action not in ("status", "assign"):
-            raise service.LeadInputError("Choose what to do with the selected leads.", "action")
-        leads = service.leads_by_ids(request.db, ids)
+            raise validation.LeadInputError("Choose what to do with the selected leads.", "action")
+        leads = edits.leads_by_ids(request.db, ids)
         if not leads or len(leads) != len(ids):
-            raise service.LeadInputError("Select at least one lead (of those listed).")
+            raise validation.LeadInputError("Select at least one lead (of those listed).")
         if action == "status":
             if status not in LEAD_STATUSES:
-                raise service.LeadInputError("Choose a status.", "status")
-            service.bulk_status(request.db, request.actor, leads, status)
+                raise validation.LeadInputError("Choose a status.", "status")
+            edits.bulk_status(request.db, request.actor, leads, status)
         else:
-            user = service.assignable_user(request.db, assignee_text)
-            service.bulk_assign(request.db, request.actor, leads, user)
-    except service.LeadInputError as exc:
-        return _list_page(request, service.LeadQuery(), service.Page([], None), exc.message, 400)
+            user = edits.assignable_user(request.db, assignee_text)
+            edits.bulk_assign(request.db, request.actor, leads, user)
+    except validation.LeadInputError as exc:
+        return _list_page(request, pipeline.LeadQuery(), pipeline.Page([], None), exc.message, 400)
     return redirect(request, "leads.list", "leads_updated")
 
 
@@ -133,17 +110,17 @@ def lead_bulk(request):
 def lead_export(request):
     # A POST with a CSRF token: the export is itself recorded in the audit log.
     try:
-        query = service.parse_query(request.db, request.POST, request.user.id, with_cursor=False)
-    except service.LeadInputError as exc:
+        query = pipeline.parse_query(request.db, request.POST, request.user.id, with_cursor=False)
+    except validation.LeadInputError as exc:
         raise HTTPBadRequest(exc.message) from None
-    rows = service.count_leads(request.db, query)
-    service.record_export(request.db, request.actor, query, "csv", rows)
+    rows = pipeline.count_leads(request.db, query)
+    export.record_export(request.db, request.actor, query, "csv", rows)
     session_factory = request.registry["dbsession_factory"]
 
     def body():
         # Runs after the request's transaction has committed: its own short sessions only.
         yield "\ufeff".encode()  # so spreadsheets read the file as UTF-8
-        for chunk in service.csv_chunks(service.iter_export_rows(session_factory, query)):
+        for chunk in export.csv_chunks(export.iter_export_rows(session_factory, query)):
             if chunk:
                 yield chunk.encode("utf-8")
 
@@ -171,7 +148,7 @@ def _values_of(db, lead: Lead) -> dict:
         "phone": lead.phone or "",
         "company": lead.company or "",
         "custom": {
-            n: (lead.custom_fields or {}).get(n, "") for n in service.custom_field_names(db, lead)
+            n: (lead.custom_fields or {}).get(n, "") for n in detail.custom_field_names(db, lead)
         },
         "tags": ", ".join(lead.tags or []),
         "ai_note": lead.ai_note or "",
@@ -191,12 +168,12 @@ def _detail_page(request, lead, error=None, errors=None, values=None, status=200
         "values": values or _values_of(db, lead),
         "errors": errors or {},
         "statuses": LEAD_STATUSES,
-        "assignable": service.user_choices(db, active_only=True),
-        "timeline": service.timeline(db, lead),
-        "conversations": service.linked_conversations(db, lead.id),
-        "proposals": service.pending_proposals(db, lead.id),
-        "answers": service.answer_rows(db, lead.id),
-        "notice": _notice(request),
+        "assignable": pipeline.user_choices(db, active_only=True),
+        "timeline": detail.timeline(db, lead),
+        "conversations": detail.linked_conversations(db, lead.id),
+        "proposals": detail.pending_proposals(db, lead.id),
+        "answers": detail.answer_rows(db, lead.id),
+        "notice": page_forms.notice(request),
         "error": error,
     }
 
@@ -244,12 +221,12 @@ def _saved(request, lead, notice="lead_saved"):
 )
 def lead_update(request):
     lead = _lead(request)
-    get = _getter(request)
+    get = page_forms.form_getter(request)
     try:
         values = {name: get(name, limit) for name, limit in FIELD_LIMITS.items()}
-        custom = {n: get(f"custom.{n}", 2000) for n in service.custom_field_names(request.db, lead)}
-        service.update_fields(request.db, request.actor, lead, values, custom)
-    except (service.LeadInputError, normalize.LeadDataError) as exc:
+        custom = {n: get(f"custom.{n}", 2000) for n in detail.custom_field_names(request.db, lead)}
+        edits.update_fields(request.db, request.actor, lead, values, custom)
+    except (validation.LeadInputError, normalize.LeadDataError) as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead)
 
@@ -263,9 +240,9 @@ def lead_update(request):
 def lead_status(request):
     lead = _lead(request)
     try:
-        status = _getter(request)("status", 20)
-        service.set_status(request.db, request.actor, lead, status)
-    except service.LeadInputError as exc:
+        status = page_forms.form_getter(request)("status", 20)
+        edits.set_status(request.db, request.actor, lead, status)
+    except validation.LeadInputError as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead)
 
@@ -279,9 +256,9 @@ def lead_status(request):
 def lead_assign(request):
     lead = _lead(request)
     try:
-        user = service.assignable_user(request.db, _getter(request)("assignee", 20))
-        service.assign(request.db, request.actor, lead, user)
-    except service.LeadInputError as exc:
+        user = edits.assignable_user(request.db, page_forms.form_getter(request)("assignee", 20))
+        edits.assign(request.db, request.actor, lead, user)
+    except validation.LeadInputError as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead)
 
@@ -295,9 +272,9 @@ def lead_assign(request):
 def lead_tags(request):
     lead = _lead(request)
     try:
-        tags = service.parse_tags(_getter(request)("tags", 2000))
-        service.set_tags(request.db, request.actor, lead, tags)
-    except service.LeadInputError as exc:
+        tags = validation.parse_tags(page_forms.form_getter(request)("tags", 2000))
+        edits.set_tags(request.db, request.actor, lead, tags)
+    except validation.LeadInputError as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead)
 
@@ -311,9 +288,9 @@ def lead_tags(request):
 def lead_note(request):
     lead = _lead(request)
     try:
-        body = _getter(request)("body", service.MAX_NOTE + 1000)
-        service.add_note(request.db, request.actor, lead, body)
-    except service.LeadInputError as exc:
+        body = page_forms.form_getter(request)("body", edits.MAX_NOTE + 1000)
+        edits.add_note(request.db, request.actor, lead, body)
+    except validation.LeadInputError as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead, "note_added")
 
@@ -327,9 +304,9 @@ def lead_note(request):
 def lead_ai_note(request):
     lead = _lead(request)
     try:
-        text = _getter(request)("ai_note", service.MAX_AI_NOTE + 1000)
-        service.edit_ai_note(request.db, request.actor, lead, text)
-    except service.LeadInputError as exc:
+        text = page_forms.form_getter(request)("ai_note", edits.MAX_AI_NOTE + 1000)
+        edits.edit_ai_note(request.db, request.actor, lead, text)
+    except validation.LeadInputError as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead, "ai_note_saved")
 
@@ -339,7 +316,7 @@ def lead_ai_note(request):
 )
 def lead_ai_note_regenerate(request):
     lead = _lead(request)
-    service.request_regenerate(request.db, request.actor, lead)
+    edits.request_regenerate(request.db, request.actor, lead)
     return _saved(request, lead, "ai_note_regenerating")
 
 
@@ -353,214 +330,10 @@ def lead_proposal(request):
     lead = _lead(request)
     proposal_id = matched_id(request, "proposal_id")
     try:
-        decision = _getter(request)("decision", 10)
+        decision = page_forms.form_getter(request)("decision", 10)
         if decision not in ("accept", "reject"):
-            raise service.LeadInputError("Accept or reject the proposal.", "decision")
-        service.resolve_proposal(request.db, request.actor, lead, proposal_id, decision == "accept")
-    except (service.LeadInputError, normalize.LeadDataError) as exc:
+            raise validation.LeadInputError("Accept or reject the proposal.", "decision")
+        edits.resolve_proposal(request.db, request.actor, lead, proposal_id, decision == "accept")
+    except (validation.LeadInputError, normalize.LeadDataError) as exc:
         return _refused(request, lead, exc)
     return _saved(request, lead, f"proposal_{decision}ed")
-
-
-# -- admin settings -------------------------------------------------------------------------
-
-
-def _settings_page(request, error=None, errors=None, status=200, values=None):
-    db = request.db
-    request.response.status_code = status
-    settings = capture.lead_settings(db)
-    questions = service.all_questions(db)
-    rules = list(settings.rules or [])
-    return {
-        "settings": settings,
-        "values": values
-        or {
-            "phone_region": settings.phone_region or "US",
-            "handoff_when_qualified": settings.handoff_when_qualified,
-            "notify_when_qualified": settings.notify_when_qualified,
-        },
-        "questions": questions,
-        "question_keys": [q.key for q in questions],
-        "question_kinds": QUESTION_KINDS,
-        "rules": [*rules, {"question": "", "op": "==", "value": ""}],
-        "rule_ops": RULE_OPS,
-        "rule_text": service.rule_text,
-        "sites": service.site_choices(db),
-        "errors": errors or {},
-        "notice": _notice(request),
-        "error": error,
-    }
-
-
-def _settings_refused(request, exc):
-    errors = {exc.field: exc.message} if getattr(exc, "field", None) else {}
-    return _settings_page(request, exc.message, errors, 400)
-
-
-@view_config(
-    route_name="leads.settings",
-    renderer="leads/settings.html",
-    permission=Permission.SETTINGS,
-    request_method="GET",
-)
-def lead_settings(request):
-    return _settings_page(request)
-
-
-@view_config(
-    route_name="leads.settings",
-    renderer="leads/settings.html",
-    permission=Permission.SETTINGS,
-    request_method="POST",
-)
-def lead_settings_save(request):
-    get = _getter(request)
-    try:
-        region = service.parse_phone_region(get("phone_region", 10))
-        handoff = get("handoff_when_qualified", 5) == "1"
-        notify = get("notify_when_qualified", 5) == "1"
-    except service.LeadInputError as exc:
-        return _settings_refused(request, exc)
-    service.save_settings(request.db, request.actor, region, handoff, notify)
-    return redirect(request, "leads.settings", "settings_saved")
-
-
-@view_config(
-    route_name="leads.rules",
-    renderer="leads/settings.html",
-    permission=Permission.SETTINGS,
-    request_method="POST",
-)
-def lead_rules_save(request):
-    try:
-        rows = service.MAX_RULES + 1
-        rules = service.parse_rules(request.db, _getter(request), rows)
-    except service.LeadInputError as exc:
-        return _settings_refused(request, exc)
-    service.save_rules(request.db, request.actor, rules)
-    return redirect(request, "leads.settings", "rules_saved")
-
-
-@view_config(
-    route_name="leads.questions",
-    renderer="leads/settings.html",
-    permission=Permission.SETTINGS,
-    request_method="POST",
-)
-def lead_question_add(request):
-    try:
-        data = service.parse_question(_getter(request), key_required=True)
-        service.add_question(request.db, request.actor, data)
-    except service.LeadInputError as exc:
-        return _settings_refused(request, exc)
-    return redirect(request, "leads.settings", "question_saved")
-
-
-def _question(request) -> QualificationQuestion:
-    question = request.db.get(QualificationQuestion, matched_id(request, "question_id"))
-    if question is None:
-        raise HTTPNotFound()
-    return question
-
-
-@view_config(
-    route_name="leads.question",
-    renderer="leads/settings.html",
-    permission=Permission.SETTINGS,
-    request_method="POST",
-)
-def lead_question_update(request):
-    question = _question(request)
-    get = _getter(request)
-    try:
-        data = service.parse_question(get, key_required=False)
-        active = get("active", 5) == "1"
-    except service.LeadInputError as exc:
-        return _settings_refused(request, exc)
-    service.update_question(request.db, request.actor, question, data, active)
-    return redirect(request, "leads.settings", "question_saved")
-
-
-@view_config(
-    route_name="leads.question_move",
-    renderer="leads/settings.html",
-    permission=Permission.SETTINGS,
-    request_method="POST",
-)
-def lead_question_move(request):
-    question = _question(request)
-    try:
-        direction = _getter(request)("direction", 10)
-        if direction not in ("up", "down"):
-            raise service.LeadInputError("Move the question up or down.", "direction")
-    except service.LeadInputError as exc:
-        return _settings_refused(request, exc)
-    service.move_question(request.db, request.actor, question, direction == "up")
-    return redirect(request, "leads.settings", "question_saved")
-
-
-def _site(request):
-
-    site = request.db.get(Site, matched_id(request, "site_id"))
-    if site is None:
-        raise HTTPNotFound()
-    return site
-
-
-def _form_page(request, site, rows, values, error=None, errors=None, status=200):
-    request.response.status_code = status
-    return {
-        "site": site,
-        "rows": rows,
-        "values": values,
-        "custom_kinds": service.CUSTOM_FIELD_KINDS,
-        "errors": errors or {},
-        "notice": _notice(request),
-        "error": error,
-    }
-
-
-def _form_values(form) -> dict:
-    return {
-        "intro": form.intro or "",
-        "after_messages": form.after_messages or 0,
-        "before_handoff": bool(form.before_handoff),
-        "on_booking_intent": bool(form.on_booking_intent),
-        "notify_emails": "\n".join(form.notify_emails or []),
-        "custom_fields": "\n".join(form.custom_fields or []),
-    }
-
-
-@view_config(
-    route_name="leads.site_form",
-    renderer="leads/site_form.html",
-    permission=Permission.SETTINGS,
-    request_method="GET",
-)
-def lead_site_form(request):
-    site = _site(request)
-    form = capture.lead_form(request.db, site.id)
-    return _form_page(request, site, service.form_rows(form), _form_values(form))
-
-
-@view_config(
-    route_name="leads.site_form",
-    renderer="leads/site_form.html",
-    permission=Permission.SETTINGS,
-    request_method="POST",
-)
-def lead_site_form_save(request):
-    site = _site(request)
-    try:
-        data = service.parse_lead_form(_getter(request))
-    except service.LeadInputError as exc:
-        form = capture.lead_form(request.db, site.id)
-        values = _form_values(form)
-        for name in values:
-            posted = request.POST.getall(name)
-            if len(posted) == 1 and isinstance(posted[0], str):
-                values[name] = posted[0][:4000]
-        errors = {exc.field: exc.message} if exc.field else {}
-        return _form_page(request, site, service.form_rows(form), values, exc.message, errors, 400)
-    service.save_lead_form(request.db, request.actor, site.id, data)
-    return redirect(request, "leads.site_form", "form_saved", site_id=site.id)

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron.leads.service import EXPORT_COLUMNS
+from asthron.leads.export import EXPORT_COLUMNS
 from tests.cli.conftest import assert_one_line_error
 
 UTC = dt.UTC

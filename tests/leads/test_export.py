@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from asthron.audit.models import AuditEntry
-from asthron.leads.service import EXPORT_COLUMNS
+from asthron.leads.export import EXPORT_COLUMNS
 from tests.leads.test_views import Member, _quick_hashing, add_lead  # noqa: F401 (fixture)
 from tests.security.support import fast_hashing, snapshot  # noqa: F401 (fixture)
 
@@ -147,10 +147,10 @@ def test_export_is_streamed_in_batches_from_its_own_sessions(
     its own session, so a long export holds no transaction and never touches request.db."""
     from webob import Request
 
-    from asthron.leads import service
+    from asthron.leads import export
 
-    monkeypatch.setattr(service, "EXPORT_BATCH", 3)
-    monkeypatch.setattr(service, "CSV_FLUSH_ROWS", 2)
+    monkeypatch.setattr(export, "EXPORT_BATCH", 3)
+    monkeypatch.setattr(export, "CSV_FLUSH_ROWS", 2)
 
     def many(db):
         from asthron.leads.models import Lead

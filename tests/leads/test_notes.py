@@ -217,9 +217,9 @@ def test_a_person_edited_note_is_not_overwritten_except_by_regenerate(run_in_tm,
     lead_id = capture_in(run_in_tm, chat)
 
     def edit(db):
-        from asthron.leads import service
+        from asthron.leads import edits
 
-        service.edit_ai_note(db, Actor(label="staff@example.com"), db.get(Lead, lead_id), "Mine.")
+        edits.edit_ai_note(db, Actor(label="staff@example.com"), db.get(Lead, lead_id), "Mine.")
 
     run_in_tm(edit)
     monkeypatch.setattr(ModelTasks, "structured", lambda self, *a, **k: dict(GOOD))
@@ -231,9 +231,9 @@ def test_a_person_edited_note_is_not_overwritten_except_by_regenerate(run_in_tm,
     assert lead_of(run_in_tm, lead_id).ai_note == "Mine."
 
     def regenerate(db):
-        from asthron.leads import service
+        from asthron.leads import edits
 
-        service.request_regenerate(db, Actor(label="staff@example.com"), db.get(Lead, lead_id))
+        edits.request_regenerate(db, Actor(label="staff@example.com"), db.get(Lead, lead_id))
 
     run_in_tm(regenerate)
     lead = lead_of(run_in_tm, lead_id)

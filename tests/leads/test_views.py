@@ -312,9 +312,9 @@ def test_hostile_list_input_is_a_400_with_a_message(member, run_in_tm, pipeline,
 
 
 def test_a_cursor_of_another_sort_is_refused(member, run_in_tm, pipeline, monkeypatch):
-    from asthron.leads import service
+    from asthron.leads import pipeline as lead_pipeline
 
-    monkeypatch.setattr(service, "PAGE_SIZE", 2)
+    monkeypatch.setattr(lead_pipeline, "PAGE_SIZE", 2)
     staff = member("staff")
     page = staff.get("/leads", sort="name", dir="asc")
     after = _next_after(page)
@@ -336,9 +336,9 @@ def _next_after(response) -> str | None:
 def test_keyset_pages_cover_every_lead_once_in_order(
     member, run_in_tm, monkeypatch, sort, direction
 ):
-    from asthron.leads import service
+    from asthron.leads import pipeline as lead_pipeline
 
-    monkeypatch.setattr(service, "PAGE_SIZE", 3)
+    monkeypatch.setattr(lead_pipeline, "PAGE_SIZE", 3)
     start = dt.datetime(2026, 1, 1, tzinfo=UTC)
     statuses = ["new", "won", "contacted", "lost", "qualified"]
     names = ["bob", "Alice", None, "alice", "Carol", "bob", "dave", "Eve"]
