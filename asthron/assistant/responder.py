@@ -14,6 +14,7 @@ import transaction
 from asthron.assistant import config as ai_config
 from asthron.assistant import usage
 from asthron.assistant.chain import Attempt, ChainLink, CircuitBreaker, FailoverChain, Started
+from asthron.assistant.fence import Fence
 from asthron.assistant.models import AssistantProfile
 from asthron.assistant.prompt import build_messages
 from asthron.assistant.providers.base import (
@@ -365,10 +366,12 @@ class AssistantResponder:
         provider, options = self._first_model(db)
         if provider is None:
             return None
+        # The transcript is data to classify, not instructions to follow; it holds visitor
+        # text, so its fence must be one the visitor cannot close.
+        fence = Fence.new("transcript")
         messages = [
-            ChatMessage("system", instruction),
-            # The transcript is data to classify, not instructions to follow.
-            ChatMessage("user", f"<transcript>\n{transcript}\n</transcript>"),
+            ChatMessage("system", f"{instruction}\n{fence.explanation('The transcript')}"),
+            ChatMessage("user", fence.wrap(transcript)),
         ]
         started = time.monotonic()
         try:
