@@ -173,6 +173,18 @@ def test_inactive_users_cannot_log_in_and_get_the_same_answer(app, make_user, ru
         ("https://evil.example/", "http://localhost/"),
         ("//evil.example/", "http://localhost/"),
         ("/\\evil.example", "http://localhost/"),
+        ("/inbox?status=open&q=a%20b", "http://localhost/inbox?status=open&q=a%20b"),
+        # Control characters: CR LF made a 500, a vertical tab went raw into Location.
+        ("/\r\nX", "http://localhost/"),
+        ("/\r\nSet-Cookie: a=b", "http://localhost/"),
+        ("/\x0b/evil", "http://localhost/"),
+        ("/\t/evil.example", "http://localhost/"),
+        ("/\x1b]0;x\x07", "http://localhost/"),
+        ("/ evil", "http://localhost/"),
+        ("/\u2028x", "http://localhost/"),
+        ("/caf\u00e9", "http://localhost/"),
+        ("javascript:alert(1)", "http://localhost/"),
+        ("", "http://localhost/"),
     ],
 )
 def test_login_only_follows_local_next_urls(app, make_user, next_url, expected):
