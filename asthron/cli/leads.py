@@ -7,6 +7,7 @@ import datetime as dt
 import click
 
 from asthron import audit
+from asthron.cli.output import echo
 from asthron.leads import service
 
 FORMATS = ("csv", "json")
@@ -43,7 +44,9 @@ def export(obj, fmt, since):
     chunks = service.csv_chunks(records) if fmt == "csv" else service.json_chunks(records)
     for chunk in chunks:
         if chunk:
-            click.echo(chunk, nl=False)
+            # Older rows may hold control characters; on a terminal they would run. Written
+            # as \u001b they stay readable, and inside JSON strings they are still valid.
+            echo(chunk, keep="\n\r\t", nl=False)
 
 
 def register(cli):

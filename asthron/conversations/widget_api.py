@@ -22,6 +22,7 @@ from asthron.leads import chat as lead_chat
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
 from asthron.sites.models import Site
+from asthron.text import single_line
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_EVENT_ID_DIGITS = 18  # ids fit a signed 64-bit integer on every database
@@ -122,7 +123,7 @@ def _verified_identity(request, site: Site, identity) -> tuple[str, str | None]:
     name = identity.get("name")
     if name is not None and not isinstance(name, str):
         raise refuse("identity.name must be a string.")
-    name = " ".join("".join(c if ord(c) >= 32 else " " for c in name or "").split())
+    name = single_line(name or "")
     name = name[:120] or None
     if site.identity_secret_encrypted is None:
         raise refuse("This site has no identity secret, so identities cannot be verified.")

@@ -34,9 +34,9 @@ def normalize_origin(value) -> str:
     """'https://Shop.Example.com:443/path' → 'https://shop.example.com'; exact scheme+host+port."""
     if not isinstance(value, str) or len(value) > 300:
         raise SiteError("An origin must be text like https://www.example.com.")
-    # strip() would quietly drop a vertical tab or a form feed, and the raw Origin header is
+    # strip() would quietly drop a vertical tab or a line separator, and the raw Origin header is
     # what CORS echoes back: a control character must make it no origin at all.
-    if has_controls(value):
+    if has_controls(value) or any(ch.isspace() and ch != " " for ch in value):
         raise SiteError("An origin must not contain control characters.")
     try:
         parts = urlsplit(value.strip())
