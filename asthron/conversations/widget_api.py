@@ -325,10 +325,18 @@ class WidgetApi:
             # visitor's last_seen_at), and a waiting poll must not keep the visitor's row (on
             # SQLite, the whole database) locked for up to max_wait seconds. long_poll reads
             # in sessions of its own.
-            conversation_id = conversation.id
+            conversation_id, visitor_id = conversation.id, visitor.id
             request.tm.commit()
             request.tm.begin()
-            events = long_poll(request.registry, conversation_id, after, wait)
+            # A waiting poll pins a waitress thread just as a stream does: same slots.
+            with request.registry["stream_counter"].slot(
+                visitor_id,
+                self.settings.widget_max_streams_per_visitor,
+                self.settings.stream_capacity,
+                _client_ip(request),
+                self.settings.stream_capacity_per_ip,
+            ):
+                events = long_poll(request.registry, conversation_id, after, wait)
         request.response.cache_control = "no-store"
         return {
             "events": [service.event_json(e) for e in events],
@@ -345,8 +353,13 @@ class WidgetApi:
         if _is_event_id(last_event_id):
             after = max(after, int(last_event_id))
         streams = request.registry["stream_counter"]
+        ip = _client_ip(request)
         if not streams.acquire(
-            visitor.id, self.settings.widget_max_streams_per_visitor, self.settings.stream_capacity
+            visitor.id,
+            self.settings.widget_max_streams_per_visitor,
+            self.settings.stream_capacity,
+            ip,
+            self.settings.stream_capacity_per_ip,
         ):
             raise ApiError("Too many open streams; use long polling.", "too_many_streams", 429)
         response = request.response
@@ -358,7 +371,7 @@ class WidgetApi:
             request.registry,
             conversation.id,
             after,
-            release=lambda: streams.release(visitor.id),
+            release=lambda: streams.release(visitor.id, ip),
             disconnected=request.environ.get("waitress.client_disconnected"),
         )
         return response
