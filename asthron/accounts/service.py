@@ -186,9 +186,13 @@ def authenticate(
     key = account_key(email)
     ip_failures = _recent_failures(db, LoginFailure.ip_address, ip_address, settings)
     account_failures = _recent_failures(db, LoginFailure.account_key, key, settings)
-    if ip_failures >= settings.login_max_failures_per_ip or (
-        account_failures >= settings.login_max_failures_per_account and not trusted_device
-    ):
+    # A browser holding this account's device cookie has logged in as it before: neither an
+    # attacker hammering the account nor one sharing the office's NAT address locks it out.
+    throttled = (
+        ip_failures >= settings.login_max_failures_per_ip
+        or account_failures >= settings.login_max_failures_per_account
+    )
+    if throttled and not trusted_device:
         audit.record(
             db, Actor(label="anonymous", ip_address=ip_address), "login.throttled", summary={}
         )
