@@ -16,6 +16,7 @@ from asthron.conversations import service
 from asthron.conversations.models import Visitor
 from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
+from asthron.conversations.visitor_limits import STATE, limit_visitor
 from asthron.forms import parse_id
 from asthron.inbox import triggers
 from asthron.leads import chat as lead_chat
@@ -230,6 +231,7 @@ class WidgetApi:
     @view_config(route_name="widget_api.consent", request_method="POST")
     def consent(self):
         visitor, site = _visitor(self.request)
+        limit_visitor(self.request, visitor.id, STATE)
         service.record_consent(self.request.db, visitor, site)
         return {"consent_at": visitor.consent_at.isoformat().replace("+00:00", "Z")}
 
@@ -238,6 +240,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = _visitor(request)
         body = _json_body(request)
+        limit_visitor(request, visitor.id, STATE)
         service.update_page(visitor, body.get("page_url"), request.db)
         conversation, created = service.open_conversation(request.db, visitor)
         request.response.status_code = 201 if created else 200
@@ -279,6 +282,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = _visitor(request)
         conversation = _conversation(request, visitor)
+        limit_visitor(request, visitor.id)
         if conversation.status != "open":
             raise ApiError("This conversation is closed.", "conversation_closed", 409)
         if conversation.owner == "assistant":
@@ -294,9 +298,7 @@ class WidgetApi:
         visitor, _site = _visitor(request)
         conversation = _conversation(request, visitor)
         body = _json_body(request)
-        _limit(
-            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
-        )
+        limit_visitor(request, visitor.id)
         lead_chat.submit_card(
             request.db, conversation, visitor, body.get("card_id"), body.get("fields")
         )
@@ -309,6 +311,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = _visitor(request)
         conversation = _conversation(request, visitor)
+        limit_visitor(request, visitor.id)
         event = lead_chat.offer_lead_form(request.db, conversation, "visitor asked")
         return {"event": service.event_json(event) if event else None}
 
@@ -382,6 +385,7 @@ class WidgetApi:
         visitor, _site = _visitor(request)
         conversation = _conversation(request, visitor)
         body = _json_body(request)
+        limit_visitor(request, visitor.id, STATE)
         service.mark_read_by_visitor(request.db, conversation, body.get("last_event_id"))
         return {"unread": conversation.unread_for_visitor}
 
@@ -390,9 +394,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = _visitor(request)
         body = _json_body(request)
-        _limit(
-            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
-        )
+        limit_visitor(request, visitor.id)
         conversation, event = service.leave_offline_message(
             request.db, visitor, body.get("name"), body.get("email"), body.get("message")
         )
