@@ -60,6 +60,9 @@ def normalize_email(email) -> str:
         checked = validate_email(email.strip(" \t\r\n"), check_deliverability=False)
     except EmailNotValidError:
         raise AccountError("Enter a valid email address.") from None
+    # RFC 5321's limit, which email-validator leaves to the caller.
+    if len(checked.local_part.encode()) > 64:
+        raise AccountError("Enter a valid email address.")
     return checked.normalized.lower()
 
 
