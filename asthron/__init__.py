@@ -52,4 +52,8 @@ def make_config(global_config=None, **settings) -> Configurator:
 
 def main(global_config=None, **settings):
     """The WSGI application factory named in the .ini files."""
-    return make_config(global_config, **settings).make_wsgi_app()
+    from asthron.security.body_limit import RequestBodyLimit
+
+    app = make_config(global_config, **settings).make_wsgi_app()
+    # Outside everything, pyramid_retry included: it copies the body before any tween runs.
+    return RequestBodyLimit(app, app.registry["app_settings"].max_request_body_size)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPException, HTTPForbidden, HTTPNotFound, HTTPSeeOther
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+
+from asthron.security.methods import route_methods
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,12 @@ def forbidden(exc, request):
 
 @notfound_view_config(renderer="error.html")
 def not_found(exc, request):
+    if isinstance(exc, PredicateMismatch) and getattr(request, "matched_route", None):
+        # Views here differ only by method, so a route with no view for this one is a 405.
+        allowed = route_methods(request)
+        if allowed and request.method not in allowed:
+            request.response.headers["Allow"] = ", ".join(allowed)
+            return _error(request, 405, "method_not_allowed", "This method is not allowed here.")
     return _error(request, 404, "not_found", "Not found.")
 
 
@@ -89,6 +97,8 @@ def http_error(exc, request):
         return exc
     if isinstance(exc, BadCSRFToken | BadCSRFOrigin):
         return _error(request, exc.code, "bad_csrf_token", CSRF_MESSAGE)
+    if "Allow" in exc.headers:
+        request.response.headers["Allow"] = exc.headers["Allow"]
     code = exc.title.lower().replace(" ", "_")
     return _error(request, exc.code, code, exc.detail or exc.explanation or exc.title)
 

@@ -56,6 +56,9 @@ class AppSettings:
     login_failure_window: int = 15 * 60
     invitation_lifetime: int = 72 * 3600
     waitress_threads: int = 16
+    # The largest request body any route accepts (waitress refuses more with 413, and so does
+    # the app, for when another server runs it). No route takes uploads.
+    max_request_body_size: int = 1024 * 1024
     outbox_lease_seconds: int = 120
     outbox_max_attempts: int = 8
     outbox_retry_base_seconds: int = 30
@@ -67,6 +70,7 @@ class AppSettings:
     widget_sessions_per_hour_per_site: int = 5000
     widget_max_streams_per_visitor: int = 3
     widget_max_streams: int = 0  # 0: derived from the waitress thread count
+    widget_max_streams_per_ip: int = 0  # 0: half of the streams a process holds
     widget_max_wait: int = 25
     reply_workers: int = 8
     # Private destinations dashboard-typed URLs/hosts may reach anyway (asthron.security.ssrf).
@@ -81,6 +85,12 @@ class AppSettings:
         """How many event streams one process holds open: each pins a waitress thread, so a
         quarter of the threads stay free for ordinary requests."""
         return self.widget_max_streams or max(1, self.waitress_threads * 3 // 4)
+
+    @property
+    def stream_capacity_per_ip(self) -> int:
+        """How many of those one address may hold (streams and waiting long polls together),
+        so one client cannot take them all."""
+        return self.widget_max_streams_per_ip or max(1, self.stream_capacity // 2)
 
     @property
     def cookie_secure(self) -> bool:
@@ -146,6 +156,9 @@ class AppSettings:
                 get("invitation_lifetime", 259200), "asthron.invitation_lifetime", 60
             ),
             waitress_threads=_int(get("waitress.threads", 16), "asthron.waitress.threads", 1),
+            max_request_body_size=_int(
+                get("max_request_body_size", 1024 * 1024), "asthron.max_request_body_size", 1024
+            ),
             outbox_lease_seconds=_int(
                 get("outbox.lease_seconds", 120), "asthron.outbox.lease_seconds", 1
             ),
@@ -181,6 +194,9 @@ class AppSettings:
                 1,
             ),
             widget_max_streams=_int(get("widget.max_streams", 0), "asthron.widget.max_streams", 0),
+            widget_max_streams_per_ip=_int(
+                get("widget.max_streams_per_ip", 0), "asthron.widget.max_streams_per_ip", 0
+            ),
             widget_max_wait=_int(get("widget.max_wait", 25), "asthron.widget.max_wait", 1),
             reply_workers=_int(get("reply_workers", 8), "asthron.reply_workers", 1),
             outbound_allowed_private_hosts=allowed_private,

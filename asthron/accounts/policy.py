@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pyramid.csrf import CookieCSRFStoragePolicy
 from pyramid.interfaces import ICSRFStoragePolicy
 from pyramid.security import Allowed, Denied
 from zope.interface import implementer
 
 from asthron.accounts import service as accounts
+from asthron.security.csrf import BoundPreLoginCSRF
 from asthron.security.permissions import has_permission
 
 SESSION_COOKIE = "asthron_session"
@@ -62,12 +62,10 @@ def clear_session_cookie(request, response) -> None:
 @implementer(ICSRFStoragePolicy)
 class SessionCSRFStoragePolicy:
     """The CSRF token of a logged-in user lives in their server-side session row; before
-    login (the login and invitation forms) a double-submit cookie token is used."""
+    login (the login and invitation forms) it is bound to a cookie (``security.csrf``)."""
 
-    def __init__(self, secure: bool):
-        self._anonymous = CookieCSRFStoragePolicy(
-            cookie_name="asthron_csrf", secure=secure, httponly=True, samesite="Strict"
-        )
+    def __init__(self, secret: str, secure: bool):
+        self._anonymous = BoundPreLoginCSRF(secret, secure)
 
     def new_csrf_token(self, request):
         session = request.user_session
@@ -84,6 +82,8 @@ class SessionCSRFStoragePolicy:
     def check_csrf_token(self, request, supplied_token):
         import hmac
 
+        if request.user_session is None:
+            return self._anonymous.check_csrf_token(request, supplied_token)
         expected = self.get_csrf_token(request)
         return bool(
             isinstance(supplied_token, str)
@@ -99,7 +99,10 @@ def includeme(config):
     )
     config.set_security_policy(SessionSecurityPolicy())
     config.set_csrf_storage_policy(
-        SessionCSRFStoragePolicy(secure=config.registry["app_settings"].cookie_secure)
+        SessionCSRFStoragePolicy(
+            config.registry["secrets"]["session_secret"],
+            secure=config.registry["app_settings"].cookie_secure,
+        )
     )
     # Every unsafe method on every view needs a valid token, unless the view opts out (the
     # public widget API, which uses bearer tokens and no cookies).

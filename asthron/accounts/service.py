@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from asthron import audit
@@ -25,8 +25,8 @@ from asthron.db import utcnow
 from asthron.security.permissions import MANAGEABLE_ROLES
 from asthron.security.tokens import new_token, token_hash
 from asthron.settings import AppSettings
+from asthron.text import has_controls, single_line
 
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
 DEVICE_COOKIE_LIFETIME = 90 * 24 * 3600
 
@@ -50,12 +50,20 @@ class NotAllowed(AccountError):
 
 
 def normalize_email(email) -> str:
-    if not isinstance(email, str):
+    """A valid address in the one form we store and compare: syntax checked by
+    email-validator (no DNS lookups), which refuses control characters, unsafe Unicode,
+    display names, quoted local parts and IP literals; then lower-cased, as dedupe and the
+    identity signature expect."""
+    if not isinstance(email, str) or len(email) > 320:
         raise AccountError("Enter a valid email address.")
-    email = email.strip().lower()
-    if len(email) > 320 or not EMAIL_RE.match(email):
+    try:
+        checked = validate_email(email.strip(" \t\r\n"), check_deliverability=False)
+    except EmailNotValidError:
+        raise AccountError("Enter a valid email address.") from None
+    # RFC 5321's limit, which email-validator leaves to the caller.
+    if len(checked.local_part.encode()) > 64:
         raise AccountError("Enter a valid email address.")
-    return email
+    return checked.normalized.lower()
 
 
 def _validate_role(role) -> str:
@@ -65,7 +73,8 @@ def _validate_role(role) -> str:
 
 
 def _display_name(name, email: str) -> str:
-    name = (name or "").strip() if isinstance(name, str) else ""
+    # Printed by `asthron users list` and shown to the team: one line, no control characters.
+    name = single_line(name or "") if isinstance(name, str) else ""
     if len(name) > 120:
         raise AccountError("The display name is too long (120 characters at most).")
     return name or email.split("@")[0]
@@ -79,7 +88,11 @@ def find_user_by_email(db: Session, email: str) -> User | None:
     try:
         email = normalize_email(email)
     except AccountError:
-        return None
+        # An account created before emails were checked this strictly (say at a ".local"
+        # domain) can still sign in; a lookup stores nothing.
+        if not isinstance(email, str) or has_controls(email) or len(email) > 320:
+            return None
+        email = email.strip().lower()
     return db.scalar(sa.select(User).where(User.email == email))
 
 
@@ -176,9 +189,13 @@ def authenticate(
     key = account_key(email)
     ip_failures = _recent_failures(db, LoginFailure.ip_address, ip_address, settings)
     account_failures = _recent_failures(db, LoginFailure.account_key, key, settings)
-    if ip_failures >= settings.login_max_failures_per_ip or (
-        account_failures >= settings.login_max_failures_per_account and not trusted_device
-    ):
+    # A browser holding this account's device cookie has logged in as it before: neither an
+    # attacker hammering the account nor one sharing the office's NAT address locks it out.
+    throttled = (
+        ip_failures >= settings.login_max_failures_per_ip
+        or account_failures >= settings.login_max_failures_per_account
+    )
+    if throttled and not trusted_device:
         audit.record(
             db, Actor(label="anonymous", ip_address=ip_address), "login.throttled", summary={}
         )

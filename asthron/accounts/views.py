@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
@@ -17,6 +15,7 @@ from asthron.accounts.policy import (
 )
 from asthron.forms import field, matched_id, notice, query_field, redirect
 from asthron.security.permissions import Permission
+from asthron.security.redirects import safe_next
 
 
 def _client_ip(request) -> str:
@@ -36,19 +35,6 @@ def _start_login(request, user, response):
     return response
 
 
-def _safe_next(value: str) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    parsed = urlparse(value or "")
-    if (
-        value.startswith("/")
-        and not value.startswith("//")
-        and not parsed.netloc
-        and "\\" not in value
-    ):
-        return value
-    return "/"
-
-
 @view_config(
     route_name="dashboard.home",
     renderer="dashboard/home.html",
@@ -63,14 +49,14 @@ def home(request):
 def login_form(request):
     if request.user is not None:
         return HTTPSeeOther(request.route_url("dashboard.home"))
-    return {"error": None, "email": "", "next": _safe_next(query_field(request, "next", 2000))}
+    return {"error": None, "email": "", "next": safe_next(query_field(request, "next", 2000))}
 
 
 @view_config(route_name="accounts.login", renderer="accounts/login.html", request_method="POST")
 def login(request):
     email = field(request, "email", 320)
     password = field(request, "password", 1024)
-    next_url = _safe_next(field(request, "next", 2000))
+    next_url = safe_next(field(request, "next", 2000))
     secret = request.registry["secrets"]["session_secret"]
     trusted = accounts.device_cookie_valid(secret, email, request.cookies.get(DEVICE_COOKIE))
     try:

@@ -16,6 +16,7 @@ import time
 from sqlalchemy.orm import Session
 
 from asthron.assistant import usage
+from asthron.assistant.fence import Fence
 from asthron.assistant.providers.base import ChatMessage, ProviderError
 from asthron.db import registry_of
 
@@ -43,10 +44,12 @@ class ModelTasks:
         provider, options = self.pool.first_model(db)
         if provider is None:
             return None
+        # The material is data to work on, not instructions to follow; it holds visitor text,
+        # so its fence must be one the visitor cannot close.
+        fence = Fence.new("transcript")
         messages = [
-            ChatMessage("system", instruction),
-            # The material is data to work on, not instructions to follow.
-            ChatMessage("user", f"<transcript>\n{material}\n</transcript>"),
+            ChatMessage("system", f"{instruction}\n{fence.explanation('The transcript')}"),
+            ChatMessage("user", fence.wrap(material)),
         ]
         started = time.monotonic()
         try:

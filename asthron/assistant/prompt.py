@@ -7,6 +7,7 @@ Internal notes, other conversations and the system's own settings are never incl
 
 from __future__ import annotations
 
+from asthron.assistant.fence import Fence
 from asthron.assistant.models import AssistantProfile
 from asthron.assistant.providers.base import ChatMessage
 from asthron.conversations.responder import Turn
@@ -67,9 +68,9 @@ def passages_message(passages) -> str | None:
     )
 
 
-def untrusted(text: str) -> str:
+def untrusted(text: str, fence: Fence) -> str:
     # A fence the visitor cannot close: their text is data, whatever it says.
-    return f"<visitor_message>\n{text.replace('</visitor_message>', '')}\n</visitor_message>"
+    return fence.wrap(text)
 
 
 def build_messages(
@@ -80,13 +81,16 @@ def build_messages(
     history: list[Turn],
     max_turns: int = 30,
 ) -> list[ChatMessage]:
-    messages = [ChatMessage("system", system_prompt(profile, site_name, hours_text))]
+    # One fence per prompt: its nonce is new, so no visitor text written earlier can hold it.
+    fence = Fence.new("visitor_message")
+    system = system_prompt(profile, site_name, hours_text)
+    messages = [ChatMessage("system", f"{system}\n{fence.explanation('Each visitor message')}")]
     reference = passages_message(passages)
     if reference:
         messages.append(ChatMessage("system", reference))
     for turn in history[-max_turns:]:
         if turn.author == "visitor":
-            messages.append(ChatMessage("user", untrusted(turn.body)))
+            messages.append(ChatMessage("user", untrusted(turn.body, fence)))
         elif turn.author == "assistant":
             messages.append(ChatMessage("assistant", turn.body))
         elif turn.author == "staff":

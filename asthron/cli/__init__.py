@@ -19,7 +19,9 @@ from asthron.accounts.passwords import PasswordPolicyError
 from asthron.accounts.service import AccountError
 from asthron.db import new_transaction
 from asthron.settings import SettingsError
+from asthron.text import escape_controls
 
+PRIVATE_UMASK = 0o077
 # Errors a person can act on: printed as one line, exit status 1, never a traceback.
 EXPECTED_ERRORS = (AccountError, PasswordPolicyError, SettingsError, ValueError)
 
@@ -102,8 +104,12 @@ class AsthronGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            # Messages may quote stored text or file names: never raw control characters.
+            exc.message = escape_controls(exc.message)
+            raise
         except EXPECTED_ERRORS as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(escape_controls(str(exc))) from None
         except CommandError as exc:
             raise click.ClickException(f"migrations: {exc}") from None
         except sa.exc.OperationalError as exc:
@@ -134,6 +140,11 @@ def cli(ctx, config_path):
     """Asthron: a self-hosted AI website assistant."""
     ctx.obj = CliContext(config_path)
     ctx.call_on_close(ctx.obj.close)
+    # Whatever a command creates (var/, the SQLite databases and their journals, the Huey
+    # queue, the secrets file) is for this user alone. Restored on exit, which matters only
+    # when the command runs in-process (tests).
+    previous_umask = os.umask(PRIVATE_UMASK)
+    ctx.call_on_close(lambda: os.umask(previous_umask))
 
 
 def _register():

@@ -11,6 +11,7 @@ from asthron.assistant.config import effective_providers
 from asthron.assistant.models import ProviderConfig
 from asthron.assistant.providers.builtin import BuiltinProvider
 from asthron.assistant.settings_service import check_provider
+from asthron.cli.output import echo, shown
 
 
 @click.group("ai")
@@ -19,7 +20,8 @@ def ai_group():
 
 
 def _row(*cells, widths=(10, 10, 32, 10, 6, 9, 0)) -> str:
-    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
+    # Cells come from the dashboard and from remote servers (a provider's error message).
+    return "  ".join(shown(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
 
 
 @ai_group.command("test")
@@ -41,7 +43,7 @@ def test_(obj, timeout):
         )
         budget = usage.budget_state(db)
     # The database transaction is over before anything goes over the network.
-    click.echo(_row("SLOT", "KIND", "MODEL", "SOURCE", "STATUS", "LATENCY", "DETAIL"))
+    echo(_row("SLOT", "KIND", "MODEL", "SOURCE", "STATUS", "LATENCY", "DETAIL"))
     down = 0
     for effective in chain:
         result = check_provider(
@@ -51,7 +53,7 @@ def test_(obj, timeout):
             allowed_private=obj.registry["app_settings"].outbound_allowed_private_hosts,
         )
         down += not result.ok
-        click.echo(
+        echo(
             _row(
                 effective.slot,
                 effective.kind,
@@ -64,7 +66,7 @@ def test_(obj, timeout):
         )
     builtin = BuiltinProvider()
     health = builtin.health()
-    click.echo(
+    echo(
         _row(
             "fallback",
             builtin.kind,
@@ -76,16 +78,16 @@ def test_(obj, timeout):
         )
     )
     for slot in disabled:
-        click.echo(f"note: the {slot} slot is disabled in the dashboard.")
+        echo(f"note: the {slot} slot is disabled in the dashboard.")
     if not chain:
-        click.echo("No provider is configured: replies come from the built-in provider only.")
+        echo("No provider is configured: replies come from the built-in provider only.")
     if budget.exhausted:
-        click.echo(
+        echo(
             "note: this month's budget is used up, so replies use the built-in provider "
             "until next month or until the budget is raised."
         )
     if down:
-        click.echo(f"{down} configured provider(s) down.", err=True)
+        echo(f"{down} configured provider(s) down.", err=True)
         raise click.exceptions.Exit(1)
 
 
@@ -99,14 +101,12 @@ def usage_(obj):
         rows = usage.by_provider(db, start)
         budget = usage.budget_state(db)
     widths = (10, 32, 7, 7, 12, 12, 12)
-    click.echo(f"Usage since {start:%Y-%m-%d} (UTC)")
-    click.echo(
-        _row("PROVIDER", "MODEL", "CALLS", "FAILED", "INPUT", "OUTPUT", "COST", widths=widths)
-    )
+    echo(f"Usage since {start:%Y-%m-%d} (UTC)")
+    echo(_row("PROVIDER", "MODEL", "CALLS", "FAILED", "INPUT", "OUTPUT", "COST", widths=widths))
     total_cost = Decimal(0)
     calls = in_tokens = out_tokens = failures = 0
     for r in rows:
-        click.echo(
+        echo(
             _row(
                 r["provider"],
                 r["model"] or "-",
@@ -124,16 +124,16 @@ def usage_(obj):
         in_tokens += r["input_tokens"]
         out_tokens += r["output_tokens"]
     if not rows:
-        click.echo("No model calls this month.")
-    click.echo(
+        echo("No model calls this month.")
+    echo(
         _row(
             "TOTAL", "", calls, failures, in_tokens, out_tokens, f"{total_cost:.4f}", widths=widths
         )
     )
     if budget.budget is None:
-        click.echo("Budget: none set.")
+        echo("Budget: none set.")
     else:
-        click.echo(
+        echo(
             f"Budget: {budget.spent:.2f} of {budget.budget:.2f} "
             f"({budget.fraction * 100:.0f}%){' - used up' if budget.exhausted else ''}."
         )

@@ -29,7 +29,7 @@ def alembic_config(settings) -> Config:
 
 def _make_sqlite_dir(settings) -> None:
     # SQLite creates the file but not its folder; var/ is where the default .ini puts it.
-    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def upgrade_to_head(settings) -> None:

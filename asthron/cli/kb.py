@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from asthron import audit
+from asthron.cli.output import echo, shown
 from asthron.knowledge import service
+from asthron.knowledge.importing import plan_import
 from asthron.knowledge.search import search
 
 
@@ -18,30 +20,52 @@ def kb_group():
 
 @kb_group.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Publish the articles at once (the assistant quotes them to visitors). "
+    "Without it they are imported as drafts to review in the dashboard.",
+)
 @click.pass_obj
-def import_(obj, paths):
-    """Import markdown or text files (or every such file in a folder)."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.suffix.lower() in service.IMPORT_SUFFIXES)
-            )
-        else:
-            files.append(path)
-    if not files:
+def import_(obj, paths, publish):
+    """Import markdown or text files (or every such file in a folder, recursively).
+
+    Symlinks, files whose real path leaves the folder given, files in var/ or the secrets
+    file's folder, and files that are not UTF-8 text are refused, each with its reason; if any
+    is refused, nothing is imported.
+    """
+    settings = obj.settings
+    plan = plan_import(
+        list(paths),
+        private_dirs=[settings.var_dir, settings.secrets_file.parent],
+        private_files=[settings.secrets_file],
+    )
+    for path, reason in plan.skipped:
+        echo(f"skipped: {shown(path)}: {reason}", err=True)
+    for path, reason in plan.refused:
+        echo(f"refused: {shown(path)}: {reason}", err=True)
+    if plan.refused:
+        raise click.ClickException(
+            f"{len(plan.refused)} path(s) refused (listed above); nothing was imported"
+        )
+    if not plan.files:
         raise click.ClickException("no .md, .markdown or .txt files found")
     created = updated = 0
+    state = "published" if publish else "draft"
     with obj.db() as db:
-        for file in files:
+        for file in plan.files:
             try:
-                article, is_new = service.import_file(db, audit.Actor.cli(), file)
+                article, is_new = service.import_text(
+                    db, audit.Actor.cli(), file.path.name, file.text, published=publish
+                )
             except service.KnowledgeError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(f"{shown(file.path)}: {exc}") from None
             created += is_new
             updated += not is_new
-            click.echo(f"{'created' if is_new else 'updated'}: {article.title}")
-    click.echo(f"Imported {len(files)} file(s): {created} new, {updated} updated.")
+            echo(f"{'created' if is_new else 'updated'} ({state}): {shown(article.title)}")
+    echo(f"Imported {len(plan.files)} file(s) as {state}: {created} new, {updated} updated.")
+    if not publish:
+        echo("Review them in the dashboard and publish them there, or import with --publish.")
 
 
 @kb_group.command("search")
@@ -52,8 +76,10 @@ def search_(obj, query):
 
     with obj.db() as db:
         for passage in search(db, query):
-            click.echo(
-                f"[{passage.score:.3f}] {passage.title} / {passage.heading}: {passage.text[:120]}"
+            text = passage.text[:120]
+            echo(
+                f"[{passage.score:.3f}] {shown(passage.title)} / {shown(passage.heading)}: "
+                f"{shown(text)}"
             )
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import click
 
 from asthron import audit
+from asthron.cli.output import echo
 from asthron.leads import export as lead_export
 from asthron.leads import pipeline
 
@@ -44,7 +45,9 @@ def export(obj, fmt, since):
     chunks = lead_export.csv_chunks(records) if fmt == "csv" else lead_export.json_chunks(records)
     for chunk in chunks:
         if chunk:
-            click.echo(chunk, nl=False)
+            # Older rows may hold control characters; on a terminal they would run. Written
+            # as \u001b they stay readable, and inside JSON strings they are still valid.
+            echo(chunk, keep="\n\r\t", nl=False)
 
 
 def register(cli):

@@ -7,18 +7,8 @@ import click
 from asthron.jobs.queue import huey
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=6543, show_default=True, type=click.IntRange(1, 65535))
-@click.pass_obj
-def serve(obj, host, port):
-    """Serve the web application with waitress."""
-    import waitress
-    from pyramid.paster import get_app, setup_logging
-
-    setup_logging(obj.config_path)
-    settings = obj.settings
-    app = get_app(obj.config_path, "main")
+def waitress_options(settings, host: str, port: int) -> dict:
+    """How ``asthron serve`` runs waitress (tests start the same server)."""
     options = {
         "host": host,
         "port": port,
@@ -31,6 +21,9 @@ def serve(obj, host, port):
         "channel_request_lookahead": 1,
         # Each open stream is a connection; the default limit (100) would stall new ones.
         "connection_limit": max(100, settings.waitress_threads + 100),
+        # waitress's default is 1 GiB. It refuses a body of this size or more with 413 before
+        # the app sees it, hence one byte more than the largest accepted.
+        "max_request_body_size": settings.max_request_body_size + 1,
     }
     if settings.trusted_proxies:
         if len(settings.trusted_proxies) != 1:
@@ -41,6 +34,21 @@ def serve(obj, host, port):
             trusted_proxy_headers="x-forwarded-for x-forwarded-proto x-forwarded-host",
             clear_untrusted_proxy_headers=True,
         )
+    return options
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=6543, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def serve(obj, host, port):
+    """Serve the web application with waitress."""
+    import waitress
+    from pyramid.paster import get_app, setup_logging
+
+    setup_logging(obj.config_path)
+    options = waitress_options(obj.settings, host, port)
+    app = get_app(obj.config_path, "main")
     click.echo(f"Asthron serving on http://{host}:{port}")
     waitress.serve(app, **options)
 

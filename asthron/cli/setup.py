@@ -13,6 +13,7 @@ import click
 from asthron import audit
 from asthron.accounts import service as accounts
 from asthron.cli.db import current_revisions, upgrade_to_head
+from asthron.cli.output import echo
 from asthron.demo import seed_demo
 from asthron.health.service import migration_heads
 from asthron.security.crypto import new_key
@@ -51,7 +52,7 @@ def setup(obj, owner_email, owner_password_stdin, demo):
     settings = obj.settings
     changes = []
     if not settings.var_dir.exists():
-        settings.var_dir.mkdir(parents=True, mode=0o750)
+        settings.var_dir.mkdir(parents=True, mode=0o700)
         changes.append(f"created {settings.var_dir}")
     if write_secrets_file(settings.secrets_file):
         changes.append(f"wrote secrets file {settings.secrets_file} (mode 0600)")
@@ -95,18 +96,18 @@ def setup(obj, owner_email, owner_password_stdin, demo):
 
     if changes:
         for change in changes:
-            click.echo(f"- {change}")
-        click.echo("Setup complete.")
+            echo(f"- {change}")
+        echo("Setup complete.")
     else:
-        click.echo("Already set up: nothing to change.")
+        echo("Already set up: nothing to change.")
     if demo:
-        click.echo(f"Dashboard: {settings.public_url}/login")
+        echo(f"Dashboard: {settings.public_url}/login")
         demo_file = settings.var_dir / "demo-login.txt"
         if demo_file.exists():
             email, password = demo_file.read_text().split("\n")[:2]
-            click.echo(f"Demo login: {email} / {password}")
+            echo(f"Demo login: {email} / {password}")
         if settings.demo_page:
-            click.echo(f"Demo page with the widget: {settings.public_url}/demo")
+            echo(f"Demo page with the widget: {settings.public_url}/demo")
 
 
 def register(cli):

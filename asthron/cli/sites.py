@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from asthron import audit
+from asthron.cli.output import echo, shown
 from asthron.sites import service
 
 
@@ -32,7 +33,7 @@ def add(obj, name, origins):
             )
         except service.SiteError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(site.public_key)
+        echo(site.public_key)
 
 
 @sites_group.command("list")
@@ -41,7 +42,8 @@ def list_sites(obj):
     """List websites with their keys and origins."""
     with obj.db() as db:
         for site in service.list_sites(db):
-            click.echo(f"{site.public_key}\t{site.name}\t{' '.join(site.allowed_origins)}")
+            origins = " ".join(shown(origin) for origin in site.allowed_origins)
+            echo(f"{site.public_key}\t{shown(site.name)}\t{origins}")
 
 
 def register(cli):

@@ -9,6 +9,7 @@ import click
 from asthron import audit
 from asthron.accounts import service as accounts
 from asthron.accounts.models import ROLES
+from asthron.cli.output import echo, shown
 
 
 def _password_from_stdin() -> str:
@@ -21,7 +22,7 @@ def _password_from_stdin() -> str:
 def _user(db, email):
     user = accounts.find_user_by_email(db, email)
     if user is None:
-        raise click.ClickException(f"no user with the email {email}")
+        raise click.ClickException(f"no user with the email {shown(email)}")
     return user
 
 
@@ -43,9 +44,9 @@ def create(obj, email, role, display_name, password_stdin):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with obj.db() as db:
         user = accounts.create_user(db, audit.Actor.cli(), email, role, password, display_name)
-        click.echo(f"Created {user.role} {user.email}.")
+        echo(f"Created {user.role} {user.email}.")
     if password is None:
-        click.echo(f"No password set: run 'asthron users reset-password --email {user.email}'.")
+        echo(f"No password set: run 'asthron users reset-password --email {user.email}'.")
 
 
 @users_group.command("list")
@@ -55,10 +56,10 @@ def list_users(obj):
     with obj.db() as db:
         users = accounts.list_users(db)
         if not users:
-            click.echo("No users yet: run 'asthron setup' or 'asthron users create'.")
+            echo("No users yet: run 'asthron setup' or 'asthron users create'.")
         for user in users:
             state = "active" if user.is_active else "deactivated"
-            click.echo(f"{user.email}\t{user.role}\t{state}\t{user.display_name}")
+            echo(f"{shown(user.email)}\t{user.role}\t{state}\t{shown(user.display_name)}")
 
 
 @users_group.command("set-role")
@@ -70,10 +71,10 @@ def set_role(obj, email, role):
     with obj.db() as db:
         user = _user(db, email)
         if user.role == role:
-            click.echo(f"{user.email} is already {role}: nothing to change.")
+            echo(f"{user.email} is already {role}: nothing to change.")
             return
         accounts.set_role(db, audit.Actor.cli(), "owner", user, role)
-        click.echo(f"{user.email} is now {role}.")
+        echo(f"{user.email} is now {role}.")
 
 
 @users_group.command()
@@ -84,10 +85,10 @@ def deactivate(obj, email):
     with obj.db() as db:
         user = _user(db, email)
         if not user.is_active:
-            click.echo(f"{user.email} is already deactivated: nothing to change.")
+            echo(f"{user.email} is already deactivated: nothing to change.")
             return
         accounts.deactivate(db, audit.Actor.cli(), "owner", user)
-        click.echo(f"{user.email} is deactivated; their sessions were ended.")
+        echo(f"{user.email} is deactivated; their sessions were ended.")
 
 
 @users_group.command()
@@ -98,10 +99,10 @@ def reactivate(obj, email):
     with obj.db() as db:
         user = _user(db, email)
         if user.is_active:
-            click.echo(f"{user.email} is already active: nothing to change.")
+            echo(f"{user.email} is already active: nothing to change.")
             return
         accounts.reactivate(db, audit.Actor.cli(), "owner", user)
-        click.echo(f"{user.email} is active again.")
+        echo(f"{user.email} is active again.")
 
 
 @users_group.command("reset-password")
@@ -119,7 +120,7 @@ def reset_password(obj, email, password_stdin):
     with obj.db() as db:
         user = _user(db, email)
         accounts.set_password(db, audit.Actor.cli(), user, password)
-        click.echo(f"Password of {user.email} was reset; their sessions were ended.")
+        echo(f"Password of {user.email} was reset; their sessions were ended.")
 
 
 def register(cli):

@@ -288,7 +288,8 @@ ERROR_TEXT = {
     409: "The conversation is closed.",
     413: "The request body is larger than 16 KiB.",
     422: "A field is missing, of the wrong type, empty or too long (code too_long).",
-    429: "Rate limited (or, for streams, too many open streams). Honour Retry-After.",
+    429: "Rate limited (or, for streams and waiting long polls, too many open at once). "
+    "Honour Retry-After.",
 }
 
 
@@ -406,8 +407,9 @@ Server-Sent Events. Frames:
 - `event: presence` (data: `StreamPresence`).
 - `: heartbeat` comments about every 15 seconds, and `retry:` once at the start.
 
-A visitor may hold only a few streams at once (429 `too_many_streams`); fall back to long
-polling on `/events?wait=…` then.
+A visitor (and a client address) may hold only a few streams at once (429
+`too_many_streams`); fall back to long polling on `/events?wait=…` then. A long poll that
+would wait takes one of the same slots, and is answered 429 with Retry-After beyond them.
 """
 
 
@@ -450,7 +452,7 @@ def _paths() -> dict:
                 "recordConsent",
                 "Record that the visitor acknowledged the privacy notice (idempotent).",
                 {"200": _json("Consent", "When consent was first recorded.")},
-                {401, 403},
+                {401, 403, 429},
                 params=[ORIGIN_HEADER],
             )
         },
@@ -464,7 +466,7 @@ def _paths() -> dict:
                     ),
                     "201": _json("Conversation", "A new conversation.", CONVERSATION_LINKS),
                 },
-                {400, 401, 403, 413, 422},
+                {400, 401, 403, 413, 422, 429},
                 body=_body("OpenConversationRequest", required=False),
                 params=[ORIGIN_HEADER],
             )
@@ -487,7 +489,7 @@ def _paths() -> dict:
                 "listEvents",
                 "Events after an id; with `wait`, a long poll that returns as soon as one arrives.",
                 {"200": _json("EventList", "Events (empty when the wait ran out).")},
-                {400, 401, 403, 404, 422},
+                {400, 401, 403, 404, 422, 429},
                 params=[
                     CONVERSATION_ID,
                     AFTER,
@@ -551,7 +553,7 @@ def _paths() -> dict:
                 "requestPerson",
                 "Ask for a person: the assistant stops and the conversation waits for staff.",
                 {"200": _json("Conversation", "The conversation, now waiting (or with staff).")},
-                {401, 403, 404, 409},
+                {401, 403, 404, 409, 429},
                 params=[CONVERSATION_ID, ORIGIN_HEADER],
             )
         },
@@ -560,7 +562,7 @@ def _paths() -> dict:
                 "offerLeadForm",
                 "The visitor asks to leave their details: the lead form card appears.",
                 {"200": _json("LeadFormOffer", "The card's event, or null.")},
-                {401, 403, 404},
+                {401, 403, 404, 429},
                 params=[CONVERSATION_ID, ORIGIN_HEADER],
             )
         },
@@ -579,7 +581,7 @@ def _paths() -> dict:
                 "markRead",
                 "Mark events up to an id as read by the visitor.",
                 {"200": _json("ReadResult", "How many events remain unread.")},
-                {400, 401, 403, 404, 413, 422},
+                {400, 401, 403, 404, 413, 422, 429},
                 body=_body("ReadRequest"),
                 params=[CONVERSATION_ID, ORIGIN_HEADER],
             )

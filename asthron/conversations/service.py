@@ -18,6 +18,7 @@ from asthron.realtime import INBOX_CHANNEL, conversation_channel, notifier_for_s
 from asthron.security.tokens import new_token, token_hash
 from asthron.sites.config import MAX_MESSAGE_LENGTH
 from asthron.sites.models import Site
+from asthron.text import has_controls, single_line, strip_controls
 
 CLIENT_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
@@ -53,8 +54,9 @@ def _clean_text(value, field: str, max_length: int, required: bool = True) -> st
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string.")
-    # Control characters other than newlines and tabs have no place in a chat message.
-    value = "".join(ch for ch in value if ch in "\n\t" or ord(ch) >= 32).strip()
+    # Control characters other than newlines and tabs (C0, DEL, C1) have no place in a chat
+    # message, and would reach the operator's terminal from there (asthron.text).
+    value = strip_controls(value, keep="\n\t").strip()
     if required and not value:
         raise InvalidInput(f"{field} must not be empty.")
     if len(value) > max_length:
@@ -64,6 +66,8 @@ def _clean_text(value, field: str, max_length: int, required: bool = True) -> st
 
 def _clean_url(value) -> str | None:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        return None
+    if has_controls(value) or any(ch.isspace() for ch in value):
         return None
     return value[:2000]
 
@@ -86,9 +90,9 @@ def start_visitor(
     visitor = Visitor(
         site_id=site.id,
         token_hash=token_hash(token),
-        user_agent=(user_agent or "")[:300] or None,
+        user_agent=single_line(user_agent or "")[:300] or None,
         current_page_url=_clean_url(page_url),
-        timezone=timezone[:64] if isinstance(timezone, str) else None,
+        timezone=(single_line(timezone)[:64] or None) if isinstance(timezone, str) else None,
         verified_email=email,
         email=email,
         name=name,
@@ -339,7 +343,7 @@ def leave_offline_message(
 ) -> tuple[Conversation, ConversationEvent]:
     """The "leave a message" form: a conversation waiting for staff, with the contact."""
 
-    name = _clean_text(name, "name", 120)
+    name = _clean_text(single_line(name) if isinstance(name, str) else name, "name", 120)
     try:
         email = normalize_email(email)
     except AccountError:

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 
 from asthron.conversations import service
 from asthron.realtime import conversation_channel
@@ -24,27 +25,66 @@ LIVE_KINDS = frozenset({"delta", "typing", "presence", "reply_cancelled", "owner
 
 
 class StreamCounter:
-    """Open streams per visitor and in total, so streams never take every waitress thread."""
+    """Requests that hold a waitress thread while they wait (event streams and long polls),
+    per visitor (or staff member), per client address and in total, so they never take every
+    thread: one visitor token is free to anyone who loads the site, and so is a new one."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._per_visitor: dict[int, int] = defaultdict(int)
+        self._per_key: dict[int | str, int] = defaultdict(int)
+        self._per_ip: dict[str, int] = defaultdict(int)
         self.total = 0
 
-    def acquire(self, visitor_id: int, per_visitor: int, capacity: int) -> bool:
+    def acquire(
+        self,
+        key: int | str,
+        per_key: int,
+        capacity: int,
+        ip: str | None = None,
+        per_ip: int | None = None,
+    ) -> bool:
         with self._lock:
-            if self._per_visitor[visitor_id] >= per_visitor or self.total >= capacity:
+            if self._per_key[key] >= per_key or self.total >= capacity:
                 return False
-            self._per_visitor[visitor_id] += 1
+            if ip is not None and per_ip is not None and self._per_ip[ip] >= per_ip:
+                return False
+            self._per_key[key] += 1
+            if ip is not None:
+                self._per_ip[ip] += 1
             self.total += 1
             return True
 
-    def release(self, visitor_id: int) -> None:
+    def release(self, key: int | str, ip: str | None = None) -> None:
         with self._lock:
-            self._per_visitor[visitor_id] -= 1
-            if self._per_visitor[visitor_id] <= 0:
-                del self._per_visitor[visitor_id]
+            self._per_key[key] -= 1
+            if self._per_key[key] <= 0:
+                del self._per_key[key]
+            if ip is not None:
+                self._per_ip[ip] -= 1
+                if self._per_ip[ip] <= 0:
+                    del self._per_ip[ip]
             self.total -= 1
+
+    @contextmanager
+    def slot(self, key: int | str, per_key: int, capacity: int, ip: str, per_ip: int):
+        """Hold one slot for a block (a long poll), or raise StreamsExhausted."""
+        if not self.acquire(key, per_key, capacity, ip, per_ip):
+            raise StreamsExhausted()
+        try:
+            yield
+        finally:
+            self.release(key, ip)
+
+
+class StreamsExhausted(service.ConversationError):
+    """429: the widget backs off and tries again."""
+
+    def __init__(self):
+        super().__init__(
+            "Too many open streams and long polls; wait a moment and try again.",
+            "too_many_streams",
+            429,
+        )
 
 
 def _read_events(registry, conversation_id: int, after: int, public_only: bool = True):

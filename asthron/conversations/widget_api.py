@@ -28,11 +28,13 @@ from asthron.conversations.schemas import (
 )
 from asthron.conversations.service import ConversationError, InvalidInput, NotFound
 from asthron.conversations.streams import event_stream, long_poll
+from asthron.conversations.visitor_limits import STATE, limit_visitor
 from asthron.errors import status_of
 from asthron.forms import parse_id
 from asthron.sites import service as sites
 from asthron.sites.config import widget_config
 from asthron.sites.models import Site
+from asthron.text import single_line
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_EVENT_ID_DIGITS = 18  # ids fit a signed 64-bit integer on every database
@@ -127,7 +129,7 @@ def _verified_identity(request, site: Site, identity: SignedIdentity) -> tuple[s
     a signing bug until someone noticed unverified leads. (Its form was checked by
     SessionRequest, whose identity problems are invalid_identity too.)
     """
-    name = " ".join("".join(c if ord(c) >= 32 else " " for c in identity.name or "").split())
+    name = single_line(identity.name or "")
     if site.identity_secret_encrypted is None:
         raise _invalid_identity(
             "This site has no identity secret, so identities cannot be verified."
@@ -244,6 +246,7 @@ class WidgetApi:
     @view_config(route_name="widget_api.consent", request_method="POST")
     def consent(self):
         visitor, site = authenticate(self.request)
+        limit_visitor(self.request, visitor.id, STATE)
         service.record_consent(self.request.db, visitor, site)
         return {"consent_at": visitor.consent_at.isoformat().replace("+00:00", "Z")}
 
@@ -253,6 +256,7 @@ class WidgetApi:
         visitor, _site = authenticate(request)
         payload = parse(OpenConversationRequest, json_body(request))
         service.update_page(visitor, payload.page_url, request.db)
+        limit_visitor(request, visitor.id, STATE)
         conversation, created = service.open_conversation(request.db, visitor)
         request.response.status_code = 201 if created else 200
         return service.conversation_json(conversation)
@@ -292,6 +296,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = authenticate(request)
         conversation = url_conversation(request, visitor)
+        limit_visitor(request, visitor.id)
         if conversation.status != "open":
             raise ApiError("This conversation is closed.", "conversation_closed")
         if conversation.owner == "assistant":
@@ -311,10 +316,18 @@ class WidgetApi:
             # visitor's last_seen_at), and a waiting poll must not keep the visitor's row (on
             # SQLite, the whole database) locked for up to max_wait seconds. long_poll reads
             # in sessions of its own.
-            conversation_id = conversation.id
+            conversation_id, visitor_id = conversation.id, visitor.id
             request.tm.commit()
             request.tm.begin()
-            events = long_poll(request.registry, conversation_id, after, wait)
+            # A waiting poll pins a waitress thread just as a stream does: same slots.
+            with request.registry["stream_counter"].slot(
+                visitor_id,
+                self.settings.widget_max_streams_per_visitor,
+                self.settings.stream_capacity,
+                client_ip(request),
+                self.settings.stream_capacity_per_ip,
+            ):
+                events = long_poll(request.registry, conversation_id, after, wait)
         request.response.cache_control = "no-store"
         return {
             "events": [service.event_json(e) for e in events],
@@ -331,8 +344,13 @@ class WidgetApi:
         if _is_event_id(last_event_id):
             after = max(after, int(last_event_id))
         streams = request.registry["stream_counter"]
+        ip = client_ip(request)
         if not streams.acquire(
-            visitor.id, self.settings.widget_max_streams_per_visitor, self.settings.stream_capacity
+            visitor.id,
+            self.settings.widget_max_streams_per_visitor,
+            self.settings.stream_capacity,
+            ip,
+            self.settings.stream_capacity_per_ip,
         ):
             raise ApiError("Too many open streams; use long polling.", "too_many_streams")
         response = request.response
@@ -344,7 +362,7 @@ class WidgetApi:
             request.registry,
             conversation.id,
             after,
-            release=lambda: streams.release(visitor.id),
+            release=lambda: streams.release(visitor.id, ip),
             disconnected=request.environ.get("waitress.client_disconnected"),
         )
         return response
@@ -355,6 +373,7 @@ class WidgetApi:
         visitor, _site = authenticate(request)
         conversation = url_conversation(request, visitor)
         payload = parse(ReadRequest, json_body(request))
+        limit_visitor(request, visitor.id, STATE)
         service.mark_read_by_visitor(request.db, conversation, payload.last_event_id)
         return {"unread": conversation.unread_for_visitor}
 
@@ -363,9 +382,7 @@ class WidgetApi:
         request = self.request
         visitor, _site = authenticate(request)
         body = json_body(request)
-        rate_limit(
-            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
-        )
+        limit_visitor(request, visitor.id)
         payload = parse(OfflineMessageRequest, body)
         conversation, event = service.leave_offline_message(
             request.db, visitor, payload.name, payload.email, payload.message

@@ -16,8 +16,6 @@ from asthron.knowledge.chunking import chunk_markdown
 from asthron.knowledge.models import Article, ArticleChunk
 
 MAX_BODY = 200_000
-MAX_IMPORT_BYTES = 1_000_000
-IMPORT_SUFFIXES = {".md", ".markdown", ".txt"}
 
 
 class KnowledgeError(ValueError):
@@ -111,19 +109,16 @@ def title_from_markdown(text: str, fallback: str) -> tuple[str, str]:
     return fallback[:200], text.strip()
 
 
-def import_file(db: Session, actor: Actor, path: Path) -> tuple[Article, bool]:
-    """Import one markdown/text file; an article with the same title is updated in place."""
-    if path.suffix.lower() not in IMPORT_SUFFIXES:
-        raise KnowledgeError(f"{path.name}: only .md, .markdown and .txt files can be imported.")
-    if path.stat().st_size > MAX_IMPORT_BYTES:
-        raise KnowledgeError(f"{path.name}: larger than {MAX_IMPORT_BYTES:,} bytes.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise KnowledgeError(f"{path.name}: not UTF-8 text.") from None
-    title, body = title_from_markdown(text, path.stem.replace("-", " ").replace("_", " ").title())
+def import_text(
+    db: Session, actor: Actor, name: str, text: str, published: bool = False
+) -> tuple[Article, bool]:
+    """Import one file's text (read by ``knowledge.importing``); an article with the same title
+    is updated in place. Imported articles are drafts unless ``published``: a file on disk has
+    had no one's review yet, and a published article is quoted to anonymous visitors."""
+    stem = Path(name).stem
+    title, body = title_from_markdown(text, stem.replace("-", " ").replace("_", " ").title())
     existing = db.scalar(sa.select(Article).where(Article.title == title))
-    data = ArticleInput(title=title, body=body, tags=[], published=True)
+    data = ArticleInput(title=title, body=body, tags=[], published=published)
     if existing is not None:
         return update_article(db, actor, existing, data), False
     return create_article(db, actor, data), True

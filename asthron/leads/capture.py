@@ -27,6 +27,7 @@ from asthron.leads.models import (
     LeadProposal,
     LeadSettings,
 )
+from asthron.text import single_line
 
 CORE_FIELDS = ("name", "email", "phone", "company")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -117,7 +118,8 @@ def _utm(page_url: str | None) -> dict:
     if not page_url:
         return {}
     query = parse_qs(urlsplit(page_url).query)
-    return {k: query[k][0][:200] for k in UTM_KEYS if query.get(k)}
+    # Decoded from the page URL the visitor sent: "%1b" is an ESC, so keep one plain line.
+    return {k: single_line(query[k][0])[:200] for k in UTM_KEYS if query.get(k)}
 
 
 def activity(db: Session, lead: Lead, kind: str, body: str, actor: Actor, **data) -> None:

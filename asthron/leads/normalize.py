@@ -5,6 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 from asthron.accounts.service import AccountError, normalize_email
+from asthron.text import single_line
 
 
 class LeadDataError(ValueError):
@@ -44,7 +45,8 @@ def text(value, field: str, max_length: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise LeadDataError(field, f"{field} must be text.")
-    value = " ".join(value.split())
+    # One line, no control characters: lead fields end up on terminals and in spreadsheets.
+    value = single_line(value)
     if len(value) > max_length:
         raise LeadDataError(field, f"{field} is too long ({max_length} characters at most).")
     return value or None

@@ -6,10 +6,10 @@ from pyramid.view import view_config, view_defaults
 
 from asthron.conversations.schemas import LeadRequest, parse
 from asthron.conversations.service import event_json
+from asthron.conversations.visitor_limits import limit_visitor
 from asthron.conversations.widget_api import (
     authenticate,
     json_body,
-    rate_limit,
     url_conversation,
 )
 from asthron.leads import chat
@@ -31,9 +31,7 @@ class WidgetLeadApi:
         visitor, _site = authenticate(request)
         conversation = url_conversation(request, visitor)
         body = json_body(request)
-        rate_limit(
-            request, "msg-visitor", str(visitor.id), self.settings.widget_messages_per_minute, 60
-        )
+        limit_visitor(request, visitor.id)
         payload = parse(LeadRequest, body, per_field="fields")
         chat.submit_card(request.db, conversation, visitor, payload.card_id, payload.fields)
         request.response.status_code = 201
@@ -45,5 +43,6 @@ class WidgetLeadApi:
         request = self.request
         visitor, _site = authenticate(request)
         conversation = url_conversation(request, visitor)
+        limit_visitor(request, visitor.id)
         event = chat.offer_lead_form(request.db, conversation, "visitor asked")
         return {"event": event_json(event) if event else None}

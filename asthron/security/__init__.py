@@ -7,6 +7,7 @@ from asthron.security.crypto import SecretBox
 
 def includeme(config):
     config.include(".headers")
+    config.include(".methods")
     secrets = config.registry["secrets"]
     config.registry["secret_box"] = SecretBox(secrets["fernet_keys"])
     # Sessions carry the box too, so services can seal data at rest (queued email bodies).

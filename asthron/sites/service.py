@@ -19,6 +19,7 @@ from asthron.security.crypto import SecretDecryptionError, masked
 from asthron.sites import hours as hours_module
 from asthron.sites.models import Site
 from asthron.snapshots import row_snapshot
+from asthron.text import has_controls
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
@@ -35,6 +36,10 @@ def normalize_origin(value) -> str:
     """'https://Shop.Example.com:443/path' → 'https://shop.example.com'; exact scheme+host+port."""
     if not isinstance(value, str) or len(value) > 300:
         raise SiteError("An origin must be text like https://www.example.com.")
+    # strip() would quietly drop a vertical tab or a line separator, and the raw Origin header is
+    # what CORS echoes back: a control character must make it no origin at all.
+    if has_controls(value) or any(ch.isspace() and ch != " " for ch in value):
+        raise SiteError("An origin must not contain control characters.")
     try:
         parts = urlsplit(value.strip())
         port = parts.port

@@ -106,6 +106,26 @@ def test_per_ip_limit_spans_accounts_and_other_addresses_still_work(app, make_us
     assert attempt(client(app, "198.51.100.78"), user["email"], user["password"]).status_int == 303
 
 
+def test_a_device_cookie_gets_past_the_limit_of_a_shared_address(app, make_user):
+    """One office behind one NAT address: a stranger's failures must not lock the team out."""
+    member, colleague = make_user("staff"), make_user("staff")
+    office = "198.51.100.90"
+    member_browser = client(app, office)
+    assert attempt(member_browser, member["email"], member["password"]).status_int == 303
+    logout(member_browser)
+
+    noisy = client(app, office)
+    for n in range(PER_IP):
+        attempt(noisy, f"someone-{n}@example.com", "wrong-Pass-1!")
+    assert attempt(noisy, colleague["email"], colleague["password"]).status_int == 429
+
+    # The browser that logged in as this member before is let through...
+    assert attempt(member_browser, member["email"], member["password"]).status_int == 303
+    logout(member_browser)
+    # ...for that member only: its cookie does not vouch for another account.
+    assert attempt(member_browser, colleague["email"], colleague["password"]).status_int == 429
+
+
 def test_failures_older_than_the_window_no_longer_count(app, make_user, run_in_tm):
     user = make_user("staff")
     for n in range(PER_ACCOUNT):
@@ -173,6 +193,18 @@ def test_inactive_users_cannot_log_in_and_get_the_same_answer(app, make_user, ru
         ("https://evil.example/", "http://localhost/"),
         ("//evil.example/", "http://localhost/"),
         ("/\\evil.example", "http://localhost/"),
+        ("/inbox?status=open&q=a%20b", "http://localhost/inbox?status=open&q=a%20b"),
+        # Control characters: CR LF made a 500, a vertical tab went raw into Location.
+        ("/\r\nX", "http://localhost/"),
+        ("/\r\nSet-Cookie: a=b", "http://localhost/"),
+        ("/\x0b/evil", "http://localhost/"),
+        ("/\t/evil.example", "http://localhost/"),
+        ("/\x1b]0;x\x07", "http://localhost/"),
+        ("/ evil", "http://localhost/"),
+        ("/\u2028x", "http://localhost/"),
+        ("/caf\u00e9", "http://localhost/"),
+        ("javascript:alert(1)", "http://localhost/"),
+        ("", "http://localhost/"),
     ],
 )
 def test_login_only_follows_local_next_urls(app, make_user, next_url, expected):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -110,9 +111,11 @@ def test_injection_attempts_stay_framed_as_untrusted(
     user_messages = [m for m in messages if m.role == "user"]
     assert len(user_messages) == 1
     content = user_messages[0].content
-    assert content.startswith("<visitor_message>") and content.endswith("</visitor_message>")
+    tag = re.match(r"<(visitor_message_[0-9a-f]{16})>\n", content).group(1)
+    assert content.endswith(f"\n</{tag}>") and f"<{tag}>" in messages[0].content
     # The visitor cannot close the fence early.
-    assert content.count("</visitor_message>") == 1
+    assert content.count(f"</{tag}>") == 1
+    assert not re.search(r"<\s*/?\s*visitor_message", content[len(tag) + 2 : -len(tag) - 3], re.I)
     # Nothing from another conversation ever reaches the model.
     assert all(SECRET not in m.content for m in messages)
     assert reply["body"] == provider.reply

@@ -3,6 +3,7 @@ client library talking to a local fake server, deltas over SSE, one stored reply
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -111,9 +112,8 @@ def test_reply_streams_deltas_then_one_stored_event(
     # contact extraction. The reply is the streamed one.)
     body = [b for b in fake.bodies("/v1/chat/completions") if b.get("stream")][-1]
     assert body["model"] == "gpt-test"
-    assert "<visitor_message>\nWhen are you open?\n</visitor_message>" in [
-        m["content"] for m in body["messages"]
-    ]
+    fenced = r"<(visitor_message_[0-9a-f]{16})>\nWhen are you open\?\n</\1>"
+    assert any(re.fullmatch(fenced, m["content"]) for m in body["messages"])
     stored = run_in_tm(
         lambda db: [
             e.body

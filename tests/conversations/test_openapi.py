@@ -271,6 +271,8 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     assert last.status_int == 429
 
     # -- lead form and lead ---------------------------------------------------------------
+    # These count in the message buckets the calls above have used up (and shown as 429).
+    app.registry["rate_limiter"].reset()
     offered = call("POST", f"{conversation}/lead-form", headers=auth)
     assert offered.json["event"]["type"] == "card"
     card_id = offered.json["event"]["data"]["card_id"]
@@ -296,6 +298,7 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     assert last.status_int == 429
 
     # -- handoff --------------------------------------------------------------------------
+    app.registry["rate_limiter"].reset()
     call("POST", f"{conversation}/handoff", headers=bad_token)
     call("POST", f"{conversation}/handoff", headers=wrong_origin)
     call("POST", f"{conversation}/handoff", headers=other.headers)
@@ -320,6 +323,32 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     app.registry["rate_limiter"].reset()
     closed = call("POST", f"{conversation}/messages", {"body": "x", "client_id": "abcd5678"}, auth)
     assert closed.json["error"]["code"] == "conversation_closed"
+
+    # -- every repeatable call is rate limited, and a waiting long poll takes a slot --------
+    flood = Visitor(_client(app, "192.0.2.60"), site)
+    flood_conversation = f"{API}/conversations/" + str(
+        call("POST", f"{API}/conversations", {}, flood.headers).json["id"]
+    )
+    for path in ("/lead-form", "/handoff", "/read"):
+        body = {"last_event_id": 0} if path == "/read" else {}
+        responses = [
+            call("POST", flood_conversation + path, body, flood.headers) for _ in range(10)
+        ]
+        assert responses[-1].status_int == 429, path
+    for path in (f"{API}/consent", f"{API}/conversations"):
+        responses = [call("POST", path, {}, flood.headers) for _ in range(10)]
+        assert responses[-1].status_int == 429, path
+    flood_id = _visitor_id(run_in_tm, flood.token)
+    for _ in range(settings.widget_max_streams_per_visitor):
+        assert counter.acquire(flood_id, settings.widget_max_streams_per_visitor, 100)
+    try:
+        waiting = call(
+            "GET", f"{flood_conversation}/events?after=999999&wait=1", headers=flood.headers
+        )
+        assert waiting.json["error"]["code"] == "too_many_streams"
+    finally:
+        for _ in range(settings.widget_max_streams_per_visitor):
+            counter.release(flood_id)
 
     # Both directions: every status the document lists was seen, and (by check) nothing else.
     documented = {

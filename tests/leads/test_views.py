@@ -163,8 +163,8 @@ def test_roles_on_real_leads(app, member, run_in_tm, site):
     # No token: refused, nothing changed.
     staff.web.post(f"/leads/{lead_id}/status", {"status": "won"}, status=400)
     assert lead_row(run_in_tm, lead_id).status == "new"
-    # An export is a POST: a GET is not an export.
-    staff.get("/leads/export.csv", expect=404)
+    # An export is a POST: a GET is not an export (405: the route serves POST only).
+    staff.get("/leads/export.csv", expect=405)
 
 
 # -- the list -----------------------------------------------------------------------------------

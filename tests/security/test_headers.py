@@ -86,7 +86,7 @@ def test_production_adds_hsts_and_secure_cookies(production_app, make_user):
     )
     page = browser.get("/login")
     assert_secure_headers(page, production=True)
-    assert "secure" in cookie_attributes(cookie_header(page, "asthron_csrf"))
+    assert "secure" in cookie_attributes(cookie_header(page, "__Host-asthron_csrf"))
     user = make_user("staff")
     from tests.conftest import csrf_from
 

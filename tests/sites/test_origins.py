@@ -58,6 +58,11 @@ def test_normalised(given, normalised):
         "https://shop.example.com:0",
         "https://shop.example.com:port",
         "https://[not-an-ip]",
+        # strip() would drop these, and CORS echoes the raw header back.
+        "https://shop.example.com\x0b",
+        "\x0chttps://shop.example.com",
+        "https://shop.example.com\x1f",
+        "https://shop.example.com\u2028",
         "https://exa mple.com",
         "https://a<b>.example",
         "https://%41.example",

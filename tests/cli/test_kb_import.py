@@ -1,0 +1,170 @@
+"""``asthron kb import``: what a folder of files may and may not put in front of visitors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.cli.conftest import Cli
+
+
+def _articles(cli: Cli) -> list[tuple[str, bool, str]]:
+    engine = sa.create_engine(cli.database_url)
+    try:
+        with engine.connect() as connection:
+            return [
+                (row.title, bool(row.published), row.body)
+                for row in connection.execute(
+                    sa.text("SELECT title, published, body FROM articles ORDER BY title")
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def docs(tmp_path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "delivery.md").write_text("# Delivery\n\nWe deliver on Tuesdays.\n")
+    return folder
+
+
+def _refusals(output: str) -> dict[str, str]:
+    found = {}
+    for line in output.splitlines():
+        if line.startswith("refused: "):
+            path, _, reason = line.removeprefix("refused: ").rpartition(": ")
+            found[Path(path).name] = reason
+    return found
+
+
+def test_a_symlink_to_the_secrets_file_is_refused_and_nothing_is_imported(
+    ready_cli, tmp_path, docs
+):
+    secrets = tmp_path / "var" / "secrets.json"
+    (docs / "faq.md").symlink_to(secrets)
+    (docs / "passwd.md").symlink_to("/etc/passwd")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "private.md").write_text("# Private\n\nnot for visitors\n")
+    (docs / "more").symlink_to(outside, target_is_directory=True)
+    before = _articles(ready_cli)
+
+    result = ready_cli("kb", "import", str(docs))
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    refused = _refusals(result.output)
+    assert refused == {
+        "faq.md": "is a symlink",
+        "passwd.md": "is a symlink",
+        "more": "is a symlink",
+    }, result.output
+    assert result.output.splitlines()[-1].startswith("Error: 3 path(s) refused")
+    # Not even the good file: the operator fixes the folder and runs the import again.
+    assert _articles(ready_cli) == before
+    secret = secrets.read_text()
+    assert all(secret not in body for _title, _published, body in _articles(ready_cli))
+
+
+def test_a_file_named_directly_is_refused_when_it_is_a_symlink(ready_cli, tmp_path, docs):
+    (docs / "notes.md").symlink_to(tmp_path / "var" / "secrets.json")
+
+    result = ready_cli("kb", "import", str(docs / "notes.md"))
+
+    assert result.exit_code == 1
+    assert _refusals(result.output) == {"notes.md": "is a symlink"}
+
+
+def test_a_hard_link_to_the_secrets_file_is_refused(ready_cli, tmp_path, docs):
+    os.link(tmp_path / "var" / "secrets.json", docs / "notes.md")
+
+    result = ready_cli("kb", "import", str(docs))
+
+    assert result.exit_code == 1
+    assert _refusals(result.output) == {
+        "notes.md": "is a link to a file in var/ or the secrets folder"
+    }
+
+
+def test_var_and_the_secrets_folder_are_never_read(ready_cli, tmp_path):
+    var = tmp_path / "var"
+    (var / "notes.md").write_text("# Notes\n\nfrom var\n")
+
+    direct = ready_cli("kb", "import", str(var / "notes.md"))
+    folder = ready_cli("kb", "import", str(var))
+    # A folder that holds var/ is searched, but var/ itself is not.
+    (tmp_path / "readme.md").write_text("# Readme\n\nhello\n")
+    parent = ready_cli("kb", "import", str(tmp_path), "--publish")
+
+    assert direct.exit_code == 1 and folder.exit_code == 1
+    assert _refusals(direct.output) == {"notes.md": "is in var/ or the secrets folder"}
+    assert _refusals(folder.output) == {"var": "is in var/ or the secrets folder"}
+    assert parent.exit_code == 1
+    assert _refusals(parent.output) == {
+        "var": "is var/ or the secrets folder, so it is not searched"
+    }
+    assert "Notes" not in [title for title, _p, _b in _articles(ready_cli)]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            b"# Title\n\x00\x01\x02binary",
+            "contains control characters, so it is not a text document",
+        ),
+        (b"# Title\n\xff\xfe not utf-8", "is not UTF-8 text"),
+        (b"# Title\n\x1b]0;PWNED\x07", "contains control characters, so it is not a text document"),
+    ],
+)
+def test_files_that_are_not_text_are_refused(ready_cli, docs, content, reason):
+    (docs / "odd.md").write_bytes(content)
+
+    result = ready_cli("kb", "import", str(docs))
+
+    assert result.exit_code == 1
+    assert _refusals(result.output) == {"odd.md": reason}
+
+
+def test_a_fifo_is_refused_without_blocking(ready_cli, docs):
+    os.mkfifo(docs / "pipe.md")
+
+    result = ready_cli("kb", "import", str(docs))
+
+    assert result.exit_code == 1
+    assert _refusals(result.output) == {"pipe.md": "is not a regular file"}
+
+
+def test_other_file_types_in_a_folder_are_skipped_and_said_so(ready_cli, docs):
+    (docs / "logo.png").write_bytes(b"\x89PNG\r\n")
+
+    result = ready_cli("kb", "import", str(docs))
+
+    assert result.exit_code == 0, result.output
+    assert f"skipped: {docs / 'logo.png'}: not a .md, .markdown or .txt file" in result.output
+
+
+def test_imports_are_drafts_unless_published(ready_cli, docs):
+    (docs / "returns.txt").write_text("Returns are free within 30 days.\n")
+
+    drafts = ready_cli("kb", "import", str(docs))
+
+    assert drafts.exit_code == 0, drafts.output
+    assert "created (draft): Delivery" in drafts.output
+    imported = {t: p for t, p, _b in _articles(ready_cli) if t in ("Delivery", "Returns")}
+    assert imported == {"Delivery": False, "Returns": False}
+    # Drafts are not retrieved, so the assistant cannot quote them yet.
+    assert "Delivery" not in ready_cli("kb", "search", "deliver tuesdays").output
+
+    published = ready_cli("kb", "import", str(docs), "--publish")
+
+    assert published.exit_code == 0, published.output
+    assert "updated (published): Delivery" in published.output
+    imported = {t: p for t, p, _b in _articles(ready_cli) if t in ("Delivery", "Returns")}
+    assert imported == {"Delivery": True, "Returns": True}
+    assert "Delivery" in ready_cli("kb", "search", "deliver tuesdays").output
