@@ -7,13 +7,12 @@ services enforce both, so nothing in a form can grant more than the actor may gr
 from __future__ import annotations
 
 from pyramid.httpexceptions import HTTPNotFound
-from pyramid.renderers import render
 from pyramid.view import view_config
 
 from asthron.accounts import service as accounts
 from asthron.accounts.models import ROLES, User
 from asthron.forms import field, matched_id, notice, redirect
-from asthron.notify.service import queue_email
+from asthron.notify.service import queue_templated_email
 from asthron.security.permissions import MANAGEABLE_ROLES, Permission
 
 
@@ -76,13 +75,7 @@ def invite(request):
         "role": invitation.role,
         "expires_at": invitation.expires_at,
     }
-    queue_email(
-        request.db,
-        invitation.email,
-        f"{request.user.display_name} invited you to Asthron",
-        render("email/invitation.txt", values, request),
-        render("email/invitation.html", values, request),
-    )
+    queue_templated_email(request.db, invitation.email, "invitation", **values)
     return redirect(request, "team.list", "invited")
 
 

@@ -271,7 +271,6 @@ def reopen(db: Session, actor: Actor, conversation: Conversation) -> None:
         raise ConversationError(
             "The visitor has started another conversation; continue there.",
             "visitor_has_open_conversation",
-            409,
         ) from None
     db.refresh(conversation)
     if changed:

@@ -31,7 +31,7 @@ from asthron.sites.config import MAX_MESSAGE_LENGTH
 # PostgreSQL text cannot hold NUL, so no string the API stores may contain one.
 NO_NUL = r"^[^\x00]*$"
 # Text that is still there once control characters and surrounding whitespace are removed.
-SOME_TEXT = r"^[^\x00]*[^\s\x00-\x1f][^\x00]*$"
+SOME_TEXT = r"^[^\x00]*[^\s\x00-\x1f\x7f-\x9f][^\x00]*$"
 MAX_EVENT_ID = 2**63 - 1
 MAX_EMAIL = 320
 

@@ -83,7 +83,6 @@ class StreamsExhausted(service.ConversationError):
         super().__init__(
             "Too many open streams and long polls; wait a moment and try again.",
             "too_many_streams",
-            429,
         )
 
 

@@ -84,7 +84,6 @@ def _check_unicode(body: dict) -> None:
                 raise ApiError(
                     "The request body contains text that is not valid Unicode.",
                     "malformed_json",
-                    400,
                 ) from None
 
 

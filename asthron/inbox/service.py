@@ -349,17 +349,6 @@ def detail(db: Session, conversation: Conversation) -> Detail:
     )
 
 
-def transcript(db: Session, conversation_id: int) -> list[ConversationEvent]:
-    """Every event, internal notes included (staff only)."""
-    return list(
-        db.scalars(
-            sa.select(ConversationEvent)
-            .where(ConversationEvent.conversation_id == conversation_id)
-            .order_by(ConversationEvent.id)
-        )
-    )
-
-
 def visitor_local_time(visitor: Visitor, now: dt.datetime | None = None) -> dt.datetime | None:
     """The visitor's wall-clock time, when their browser told us a valid time zone."""
     if not visitor.timezone:

@@ -27,6 +27,7 @@ from pyramid.view import exception_view_config, view_config
 from asthron.accounts import presence as presence_service
 from asthron.accounts.models import StaffPresence
 from asthron.conversations import handoff, service
+from asthron.conversations.history import history
 from asthron.conversations.models import Conversation
 from asthron.conversations.service import ConversationError
 from asthron.db import utcnow
@@ -286,7 +287,8 @@ def _too_many_streams(request):
 
 
 def _detail_values(request, conversation: Conversation) -> dict:
-    events = inbox.transcript(request.db, conversation.id)
+    # Every event, internal notes included (staff only).
+    events = history(request.db, conversation.id)
     values = _panel_values(request, conversation)
     values.update(
         events=events,

@@ -8,8 +8,6 @@ links (open a conversation, then post to it, read it, ask for a person...).
 
 from __future__ import annotations
 
-import time
-
 import hypothesis
 import pytest
 import schemathesis
@@ -58,6 +56,13 @@ def no_long_polls(monkeypatch):
     monkeypatch.setattr(widget_api, "long_poll", lambda registry, cid, after, wait: [])
 
 
+# Operations whose bodies are checked by rules no JSON Schema can say, so a schema-valid body
+# may still be a documented 422 with a message: a lead card's fields against the site's form
+# (required fields, email or phone), and an email address's domain (email-validator refuses
+# special-use and reserved domains such as .test or .invalid, which `format: email` allows).
+RULES_BEYOND_THE_SCHEMA = {"submitLead", "leaveOfflineMessage"}
+
+
 @pytest.mark.app_settings(
     **{
         "widget.messages_per_minute": 10_000,
@@ -67,29 +72,28 @@ def no_long_polls(monkeypatch):
     }
 )
 def test_widget_api_fuzz(app, testapp, site, no_long_polls):
-    visitor = Visitor(testapp, site)
-    headers = {**visitor.headers, "Origin": ORIGIN}
     schema = schemathesis.openapi.from_wsgi(OPENAPI, app, config=CONFIG).exclude(
         # An open event stream never ends; test_streams reads real streams.
         operation_id="streamEvents"
     )
 
     class WidgetApi(schema.as_state_machine()):
+        def setup(self):
+            # A new visitor for each scenario, so no scenario inherits another's conversation:
+            # replaying one (to report a failure) then draws the same steps again.
+            self.headers = {**Visitor(testapp, site).headers, "Origin": ORIGIN}
+
         def get_call_kwargs(self, case):
-            # Every call as the one visitor, from the site's page: the fuzzer explores what a
+            # Every call as that visitor, from the site's page: the fuzzer explores what a
             # visitor can send, not tokens and origins (test_widget_api covers those).
-            return {"headers": headers}
+            return {"headers": self.headers}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
             checks = CHECKS
-            if case.operation.definition.raw.get("operationId") == "submitLead":
-                # A lead card's fields are checked against the site's form (which are
-                # required, email or phone...): a schema-valid card may still be a 422 with
-                # per-field messages, as the document says.
+            if case.operation.definition.raw.get("operationId") in RULES_BEYOND_THE_SCHEMA:
                 checks = [c for c in CHECKS if c is not positive_data_acceptance]
-            case.validate_response(response, checks=checks, headers=headers)
+            case.validate_response(response, checks=checks, headers=self.headers)
 
-    started = time.monotonic()
     WidgetApi.run(
         settings=hypothesis.settings(
             max_examples=MAX_SCENARIOS,
@@ -100,4 +104,3 @@ def test_widget_api_fuzz(app, testapp, site, no_long_polls):
             suppress_health_check=list(hypothesis.HealthCheck),
         )
     )
-    assert time.monotonic() - started < 60
