@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, NoReturn, TypeVar
 
@@ -123,7 +123,7 @@ class FormModel(BaseModel):
     """A dashboard form. ``read_limit`` and ``read_limits`` bound what is read (a longer field
     is refused before validation); a field a browser left out (an unticked box) is ""."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
     read_limit: ClassVar[int] = MAX_FIELD
     read_limits: ClassVar[Mapping[str, int]] = {}
@@ -155,23 +155,44 @@ def read_form(post, names, limits: Mapping[str, int] | None = None, limit: int =
     return values, errors
 
 
-def validate_form(model: type[Form], values: Mapping[str, Any]) -> Form:
-    """``values`` (already read) as ``model``, or FormError with a message per field."""
+def validate_form(
+    model: type[Form],
+    values: Mapping[str, Any],
+    names: Callable[[str], str] | None = None,
+    context: Any = None,
+) -> Form:
+    """``values`` (already read) as ``model``, or FormError with a message per field.
+    ``names`` turns the model's field names into the posted ones, in the error's map too."""
+    posted_as = names or (lambda name: name)
+    fields = {posted_as(name): name for name in model.model_fields}
+    data = {fields.get(key, key): value for key, value in values.items()}
     try:
-        return model.model_validate(values)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
+        errors = {posted_as(k) if k else k: v for k, v in _messages(exc).items()}
         posted = {k: v for k, v in values.items() if isinstance(v, str)}
-        raise FormError(_messages(exc), posted) from None
+        raise FormError(errors, posted) from None
 
 
-def parse_form(model: type[Form], post, **extra: Any) -> Form:
-    """The posted form as ``model``, or FormError. ``extra`` adds values that do not come
-    from the form (a slot from the URL, say)."""
-    names = [f.alias or name for name, f in model.model_fields.items() if name not in extra]
-    values, errors = read_form(post, names, model.read_limits, model.read_limit)
+def parse_form(
+    model: type[Form],
+    post,
+    names: Callable[[str], str] | None = None,
+    context: Any = None,
+    **extra: Any,
+) -> Form:
+    """The posted form as ``model``, or FormError. ``names`` maps a field name to the name it
+    is posted under (``show`` → ``show_email`` for one row of a table); ``context`` reaches the
+    validators (``info.context``); ``extra`` gives fields that are not read from the form."""
+    posted_as = names or (lambda name: name)
+    fields = [name for name in model.model_fields if name not in extra]
+    limits = {posted_as(name): limit for name, limit in model.read_limits.items()}
+    values, errors = read_form(post, [posted_as(n) for n in fields], limits, model.read_limit)
     if errors:
         raise FormError(errors, values)
-    return validate_form(model, {**values, **extra})
+    return validate_form(
+        model, {**values, **{posted_as(k): v for k, v in extra.items()}}, names, context
+    )
 
 
 def _messages(exc: ValidationError) -> dict[str, str]:
@@ -232,13 +253,15 @@ def WholeNumber(
     *,
     default: int | None = None,
     message: str | None = None,
+    optional: bool = False,
 ):
-    """ASCII digits between ``low`` and ``high``; blank is ``default`` when there is one."""
+    """ASCII digits between ``low`` and ``high``; blank is ``default`` when there is one, or
+    None when ``optional``."""
     message = message or f"{label} must be a whole number between {low} and {high}."
 
-    def check(value: Any) -> int:
+    def check(value: Any) -> int | None:
         text = value.strip() if isinstance(value, str) else ""
-        if not text and default is not None:
+        if not text and (default is not None or optional):
             return default
         if not text.isascii() or not text.isdigit() or len(text) > len(str(high)) + 2:
             refuse(message)
@@ -247,7 +270,7 @@ def WholeNumber(
             refuse(message)
         return number
 
-    return Annotated[int, PlainValidator(check)]
+    return Annotated[int | None if optional else int, PlainValidator(check)]
 
 
 _NUMBER_RE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,6})?$")
