@@ -237,11 +237,13 @@ def _rules_row(keywords):
 
 
 def _change_profile(db):
-    from asthron.assistant.settings_service import ProfileInput, save_profile
+    from asthron.assistant.forms import ProfileForm
+    from asthron.assistant.profile_settings import save_profile
     from asthron.audit.service import Actor
+    from asthron.forms import validate_form
 
     values = {"business_name": "Corner Shop", "reply_max_chars": "900", "turn_cap": "30"}
-    save_profile(db, Actor.cli(), ProfileInput.parse(values))
+    save_profile(db, Actor.cli(), validate_form(ProfileForm, values))
 
 
 def _add_provider(db):

@@ -8,45 +8,35 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from pyramid.events import BeforeRender, subscriber
-from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
+from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.assistant import settings_service as ss
-from asthron.assistant import usage
+from asthron.assistant import forms, pricing, profile_settings, provider_settings, usage
 from asthron.assistant.config import _from_ini, _from_row, effective_providers
 from asthron.assistant.models import PROVIDER_KINDS, PROVIDER_SLOTS, AssistantProfile
+from asthron.assistant.provider_check import check_provider
 from asthron.conversations.models import Conversation
 from asthron.db import utcnow
-from asthron.forms import field, notice, redirect
+from asthron.forms import FormError, notice, parse_form, redirect
 from asthron.security.crypto import SecretDecryptionError, masked
 from asthron.security.permissions import Permission
 
 # -- the business profile -------------------------------------------------------------------
 
 
-def _profile_page(request, values=None, error=None, status=200):
-    request.response.status_code = status
+def _profile_page(request, values=None, refused: FormError | None = None):
+    request.response.status_code = 400 if refused else 200
     if values is None:
-        values = ss.profile_values(request.db.get(AssistantProfile, 1))
+        values = profile_settings.profile_values(request.db.get(AssistantProfile, 1))
     return {
         "values": values,
-        "limits": {name: limit for name, (_label, limit, _line) in ss.PROFILE_TEXT.items()},
-        "reply_range": ss.REPLY_MAX_CHARS,
-        "turn_range": ss.TURN_CAP,
-        "error": error,
+        "limits": forms.PROFILE_LIMITS,
+        "reply_range": forms.REPLY_MAX_CHARS,
+        "turn_range": forms.TURN_CAP,
+        "error": refused and refused.message,
+        "errors": refused.errors if refused else {},
         "notice": notice(request),
     }
-
-
-def _read_fields(request, names, limit=20_000) -> tuple[dict, str | None]:
-    """Posted values by name; a repeated or oversized field becomes the form's error."""
-    values, error = {}, None
-    for name in names:
-        try:
-            values[name] = field(request, name, limit)
-        except HTTPBadRequest as exc:
-            values[name], error = "", error or exc.detail
-    return values, error
 
 
 @view_config(
@@ -66,21 +56,16 @@ def profile(request):
     request_method="POST",
 )
 def profile_save(request):
-    values, error = _read_fields(request, ss.PROFILE_FIELDS)
-    if error:
-        return _profile_page(request, values, error, 400)
     try:
-        new = ss.ProfileInput.parse(values)
-    except ss.SettingsInputError as exc:
-        return _profile_page(request, values, str(exc), 400)
-    ss.save_profile(request.db, request.actor, new)
+        new = parse_form(forms.ProfileForm, request.POST)
+    except FormError as exc:
+        return _profile_page(request, exc.values, exc)
+    profile_settings.save_profile(request.db, request.actor, new)
     return redirect(request, "assistant.profile", "assistant_saved")
 
 
 # -- AI providers ---------------------------------------------------------------------------
 
-PROVIDER_FORM_FIELDS = (*ss.PROVIDER_FIELDS, "model_pick", "api_key", "clear_api_key", "enabled")
-PRICE_COLUMNS = ("provider", "model", "input_per_million", "output_per_million")
 BLANK_PRICE_ROWS = 3
 
 
@@ -92,7 +77,7 @@ def _slot(request) -> str:
 
 
 def _ini_values(ini) -> dict:
-    values = ss.provider_values(None)
+    values = provider_settings.provider_values(None)
     values.update(
         kind=ini.kind,
         base_url=ini.base_url,
@@ -116,10 +101,11 @@ def _providers_page(
     tests=None,
     budget_value=None,
     price_rows=None,
+    errors=None,
 ):
     request.response.status_code = status
     db, settings, box = request.db, request.app_settings, request.secret_box
-    rows = ss.provider_rows(db)
+    rows = provider_settings.provider_rows(db)
     ini_error = None
     try:
         chain = effective_providers(db, settings, box)
@@ -146,13 +132,13 @@ def _providers_page(
                 )
         if row is not None:
             source = "dashboard" if row.enabled else "disabled in the dashboard"
-            values = ss.provider_values(row)
+            values = provider_settings.provider_values(row)
         elif ini is not None:
             source = ".ini"
             values = _ini_values(ini)
         else:
             source = "not configured"
-            values = ss.provider_values(None)
+            values = provider_settings.provider_values(None)
         if posted_slot == slot and posted is not None:
             values = posted
         test = (tests or {}).get(slot)
@@ -168,11 +154,11 @@ def _providers_page(
                 "key_problem": key_problem,
                 "test": test,
                 "models": test.models if test is not None else [],
-                "default_base_url": ss.DEFAULT_BASE_URLS,
+                "default_base_url": provider_settings.DEFAULT_BASE_URLS,
             }
         )
     chain_text = " → ".join(f"{p.slot} ({p.kind}, {p.source})" for p in chain)
-    prices = ss.list_prices(db)
+    prices = pricing.list_prices(db)
     if price_rows is None:
         price_rows = [
             {
@@ -183,7 +169,7 @@ def _providers_page(
             }
             for p in prices
         ]
-        price_rows += [dict.fromkeys(PRICE_COLUMNS, "") for _ in range(BLANK_PRICE_ROWS)]
+        price_rows += [dict.fromkeys(forms.PRICE_COLUMNS, "") for _ in range(BLANK_PRICE_ROWS)]
     state = usage.budget_state(db)
     if budget_value is None:
         budget_value = _plain(state.budget) if state.budget is not None else ""
@@ -196,13 +182,18 @@ def _providers_page(
         "budget_value": budget_value,
         "budget": _budget_view(state),
         "error": error,
+        "errors": errors or {},
         "notice": notice(request),
     }
 
 
 def _dashboard_chain(db, box):
 
-    return [_from_row(r, box) for s, r in sorted(ss.provider_rows(db).items()) if r.enabled]
+    return [
+        _from_row(r, box)
+        for s, r in sorted(provider_settings.provider_rows(db).items())
+        if r.enabled
+    ]
 
 
 def _plain(value) -> str:
@@ -230,22 +221,20 @@ def providers(request):
     request_method="POST",
 )
 def provider_save(request):
-    values, error = _read_fields(request, ("slot", *PROVIDER_FORM_FIELDS), 5000)
-    slot = values.get("slot") if values.get("slot") in PROVIDER_SLOTS else None
-    shown = {name: values.get(name, "") for name in ss.PROVIDER_FIELDS}
-    shown["enabled"] = ss._checked(values, "enabled")
-    if slot is None:
-        return _providers_page(request, error or "Choose the primary or secondary slot.", 400)
-    if error:
-        return _providers_page(request, error, 400, slot, shown)
     try:
-        new = ss.ProviderInput.parse(slot, values)
-        ss.refuse_private_base_url(
+        new = parse_form(forms.ProviderForm, request.POST)
+        provider_settings.refuse_private_base_url(
             new.kind, new.base_url, request.app_settings.outbound_allowed_private_hosts
         )
-    except ss.SettingsInputError as exc:
-        return _providers_page(request, str(exc), 400, slot, shown)
-    ss.save_provider(request.db, request.secret_box, request.actor, new)
+    except FormError as exc:
+        posted = exc.values or {name: request.POST.get(name, "") for name in ("slot",)}
+        slot = posted.get("slot")
+        if slot not in PROVIDER_SLOTS:
+            return _providers_page(request, exc.errors.get("slot", exc.message), 400)
+        shown = {name: posted.get(name, "") for name in provider_settings.PROVIDER_FIELDS}
+        shown["enabled"] = posted.get("enabled") in ("1", "on", "true", "yes")
+        return _providers_page(request, exc.message, 400, slot, shown, errors=exc.errors)
+    provider_settings.save_provider(request.db, request.secret_box, request.actor, new)
     return redirect(request, "assistant.providers", "provider_saved")
 
 
@@ -257,7 +246,7 @@ def provider_save(request):
 )
 def provider_remove(request):
     slot = _slot(request)
-    if not ss.remove_provider(request.db, request.actor, slot):
+    if not provider_settings.remove_provider(request.db, request.actor, slot):
         return _providers_page(request, f"The {slot} slot has no dashboard settings.", 400)
     return redirect(request, "assistant.providers", "provider_removed")
 
@@ -271,14 +260,16 @@ def provider_remove(request):
 def provider_test(request):
     slot = _slot(request)
     try:
-        effective = ss.slot_provider(request.db, request.app_settings, request.secret_box, slot)
+        effective = provider_settings.slot_provider(
+            request.db, request.app_settings, request.secret_box, slot
+        )
     except ValueError as exc:
         return _providers_page(request, f"The .ini settings for {slot} are invalid: {exc}", 400)
     if effective is None:
         return _providers_page(
             request, f"Nothing is configured for the {slot} slot yet: save its settings first.", 400
         )
-    result = ss.check_provider(
+    result = check_provider(
         effective,
         discover=True,
         allowed_private=request.app_settings.outbound_allowed_private_hosts,
@@ -293,14 +284,12 @@ def provider_test(request):
     request_method="POST",
 )
 def budget_save(request):
-    values, error = _read_fields(request, ("monthly_budget",), 40)
-    if error:
-        return _providers_page(request, error, 400, budget_value=values["monthly_budget"])
     try:
-        budget = ss.parse_budget(values["monthly_budget"])
-    except ss.SettingsInputError as exc:
-        return _providers_page(request, str(exc), 400, budget_value=values["monthly_budget"])
-    ss.save_budget(request.db, request.actor, budget)
+        new = parse_form(forms.BudgetForm, request.POST)
+    except FormError as exc:
+        shown = exc.values.get("monthly_budget", "")
+        return _providers_page(request, exc.message, 400, budget_value=shown, errors=exc.errors)
+    pricing.save_budget(request.db, request.actor, new.monthly_budget)
     return redirect(request, "assistant.providers", "budget_saved")
 
 
@@ -311,9 +300,10 @@ def budget_save(request):
     request_method="POST",
 )
 def prices_save(request):
+    # The table is parallel lists of fields, one entry per row: read them column by column.
     columns: dict[str, list[str]] = {}
     error = None
-    for name in PRICE_COLUMNS:
+    for name in forms.PRICE_COLUMNS:
         posted = request.POST.getall(name)
         if any(not isinstance(v, str) or len(v) > 300 for v in posted):
             error = error or f"The field {name} must be text of at most 300 characters."
@@ -323,18 +313,20 @@ def prices_save(request):
     removed = {int(v) for v in removed_raw if isinstance(v, str) and v.isdigit() and len(v) < 5}
     count = max((len(c) for c in columns.values()), default=0)
     shown = [
-        {name: (columns[name][i] if i < len(columns[name]) else "") for name in PRICE_COLUMNS}
-        for i in range(min(count, ss.MAX_PRICE_ROWS + 1))
+        {name: (columns[name][i] if i < len(columns[name]) else "") for name in forms.PRICE_COLUMNS}
+        for i in range(min(count, forms.MAX_PRICE_ROWS + 1))
     ]
     if not error:
         try:
-            table = ss.PriceTableInput.parse(columns, removed)
-        except ss.SettingsInputError as exc:
-            error = str(exc)
+            rows = forms.parse_price_table(columns, removed)
+        except FormError as exc:
+            error = exc.message
     if error:
-        shown += [dict.fromkeys(PRICE_COLUMNS, "") for _ in range(BLANK_PRICE_ROWS - len(shown))]
+        shown += [
+            dict.fromkeys(forms.PRICE_COLUMNS, "") for _ in range(BLANK_PRICE_ROWS - len(shown))
+        ]
         return _providers_page(request, error, 400, price_rows=shown)
-    ss.save_prices(request.db, request.actor, table)
+    pricing.save_prices(request.db, request.actor, rows)
     return redirect(request, "assistant.providers", "prices_saved")
 
 

@@ -9,8 +9,8 @@ import click
 from asthron.assistant import usage
 from asthron.assistant.config import effective_providers
 from asthron.assistant.models import ProviderConfig
+from asthron.assistant.provider_check import check_provider
 from asthron.assistant.providers.builtin import BuiltinProvider
-from asthron.assistant.settings_service import check_provider
 from asthron.cli.output import echo, shown
 
 

@@ -1,97 +1,20 @@
-"""The admin's lead settings: per-site lead forms, qualification questions and rules."""
+"""The admin's lead settings: per-site lead forms, qualification questions and rules (their
+forms are in ``leads/forms.py``)."""
 
 from __future__ import annotations
-
-import datetime as dt
-import re
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.audit.service import Actor
-from asthron.leads import normalize
-from asthron.leads.models import (
-    QUESTION_KINDS,
-    LeadForm,
-    LeadSettings,
-    QualificationQuestion,
-)
-from asthron.leads.qualification import RULE_OPS, validate_rules
+from asthron.leads.forms import CORE_FORM_FIELDS
+from asthron.leads.models import LeadForm, LeadSettings, QualificationQuestion
 from asthron.leads.validation import LeadInputError
 
 # -- admin settings: per-site lead forms, questions, rules ----------------------------------
 
-FIELD_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-CORE_FORM_FIELDS = {"name": "text", "email": "email", "phone": "phone", "company": "text"}
-CUSTOM_FIELD_KINDS = ("text", "textarea", "select")
-MAX_CUSTOM_FIELDS = 10
-MAX_OPTIONS = 20
-MAX_OPTION = 100
-MAX_RECIPIENTS = 10
-MAX_RULES = 20
 MAX_QUESTIONS = 50
-
-
-def _flag(value: str) -> bool:
-    return value == "1"
-
-
-def _int(value: str, name: str, label: str, low: int, high: int) -> int:
-    value = value.strip()
-    if not (value.isascii() and value.isdigit() and len(value) <= 6 and low <= int(value) <= high):
-        raise LeadInputError(f"{label} must be a whole number from {low} to {high}.", name)
-    return int(value)
-
-
-def _options(text: str, name: str) -> list[str]:
-    options = []
-    for part in text.replace("\n", ",").split(","):
-        option = " ".join(part.split())
-        if not option:
-            continue
-        if len(option) > MAX_OPTION:
-            raise LeadInputError(f"An option is {MAX_OPTION} characters at most.", name)
-        if option not in options:
-            options.append(option)
-    if len(options) > MAX_OPTIONS:
-        raise LeadInputError(f"At most {MAX_OPTIONS} options.", name)
-    return options
-
-
-def parse_custom_names(text: str) -> list[str]:
-    names = []
-    for part in text.replace(",", "\n").split("\n"):
-        name = part.strip().lower()
-        if not name:
-            continue
-        if not FIELD_NAME_RE.match(name) or name in CORE_FORM_FIELDS:
-            raise LeadInputError(
-                f"“{name[:40]}” cannot be a custom field name: use lower-case letters, digits and "
-                "_ (starting with a letter), and not name, email, phone or company.",
-                "custom_fields",
-            )
-        if name not in names:
-            names.append(name)
-    if len(names) > MAX_CUSTOM_FIELDS:
-        raise LeadInputError(f"At most {MAX_CUSTOM_FIELDS} custom fields.", "custom_fields")
-    return names
-
-
-def parse_recipients(text: str) -> list[str]:
-    recipients = []
-    for part in text.replace(",", "\n").split():
-        try:
-            email = normalize.email(part)
-        except normalize.LeadDataError:
-            raise LeadInputError(
-                f"“{part[:80]}” is not an email address.", "notify_emails"
-            ) from None
-        if email not in recipients:
-            recipients.append(email)
-    if len(recipients) > MAX_RECIPIENTS:
-        raise LeadInputError(f"At most {MAX_RECIPIENTS} recipients.", "notify_emails")
-    return recipients
 
 
 def form_rows(form) -> list[dict]:
@@ -120,75 +43,6 @@ def form_rows(form) -> list[dict]:
     return rows
 
 
-def parse_lead_form(get) -> dict:
-    """A site's lead form from the posted fields; ``get(name, max_length)`` reads one."""
-    intro = " ".join(get("intro", 1000).split())
-    if not intro:
-        raise LeadInputError("Write the text shown above the form.", "intro")
-    if len(intro) > 500:
-        raise LeadInputError("The intro is 500 characters at most.", "intro")
-    after_messages = _int(
-        get("after_messages", 10) or "0", "after_messages", "After messages", 0, 100
-    )
-    custom_names = parse_custom_names(get("custom_fields", 2000))
-    recipients = parse_recipients(get("notify_emails", 4000))
-    fields = []
-    for index, name in enumerate(list(CORE_FORM_FIELDS) + custom_names):
-        shown = _flag(get(f"show_{name}", 5))
-        label_text = get(f"label_{name}", 200)
-        order_text = get(f"order_{name}", 10)
-        if name not in CORE_FORM_FIELDS and not (label_text or order_text):
-            shown = True  # a custom field just named: added to the form as a text field
-        label = " ".join(label_text.split()) or name.replace("_", " ").capitalize()
-        if len(label) > 80:
-            raise LeadInputError("A label is 80 characters at most.", f"label_{name}")
-        required = _flag(get(f"required_{name}", 5))
-        order = _int(order_text, f"order_{name}", "The order", 0, 99) if order_text else 50 + index
-        if name in CORE_FORM_FIELDS:
-            kind, options = CORE_FORM_FIELDS[name], []
-        else:
-            kind = get(f"kind_{name}", 20) or "text"
-            if kind not in CUSTOM_FIELD_KINDS:
-                raise LeadInputError(
-                    "A custom field is one of: " + ", ".join(CUSTOM_FIELD_KINDS) + ".",
-                    f"kind_{name}",
-                )
-            options = _options(get(f"options_{name}", 4000), f"options_{name}")
-            if kind == "select" and len(options) < 2:
-                raise LeadInputError(
-                    "A choice field needs at least two options.", f"options_{name}"
-                )
-            if kind != "select":
-                options = []
-        if shown:
-            fields.append(
-                (
-                    order,
-                    index,
-                    {
-                        "name": name,
-                        "label": label,
-                        "kind": kind,
-                        "required": required,
-                        "options": options,
-                    },
-                )
-            )
-    fields.sort(key=lambda item: (item[0], item[1]))
-    specs = [spec for _order, _index, spec in fields]
-    if not any(spec["name"] in ("email", "phone") for spec in specs):
-        raise LeadInputError("The form needs an email or a phone field.", "show_email")
-    return {
-        "fields": specs,
-        "custom_fields": custom_names,
-        "intro": intro,
-        "after_messages": after_messages,
-        "before_handoff": _flag(get("before_handoff", 5)),
-        "on_booking_intent": _flag(get("on_booking_intent", 5)),
-        "notify_emails": recipients,
-    }
-
-
 def save_lead_form(db: Session, actor: Actor, site_id: int, data: dict):
 
     form = db.get(LeadForm, site_id)
@@ -211,17 +65,6 @@ def save_lead_form(db: Session, actor: Actor, site_id: int, data: dict):
         },
     )
     return form
-
-
-def parse_phone_region(text: str) -> str:
-    import phonenumbers
-
-    region = text.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise LeadInputError(
-            "The phone region is a two-letter country code such as US, GB or DE.", "phone_region"
-        )
-    return region
 
 
 def _settings_row(db: Session):
@@ -267,33 +110,6 @@ def all_questions(db: Session) -> list[QualificationQuestion]:
             )
         )
     )
-
-
-def parse_question(get, key_required: bool) -> dict:
-
-    data = {}
-    if key_required:
-        key = get("key", 100).strip().lower()
-        if not FIELD_NAME_RE.match(key):
-            raise LeadInputError(
-                "The key is lower-case letters, digits and _ (starting with a letter), "
-                "40 characters at most.",
-                "key",
-            )
-        data["key"] = key
-    text = " ".join(get("text", 1000).split())
-    if not text or len(text) > 300:
-        raise LeadInputError("Write the question (300 characters at most).", "text")
-    kind = get("kind", 20)
-    if kind not in QUESTION_KINDS:
-        raise LeadInputError("The kind is one of: " + ", ".join(QUESTION_KINDS) + ".", "kind")
-    options = _options(get("options", 4000), "options")
-    if kind in ("single", "multi") and len(options) < 2:
-        raise LeadInputError("A choice question needs at least two options.", "options")
-    if kind not in ("single", "multi"):
-        options = []
-    data.update(text=text, kind=kind, options=options, required=_flag(get("required", 5)))
-    return data
 
 
 def add_question(db: Session, actor: Actor, data: dict) -> QualificationQuestion:
@@ -356,80 +172,6 @@ def move_question(db: Session, actor: Actor, question: QualificationQuestion, up
         question.id,
         {"direction": "up" if up else "down"},
     )
-
-
-def _rule_value(question: QualificationQuestion, op: str, text: str, field_name: str):
-    text = " ".join(text.split())
-    if not text:
-        raise LeadInputError("Each rule needs a value.", field_name)
-    if len(text) > 300:
-        raise LeadInputError("A rule's value is 300 characters at most.", field_name)
-
-    def number(value: str):
-        try:
-            parsed = float(value.replace(",", ""))
-        except ValueError:
-            raise LeadInputError(f"“{value}” is not a number.", field_name) from None
-        if parsed != parsed or parsed in (float("inf"), float("-inf")):
-            raise LeadInputError(f"“{value}” is not a number.", field_name)
-        return int(parsed) if parsed.is_integer() else parsed
-
-    def date(value: str):
-        try:
-            return dt.date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise LeadInputError(f"“{value}” is not a date like 2026-01-31.", field_name) from None
-
-    if op == "in":
-        items = [p.strip() for p in text.split(",") if p.strip()]
-        if question.kind == "number":
-            return [number(p) for p in items]
-        return items
-    if op in (">=", "<=", ">", "<"):
-        if question.kind == "number":
-            return number(text)
-        if question.kind == "date":
-            return date(text)
-        raise LeadInputError(
-            f"{op} compares numbers or dates; “{question.key}” is a {question.kind} question.",
-            field_name,
-        )
-    if question.kind == "number":
-        return number(text)
-    if question.kind == "date":
-        return date(text)
-    if question.kind in ("single", "multi") and text not in (question.options or []):
-        raise LeadInputError(f"“{text}” is not one of the options of “{question.key}”.", field_name)
-    return text
-
-
-def parse_rules(db: Session, get, rows: int) -> list[dict]:
-
-    questions = {q.key: q for q in all_questions(db)}
-    rules = []
-    for index in range(min(rows, MAX_RULES)):
-        key = get(f"rule_question_{index}", 100).strip()
-        op = get(f"rule_op_{index}", 20).strip()
-        value = get(f"rule_value_{index}", 1000)
-        if not key:
-            continue
-        if key not in questions:
-            raise LeadInputError("Choose one of the questions.", f"rule_question_{index}")
-        if op not in RULE_OPS:
-            raise LeadInputError(
-                "The comparison is one of: " + ", ".join(RULE_OPS) + ".", f"rule_op_{index}"
-            )
-        rules.append(
-            {
-                "question": key,
-                "op": op,
-                "value": _rule_value(questions[key], op, value, f"rule_value_{index}"),
-            }
-        )
-    try:
-        return validate_rules(rules)
-    except ValueError as exc:
-        raise LeadInputError(str(exc)) from None
 
 
 def save_rules(db: Session, actor: Actor, rules: list[dict]) -> None:

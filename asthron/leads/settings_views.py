@@ -7,14 +7,8 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.forms import matched_id, redirect
-from asthron.leads import (
-    admin_settings,
-    capture,
-    page_forms,
-    pipeline,
-    validation,
-)
+from asthron.forms import FormError, matched_id, parse_form, redirect
+from asthron.leads import admin_settings, capture, forms, page_forms, pipeline, validation
 from asthron.leads.models import QUESTION_KINDS, QualificationQuestion
 from asthron.leads.qualification import RULE_OPS
 from asthron.security.permissions import Permission
@@ -51,9 +45,14 @@ def _settings_page(request, error=None, errors=None, status=200, values=None):
     }
 
 
+def _refused_errors(exc: FormError | validation.LeadInputError) -> dict:
+    if isinstance(exc, FormError):
+        return exc.errors
+    return {exc.field: exc.message} if exc.field else {}
+
+
 def _settings_refused(request, exc):
-    errors = {exc.field: exc.message} if getattr(exc, "field", None) else {}
-    return _settings_page(request, exc.message, errors, 400)
+    return _settings_page(request, exc.message, _refused_errors(exc), 400)
 
 
 @view_config(
@@ -73,14 +72,17 @@ def lead_settings(request):
     request_method="POST",
 )
 def lead_settings_save(request):
-    get = page_forms.form_getter(request)
     try:
-        region = admin_settings.parse_phone_region(get("phone_region", 10))
-        handoff = get("handoff_when_qualified", 5) == "1"
-        notify = get("notify_when_qualified", 5) == "1"
-    except validation.LeadInputError as exc:
+        new = parse_form(forms.LeadSettingsForm, request.POST)
+    except FormError as exc:
         return _settings_refused(request, exc)
-    admin_settings.save_settings(request.db, request.actor, region, handoff, notify)
+    admin_settings.save_settings(
+        request.db,
+        request.actor,
+        new.phone_region,
+        new.handoff_when_qualified,
+        new.notify_when_qualified,
+    )
     return redirect(request, "leads.settings", "settings_saved")
 
 
@@ -92,9 +94,8 @@ def lead_settings_save(request):
 )
 def lead_rules_save(request):
     try:
-        rows = admin_settings.MAX_RULES + 1
-        rules = admin_settings.parse_rules(request.db, page_forms.form_getter(request), rows)
-    except validation.LeadInputError as exc:
+        rules = forms.parse_rules(request.POST, admin_settings.all_questions(request.db))
+    except FormError as exc:
         return _settings_refused(request, exc)
     admin_settings.save_rules(request.db, request.actor, rules)
     return redirect(request, "leads.settings", "rules_saved")
@@ -108,9 +109,9 @@ def lead_rules_save(request):
 )
 def lead_question_add(request):
     try:
-        data = admin_settings.parse_question(page_forms.form_getter(request), key_required=True)
-        admin_settings.add_question(request.db, request.actor, data)
-    except validation.LeadInputError as exc:
+        new = parse_form(forms.NewQuestionForm, request.POST)
+        admin_settings.add_question(request.db, request.actor, new.data())
+    except (FormError, validation.LeadInputError) as exc:
         return _settings_refused(request, exc)
     return redirect(request, "leads.settings", "question_saved")
 
@@ -130,13 +131,11 @@ def _question(request) -> QualificationQuestion:
 )
 def lead_question_update(request):
     question = _question(request)
-    get = page_forms.form_getter(request)
     try:
-        data = admin_settings.parse_question(get, key_required=False)
-        active = get("active", 5) == "1"
-    except validation.LeadInputError as exc:
+        new = parse_form(forms.QuestionUpdateForm, request.POST)
+    except FormError as exc:
         return _settings_refused(request, exc)
-    admin_settings.update_question(request.db, request.actor, question, data, active)
+    admin_settings.update_question(request.db, request.actor, question, new.data(), new.active)
     return redirect(request, "leads.settings", "question_saved")
 
 
@@ -149,12 +148,10 @@ def lead_question_update(request):
 def lead_question_move(request):
     question = _question(request)
     try:
-        direction = page_forms.form_getter(request)("direction", 10)
-        if direction not in ("up", "down"):
-            raise validation.LeadInputError("Move the question up or down.", "direction")
-    except validation.LeadInputError as exc:
+        new = parse_form(forms.QuestionMoveForm, request.POST)
+    except FormError as exc:
         return _settings_refused(request, exc)
-    admin_settings.move_question(request.db, request.actor, question, direction == "up")
+    admin_settings.move_question(request.db, request.actor, question, new.direction == "up")
     return redirect(request, "leads.settings", "question_saved")
 
 
@@ -172,7 +169,7 @@ def _form_page(request, site, rows, values, error=None, errors=None, status=200)
         "site": site,
         "rows": rows,
         "values": values,
-        "custom_kinds": admin_settings.CUSTOM_FIELD_KINDS,
+        "custom_kinds": forms.CUSTOM_FIELD_KINDS,
         "errors": errors or {},
         "notice": page_forms.notice(request),
         "error": error,
@@ -211,17 +208,16 @@ def lead_site_form(request):
 def lead_site_form_save(request):
     site = _site(request)
     try:
-        data = admin_settings.parse_lead_form(page_forms.form_getter(request))
-    except validation.LeadInputError as exc:
+        data = forms.parse_lead_form(request.POST)
+    except FormError as exc:
         form = capture.lead_form(request.db, site.id)
         values = _form_values(form)
         for name in values:
             posted = request.POST.getall(name)
             if len(posted) == 1 and isinstance(posted[0], str):
                 values[name] = posted[0][:4000]
-        errors = {exc.field: exc.message} if exc.field else {}
         return _form_page(
-            request, site, admin_settings.form_rows(form), values, exc.message, errors, 400
+            request, site, admin_settings.form_rows(form), values, exc.message, exc.errors, 400
         )
     admin_settings.save_lead_form(request.db, request.actor, site.id, data)
     return redirect(request, "leads.site_form", "form_saved", site_id=site.id)

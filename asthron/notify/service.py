@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import smtplib
 import ssl
 import uuid
-from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -18,11 +16,13 @@ from pyramid_jinja2 import IJinja2Environment
 from sqlalchemy.orm import Session
 
 from asthron import audit
-from asthron.accounts.service import AccountError, normalize_email
+from asthron.accounts.service import normalize_email
 from asthron.audit.service import Actor
 from asthron.db import registry_of
+from asthron.forms import FormError
 from asthron.jobs.service import JobContext, PermanentJobError, add_outbox_item, outbox_handler
-from asthron.notify.models import SMTP_SECURITY, SmtpSettings
+from asthron.notify.forms import SmtpSettingsForm
+from asthron.notify.models import SmtpSettings
 from asthron.security.crypto import SecretBox, masked
 from asthron.security.ssrf import DEFAULT_ALLOWLIST, SSRFError, UnresolvableHost, check_host
 
@@ -42,93 +42,8 @@ class EmailNotConfigured(EmailConfigError):
         super().__init__("Outbound email is not configured yet (Integrations → Email).")
 
 
-@dataclass(frozen=True)
-class SmtpSettingsInput:
-    host: str
-    port: int
-    security: str
-    username: str | None
-    password: str | None  # None keeps the stored one; "" clears it
-    from_address: str
-    from_name: str | None = None
-    timeout_seconds: int = 15
-
-    @classmethod
-    def parse(cls, data: dict) -> SmtpSettingsInput:
-        """Validate a settings form; every problem is an EmailConfigError naming the field."""
-        host = _text(data, "host")
-        if not host:
-            raise EmailConfigError("Enter the SMTP server's host name.")
-        if len(host) > 255 or not HOST_RE.match(host):
-            raise EmailConfigError("The SMTP host must be a host name or an IP address.")
-        port = _number(data, "port", "The port", 1, 65535, None)
-        security = _text(data, "security") or "starttls"
-        if security not in SMTP_SECURITY:
-            raise EmailConfigError("Security must be none, starttls or tls.")
-        raw_from = _text(data, "from_address")
-        try:
-            from_address = normalize_email(raw_from)
-        except AccountError:
-            raise EmailConfigError("Enter a valid sender address.") from None
-        timeout = _number(data, "timeout_seconds", "The timeout", 1, 120, 15)
-        username = _text(data, "username") or None
-        if username and (len(username) > 255 or _has_control(username)):
-            raise EmailConfigError("The username must be at most 255 characters.")
-        from_name = _text(data, "from_name") or None
-        if from_name and (len(from_name) > 120 or _has_control(from_name)):
-            raise EmailConfigError("The sender name must be at most 120 characters on one line.")
-        clear = bool(data.get("clear_password"))
-        password = data.get("password")
-        if password is not None and not isinstance(password, str):
-            raise EmailConfigError("The password must be text.")
-        if password and (len(password) > 1024 or _has_control(password)):
-            raise EmailConfigError("The password must be at most 1024 characters on one line.")
-        if clear:
-            password = ""
-        elif not password:
-            password = None  # keep the stored one
-        return cls(
-            host=host,
-            port=port,
-            security=security,
-            username=username,
-            password=password,
-            from_address=from_address,
-            from_name=from_name,
-            timeout_seconds=timeout,
-        )
-
-
-HOST_RE = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^\[?[0-9A-Fa-f:.]+\]?$"
-)
-
-
-def _has_control(value: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in value)
-
-
-def _text(data: dict, name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    return str(value).strip()
-
-
-def _number(data: dict, name: str, label: str, low: int, high: int, default: int | None) -> int:
-    text = _text(data, name)
-    if not text and default is not None:
-        return default
-    if not text.isdigit() or len(text) > 6:
-        raise EmailConfigError(f"{label} must be a whole number between {low} and {high}.")
-    number = int(text)
-    if not low <= number <= high:
-        raise EmailConfigError(f"{label} must be a whole number between {low} and {high}.")
-    return number
-
-
 def refuse_private_host(host: str, port: int, allowed_private) -> None:
-    """EmailConfigError when the SMTP host typed in the dashboard resolves to a non-public
+    """FormError (on ``host``) when the SMTP host typed in the dashboard resolves to a non-public
     address (loopback, private, link-local…) and neither ``host:port`` nor ``host`` is in the
     operator's allowlist (``asthron.outbound.allowed_private_hosts``). A name that does not
     resolve now is accepted; every connection checks again (``open_connection``)."""
@@ -137,7 +52,7 @@ def refuse_private_host(host: str, port: int, allowed_private) -> None:
     except UnresolvableHost:
         return
     except SSRFError as exc:
-        raise EmailConfigError(f"The SMTP host is refused: {exc}") from None
+        raise FormError({"host": f"The SMTP host is refused: {exc}"}) from None
 
 
 class _PinnedSMTP(smtplib.SMTP):
@@ -167,16 +82,15 @@ def get_settings(db: Session) -> SmtpSettings | None:
     return db.get(SmtpSettings, 1)
 
 
-def save_settings(
-    db: Session, box: SecretBox, actor: Actor, new: SmtpSettingsInput
-) -> SmtpSettings:
+def save_settings(db: Session, box: SecretBox, actor: Actor, new: SmtpSettingsForm) -> SmtpSettings:
     row = get_settings(db) or SmtpSettings(id=1)
     row.host, row.port, row.security = new.host, new.port, new.security
     row.username, row.from_address, row.from_name = new.username, new.from_address, new.from_name
     row.timeout_seconds = new.timeout_seconds
-    password_changed = new.password is not None
+    password = new.new_password
+    password_changed = password is not None
     if password_changed:
-        row.password_encrypted = box.encrypt(new.password) if new.password else None
+        row.password_encrypted = box.encrypt(password) if password else None
     db.add(row)
     db.flush()
     audit.record(

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from pyramid.httpexceptions import HTTPBadRequest
 from pyramid.view import view_config
 
-from asthron.forms import field, notice, redirect
+from asthron.forms import FormError, notice, parse_form, redirect
 from asthron.jobs import service as jobs
 from asthron.notify import service
+from asthron.notify.forms import SmtpSettingsForm
 from asthron.security.crypto import SecretDecryptionError
 from asthron.security.permissions import Permission
 
+# The fields shown again (never the password).
 FIELDS = ("host", "port", "security", "username", "from_address", "from_name", "timeout_seconds")
-# Generous limits for reading the form: anything longer is refused with a form error.
-FIELD_LIMITS = {"from_address": 320, "security": 16, "port": 16, "timeout_seconds": 16}
 
 
-def _page(request, error=None, values=None, status=200, result=None):
+def _page(request, error=None, values=None, status=200, result=None, errors=None):
     request.response.status_code = status
     row = service.get_settings(request.db)
     try:
@@ -32,6 +31,7 @@ def _page(request, error=None, values=None, status=200, result=None):
         "values": values,
         "masked_password": masked,
         "error": error,
+        "errors": errors or {},
         "result": result,
         "notice": notice(request),
         "outbox": {state: counts.get(state, 0) for state in ("pending", "done", "failed")},
@@ -56,27 +56,14 @@ def email_settings(request):
     request_method="POST",
 )
 def email_settings_save(request):
-    values, error = {}, None
-    for name in FIELDS:
-        try:
-            values[name] = field(request, name, FIELD_LIMITS.get(name, 255))
-        except HTTPBadRequest as exc:
-            values[name], error = "", error or exc.detail
     try:
-        password = field(request, "password", 1024)
-        clear_password = field(request, "clear_password", 5) == "1"
-    except HTTPBadRequest as exc:
-        password, clear_password, error = None, False, error or exc.detail
-    if error:
-        return _page(request, error, values, 400)
-    data = dict(values, password=password, clear_password=clear_password)
-    try:
-        new = service.SmtpSettingsInput.parse(data)
+        new = parse_form(SmtpSettingsForm, request.POST)
         service.refuse_private_host(
             new.host, new.port, request.app_settings.outbound_allowed_private_hosts
         )
-    except service.EmailConfigError as exc:
-        return _page(request, str(exc), values, 400)
+    except FormError as exc:
+        values = {name: exc.values.get(name, request.POST.get(name, "")) for name in FIELDS}
+        return _page(request, exc.message, values, 400, errors=exc.errors)
     service.save_settings(request.db, request.secret_box, request.actor, new)
     return redirect(request, "integrations.email", "email_saved")
 

@@ -616,3 +616,22 @@ def test_the_budget_banner_appears_at_80_percent(browser, run_in_tm):
     add_usage(run_in_tm, {"provider": "openai", "cost": Decimal("2"), "created_at": utcnow()})
     assert "budget is used up" in owner.get("/").text
     assert "budget is used up" in owner.get(USAGE).text
+
+
+def test_hostile_bodies_are_form_errors_never_500(owner, run_in_tm):
+    token = csrf_from(owner.get(PROFILE)).encode()
+    bodies = [
+        b"business_name=%ff%fe&reply_max_chars=8%ff00&turn_cap=25&csrf_token=" + token,
+        b"reply_max_chars=" + b"9" * 5000 + b"&turn_cap=-1&csrf_token=" + token,
+        b"reply_max_chars=800&turn_cap=25&turn_cap=26&csrf_token=" + token,
+    ]
+    for body in bodies:
+        page = owner.post(
+            PROFILE, body, content_type="application/x-www-form-urlencoded", status=400
+        )
+        assert 'role="alert"' in page.text and '<form method="post">' in page.text
+    assert 'id="err-turn_cap">The field turn_cap was sent more than once.' in page.text
+    for change in ({"temperature": "inf"}, {"max_tokens": "9" * 3000}, {"total_timeout": "-5"}):
+        page = post(owner, PROVIDERS, dict(PROVIDER, **change), status=400)
+        assert 'role="alert"' in page.text, change
+    assert profile_row(run_in_tm) is None and provider_rows(run_in_tm) == {}

@@ -118,7 +118,9 @@ def smtp_server():
 def configure_smtp(run_in_tm, registry):
     """Store SMTP settings pointing at a test server, as the settings form would."""
     from asthron.audit.service import Actor
+    from asthron.forms import validate_form
     from asthron.notify import service
+    from asthron.notify.forms import SmtpSettingsForm
 
     def configure(server, **overrides):
         data = {
@@ -130,7 +132,7 @@ def configure_smtp(run_in_tm, registry):
             "timeout_seconds": "10",
             **overrides,
         }
-        new = service.SmtpSettingsInput.parse(data)
+        new = validate_form(SmtpSettingsForm, data)
         run_in_tm(lambda db: service.save_settings(db, registry["secret_box"], Actor.cli(), new))
 
     return configure
