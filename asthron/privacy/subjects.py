@@ -328,3 +328,44 @@ def erase(
         {"reason": reason, "tables": report, "tombstones": len(digests)},
     )
     return report
+
+
+def reapply_tombstones(
+    db: Session, digests: set[str], secrets: dict, var_dir: Path, box: SecretBox | None
+) -> int:
+    """Store ``digests`` as tombstones and erase again every subject whose identifier or
+    visitor/lead id matches one (after a restore from a backup older than the erasure).
+    Returns how many subjects were erased."""
+    key = tombstones.tombstone_key(secrets)
+    wanted = digests | tombstones.stored(db)
+    tombstones.record(db, var_dir, wanted - tombstones.stored(db))
+    seeds: list[SubjectQuery] = []
+    for table, rule in rules.personal_tables():
+        columns = list(rule.identifiers)
+        if rule.entity in ("visitor", "lead"):
+            columns.append(_pk(table).name)
+        if not columns:
+            continue
+        for row in db.execute(sa.select(*(table.c[c] for c in columns))).mappings():
+            for column in columns:
+                value = row[column]
+                if value is None or value == "":
+                    continue
+                kind = rule.identifiers.get(column) or rule.entity
+                normal = str(value).strip().lower() if kind == "email" else value
+                if tombstones.digest(key, kind, normal) in wanted:
+                    seeds.append(SubjectQuery(kind, normal))
+    erased = 0
+    covered: set[tuple[str, object]] = set()
+    for seed in seeds:
+        if (seed.kind, seed.value) in covered:
+            continue  # part of a person already erased with an earlier seed
+        try:
+            subject = find(db, seed, box)
+        except SubjectError:
+            continue
+        covered |= subject.identifiers
+        covered |= {(kind, i) for kind, ids in subject.entities.items() for i in ids}
+        erase(db, subject, Actor.cli(), secrets, var_dir, reason="tombstone after restore")
+        erased += 1
+    return erased

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,9 @@ from sqlalchemy.orm import Session
 from tests.cli.conftest import (  # noqa: F401  (fixtures)
     Cli,
     _clean_env,
+    _pg_database,
     _set_up_var,
     cli,
-    cli_db_url,
     ini,
     ready_cli,
     sqlite_cli,
@@ -144,6 +145,16 @@ def table_rows(cli: Cli, sql: str, **params) -> list:
             return list(connection.execute(sa.text(sql), params))
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def cli_db_url(request, tmp_path):
+    """As tests/cli's, with a PostgreSQL database named per process: other test runs on the
+    same server drop theirs by name."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}"
+        return
+    yield from _pg_database(f"asthron_privacy_{os.getpid()}")
 
 
 @pytest.fixture
