@@ -152,9 +152,23 @@ def _register():
     # The privacy commands walk the metadata: every table must be known.
     import_all_models()
     # The command modules import this group, so they are loaded after it is defined.
-    from asthron.cli import ai, backup, db, jobs, kb, leads, serve, setup, sites, subject, users
+    from asthron.cli import (
+        ai,
+        backup,
+        db,
+        jobs,
+        kb,
+        leads,
+        retention,
+        serve,
+        setup,
+        sites,
+        subject,
+        users,
+    )
 
-    for module in (ai, backup, db, jobs, kb, leads, serve, setup, sites, subject, users):
+    modules = (ai, backup, db, jobs, kb, leads, retention, serve, setup, sites, subject, users)
+    for module in modules:
         module.register(cli)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from zope.sqlalchemy import mark_changed
 
 from asthron import audit
 from asthron.audit.service import Actor
@@ -316,6 +317,8 @@ def erase(
                 result = db.execute(sa.update(table).where(pk.in_(chunk)).values(rule.anonymise))
             done += result.rowcount
         report[table.name] = {"deleted" if rule.erase == "delete" else "anonymised": done}
+        # Core statements: the transaction must be told it wrote.
+        mark_changed(db, db.info["transaction_manager"])
     key = tombstones.tombstone_key(secrets)
     digests = subject.tombstone_digests(key)
     tombstones.record(db, var_dir, digests)
