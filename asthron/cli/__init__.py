@@ -158,6 +158,7 @@ def _register():
         db,
         jobs,
         kb,
+        keys,
         leads,
         retention,
         serve,
@@ -167,7 +168,21 @@ def _register():
         users,
     )
 
-    modules = (ai, backup, db, jobs, kb, leads, retention, serve, setup, sites, subject, users)
+    modules = (
+        ai,
+        backup,
+        db,
+        jobs,
+        kb,
+        keys,
+        leads,
+        retention,
+        serve,
+        setup,
+        sites,
+        subject,
+        users,
+    )
     for module in modules:
         module.register(cli)
 
