@@ -23,6 +23,10 @@ def includeme(config):
 
     config.add_route("audit.list", "/audit")
     config.add_route("audit.export", "/audit/export.csv")
+    config.add_route("privacy.page", "/privacy")
+    config.add_route("privacy.retention", "/privacy/retention")
+    config.add_route("privacy.export", "/privacy/export.zip")
+    config.add_route("privacy.erase", "/privacy/erase")
 
     config.add_route("sites.list", "/sites")
     config.add_route("sites.create", "/sites/new")

@@ -267,13 +267,8 @@ TABLE_DESCRIPTIONS = {
 }
 
 
-def write_export(rows: dict[str, list[dict]], out: Path) -> None:
-    """Write the zip beside ``out`` and rename it into place: never a half-written file."""
-    out = Path(out)
-    if out.exists():
-        raise SubjectError(f"{out} already exists; choose another --out")
-    if not out.parent.is_dir():
-        raise SubjectError(f"directory {out.parent} does not exist")
+def export_bytes(rows: dict[str, list[dict]]) -> bytes:
+    """The export as a zip: one JSON file per table and a README saying what each holds."""
     files = []
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -282,8 +277,18 @@ def write_export(rows: dict[str, list[dict]], out: Path) -> None:
             what = TABLE_DESCRIPTIONS.get(name, "rows of this table that refer to the person")
             files.append(f"  {name}.json: {len(table_rows)} row(s): {what}")
         archive.writestr("README.txt", README.format(files="\n".join(files)))
+    return buffer.getvalue()
+
+
+def write_export(rows: dict[str, list[dict]], out: Path) -> None:
+    """Write the zip beside ``out`` and rename it into place: never a half-written file."""
+    out = Path(out)
+    if out.exists():
+        raise SubjectError(f"{out} already exists; choose another --out")
+    if not out.parent.is_dir():
+        raise SubjectError(f"directory {out.parent} does not exist")
     partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(buffer.getvalue())
+    partial.write_bytes(export_bytes(rows))
     partial.chmod(0o600)
     partial.replace(out)
 
