@@ -57,13 +57,21 @@ def test_owner_finds_exports_and_erases(testapp, login, make_user, ini_settings)
     assert "privacy.subject_exported" in actions and "privacy.subject_erased" in actions
 
 
-def test_retention_windows_are_saved_and_bad_ones_refused(testapp, login, make_user):
-    login(make_user("owner"))
+def test_retention_windows_are_saved_and_bad_ones_refused(testapp, login, make_user, ini_settings):
+    owner = make_user("owner")
+    login(owner)
     page = testapp.get("/privacy")
     token = csrf_from(page)
     testapp.post("/privacy/retention", {"conversations": "30", "csrf_token": token}, status=303)
     assert 'name="conversations" value="30"' in testapp.get("/privacy").text
     testapp.post("/privacy/retention", {"usage": "x", "csrf_token": token}, status=400)
+    engine = sa.create_engine(ini_settings["asthron.database_url"])
+    with engine.connect() as connection:
+        entries = connection.execute(
+            sa.text("SELECT actor_label FROM audit_log WHERE action = 'retention.window_changed'")
+        ).all()
+    engine.dispose()
+    assert [row[0] for row in entries] == [owner["email"]]
 
 
 def test_admins_and_staff_cannot_open_it(testapp, login, make_user):
