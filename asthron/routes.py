@@ -55,6 +55,9 @@ def includeme(config):
 
     config.add_route("widget.script", "/widget.js")
     config.add_route("widget.demo", "/demo")
+    config.add_route(
+        "unsubscribe.visitor", "/unsubscribe/{visitor_id:\\d{1,9}}/{token:[0-9a-f]{64}}"
+    )
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")

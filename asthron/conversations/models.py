@@ -53,6 +53,8 @@ class Visitor(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     # Set only when the business's backend signed the identity (HMAC), never from a claim.
     verified_email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Set by the unsubscribe link of reply emails: none is sent to this visitor again.
+    email_opt_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Conversation(Base):

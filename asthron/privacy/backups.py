@@ -96,42 +96,31 @@ def pg_tool(name: str) -> str:
     return path
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sqlite_counts(connection: sqlite3.Connection) -> tuple[dict[str, int], str | None]:
-    names = [
-        row[0]
-        for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
-            "AND name NOT LIKE 'knowledge_fts%' ORDER BY name"
-        )
-    ]
+def _counts(connection) -> tuple[dict[str, int], str | None]:
+    """Rows per table and the schema revision, as this connection sees them."""
+    names = [n for n in sa.inspect(connection).get_table_names() if not n.startswith("sqlite_")]
     counts = {
-        # Names come from the catalog and are quoted: nothing typed reaches this SQL.
-        name: connection.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()[0]  # noqa: S608
-        for name in names
-    }
-    revision = None
-    if "alembic_version" in names:
-        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        revision = row[0] if row else None
-    counts.pop("alembic_version", None)
-    return counts, revision
-
-
-def _pg_counts(connection) -> tuple[dict[str, int], str | None]:
-    names = sa.inspect(connection).get_table_names()
-    counts = {
-        name: connection.execute(sa.text(f"SELECT count(*) FROM {_quoted(name)}")).scalar_one()  # noqa: S608
+        name: connection.execute(
+            sa.select(sa.func.count()).select_from(sa.table(name))
+        ).scalar_one()
         for name in sorted(names)
     }
     revision = None
     if "alembic_version" in counts:
-        revision = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        revision = connection.execute(
+            sa.select(sa.column("version_num")).select_from(sa.table("alembic_version"))
+        ).scalar()
     counts.pop("alembic_version", None)
     return counts, revision
+
+
+def _sqlite_counts(path: Path) -> tuple[dict[str, int], str | None]:
+    engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with engine.connect() as connection:
+            return _counts(connection)
+    finally:
+        engine.dispose()
 
 
 def create(engine: sa.Engine, out_dir: Path) -> Backup:
@@ -154,17 +143,17 @@ def create(engine: sa.Engine, out_dir: Path) -> Backup:
         try:
             # One step (pages=-1): the copy is a single consistent snapshot.
             source.backup(target)
-            counts, revision = _sqlite_counts(target)
         finally:
             target.close()
             source.close()
+        counts, revision = _sqlite_counts(partial)
     else:
         pg_dump = pg_tool("pg_dump")
         with engine.connect() as connection:
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar()
-                counts, revision = _pg_counts(connection)
+                counts, revision = _counts(connection)
                 done = subprocess.run(
                     [pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(partial), libpq_url(url)],
                     capture_output=True,
@@ -224,10 +213,10 @@ def verify(path: Path) -> Backup:
             connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
                 result = connection.execute("PRAGMA integrity_check").fetchall()
-                counts, revision = _sqlite_counts(connection)
             finally:
                 connection.close()
-        except sqlite3.DatabaseError as exc:
+            counts, revision = _sqlite_counts(path)
+        except (sqlite3.DatabaseError, sa.exc.DatabaseError) as exc:
             raise BackupError(f"{path.name} is not a readable SQLite database: {exc}") from None
         if result != [("ok",)]:
             raise BackupError(f"{path.name} fails SQLite's integrity check: {result[0][0]}")

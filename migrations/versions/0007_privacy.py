@@ -1,4 +1,4 @@
-"""privacy: erasure tombstones, retention windows
+"""privacy: erasure tombstones, retention windows, visitors' email opt-out
 
 Revision ID: 0007
 Revises: 0006
@@ -24,6 +24,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_erasure_tombstones')),
     sa.UniqueConstraint('digest', name=op.f('uq_erasure_tombstones_digest'))
     )
+    with op.batch_alter_table('visitors', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('email_opt_out_at', asthron.db.UTCDateTime(timezone=True), nullable=True))
+
     op.create_table('retention_windows',
     sa.Column('category', sa.String(length=32), nullable=False),
     sa.Column('days', sa.Integer(), nullable=False),
@@ -34,4 +37,6 @@ def upgrade():
 
 def downgrade():
     op.drop_table('retention_windows')
+    with op.batch_alter_table('visitors', schema=None) as batch_op:
+        batch_op.drop_column('email_opt_out_at')
     op.drop_table('erasure_tombstones')

@@ -100,6 +100,7 @@ STREAMING = frozenset({"inbox.stream", "inbox.events"})
 # apply; its own tests cover it.
 NOT_DASHBOARD_PREFIXES = {
     "widget_api.": "public widget API (visitor bearer tokens, no cookies)",
+    "unsubscribe.": "the signed unsubscribe link of reply emails (RFC 8058 one-click, no cookies)",
     "__": "static assets",
 }
 
