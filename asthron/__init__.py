@@ -2,8 +2,12 @@
 
 from pyramid.config import Configurator
 
+from asthron.models import import_all_models
+
 
 def make_config(global_config=None, **settings) -> Configurator:
+    # The privacy feature reads every table's personal-data rule from the metadata.
+    import_all_models()
     config = Configurator(settings=settings)
     # Typed settings and the secrets file come first: everything below reads them.
     config.include(".settings")
@@ -41,6 +45,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     # not by this list.
     config.include(".inbox")
     config.include(".leads")
+    # Retention, subject export/erase, backups, keys: reads the others only via metadata.
+    config.include(".privacy")
     config.include(".health")
     # Every route lives in one file.
     config.include(".routes")

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from asthron.db import Base, UTCDateTime, registry_of, utcnow
+from asthron.personal_data import personal_data
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,12 @@ class DomainEvent(Base):
     """One fact, as recorded in its cause's transaction."""
 
     __tablename__ = "domain_events"
-    __table_args__ = (sa.Index("ix_domain_events_kind_id", "kind", "id"),)
+    __table_args__ = (
+        sa.Index("ix_domain_events_kind_id", "kind", "id"),
+        personal_data(
+            refs=(("subject_type", "subject_id"),), mentions=("payload",), retention="events"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(64))

@@ -85,6 +85,8 @@ NOTICES = {
     "provider_removed": "The provider was removed.",
     "budget_saved": "The monthly budget was saved.",
     "prices_saved": "The price table was saved.",
+    "retention_saved": "The retention windows were saved.",
+    "subject_erased": "Everything about that person was erased or anonymised.",
 }
 
 

@@ -23,6 +23,10 @@ def includeme(config):
 
     config.add_route("audit.list", "/audit")
     config.add_route("audit.export", "/audit/export.csv")
+    config.add_route("privacy.page", "/privacy")
+    config.add_route("privacy.retention", "/privacy/retention")
+    config.add_route("privacy.export", "/privacy/export.zip")
+    config.add_route("privacy.erase", "/privacy/erase")
 
     config.add_route("sites.list", "/sites")
     config.add_route("sites.create", "/sites/new")
@@ -51,6 +55,9 @@ def includeme(config):
 
     config.add_route("widget.script", "/widget.js")
     config.add_route("widget.demo", "/demo")
+    config.add_route(
+        "unsubscribe.visitor", "/unsubscribe/{visitor_id:\\d{1,9}}/{token:[0-9a-f]{64}}"
+    )
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")

@@ -39,6 +39,30 @@ def _int(value, name: str, minimum: int = 0) -> int:
     return number
 
 
+# Retention windows in days per category of personal data (0 keeps for ever); the .ini's
+# asthron.retention.<category>_days change the defaults, the owner's dashboard overrides them.
+RETENTION_DEFAULTS = {
+    "conversations": 365,  # visitors and their conversations, after the last activity
+    "page_views": 30,
+    "leads": 0,  # until erased or deleted by staff
+    "audit": 730,
+    "usage": 400,
+    "sessions": 90,  # staff login sessions and invitations
+    "security": 30,  # failed-login records
+    "outbox": 30,  # finished outbox items (emails sent or given up)
+    "events": 90,  # domain events
+}
+
+
+def _retention(get) -> dict[str, int]:
+    return {
+        category: _int(
+            get(f"retention.{category}_days", default), f"asthron.retention.{category}_days", 0
+        )
+        for category, default in RETENTION_DEFAULTS.items()
+    }
+
+
 @dataclass(frozen=True)
 class AppSettings:
     database_url: str
@@ -78,6 +102,7 @@ class AppSettings:
     templates_dir: Path = field(default_factory=lambda: Path("templates"))
     migrations_dir: Path = field(default_factory=lambda: Path("migrations"))
     var_dir: Path = field(default_factory=lambda: Path("var"))
+    retention_days: dict = field(default_factory=lambda: dict(RETENTION_DEFAULTS))
     extra: dict = field(default_factory=dict)
 
     @property
@@ -203,6 +228,7 @@ class AppSettings:
             templates_dir=Path(get("templates_dir", here / "templates")),
             migrations_dir=Path(get("migrations_dir", here / "migrations")),
             var_dir=Path(get("var_dir", here / "var")),
+            retention_days=_retention(get),
             extra={k: v for k, v in raw.items() if k.startswith("asthron.")},
         )
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import personal_data
 
 ROLES = ("owner", "admin", "staff")
 
@@ -18,6 +19,11 @@ class User(Base):
         sa.CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),
         # The email is stored lower-cased, so this unique index is case-insensitive.
         sa.UniqueConstraint("email"),
+        personal_data(
+            erase="keep",
+            identifiers={"email": "email"},
+            note="staff accounts: deactivated on the Team page",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -42,6 +48,14 @@ class UserSession(Base):
     """A server-side login session. Only the SHA-256 of the cookie token is stored."""
 
     __tablename__ = "user_sessions"
+    __table_args__ = (
+        personal_data(
+            erase="keep",
+            retention="sessions",
+            retention_column="last_seen_at",
+            note="staff sessions",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -59,7 +73,10 @@ class UserSession(Base):
 
 class Invitation(Base):
     __tablename__ = "invitations"
-    __table_args__ = (sa.CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),)
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),
+        personal_data(identifiers={"email": "email"}, retention="sessions"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -85,6 +102,11 @@ class LoginFailure(Base):
     __table_args__ = (
         sa.Index("ix_login_failures_account_key_created_at", "account_key", "created_at"),
         sa.Index("ix_login_failures_ip_address_created_at", "ip_address", "created_at"),
+        personal_data(
+            erase="keep",
+            retention="security",
+            note="an address and a hash of the typed email, kept briefly for throttling",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import not_personal, personal_data
 
 PROVIDER_KINDS = ("openai", "ollama", "anthropic")
 PROVIDER_SLOTS = ("primary", "secondary")
@@ -18,7 +19,10 @@ class AssistantProfile(Base):
     """One row: what the business is and how the assistant should behave."""
 
     __tablename__ = "assistant_profile"
-    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+    __table_args__ = (
+        sa.CheckConstraint("id = 1", name="single_row"),
+        not_personal("the business's own profile"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     business_name: Mapped[str] = mapped_column(sa.String(120), default="")
@@ -45,6 +49,7 @@ class ProviderConfig(Base):
         sa.UniqueConstraint("slot"),
         sa.CheckConstraint("slot IN ('primary', 'secondary')", name="slot"),
         sa.CheckConstraint("kind IN ('openai', 'ollama', 'anthropic')", name="kind"),
+        not_personal("AI provider settings"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,7 +85,15 @@ class UsageRecord(Base):
     """One model call: who, what for, how many tokens, how fast, how much, and whether it worked."""
 
     __tablename__ = "usage_records"
-    __table_args__ = (sa.Index("ix_usage_records_created_at_provider", "created_at", "provider"),)
+    __table_args__ = (
+        sa.Index("ix_usage_records_created_at_provider", "created_at", "provider"),
+        personal_data(
+            erase="anonymise",
+            links={"conversation_id": "conversation"},
+            anonymise={"conversation_id": None},
+            retention="usage",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

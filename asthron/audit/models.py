@@ -8,11 +8,21 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import personal_data
 
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (sa.Index("ix_audit_log_action_created_at", "action", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_audit_log_action_created_at", "action", "created_at"),
+        personal_data(
+            erase="anonymise",
+            refs=(("target_type", "target_id"),),
+            mentions=("summary",),
+            anonymise={"summary": {"erased": True}},
+            retention="audit",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

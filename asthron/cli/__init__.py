@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from asthron.accounts.passwords import PasswordPolicyError
 from asthron.accounts.service import AccountError
 from asthron.db import new_transaction
+from asthron.models import import_all_models
 from asthron.settings import SettingsError
 from asthron.text import escape_controls
 
@@ -148,10 +149,41 @@ def cli(ctx, config_path):
 
 
 def _register():
+    # The privacy commands walk the metadata: every table must be known.
+    import_all_models()
     # The command modules import this group, so they are loaded after it is defined.
-    from asthron.cli import ai, db, jobs, kb, leads, serve, setup, sites, users
+    from asthron.cli import (
+        ai,
+        backup,
+        db,
+        jobs,
+        kb,
+        keys,
+        leads,
+        retention,
+        serve,
+        setup,
+        sites,
+        subject,
+        users,
+    )
 
-    for module in (ai, db, jobs, kb, leads, serve, setup, sites, users):
+    modules = (
+        ai,
+        backup,
+        db,
+        jobs,
+        kb,
+        keys,
+        leads,
+        retention,
+        serve,
+        setup,
+        sites,
+        subject,
+        users,
+    )
+    for module in modules:
         module.register(cli)
 
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import personal_data
 
 EVENT_TYPES = (
     "visitor_message",
@@ -28,7 +29,15 @@ class Visitor(Base):
     """
 
     __tablename__ = "visitors"
-    __table_args__ = (sa.UniqueConstraint("token_hash"),)
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash"),
+        personal_data(
+            entity="visitor",
+            identifiers={"email": "email", "verified_email": "email"},
+            retention="conversations",
+            retention_column="last_seen_at",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(sa.ForeignKey("sites.id", ondelete="CASCADE"), index=True)
@@ -44,6 +53,8 @@ class Visitor(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     # Set only when the business's backend signed the identity (HMAC), never from a claim.
     verified_email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Set by the unsubscribe link of reply emails: none is sent to this visitor again.
+    email_opt_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Conversation(Base):
@@ -65,6 +76,12 @@ class Conversation(Base):
             "waiting_since",
             sqlite_where=sa.text("owner = 'waiting'"),
             postgresql_where=sa.text("owner = 'waiting'"),
+        ),
+        personal_data(
+            entity="conversation",
+            links={"visitor_id": "visitor"},
+            retention="conversations",
+            retention_column="last_activity_at",
         ),
     )
 
@@ -113,7 +130,7 @@ class ConversationEvent(Base):
             name="type",
         ),
         # Never reuse the id of a deleted last row: readers resume from "after N".
-        {"sqlite_autoincrement": True},
+        {"sqlite_autoincrement": True, **personal_data(links={"conversation_id": "conversation"})},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,7 +154,12 @@ class VisitorPageView(Base):
     """Pages a visitor had open while chatting (context for staff), kept short."""
 
     __tablename__ = "visitor_page_views"
-    __table_args__ = (sa.Index("ix_visitor_page_views_visitor_id_id", "visitor_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_visitor_page_views_visitor_id_id", "visitor_id", "id"),
+        personal_data(
+            links={"visitor_id": "visitor"}, retention="page_views", retention_column="seen_at"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     visitor_id: Mapped[int] = mapped_column(sa.ForeignKey("visitors.id", ondelete="CASCADE"))

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import personal_data
 
 
 class HandoffRules(Base):
@@ -30,6 +31,7 @@ class ConversationSummary(Base):
     """The AI summary written at handoff, so the person joining need not scroll."""
 
     __tablename__ = "conversation_summaries"
+    __table_args__ = (personal_data(links={"conversation_id": "conversation"}),)
 
     conversation_id: Mapped[int] = mapped_column(
         sa.ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True

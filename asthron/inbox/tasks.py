@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from asthron.accounts import presence
 from asthron.accounts.models import User
+from asthron.conversations import unsubscribe
 from asthron.conversations.history import history
 from asthron.conversations.hooks import HandoffRequested
 from asthron.conversations.models import Conversation, Visitor
@@ -99,12 +100,26 @@ def email_visitor_about_replies(db: Session, conversation_id: int) -> bool:
     if conversation is None:
         return False
     visitor = db.get(Visitor, conversation.visitor_id)
-    if not visitor.email or utcnow() - visitor.last_seen_at < VISITOR_GONE_AFTER:
+    if not visitor.email or visitor.email_opt_out_at is not None:
+        return False
+    if utcnow() - visitor.last_seen_at < VISITOR_GONE_AFTER:
         return False
     seen = max(conversation.visitor_read_event_id, conversation.visitor_emailed_event_id)
     unread = [e for e in history(db, conversation.id, types=["staff_message"]) if e.id > seen]
     if not unread:
         return False
     conversation.visitor_emailed_event_id = unread[-1].id
-    queue_templated_email(db, visitor.email, "visitor_replies", visitor=visitor, replies=unread)
+    registry = registry_of(db)
+    headers = unsubscribe.headers(
+        registry["secrets"], registry["app_settings"].public_url, visitor.id
+    )
+    queue_templated_email(
+        db,
+        visitor.email,
+        "visitor_replies",
+        headers=headers,
+        visitor=visitor,
+        replies=unread,
+        unsubscribe_url=headers["List-Unsubscribe"][1:-1],
+    )
     return True

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import not_personal, personal_data
 
 OUTBOX_STATES = ("pending", "done", "failed")
 
@@ -17,6 +18,12 @@ class OutboxItem(Base):
     __table_args__ = (
         sa.CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
         sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        personal_data(
+            mentions=("payload",),
+            sealed={"payload": "sealed"},
+            retention="outbox",
+            retention_filter="state <> 'pending'",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,6 +42,7 @@ class OutboxItem(Base):
 
 class WorkerHeartbeat(Base):
     __tablename__ = "worker_heartbeats"
+    __table_args__ = (not_personal("worker processes"),)
 
     name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     beat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

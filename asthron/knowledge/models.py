@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import not_personal
 
 
 class Article(Base):
     __tablename__ = "articles"
+    __table_args__ = (not_personal("knowledge-base content written by the business"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
@@ -37,6 +39,7 @@ class Article(Base):
 
 class ArticleChunk(Base):
     __tablename__ = "article_chunks"
+    __table_args__ = (not_personal("knowledge-base content written by the business"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(

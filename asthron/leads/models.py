@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import not_personal, personal_data
 
 LEAD_STATUSES = ("new", "contacted", "qualified", "won", "lost")
 QUESTION_KINDS = ("text", "single", "multi", "number", "date")
@@ -24,6 +25,13 @@ class Lead(Base):
             "status IN ('new', 'contacted', 'qualified', 'won', 'lost')", name="status"
         ),
         sa.Index("ix_leads_created_at_id", "created_at", "id"),
+        personal_data(
+            entity="lead",
+            identifiers={"email": "email", "phone": "phone"},
+            links={"ai_note_conversation_id": "conversation"},
+            retention="leads",
+            retention_column="updated_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,7 +70,10 @@ class Lead(Base):
 
 class LeadConversation(Base):
     __tablename__ = "lead_conversations"
-    __table_args__ = (sa.UniqueConstraint("conversation_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id"),
+        personal_data(links={"lead_id": "lead", "conversation_id": "conversation"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id", ondelete="CASCADE"), index=True)
@@ -79,6 +90,7 @@ class LeadProposal(Base):
     __tablename__ = "lead_proposals"
     __table_args__ = (
         sa.CheckConstraint("state IN ('pending', 'accepted', 'rejected')", name="state"),
+        personal_data(links={"lead_id": "lead", "conversation_id": "conversation"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,7 +108,10 @@ class LeadActivity(Base):
     """The lead's timeline: captures, merges, changes, notes, exports."""
 
     __tablename__ = "lead_activity"
-    __table_args__ = (sa.Index("ix_lead_activity_lead_id_id", "lead_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_lead_activity_lead_id_id", "lead_id", "id"),
+        personal_data(links={"lead_id": "lead"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id", ondelete="CASCADE"))
@@ -114,6 +129,7 @@ class LeadForm(Base):
     """The lead-form card of one site: which fields, in what order, and when it is offered."""
 
     __tablename__ = "lead_forms"
+    __table_args__ = (not_personal("the form's configuration; notify_emails are staff addresses"),)
 
     site_id: Mapped[int] = mapped_column(
         sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
@@ -135,6 +151,7 @@ class QualificationQuestion(Base):
     __table_args__ = (
         sa.UniqueConstraint("key"),
         sa.CheckConstraint("kind IN ('text', 'single', 'multi', 'number', 'date')", name="kind"),
+        not_personal("questions written by the business"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,7 +166,10 @@ class QualificationQuestion(Base):
 
 class QualificationAnswer(Base):
     __tablename__ = "qualification_answers"
-    __table_args__ = (sa.UniqueConstraint("lead_id", "question_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("lead_id", "question_id"),
+        personal_data(links={"lead_id": "lead"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(sa.ForeignKey("leads.id", ondelete="CASCADE"), index=True)
@@ -167,7 +187,10 @@ class LeadSettings(Base):
     """One row: the rules that make a lead qualified, and what happens then."""
 
     __tablename__ = "lead_settings"
-    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+    __table_args__ = (
+        sa.CheckConstraint("id = 1", name="single_row"),
+        not_personal("qualification rules and the default phone region"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, default=1)
     # All must hold: [{"question": "budget", "op": ">=", "value": 5000}, ...]

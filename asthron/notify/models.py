@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import not_personal
 
 SMTP_SECURITY = ("none", "starttls", "tls")
 
@@ -17,6 +18,7 @@ class SmtpSettings(Base):
     __table_args__ = (
         sa.CheckConstraint("security IN ('none', 'starttls', 'tls')", name="security"),
         sa.CheckConstraint("id = 1", name="single_row"),
+        not_personal("the business's mail server settings"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, default=1)

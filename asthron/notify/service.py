@@ -118,7 +118,18 @@ def masked_password(db: Session, box: SecretBox) -> str:
     return masked(box.decrypt(row.password_encrypted))
 
 
-def queue_email(db: Session, to: str, subject: str, text: str, html: str | None = None):
+# Headers a caller may add to an email (the rest are set here).
+EXTRA_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post"})
+
+
+def queue_email(
+    db: Session,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    headers: dict | None = None,
+):
     """Record an email in the caller's transaction; it is sent once that commits."""
     to = normalize_email(to)
     payload = {
@@ -127,6 +138,11 @@ def queue_email(db: Session, to: str, subject: str, text: str, html: str | None 
         # Stable across retries, so a receiving server can drop a duplicate delivery.
         "message_id": f"<{uuid.uuid4().hex}@asthron>",
     }
+    if headers:
+        unknown = set(headers) - EXTRA_HEADERS
+        if unknown:
+            raise ValueError(f"headers not allowed: {sorted(unknown)}")
+        payload["headers"] = dict(headers)
     box = db.info.get("secret_box")
     if box is not None:
         # Bodies carry invitation links and visitors' words: sealed at rest in the outbox.
@@ -151,10 +167,10 @@ def render_email(db: Session, name: str, values: dict) -> tuple[str, str, str | 
     return " ".join(subject.split()), text, html
 
 
-def queue_templated_email(db: Session, to: str, name: str, **values):
+def queue_templated_email(db: Session, to: str, name: str, headers: dict | None = None, **values):
     """Render the email ``name`` (see ``render_email``) and queue it like ``queue_email``."""
     subject, text, html = render_email(db, name, values)
-    return queue_email(db, to, subject, text, html)
+    return queue_email(db, to, subject, text, html, headers=headers)
 
 
 def unsealed(payload: dict, box: SecretBox) -> dict:
@@ -171,6 +187,9 @@ def build_message(row: SmtpSettings, payload: dict) -> EmailMessage:
     message["To"] = str(Address(addr_spec=payload["to"]))
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = payload["message_id"]
+    for name, value in (payload.get("headers") or {}).items():
+        if name in EXTRA_HEADERS:
+            message[name] = value
     message.set_content(payload["text"])
     if payload.get("html"):
         message.add_alternative(payload["html"], subtype="html")

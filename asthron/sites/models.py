@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from asthron.db import Base, UTCDateTime, utcnow
+from asthron.personal_data import not_personal
 
 
 class Site(Base):
@@ -15,6 +16,7 @@ class Site(Base):
     __table_args__ = (
         sa.UniqueConstraint("public_key"),
         sa.CheckConstraint("position IN ('right', 'left')", name="position"),
+        not_personal("the business's websites"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -49,6 +49,7 @@ AUDITED_ELSEWHERE = {
     "assistant.": "tests/assistant",
     "inbox.": "tests/inbox",
     "leads.": "tests/leads",
+    "privacy.": "tests/privacy",
 }
 
 

@@ -31,6 +31,10 @@ ROUTES: dict[str, dict[str, object]] = {
     "team.sessions_revoke": {"POST": MANAGERS},
     "audit.list": {"GET": MANAGERS},
     "audit.export": {"POST": MANAGERS},
+    "privacy.page": {"GET": OWNER},
+    "privacy.retention": {"POST": OWNER},
+    "privacy.export": {"POST": OWNER},
+    "privacy.erase": {"POST": OWNER},
     "integrations.email": {"GET": OWNER, "POST": OWNER},
     "integrations.email_test": {"POST": OWNER},
     "sites.list": {"GET": MANAGERS},
@@ -96,6 +100,7 @@ STREAMING = frozenset({"inbox.stream", "inbox.events"})
 # apply; its own tests cover it.
 NOT_DASHBOARD_PREFIXES = {
     "widget_api.": "public widget API (visitor bearer tokens, no cookies)",
+    "unsubscribe.": "the signed unsubscribe link of reply emails (RFC 8058 one-click, no cookies)",
     "__": "static assets",
 }
 
@@ -153,6 +158,9 @@ def valid_form(route_name: str, world) -> dict:
         "team.invite": {"email": "new-member@example.com", "role": "staff"},
         "team.set_role": {"role": "admin"},
         "audit.export": {"actor": "", "action": "", "since": "", "until": ""},
+        "privacy.retention": {"conversations": "30"},
+        "privacy.export": {"kind": "email", "value": "nobody@example.com"},
+        "privacy.erase": {"kind": "email", "value": "nobody@example.com", "confirm": "erase"},
         "integrations.email": {
             "host": "smtp.example.com",
             "port": "587",

@@ -1,0 +1,312 @@
+"""Backups: a consistent copy of the database with a manifest beside it.
+
+SQLite is copied with the sqlite3 online backup API (one step, so the copy is one
+consistent snapshot even while others write); PostgreSQL with ``pg_dump -Fc`` run on a
+snapshot exported from the transaction that counts the rows, so the manifest's counts are the
+dump's. The manifest names the schema revision, the row count of every table, the app
+version and the file's SHA-256. The secrets file is never part of a backup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+FORMAT = "asthron-backup/1"
+MANIFEST_SUFFIX = ".manifest.json"
+SUFFIXES = {"sqlite": ".sqlite", "postgresql": ".dump"}
+
+
+class BackupError(ValueError):
+    """A backup cannot be made, read or restored; the message says why."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: Path
+    manifest: dict
+
+    @property
+    def manifest_path(self) -> Path:
+        return manifest_path_of(self.path)
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.manifest["created_at"])
+
+
+def dialect_of(url: str) -> str:
+    name = sa.engine.make_url(url).get_backend_name()
+    if name not in SUFFIXES:
+        raise BackupError(f"backups support SQLite and PostgreSQL, not {name}")
+    return name
+
+
+def manifest_path_of(path: Path) -> Path:
+    return path.with_name(path.stem + MANIFEST_SUFFIX)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("asthron")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def known_revisions(migrations_dir: Path) -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(sa.engine.make_url(url).database)
+
+
+def libpq_url(url: str) -> str:
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(False)
+
+
+def pg_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BackupError(
+            f"{name} is not on PATH: install the PostgreSQL client tools matching the server "
+            "(for example apt-get install postgresql-client)"
+        )
+    return path
+
+
+def _counts(connection) -> tuple[dict[str, int], str | None]:
+    """Rows per table and the schema revision, as this connection sees them."""
+    names = [n for n in sa.inspect(connection).get_table_names() if not n.startswith("sqlite_")]
+    counts = {
+        name: connection.execute(
+            sa.select(sa.func.count()).select_from(sa.table(name))
+        ).scalar_one()
+        for name in sorted(names)
+    }
+    revision = None
+    if "alembic_version" in counts:
+        revision = connection.execute(
+            sa.select(sa.column("version_num")).select_from(sa.table("alembic_version"))
+        ).scalar()
+    counts.pop("alembic_version", None)
+    return counts, revision
+
+
+def _sqlite_counts(path: Path) -> tuple[dict[str, int], str | None]:
+    engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with engine.connect() as connection:
+            return _counts(connection)
+    finally:
+        engine.dispose()
+
+
+def create(engine: sa.Engine, out_dir: Path) -> Backup:
+    """Write a backup and its manifest into ``out_dir``; the files appear complete or not at
+    all (each is written under a temporary name and renamed)."""
+    url = engine.url.render_as_string(False)
+    dialect = dialect_of(url)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    now = dt.datetime.now(dt.UTC)
+    stem = "asthron-" + now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
+    path = out_dir / (stem + SUFFIXES[dialect])
+    partial = path.with_name(path.name + ".partial")
+    if dialect == "sqlite":
+        source_path = _sqlite_path(url)
+        if not source_path.is_file():
+            raise BackupError(f"database file {source_path} does not exist")
+        source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
+        target = sqlite3.connect(partial)
+        try:
+            # One step (pages=-1): the copy is a single consistent snapshot.
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        counts, revision = _sqlite_counts(partial)
+    else:
+        pg_dump = pg_tool("pg_dump")
+        with engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar()
+                counts, revision = _counts(connection)
+                done = subprocess.run(
+                    [pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(partial), libpq_url(url)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    partial.unlink(missing_ok=True)
+                    raise BackupError(f"pg_dump failed: {done.stderr.strip().splitlines()[-1:]}")
+    partial.chmod(0o600)
+    manifest = {
+        "format": FORMAT,
+        "file": path.name,
+        "dialect": dialect,
+        "created_at": now.isoformat(),
+        "app_version": app_version(),
+        "schema_revision": revision,
+        "row_counts": counts,
+        "size": partial.stat().st_size,
+        "sha256": sha256_of(partial),
+        "secrets": "not included: keep a copy of the secrets file separately",
+    }
+    manifest_partial = out_dir / (stem + MANIFEST_SUFFIX + ".partial")
+    manifest_partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest_partial.chmod(0o600)
+    partial.replace(path)
+    manifest_partial.replace(manifest_path_of(path))
+    return Backup(path, manifest)
+
+
+def read_manifest(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise BackupError(f"{path} does not exist")
+    manifest_file = manifest_path_of(path)
+    if not manifest_file.is_file():
+        raise BackupError(f"{path} is not an Asthron backup: {manifest_file.name} is missing")
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (OSError, ValueError):
+        raise BackupError(f"{manifest_file.name} is not a readable manifest") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{manifest_file.name} is not an Asthron backup manifest")
+    if manifest.get("file") != path.name or manifest.get("dialect") not in SUFFIXES:
+        raise BackupError(f"{manifest_file.name} describes another file")
+    return manifest
+
+
+def verify(path: Path) -> Backup:
+    """Check the checksum, the file's own integrity and its row counts against the manifest."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if sha256_of(path) != manifest.get("sha256"):
+        raise BackupError(f"{path.name} does not match its manifest's checksum (damaged?)")
+    if manifest["dialect"] == "sqlite":
+        try:
+            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                result = connection.execute("PRAGMA integrity_check").fetchall()
+            finally:
+                connection.close()
+            counts, revision = _sqlite_counts(path)
+        except (sqlite3.DatabaseError, sa.exc.DatabaseError) as exc:
+            raise BackupError(f"{path.name} is not a readable SQLite database: {exc}") from None
+        if result != [("ok",)]:
+            raise BackupError(f"{path.name} fails SQLite's integrity check: {result[0][0]}")
+        if counts != manifest.get("row_counts") or revision != manifest.get("schema_revision"):
+            raise BackupError(f"{path.name} holds other rows than its manifest lists")
+    else:
+        done = subprocess.run(
+            [pg_tool("pg_restore"), "--list", str(path)], capture_output=True, check=False
+        )
+        if done.returncode != 0:
+            raise BackupError(f"{path.name} is not a readable pg_dump archive")
+    return Backup(path, manifest)
+
+
+def check_restorable(backup: Backup, database_url: str, migrations_dir: Path) -> None:
+    if backup.manifest["dialect"] != dialect_of(database_url):
+        raise BackupError(
+            f"this is a {backup.manifest['dialect']} backup; the configured database is "
+            f"{dialect_of(database_url)}"
+        )
+    revision = backup.manifest.get("schema_revision")
+    if revision is not None and revision not in known_revisions(migrations_dir):
+        raise BackupError(
+            f"the backup's schema ({revision}) is newer than this code knows: upgrade Asthron first"
+        )
+
+
+def restore(backup: Backup, engine: sa.Engine) -> None:
+    """Replace the database's contents with the backup's (then migrate it up)."""
+    url = engine.url.render_as_string(False)
+    engine.dispose()
+    if backup.manifest["dialect"] == "sqlite":
+        target_path = _sqlite_path(url)
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        source = sqlite3.connect(f"file:{backup.path}?mode=ro", uri=True)
+        target = sqlite3.connect(target_path, timeout=30)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        return
+    pg_restore = pg_tool("pg_restore")
+    with engine.begin() as connection:
+        # Whatever a newer schema added must go too, or migrating up would collide with it.
+        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    done = subprocess.run(
+        [pg_restore, "--no-owner", "--single-transaction", "-d", libpq_url(url), str(backup.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BackupError(f"pg_restore failed: {done.stderr.strip()[-300:]}")
+
+
+def list_backups(directory: Path) -> list[Backup]:
+    found = []
+    for manifest_file in sorted(Path(directory).glob("*" + MANIFEST_SUFFIX)):
+        try:
+            manifest = json.loads(manifest_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("format") == FORMAT:
+            path = manifest_file.with_name(str(manifest.get("file", "")))
+            if path.is_file() and path.parent == manifest_file.parent:
+                found.append(Backup(path, manifest))
+    return sorted(found, key=lambda b: b.created_at, reverse=True)
+
+
+def prune_plan(backups: list[Backup], keep_daily: int, keep_weekly: int) -> list[Backup]:
+    """The backups to delete: all but the newest of each of the last ``keep_daily`` days and
+    of each of the last ``keep_weekly`` ISO weeks that have one."""
+    keep: set[Path] = set()
+    days: set = set()
+    weeks: set = set()
+    for backup in backups:  # newest first
+        day = backup.created_at.date()
+        week = day.isocalendar()[:2]
+        if day not in days and len(days) < keep_daily:
+            days.add(day)
+            keep.add(backup.path)
+        if week not in weeks and len(weeks) < keep_weekly:
+            weeks.add(week)
+            keep.add(backup.path)
+    return [b for b in backups if b.path not in keep]
+
+
+def delete(backup: Backup) -> None:
+    backup.path.unlink(missing_ok=True)
+    backup.manifest_path.unlink(missing_ok=True)
