@@ -1,0 +1,310 @@
+"""Ranking passages for a visitor's question, and judging whether any of them answers it.
+
+One analyser for both databases (so SQLite and PostgreSQL give the same answers): words are
+lower-cased, stop words dropped and reduced to Snowball (Porter 2) stems; a word the knowledge
+base does not contain is corrected to the closest one it does (Damerau-Levenshtein distance 1,
+or 2 for longer words, via rapidfuzz) or split in two ("giftcards"); synonyms (built in, plus
+the owner's) add alternatives. Chunks are scored with BM25F over three fields (title,
+heading, body, weighted 3 : 2 : 1) and re-ranked by how much of the question they cover.
+
+**Answerability.** Every question term has an inverse document frequency; a term that occurs
+nowhere in the knowledge base gets the highest one, because a rare word nothing mentions
+("botox", "motorcycles") is the surest sign that the question is not covered. A passage's
+answerability is the IDF-weighted share of the question's terms found in its article; the
+question's is the share covered by the best few articles together (so a two-part question
+answered by two articles counts as covered). Below ``ANSWERABLE`` the assistant says it does
+not know instead of quoting a near miss.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+
+# Question words, function words and chat filler: they say nothing about the topic.
+STOP_WORDS = frozenset(
+    """a about after again all also am an and any anyone anything are as at be been before
+    being but by can cant could did do does doing dont else ever for from get gets getting
+    got had has have having he her here hers him his how i id if im in into is isnt it its
+    ive just know let lets like me mine more most much my need needs no not now of off ok
+    okay on one or our ours out over please pls plz she should so some something still such
+    than thanks thank that thats the their theirs them then there these they thing things
+    this those thx to too u ur us very want wanna was we were what whats when where which
+    while who whom why will with would yeah yes yet you youre your yours hi hello hey guys
+    lol tell say really actually gonna going stuff sort""".split()
+)
+# Irregular plurals the stemmer leaves alone.
+LEMMAS = {"teeth": "tooth", "children": "child", "kids": "kid", "people": "person", "ppl": "person"}
+# Built-in synonyms: each group is interchangeable (matched at a discount). The owner adds
+# more with ``knowledge.synonyms`` (asthron kb synonyms).
+BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("rent", "rental", "hire"),
+    ("price", "cost", "costs", "charge", "fee", "much"),
+    ("fix", "repair", "mend", "service"),
+    ("guarantee", "warranty"),
+    ("kid", "child", "son", "daughter"),
+    ("bday", "birthday"),
+    ("tmrw", "tomorrow"),
+    ("cancel", "refund"),
+    ("scared", "nervous", "anxious", "afraid", "fear", "phobia"),
+    ("job", "jobs", "career", "vacancy", "vacancies", "hiring", "work"),
+    ("car", "parking", "park"),
+    ("phone", "call", "contact", "email", "number"),
+    ("address", "location", "where", "find"),
+    ("wheelchair", "accessible", "accessibility", "step-free"),
+    ("voucher", "gift"),
+    ("cheap", "discount", "deal", "offer"),
+    ("vegan", "plant"),
+    ("open", "hours", "close", "closed"),
+    ("deliver", "delivery", "shipping", "ship", "post"),
+)
+FIELD_WEIGHTS = {"title": 3.0, "heading": 2.0, "body": 1.0}
+FIELD_B = {"title": 0.3, "heading": 0.3, "body": 0.75}
+K1 = 1.2
+FUZZY_WEIGHT = 0.85
+SYNONYM_WEIGHT = 0.6
+# Calibrated on tests/eval (see docs/benchmarks.md, "Answer quality").
+ANSWERABLE = 0.6
+PASSAGE_ANSWERABLE = 0.3
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=20000)
+def stem(word: str) -> str:
+    word = LEMMAS.get(word, word)
+    if word.endswith("'s"):
+        word = word[:-2]
+    return _stemmer.stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    return WORD_RE.findall((text or "").lower())
+
+
+def sentences(text: str) -> list[str]:
+    text = re.sub(r"^#{1,6}\s+", "", text or "", flags=re.MULTILINE)
+    return [s.strip() for s in SENTENCE_RE.split(text) if s and s.strip()]
+
+
+def synonym_groups(extra: Iterable[Iterable[str]] = ()) -> dict[str, set[str]]:
+    """Stem -> the stems it may stand for."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for group in (*BUILTIN_SYNONYMS, *extra):
+        stems = {stem(w) for phrase in group for w in words(phrase)}
+        for s in stems:
+            groups[s] |= stems - {s}
+    return groups
+
+
+@dataclass(frozen=True)
+class Doc:
+    chunk_id: int
+    article_id: int
+    title: str
+    heading: str
+    text: str
+    fields: dict[str, Counter]
+    lengths: dict[str, int]
+    stems: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One word of the question, with the stems that may match it and their weights."""
+
+    word: str
+    alternatives: dict[str, float]
+    idf: float  # of the best-known alternative; the highest IDF when none is known
+    known: bool
+
+
+@dataclass(frozen=True)
+class Ranked:
+    doc: Doc
+    score: float
+    coverage: float  # answerability of this passage alone (0..1)
+    matched: frozenset[str]  # the slots' words it covers
+    quote: tuple[str, ...] = ()
+
+
+@dataclass
+class Index:
+    docs: list[Doc]
+    synonyms: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.df: Counter = Counter()
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        self.article_stems: dict[int, set[str]] = defaultdict(set)
+        surface: Counter = Counter()
+        totals: Counter = Counter()
+        for i, doc in enumerate(self.docs):
+            for s in doc.stems:
+                self.df[s] += 1
+                self.postings[s].append(i)
+            self.article_stems[doc.article_id] |= doc.stems
+            for name, length in doc.lengths.items():
+                totals[name] += length
+            for w in words(f"{doc.title} {doc.heading} {doc.text}"):
+                surface[w] += 1
+        n = max(1, len(self.docs))
+        self.avg = {name: max(1.0, totals[name] / n) for name in FIELD_WEIGHTS}
+        self.n = len(self.docs)
+        self.max_idf = self._idf(0)
+        self.surface = surface
+        self.vocabulary = [w for w in surface if len(w) >= 3 and not w.isdigit()]
+        self.known_stems = set(self.df)
+
+    def _idf(self, df: int) -> float:
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+
+    # -- the question ---------------------------------------------------------------------
+
+    def _correct(self, word: str) -> list[str]:
+        """Known words a misspelt or run-together ``word`` probably meant (may be empty)."""
+        if len(word) < 4 or word.isdigit():
+            return []
+        limit = 1 if len(word) < 7 else 2
+        candidates = [w for w in (*self.vocabulary, *STOP_WORDS) if abs(len(w) - len(word)) <= limit]
+        found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=8)
+        if found:
+            best = min(d for _, d, _ in found)
+            options = [w for w, d, _ in found if d == best and (best == 1 or w[0] == word[0])]
+            if options:
+                choice = max(options, key=lambda w: (w[0] == word[0], self.surface.get(w, 0)))
+                return [] if choice in STOP_WORDS else [choice]
+        for cut in range(3, len(word) - 2):
+            left, right = word[:cut], word[cut:]
+            if self.surface.get(left) and self.surface.get(right):
+                return [left, right]
+        return []
+
+    def slots(self, question: str) -> list[Slot]:
+        slots: list[Slot] = []
+        seen: set[str] = set()
+        for word in words(question):
+            if word in STOP_WORDS or len(word) < 2 or word in seen:
+                continue
+            seen.add(word)
+            base = stem(word)
+            alternatives: dict[str, float] = {}
+            if base in self.known_stems:
+                alternatives[base] = 1.0
+            else:
+                for fixed in self._correct(word):
+                    alternatives.setdefault(stem(fixed), FUZZY_WEIGHT)
+            for s in [base, *alternatives]:
+                for other in self.synonyms.get(s, ()):
+                    if other in self.known_stems:
+                        alternatives.setdefault(other, SYNONYM_WEIGHT)
+            known = [self._idf(self.df[s]) for s, w in alternatives.items() if w >= FUZZY_WEIGHT]
+            if known:
+                idf = max(known)
+            elif alternatives:
+                # Known only through a synonym: as rare as its rarest synonym.
+                idf = max(self._idf(self.df[s]) for s in alternatives)
+            else:
+                idf = self.max_idf
+            if not alternatives and len(word) <= 2:
+                continue  # "ok", "xl": too short to mean anything on its own
+            slots.append(Slot(word, alternatives, idf, bool(alternatives)))
+        return slots
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def _tf(self, doc: Doc, s: str) -> float:
+        total = 0.0
+        for name, weight in FIELD_WEIGHTS.items():
+            tf = doc.fields[name].get(s, 0)
+            if tf:
+                norm = 1 - FIELD_B[name] + FIELD_B[name] * doc.lengths[name] / self.avg[name]
+                total += weight * tf / norm
+        return total
+
+    def rank(self, question: str, limit: int = 4) -> tuple[list[Ranked], float]:
+        """The best passage of each of the best ``limit`` articles, and the question's
+        answerability (0..1)."""
+        slots = self.slots(question)
+        if not slots or not self.docs:
+            return [], 0.0
+        total_idf = sum(slot.idf for slot in slots) or 1.0
+        candidates: set[int] = set()
+        for slot in slots:
+            for s in slot.alternatives:
+                candidates.update(self.postings.get(s, ()))
+        best_by_article: dict[int, Ranked] = {}
+        for i in candidates:
+            doc = self.docs[i]
+            article = self.article_stems[doc.article_id]
+            bm25, covered, matched = 0.0, 0.0, set()
+            for slot in slots:
+                contribution, in_article = 0.0, 0.0
+                for s, weight in slot.alternatives.items():
+                    tf = self._tf(doc, s) if s in doc.stems else 0.0
+                    if tf:
+                        idf = self._idf(self.df[s])
+                        contribution = max(contribution, weight * idf * tf * (K1 + 1) / (tf + K1))
+                    if s in article:
+                        in_article = max(in_article, weight)
+                bm25 += contribution
+                if in_article:
+                    covered += slot.idf * in_article
+                    matched.add(slot.word)
+            coverage = covered / total_idf
+            score = bm25 * (0.25 + coverage)
+            current = best_by_article.get(doc.article_id)
+            if current is None or score > current.score:
+                best_by_article[doc.article_id] = Ranked(doc, score, coverage, frozenset(matched))
+        ranked = sorted(best_by_article.values(), key=lambda r: (-r.score, r.doc.chunk_id))
+        top = ranked[:limit]
+        union: set[str] = set()
+        for r in top[:3]:
+            if r.coverage >= PASSAGE_ANSWERABLE or not union:
+                union |= r.matched
+        answerability = 0.0
+        for slot in slots:
+            if slot.word in union:
+                answerability += slot.idf
+        answerability /= total_idf
+        return [self._with_quote(r, slots) for r in top], answerability
+
+    def _with_quote(self, ranked: Ranked, slots: list[Slot]) -> Ranked:
+        """The sentences of the passage that answer: those covering the most question terms,
+        in their original order (at most two, plus the heading's context)."""
+        parts = sentences(ranked.doc.text)
+        scored = []
+        for position, sentence in enumerate(parts):
+            present = {stem(w) for w in words(sentence)}
+            value = 0.0
+            for slot in slots:
+                weight = max((w for s, w in slot.alternatives.items() if s in present), default=0)
+                value += slot.idf * weight
+            scored.append((value, -position, sentence))
+        chosen = [s for v, _, s in sorted(scored, reverse=True)[:2] if v > 0]
+        if not chosen:
+            chosen = parts[:1]
+        quote = tuple(s for s in parts if s in chosen)
+        return Ranked(ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote)
+
+
+def make_doc(chunk_id: int, article_id: int, title: str, heading: str, text: str) -> Doc:
+    fields = {
+        "title": Counter(stem(w) for w in words(title) if w not in STOP_WORDS),
+        "heading": Counter(stem(w) for w in words(heading) if w not in STOP_WORDS),
+        "body": Counter(stem(w) for w in words(text) if w not in STOP_WORDS),
+    }
+    lengths = {name: sum(c.values()) for name, c in fields.items()}
+    stems = frozenset(s for c in fields.values() for s in c)
+    return Doc(chunk_id, article_id, title, heading, text, fields, lengths, stems)
