@@ -133,7 +133,9 @@ def score(db: Session, business: dict, ids: dict[str, int], systems: dict, repor
                 continue
             top3 = order[:3]
             hit1 = quoted in want
-            hit3 = all(w in top3 for w in want) if kind == "two_fact" else bool(set(want) & set(top3))
+            hit3 = (
+                all(w in top3 for w in want) if kind == "two_fact" else bool(set(want) & set(top3))
+            )
             tally.hit1 += hit1
             tally.hit3 += hit3
             tally.false += quoted is not None and not hit1
@@ -203,21 +205,49 @@ def run(ctx) -> Section:
                     continue
                 label = f"{report.system} {backend}"
                 if kind == "unanswerable":
-                    section.results.append(Result(label, f"{kind}: abstain / false answer",
-                        f"{t.rate('abstain'):.2f} / {t.rate('false'):.2f} (n={t.n})"))
+                    section.results.append(
+                        Result(
+                            label,
+                            f"{kind}: abstain / false answer",
+                            f"{t.rate('abstain'):.2f} / {t.rate('false'):.2f} (n={t.n})",
+                        )
+                    )
                 else:
-                    section.results.append(Result(label, f"{kind}: hit@1 / hit@3 / false",
-                        f"{t.rate('hit1'):.2f} / {t.rate('hit3'):.2f} / {t.rate('false'):.2f}"
-                        f" (n={t.n})"))
+                    section.results.append(
+                        Result(
+                            label,
+                            f"{kind}: hit@1 / hit@3 / false",
+                            f"{t.rate('hit1'):.2f} / {t.rate('hit3'):.2f} / {t.rate('false'):.2f}"
+                            f" (n={t.n})",
+                        )
+                    )
             total = report.answerable()
             goal = report.system == "asthron"
-            section.results.append(Result(label, "all answerable: hit@1", total.rate("hit1"),
-                goal=(">=", GOALS["hit1"]) if goal else None))
-            section.results.append(Result(label, "all answerable: hit@3", total.rate("hit3"),
-                goal=(">=", GOALS["hit3"]) if goal else None))
+            section.results.append(
+                Result(
+                    label,
+                    "all answerable: hit@1",
+                    total.rate("hit1"),
+                    goal=(">=", GOALS["hit1"]) if goal else None,
+                )
+            )
+            section.results.append(
+                Result(
+                    label,
+                    "all answerable: hit@3",
+                    total.rate("hit3"),
+                    goal=(">=", GOALS["hit3"]) if goal else None,
+                )
+            )
             unans = report.by_kind.get("unanswerable", Tally())
-            section.results.append(Result(label, "unanswerable: abstain", unans.rate("abstain"),
-                goal=(">=", GOALS["abstain"]) if goal else None))
+            section.results.append(
+                Result(
+                    label,
+                    "unanswerable: abstain",
+                    unans.rate("abstain"),
+                    goal=(">=", GOALS["abstain"]) if goal else None,
+                )
+            )
     n_articles = sum(len(b["articles"]) for b in businesses())
     n_questions = sum(len(b["questions"]) for b in businesses())
     section.notes.append(

@@ -34,18 +34,340 @@ SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
 
 # Question words, function words and chat filler: they say nothing about the topic.
 STOP_WORDS = frozenset(
-    """a about after again all also am an and any anyone anything are as at be been before
-    being but by can cant could did do does doing dont else ever for from get gets getting
-    got had has have having he her here hers him his how i id if im in into is isnt it its
-    ive just know let lets like me mine more most much my need needs no not now of off ok
-    okay on one or our ours out over please pls plz she should so some something still such
-    than thanks thank that thats the their theirs them then there these they thing things
-    this those thx to too u ur us very want wanna was we were what whats when where which
-    while who whom why will with would yeah yes yet you youre your yours hi hello hey guys
-    lol tell say really actually gonna going stuff sort""".split()
+    [
+        "a",
+        "about",
+        "after",
+        "again",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "anyone",
+        "anything",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "before",
+        "being",
+        "but",
+        "by",
+        "can",
+        "cant",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "dont",
+        "else",
+        "ever",
+        "for",
+        "from",
+        "get",
+        "gets",
+        "getting",
+        "got",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "id",
+        "if",
+        "im",
+        "in",
+        "into",
+        "is",
+        "isnt",
+        "it",
+        "its",
+        "ive",
+        "just",
+        "know",
+        "let",
+        "lets",
+        "like",
+        "me",
+        "mine",
+        "more",
+        "most",
+        "much",
+        "my",
+        "need",
+        "needs",
+        "no",
+        "not",
+        "now",
+        "of",
+        "off",
+        "ok",
+        "okay",
+        "on",
+        "one",
+        "or",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "please",
+        "pls",
+        "plz",
+        "she",
+        "should",
+        "so",
+        "some",
+        "something",
+        "still",
+        "such",
+        "than",
+        "thanks",
+        "thank",
+        "that",
+        "thats",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "thing",
+        "things",
+        "this",
+        "those",
+        "thx",
+        "to",
+        "too",
+        "u",
+        "ur",
+        "us",
+        "very",
+        "want",
+        "wanna",
+        "was",
+        "we",
+        "were",
+        "what",
+        "whats",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "yeah",
+        "yes",
+        "yet",
+        "you",
+        "youre",
+        "your",
+        "yours",
+        "hi",
+        "hello",
+        "hey",
+        "guys",
+        "lol",
+        "tell",
+        "say",
+        "really",
+        "actually",
+        "gonna",
+        "going",
+        "stuff",
+        "sort",
+        "even",
+        "though",
+        "although",
+        "because",
+        "since",
+        "only",
+        "maybe",
+        "perhaps",
+        "don",
+        "didn",
+        "doesn",
+        "isn",
+        "aren",
+        "wasn",
+        "won",
+        "couldn",
+        "shouldn",
+        "wouldn",
+        "haven",
+        "hasn",
+        "wat",
+        "wot",
+        "hw",
+        "r",
+        "y",
+        "cud",
+        "wud",
+        "abt",
+        "ty",
+        "ta",
+        "ya",
+        "yall",
+        "kinda",
+    ]
 )
+# Everyday words that never say what a question is about. They still rank, but when the
+# knowledge base lacks one it does not count against answerability the way a missing rare
+# word ("botox") does.
+GENERIC_WORDS = frozenset(
+    [
+        "allow",
+        "allowed",
+        "another",
+        "around",
+        "away",
+        "back",
+        "bad",
+        "best",
+        "better",
+        "big",
+        "bit",
+        "day",
+        "days",
+        "early",
+        "far",
+        "fine",
+        "first",
+        "go",
+        "good",
+        "great",
+        "happen",
+        "happens",
+        "help",
+        "hurt",
+        "keep",
+        "keeps",
+        "kind",
+        "late",
+        "least",
+        "left",
+        "less",
+        "little",
+        "long",
+        "look",
+        "lot",
+        "lots",
+        "many",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "money",
+        "most",
+        "next",
+        "nice",
+        "normal",
+        "often",
+        "old",
+        "other",
+        "others",
+        "put",
+        "quick",
+        "quickly",
+        "right",
+        "same",
+        "see",
+        "small",
+        "someone",
+        "somewhere",
+        "soon",
+        "sure",
+        "take",
+        "takes",
+        "time",
+        "today",
+        "together",
+        "tomorrow",
+        "tonight",
+        "usual",
+        "usually",
+        "way",
+        "week",
+        "well",
+        "whole",
+        "work",
+        "worth",
+        "wrong",
+        "yesterday",
+        "alone",
+        "ouch",
+        "ugh",
+        "oh",
+        "policy",
+        "possible",
+        "problem",
+        "question",
+        "anyway",
+        "asap",
+        "urgent",
+    ]
+)
+GENERIC_IDF_SHARE = 0.35
 # Irregular plurals the stemmer leaves alone.
 LEMMAS = {"teeth": "tooth", "children": "child", "kids": "kid", "people": "person", "ppl": "person"}
+# Irregular verb forms, to their base form.
+LEMMAS.update(
+    {
+        form: base
+        for base, forms in {
+            "buy": "bought",
+            "sell": "sold",
+            "pay": "paid",
+            "take": "took taken",
+            "make": "made",
+            "go": "went gone",
+            "come": "came",
+            "get": "got gotten",
+            "give": "gave given",
+            "bring": "brought",
+            "keep": "kept",
+            "leave": "left",
+            "lose": "lost",
+            "break": "broke broken",
+            "ride": "rode ridden",
+            "wear": "wore worn",
+            "eat": "ate eaten",
+            "drink": "drank drunk",
+            "send": "sent",
+            "spend": "spent",
+            "find": "found",
+            "build": "built",
+            "fall": "fell fallen",
+            "feel": "felt",
+            "know": "knew known",
+            "choose": "chose chosen",
+            "write": "wrote written",
+            "steal": "stole stolen",
+            "run": "ran",
+            "begin": "began begun",
+            "grow": "grew grown",
+            "bite": "bit bitten",
+            "freeze": "froze frozen",
+        }.items()
+        for form in forms.split()
+    }
+)
 # Built-in synonyms: each group is interchangeable (matched at a discount). The owner adds
 # more with ``knowledge.synonyms`` (asthron kb synonyms).
 BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
@@ -58,7 +380,7 @@ BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("tmrw", "tomorrow"),
     ("cancel", "refund"),
     ("scared", "nervous", "anxious", "afraid", "fear", "phobia"),
-    ("job", "jobs", "career", "vacancy", "vacancies", "hiring", "work"),
+    ("job", "career", "vacancy", "vacancies", "recruit", "cv"),
     ("car", "parking", "park"),
     ("phone", "call", "contact", "email", "number"),
     ("address", "location", "where", "find"),
@@ -166,6 +488,25 @@ class Index:
         self.surface = surface
         self.vocabulary = [w for w in surface if len(w) >= 3 and not w.isdigit()]
         self.known_stems = set(self.df)
+        self.sorted_stems = sorted(self.known_stems)
+        self.bigrams = set()
+        for doc in self.docs:
+            tokens = words(f"{doc.title} {doc.heading} {doc.text}")
+            self.bigrams.update(zip(tokens, tokens[1:], strict=False))
+
+    def _extensions(self, base: str) -> list[str]:
+        """Known stems ``base`` is a short prefix of ("deliver" -> "deliveri")."""
+        if len(base) < 4:
+            return []
+        import bisect
+
+        out = []
+        i = bisect.bisect_left(self.sorted_stems, base)
+        while i < len(self.sorted_stems) and self.sorted_stems[i].startswith(base):
+            if self.sorted_stems[i] != base and len(self.sorted_stems[i]) - len(base) <= 3:
+                out.append(self.sorted_stems[i])
+            i += 1
+        return out[:5]
 
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
@@ -174,22 +515,28 @@ class Index:
 
     def _correct(self, word: str) -> list[str]:
         """Known words a misspelt or run-together ``word`` probably meant (may be empty)."""
-        if len(word) < 4 or word.isdigit():
+        if len(word) < 5 or word.isdigit():
             return []
-        limit = 1 if len(word) < 7 else 2
-        candidates = [w for w in (*self.vocabulary, *STOP_WORDS) if abs(len(w) - len(word)) <= limit]
-        found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=8)
-        if found:
-            best = min(d for _, d, _ in found)
-            options = [w for w, d, _ in found if d == best and (best == 1 or w[0] == word[0])]
-            if options:
-                choice = max(options, key=lambda w: (w[0] == word[0], self.surface.get(w, 0)))
-                return [] if choice in STOP_WORDS else [choice]
         for cut in range(3, len(word) - 2):
+            # Run together: "giftcards" is "gift cards" if the articles say "gift cards".
             left, right = word[:cut], word[cut:]
-            if self.surface.get(left) and self.surface.get(right):
+            if (left, right) in self.bigrams:
                 return [left, right]
-        return []
+        limit = 1 if len(word) < 9 else 2
+        candidates = [
+            w for w in (*self.vocabulary, *STOP_WORDS) if abs(len(w) - len(word)) <= limit
+        ]
+        found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=8)
+        if not found:
+            return []
+        best = min(d for _, d, _ in found)
+        # A typo rarely changes the first letter; ties go to stop words (the commonest
+        # words), then to the word the articles use most.
+        options = [w for w, d, _ in found if d == best and w[0] == word[0]]
+        if not options:
+            return []
+        choice = max(options, key=lambda w: (w in STOP_WORDS, self.surface.get(w, 0)))
+        return [] if choice in STOP_WORDS else [choice]
 
     def slots(self, question: str) -> list[Slot]:
         slots: list[Slot] = []
@@ -202,7 +549,9 @@ class Index:
             alternatives: dict[str, float] = {}
             if base in self.known_stems:
                 alternatives[base] = 1.0
-            else:
+            for longer in self._extensions(base):
+                alternatives.setdefault(longer, 0.9)
+            if not alternatives:
                 for fixed in self._correct(word):
                     alternatives.setdefault(stem(fixed), FUZZY_WEIGHT)
             for s in [base, *alternatives]:
@@ -210,11 +559,15 @@ class Index:
                     if other in self.known_stems:
                         alternatives.setdefault(other, SYNONYM_WEIGHT)
             known = [self._idf(self.df[s]) for s, w in alternatives.items() if w >= FUZZY_WEIGHT]
-            if known:
+            if base in self.known_stems:
+                idf = self._idf(self.df[base])
+            elif known:
                 idf = max(known)
             elif alternatives:
                 # Known only through a synonym: as rare as its rarest synonym.
                 idf = max(self._idf(self.df[s]) for s in alternatives)
+            elif word in GENERIC_WORDS:
+                idf = self.max_idf * GENERIC_IDF_SHARE
             else:
                 idf = self.max_idf
             if not alternatives and len(word) <= 2:

@@ -222,7 +222,9 @@ def _fingerprint(db: Session) -> tuple:
             sa.func.max(ArticleChunk.id),
             sa.func.count(sa.distinct(Article.id)),
             sa.func.max(Article.updated_at),
-        ).select_from(Article).outerjoin(ArticleChunk, ArticleChunk.article_id == Article.id)
+        )
+        .select_from(Article)
+        .outerjoin(ArticleChunk, ArticleChunk.article_id == Article.id)
     ).one()
     return (str(db.get_bind().url), *(str(v) for v in row))
 
