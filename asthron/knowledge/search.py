@@ -282,8 +282,7 @@ def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
     first, each with its answerability."""
     if not terms(query):
         return []
-    ranked, answerability = index_for(db).rank(query[:2000], limit=limit)
-    question_ok = answerability >= ranking.ANSWERABLE
+    ranked, question_ok = index_for(db).rank(query[:2000], limit=limit)
     return [
         Passage(
             r.doc.chunk_id,
@@ -294,10 +293,10 @@ def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
             r.score,
             r.coverage,
             r.quote,
-            question_ok and r.coverage >= ranking.PASSAGE_ANSWERABLE,
+            question_ok and (i == 0 or r.coverage >= ranking.PASSAGE_ANSWERABLE),
             r.matched,
         )
-        for r in ranked
+        for i, r in enumerate(ranked)
     ]
 
 
