@@ -508,8 +508,8 @@ class Index:
         self.sorted_stems = sorted(self.known_stems)
         self.bigrams = set()
         for doc in self.docs:
-            tokens = words(f"{doc.title} {doc.heading} {doc.text}")
-            self.bigrams.update(zip(tokens, tokens[1:], strict=False))
+            tokens = [stem(w) for w in words(f"{doc.title} {doc.heading} {doc.text}")]
+            self.bigrams.update(itertools.pairwise(tokens))
 
     def _extensions(self, base: str) -> list[str]:
         """Known stems ``base`` is a short prefix of ("deliver" -> "deliveri")."""
