@@ -310,6 +310,7 @@ GENERIC_WORDS = frozenset(
         "work",
         "worth",
         "wrong",
+        "fast",
         "yesterday",
         "alone",
         "ouch",
@@ -402,6 +403,7 @@ FIELD_WEIGHTS = {"title": 3.0, "heading": 2.0, "body": 1.0}
 FIELD_B = {"title": 0.3, "heading": 0.3, "body": 0.75}
 K1 = 1.2
 GENERIC_WEIGHT = 0.5
+BACKGROUND_DOCS = 50
 COVERAGE_FLOOR = 0.25
 # How much the best window of two sentences, rather than the passage as a whole, counts.
 WINDOW_WEIGHT = 1.0
@@ -526,7 +528,10 @@ class Index:
         return out[:5]
 
     def _idf(self, df: int) -> float:
-        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+        # BACKGROUND_DOCS pseudo-passages that mention nothing: in a small knowledge base a
+        # word every article uses ("delivery" in a one-article base) still counts as specific.
+        n = self.n + BACKGROUND_DOCS
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     # -- the question ---------------------------------------------------------------------
 
