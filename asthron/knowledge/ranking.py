@@ -399,12 +399,12 @@ BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("open", "hours", "close", "closed"),
     ("deliver", "delivery", "shipping", "ship", "post"),
 )
-FIELD_WEIGHTS = {"title": 3.0, "heading": 2.0, "body": 1.0}
+FIELD_WEIGHTS = {"title": 4.0, "heading": 2.0, "body": 1.0}
 FIELD_B = {"title": 0.3, "heading": 0.3, "body": 0.75}
-K1 = 1.2
+K1 = 2.0
 GENERIC_WEIGHT = 0.5
 BACKGROUND_DOCS = 50
-COVERAGE_FLOOR = 0.25
+COVERAGE_FLOOR = 0.5
 # How much the best window of two sentences, rather than the passage as a whole, counts.
 WINDOW_WEIGHT = 1.0
 FUZZY_WEIGHT = 0.85
@@ -427,8 +427,12 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+HYPHEN_PREFIX_RE = re.compile(r"\b([^\W_]{1,2})-(?=[^\W_]{3})")
+
+
 def words(text: str) -> list[str]:
-    return WORD_RE.findall((text or "").lower())
+    # "e-bike", "x-ray": a one- or two-letter prefix is part of the word ("ebike").
+    return WORD_RE.findall(HYPHEN_PREFIX_RE.sub(r"\1", (text or "").lower()))
 
 
 def sentences(text: str) -> list[str]:
@@ -573,10 +577,10 @@ class Index:
         slots: list[Slot] = []
         seen: set[str] = set()
         for word in words(question):
-            if word in STOP_WORDS or len(word) < 2 or word in seen:
+            if word in STOP_WORDS or len(word) < 2 or stem(word) in seen:
                 continue
-            seen.add(word)
             base = stem(word)
+            seen.add(base)
             alternatives: dict[str, float] = {}
             if base in self.known_stems:
                 alternatives[base] = 1.0
