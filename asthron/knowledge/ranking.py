@@ -396,7 +396,7 @@ BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("voucher", "gift"),
     ("cheap", "discount", "deal", "offer"),
     ("vegan", "plant"),
-    ("open", "hours", "close", "closed"),
+    ("open", "close"),
     ("deliver", "delivery", "shipping", "ship", "post"),
 )
 FIELD_WEIGHTS = {"title": 4.0, "heading": 2.0, "body": 1.0}
@@ -651,7 +651,8 @@ class Index:
                 bm25 += contribution
                 if in_article:
                     covered += slot.idf * in_article
-                    matched.add(slot.word)
+                    if in_article >= FUZZY_WEIGHT:  # not through a synonym alone
+                        matched.add(slot.word)
             coverage = covered / total_idf
             window = self._window(doc, slots) / total_idf
             score = bm25 * (COVERAGE_FLOOR + coverage + WINDOW_WEIGHT * window)
