@@ -326,6 +326,9 @@ GENERIC_WORDS = frozenset(
     ]
 )
 GENERIC_IDF_SHARE = 0.35
+# A word nothing in the knowledge base mentions weighs this much more than the rarest word it
+# does mention.
+MISSING_WEIGHT = 1.0
 # Irregular plurals the stemmer leaves alone.
 LEMMAS = {"teeth": "tooth", "children": "child", "kids": "kid", "people": "person", "ppl": "person"}
 # Irregular verb forms, to their base form.
@@ -604,7 +607,7 @@ class Index:
             elif word in GENERIC_WORDS:
                 idf = self.max_idf * GENERIC_IDF_SHARE
             else:
-                idf = self.max_idf
+                idf = self.max_idf * MISSING_WEIGHT
             if not alternatives and len(word) <= 2:
                 continue  # "ok", "xl": too short to mean anything on its own
             slots.append(Slot(word, alternatives, idf, bool(alternatives)))
