@@ -430,6 +430,7 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+HOW_MUCH_RE = re.compile(r"\bhow\s+much\b", re.IGNORECASE)
 HYPHEN_PREFIX_RE = re.compile(r"\b([^\W_]{1,2})-(?=[^\W_]{3})")
 
 
@@ -577,6 +578,8 @@ class Index:
         return [] if choice in STOP_WORDS else [choice]
 
     def slots(self, question: str) -> list[Slot]:
+        # "How much" asks for a price, whatever follows.
+        question = HOW_MUCH_RE.sub(" price ", question or "")
         slots: list[Slot] = []
         seen: set[str] = set()
         for word in words(question):
@@ -699,8 +702,10 @@ class Index:
             covered = set().union(*(r.matched for r in chosen))
 
             def gain(r: Ranked, covered=covered) -> float:
-                novel = sum(idf[w] for w in r.matched - covered) / total
-                return r.score * (0.3 + novel)
+                # The share of what this passage matches that is new, and how much it adds.
+                novel = sum(idf[w] for w in r.matched - covered)
+                own = sum(idf[w] for w in r.matched) or 1.0
+                return r.score * (0.3 + novel / own + novel / total)
 
             best = max(rest, key=gain)
             chosen.append(best)
