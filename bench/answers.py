@@ -10,9 +10,10 @@ then goes through
 - **baseline**: ``knowledge.search.fts_search`` (the plain full-text search Asthron used
   before) with the old built-in rule: quote the first passage if there is one.
 
-Per kind of question: **hit@1** = the reply quotes a right article; **hit@3** = the right
-article (both, for two-fact questions) is among the first three retrieved; **abstain** = the
-reply says it doesn't know; **false** = the reply quotes a wrong article (for unanswerable
+Per kind of question: **hit@1** = the reply quotes a right article first; **hit@3** = the
+right article (both, for two-fact questions) is among the first three retrieved; **in
+reply** = the reply quotes the right article (both) anywhere; **abstain** = the reply says
+it doesn't know; **false** = the reply quotes a wrong article first (for unanswerable
 questions: quotes anything at all).
 """
 
@@ -51,6 +52,7 @@ class Tally:
     n: int = 0
     hit1: int = 0
     hit3: int = 0
+    in_reply: int = 0
     abstain: int = 0
     false: int = 0
 
@@ -69,29 +71,30 @@ class Report:
         total = Tally()
         for kind, t in self.by_kind.items():
             if kind != "unanswerable":
-                for name in ("n", "hit1", "hit3", "abstain", "false"):
+                for name in ("n", "hit1", "hit3", "in_reply", "abstain", "false"):
                     setattr(total, name, getattr(total, name) + getattr(t, name))
         return total
 
 
-# A system maps (db, question) to (article ids in retrieval order, quoted article id or None).
-System = Callable[[Session, str], tuple[list[int], int | None]]
+# A system maps (db, question) to (article ids in retrieval order, article ids the reply
+# quotes, first first; none when it says it doesn't know).
+System = Callable[[Session, str], tuple[list[int], list[int]]]
 
 
-def asthron_system(db: Session, question: str) -> tuple[list[int], int | None]:
+def asthron_system(db: Session, question: str) -> tuple[list[int], list[int]]:
     from asthron.assistant.providers.builtin import BuiltinProvider, Grounding
     from asthron.assistant.responder import retrieve
 
     passages = retrieve(db, question)
     quoted = BuiltinProvider().quoted(Grounding(question=question, passages=passages))
-    return _article_order(passages), (quoted[0].article_id if quoted else None)
+    return _article_order(passages), [p.article_id for p in quoted]
 
 
-def baseline_system(db: Session, question: str) -> tuple[list[int], int | None]:
+def baseline_system(db: Session, question: str) -> tuple[list[int], list[int]]:
     from asthron.knowledge.search import fts_search
 
     passages = fts_search(db, question, limit=4)
-    return _article_order(passages), (passages[0].article_id if passages else None)
+    return _article_order(passages), [p.article_id for p in passages[:1]]
 
 
 SYSTEMS: dict[str, System] = {"asthron": asthron_system, "baseline": baseline_system}
@@ -121,7 +124,8 @@ def score(db: Session, business: dict, ids: dict[str, int], systems: dict, repor
     for question in business["questions"]:
         kind, want = question["kind"], [ids[a] for a in question["answers"]]
         for name, system in systems.items():
-            order, quoted = system(db, question["q"])
+            order, quoted_ids = system(db, question["q"])
+            quoted = quoted_ids[0] if quoted_ids else None
             tally = reports[name].by_kind[kind]
             tally.n += 1
             if quoted is None:
@@ -133,11 +137,15 @@ def score(db: Session, business: dict, ids: dict[str, int], systems: dict, repor
                 continue
             top3 = order[:3]
             hit1 = quoted in want
-            hit3 = (
-                all(w in top3 for w in want) if kind == "two_fact" else bool(set(want) & set(top3))
-            )
+            if kind == "two_fact":
+                hit3 = all(w in top3 for w in want)
+                in_reply = all(w in quoted_ids for w in want)
+            else:
+                hit3 = bool(set(want) & set(top3))
+                in_reply = bool(set(want) & set(quoted_ids))
             tally.hit1 += hit1
             tally.hit3 += hit3
+            tally.in_reply += in_reply
             tally.false += quoted is not None and not hit1
             if not hit1 and name == "asthron":
                 reports[name].misses.append(f"{kind}: {question['q']} -> {quoted} want {want}")
@@ -216,9 +224,9 @@ def run(ctx) -> Section:
                     section.results.append(
                         Result(
                             label,
-                            f"{kind}: hit@1 / hit@3 / false",
-                            f"{t.rate('hit1'):.2f} / {t.rate('hit3'):.2f} / {t.rate('false'):.2f}"
-                            f" (n={t.n})",
+                            f"{kind}: hit@1 / hit@3 / in reply / false",
+                            f"{t.rate('hit1'):.2f} / {t.rate('hit3'):.2f} / "
+                            f"{t.rate('in_reply'):.2f} / {t.rate('false'):.2f} (n={t.n})",
                         )
                     )
             total = report.answerable()
@@ -238,6 +246,12 @@ def run(ctx) -> Section:
                     total.rate("hit3"),
                     goal=(">=", GOALS["hit3"]) if goal else None,
                 )
+            )
+            section.results.append(
+                Result(label, "all answerable: right article in the reply", total.rate("in_reply"))
+            )
+            section.results.append(
+                Result(label, "all answerable: false answer", total.rate("false"))
             )
             unans = report.by_kind.get("unanswerable", Tally())
             section.results.append(

@@ -28,6 +28,7 @@ from asthron.assistant.providers.base import (
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE_RE = re.compile(r"(?<!\w)(\+?\d[\d ().-]{6,}\d)(?!\w)")
 MIN_SCORE = 0.0
+CLOSE_SECOND = 0.8  # a second passage scoring this close to the first is quoted as well
 DONT_KNOW = (
     "I'm not sure about that, and I'd rather not guess. "
     "Would you like me to pass your question to a person on our team?"
@@ -88,8 +89,11 @@ class BuiltinProvider:
         best, chosen = passages[0], [passages[0]]
         covered = set(getattr(best, "matched", ()))
         for other in passages[1:2]:
-            # A two-part question: quote a second article for the part the first misses.
-            if covered and set(getattr(other, "matched", ())) - covered:
+            # A two-part question: quote a second article for the part the first misses; a
+            # close second: quote it too rather than bet on one.
+            if (covered and set(getattr(other, "matched", ())) - covered) or (
+                other.score >= CLOSE_SECOND * best.score
+            ):
                 chosen.append(other)
         return chosen
 
