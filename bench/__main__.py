@@ -8,9 +8,17 @@ import sys
 import time
 import traceback
 
-from bench import harness, inbox_list, message_roundtrip, stream_fanout, ttft, widget_size
+from bench import (
+    answers,
+    harness,
+    inbox_list,
+    message_roundtrip,
+    stream_fanout,
+    ttft,
+    widget_size,
+)
 
-BENCHMARKS = (widget_size, message_roundtrip, stream_fanout, ttft, inbox_list)
+BENCHMARKS = (widget_size, message_roundtrip, stream_fanout, ttft, inbox_list, answers)
 
 
 def main(argv=None) -> int:

@@ -68,6 +68,13 @@ def passages_message(passages) -> str | None:
     )
 
 
+NO_ANSWER = (
+    "The knowledge base has nothing that answers the visitor's latest question. Do not guess "
+    "or answer from general knowledge: say briefly that you don't know, and offer to pass the "
+    "question to a person on the team."
+)
+
+
 def untrusted(text: str, fence: Fence) -> str:
     # A fence the visitor cannot close: their text is data, whatever it says.
     return fence.wrap(text)
@@ -80,6 +87,7 @@ def build_messages(
     passages,
     history: list[Turn],
     max_turns: int = 30,
+    no_answer: bool = False,
 ) -> list[ChatMessage]:
     # One fence per prompt: its nonce is new, so no visitor text written earlier can hold it.
     fence = Fence.new("visitor_message")
@@ -88,6 +96,8 @@ def build_messages(
     reference = passages_message(passages)
     if reference:
         messages.append(ChatMessage("system", reference))
+    elif no_answer:
+        messages.append(ChatMessage("system", NO_ANSWER))
     for turn in history[-max_turns:]:
         if turn.author == "visitor":
             messages.append(ChatMessage("user", untrusted(turn.body, fence)))

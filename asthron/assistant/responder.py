@@ -16,7 +16,7 @@ from asthron.assistant.models import AssistantProfile
 from asthron.assistant.prompt import build_messages
 from asthron.assistant.provider_pool import ProviderPool
 from asthron.assistant.providers.base import ChatMessage, Completion, Delta, ProviderError
-from asthron.assistant.providers.builtin import Grounding
+from asthron.assistant.providers.builtin import BuiltinProvider, Grounding
 from asthron.conversations.hooks import PromptContribution, message_hooks
 from asthron.conversations.responder import (
     GeneratorStream,
@@ -25,7 +25,7 @@ from asthron.conversations.responder import (
     ReplyStream,
 )
 from asthron.db import new_transaction
-from asthron.knowledge.search import search
+from asthron.knowledge.search import answerable, search
 from asthron.snapshots import row_snapshot, snapshots
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,15 @@ def _hours_text(context: ReplyContext) -> str:
     return ""
 
 
+RETRIEVE_LIMIT = 4
+
+
+def retrieve(db, query: str) -> list:
+    """The passages for this turn, best first, each with its answerability (the built-in
+    provider quotes only answerable ones; a model is shown only those)."""
+    return search(db, query, limit=RETRIEVE_LIMIT)
+
+
 @dataclass(frozen=True)
 class Prepared:
     query: str
@@ -79,7 +88,7 @@ class AssistantResponder:
         """Everything the reply needs from the database, read in the caller's transaction."""
         query = " ".join([t.body for t in context.history if t.author == "visitor"][-2:])
         profile = row_snapshot(db, "assistant_profile", AssistantProfile, 1)
-        passages = search(db, query, limit=4)
+        passages = retrieve(db, query)
         budget = usage.budget_state(db, spend_if_unbudgeted=False, profile=profile)
         providers = (
             []
@@ -91,8 +100,15 @@ class AssistantResponder:
                 ),
             )
         )
+        # The model sees only passages above the answerability threshold; with none, it is
+        # told to say it does not know and offer a person (prompt.build_messages).
         messages = build_messages(
-            profile, context.site_name, _hours_text(context), passages, context.history
+            profile,
+            context.site_name,
+            _hours_text(context),
+            answerable(passages),
+            context.history,
+            no_answer=bool(query.strip()) and not answerable(passages),
         )
         # Features add to the prompt through hooks (leads: the next qualification question).
         contributions = message_hooks(db).prompt_contributions(db, context.conversation_id)
@@ -163,13 +179,18 @@ class AssistantResponder:
         used = attempts[-1] if attempts else None
         sources = []
         if used is not None and used.ok:
+            # The articles the reply drew on: those quoted by the built-in provider, or those
+            # a model was shown.
+            if used.provider == "builtin":
+                grounding = Grounding(question=prepared.query, passages=passages)
+                shown = BuiltinProvider().quoted(grounding)
+            else:
+                shown = answerable(passages)
             seen = set()
-            for p in passages:
+            for p in shown:
                 if p.article_id not in seen:
                     seen.add(p.article_id)
                     sources.append({"article_id": p.article_id, "title": p.title})
-            if used.provider == "builtin":
-                sources = sources[:1] if passages else []
         data = {}
         if used is not None and used.ok:
             for contribution in prepared.contributions:

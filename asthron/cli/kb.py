@@ -77,9 +77,10 @@ def search_(obj, query):
     with obj.db() as db:
         for passage in search(db, query):
             text = passage.text[:120]
+            flag = "" if passage.answerable else " (not answerable: the assistant won't quote it)"
             echo(
                 f"[{passage.score:.3f}] {shown(passage.title)} / {shown(passage.heading)}: "
-                f"{shown(text)}"
+                f"{shown(text)}{flag}"
             )
 
 

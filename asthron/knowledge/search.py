@@ -1,17 +1,30 @@
-"""Full-text retrieval with the database's own engine: SQLite FTS5 or PostgreSQL tsvector.
+"""Retrieval: the passages that answer a visitor's question, and whether any does.
 
-Both backends take the same input (free text), ignore the same stop words, match any of the
-remaining terms (OR), rank by relevance and return the same Passage objects.
+``search`` ranks with ``knowledge.ranking`` (stems, typo tolerance, synonyms, BM25F over
+title, heading and body, re-ranked by coverage of the question) over an in-memory index of
+the published chunks, rebuilt when the knowledge base changes (a cheap fingerprint query per
+call). Every passage carries its answerability; ``answerable`` keeps those good enough to
+quote or to put in a model's prompt.
+
+``fts_search`` is the database's own full-text engine (SQLite FTS5 or PostgreSQL tsvector),
+kept as the plain baseline of ``bench/answers.py``; both backends take the same input, ignore
+the same stop words, match any remaining term (OR) and rank by relevance.
+
+Owner synonyms: an article tagged ``synonyms`` (keep it unpublished) whose lines each list
+words or phrases that mean the same, comma-separated ("hire, rent, lend"). It is never quoted.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from asthron.knowledge import ranking
 from asthron.knowledge.models import Article, ArticleChunk
 
 WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
@@ -90,6 +103,8 @@ STOP_WORDS = frozenset(
     ]
 )
 MAX_TERMS = 16
+SYNONYMS_TAG = "synonyms"
+ANSWERABLE = ranking.ANSWERABLE
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,14 @@ class Passage:
     heading: str
     text: str
     score: float
+    # 0..1: the share of the question (weighted by rarity) this passage's article covers.
+    answerability: float = 1.0
+    # The sentences that answer, in order (empty: quote ``text``).
+    quote: tuple[str, ...] = ()
+    # Whether the question as a whole is answered by the passages retrieved with this one.
+    answerable: bool = True
+    # The question's words this passage's article covers.
+    matched: frozenset[str] = frozenset()
 
 
 def terms(query: str) -> list[str]:
@@ -143,8 +166,8 @@ def unindex_chunks(db: Session, chunk_ids: list[int]) -> None:
         )
 
 
-def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
-    """The best passages from published articles for free-text ``query``."""
+def fts_search(db: Session, query: str, limit: int = 4) -> list[Passage]:
+    """The database's plain full-text search (the baseline): any term, ranked by relevance."""
     words = terms(query)
     if not words:
         return []
@@ -183,3 +206,100 @@ def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
     passages = [Passage(c.id, a.id, a.title, c.heading, c.text, score_of[c.id]) for c, a in chunks]
     passages.sort(key=lambda p: (-p.score, p.chunk_id))
     return passages[:limit]
+
+
+# -- ranked retrieval -----------------------------------------------------------------------
+
+_INDEXES: OrderedDict[tuple, ranking.Index] = OrderedDict()
+_INDEX_LOCK = threading.Lock()
+_CACHED = 16
+
+
+def _fingerprint(db: Session) -> tuple:
+    row = db.execute(
+        sa.select(
+            sa.func.count(ArticleChunk.id),
+            sa.func.max(ArticleChunk.id),
+            sa.func.count(sa.distinct(Article.id)),
+            sa.func.max(Article.updated_at),
+        )
+        .select_from(Article)
+        .outerjoin(ArticleChunk, ArticleChunk.article_id == Article.id)
+    ).one()
+    return (str(db.get_bind().url), *(str(v) for v in row))
+
+
+def _build_index(db: Session) -> ranking.Index:
+    docs, extra = [], []
+    rows = db.execute(
+        sa.select(ArticleChunk, Article)
+        .join(Article, Article.id == ArticleChunk.article_id)
+        .order_by(ArticleChunk.id)
+    ).all()
+    for chunk, article in rows:
+        if SYNONYMS_TAG in (article.tags or []):
+            continue
+        if article.published:
+            docs.append(
+                ranking.make_doc(chunk.id, article.id, article.title, chunk.heading, chunk.text)
+            )
+    for article in db.scalars(sa.select(Article)):
+        if SYNONYMS_TAG in (article.tags or []):
+            extra.extend(parse_synonyms(article.body))
+    return ranking.Index(docs, ranking.synonym_groups(extra))
+
+
+def parse_synonyms(text: str) -> list[list[str]]:
+    """One group per line, comma-separated: "hire, rent, lend"."""
+    groups = []
+    for line in (text or "").splitlines():
+        line = line.strip().lstrip("-*").strip()
+        if not line or line.startswith("#"):
+            continue
+        group = [w.strip() for w in line.split(",") if w.strip()]
+        if len(group) > 1:
+            groups.append(group[:20])
+    return groups[:500]
+
+
+def index_for(db: Session) -> ranking.Index:
+    key = _fingerprint(db)
+    with _INDEX_LOCK:
+        index = _INDEXES.get(key)
+        if index is not None:
+            _INDEXES.move_to_end(key)
+            return index
+    index = _build_index(db)
+    with _INDEX_LOCK:
+        _INDEXES[key] = index
+        while len(_INDEXES) > _CACHED:
+            _INDEXES.popitem(last=False)
+    return index
+
+
+def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
+    """The best passage of each of the best ``limit`` published articles for ``query``, best
+    first, each with its answerability."""
+    if not terms(query):
+        return []
+    ranked, question_ok = index_for(db).rank(query[:2000], limit=limit)
+    return [
+        Passage(
+            r.doc.chunk_id,
+            r.doc.article_id,
+            r.doc.title,
+            r.doc.heading,
+            r.doc.text,
+            r.score,
+            r.coverage,
+            r.quote,
+            question_ok and (i == 0 or r.coverage >= ranking.PASSAGE_ANSWERABLE),
+            r.matched,
+        )
+        for i, r in enumerate(ranked)
+    ]
+
+
+def answerable(passages: list[Passage]) -> list[Passage]:
+    """The passages good enough to quote or to prompt a model with (may be none)."""
+    return [p for p in passages if p.answerable]

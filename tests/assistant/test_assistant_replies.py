@@ -316,3 +316,12 @@ def test_takeover_during_generation_discards_the_reply(testapp, make_site, run_i
     time.sleep(0.8)
     types = [e["type"] for e in visitor.events(conversation_id).json["events"]]
     assert types == ["visitor_message"]
+
+
+def test_the_model_is_told_to_say_it_does_not_know_when_nothing_answers():
+    from asthron.assistant.prompt import NO_ANSWER, build_messages
+
+    contents = [m.content for m in build_messages(None, "Shop", "", [], [], no_answer=True)]
+    assert NO_ANSWER in contents
+    contents = [m.content for m in build_messages(None, "Shop", "", [], [], no_answer=False)]
+    assert NO_ANSWER not in contents

@@ -4,7 +4,7 @@ import pytest
 
 from asthron.audit.service import Actor
 from asthron.knowledge import service
-from asthron.knowledge.search import search, terms
+from asthron.knowledge.search import answerable, search, terms
 
 ARTICLES = [
     (
@@ -112,3 +112,40 @@ def test_terms_drop_stop_words_and_dedupe():
 def test_prefix_matching_finds_word_forms(articles, run_in_tm):
     assert run_in_tm(lambda db: search(db, "when do you deliver?"))[0].title == "Delivery"
     assert run_in_tm(lambda db: search(db, "refunded"))[0].title == "Returns"
+
+
+def test_typos_and_run_together_words_are_tolerated(articles, run_in_tm):
+    assert run_in_tm(lambda db: search(db, "do you delivr?"))[0].title == "Delivery"
+    assert run_in_tm(lambda db: search(db, "openign hours"))[0].title == "Opening hours"
+
+
+def test_owner_synonyms_come_from_an_article_tagged_synonyms(articles, run_in_tm):
+    assert not [p for p in run_in_tm(lambda db: search(db, "dispatch")) if p.answerable]
+
+    def add(db):
+        data = service.ArticleInput(
+            "Synonyms", "dispatch, deliver\n# a comment\nrefund", ["synonyms"], published=False
+        )
+        service.create_article(db, Actor.cli(), data)
+
+    run_in_tm(add)
+    passages = run_in_tm(lambda db: search(db, "how fast do you dispatch?"))
+    assert passages[0].title == "Delivery" and passages[0].answerable
+    assert all(p.title != "Synonyms" for p in run_in_tm(lambda db: search(db, "comment")))
+
+
+def test_near_misses_are_not_answerable(articles, run_in_tm):
+    passages = run_in_tm(lambda db: search(db, "Do you deliver pianos and harpsichords?"))
+    assert passages and not answerable(passages)
+    passages = run_in_tm(lambda db: search(db, "Do you deliver in the city?"))
+    assert answerable(passages)[0].title == "Delivery"
+
+
+def test_the_answering_sentences_are_picked():
+    from asthron.knowledge import ranking
+
+    doc = ranking.make_doc(
+        1, 1, "Delivery", "", "We are a family business. Delivery is free over 50 euros."
+    )
+    ranked, ok = ranking.Index([doc]).rank("is delivery free?")
+    assert ok and ranked[0].quote == ("Delivery is free over 50 euros.",)

@@ -1,8 +1,11 @@
 """The built-in offline provider: no model at all.
 
-It answers from the knowledge base by retrieval: the best passage, quoted with its article's
-title. With no good passage it says it does not know and offers a person. It is the default
-on a fresh install and the last link of every failover chain, so the chat never goes silent.
+It answers from the knowledge base by retrieval: the sentences of the best passage that answer
+the question, quoted with its article's title (and a second article's when the question asks
+two things and the first covers only one). When retrieval judges the question unanswerable
+(``Passage.answerable``: its rare words are missing from every passage), it says it does not
+know and offers a person instead of quoting a near miss. It is the default on a fresh install
+and the last link of every failover chain, so the chat never goes silent.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from asthron.assistant.providers.base import (
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE_RE = re.compile(r"(?<!\w)(\+?\d[\d ().-]{6,}\d)(?!\w)")
 MIN_SCORE = 0.0
+CLOSE_SECOND = 0.8  # a second passage scoring this close to the first is quoted as well
+DONT_KNOW = (
+    "I'm not sure about that, and I'd rather not guess. "
+    "Would you like me to pass your question to a person on our team?"
+)
 
 
 @dataclass(frozen=True)
@@ -69,18 +77,39 @@ class BuiltinProvider:
             return f"{answer}\n\n{grounding.follow_up}"
         return answer
 
+    def quoted(self, grounding: Grounding | None) -> list:
+        """The passages the reply quotes: none when the question is not answerable."""
+        passages = [
+            p
+            for p in (grounding.passages if grounding else [])
+            if p.score > MIN_SCORE and getattr(p, "answerable", True)
+        ]
+        if not passages:
+            return []
+        best, chosen = passages[0], [passages[0]]
+        covered = set(getattr(best, "matched", ()))
+        for other in passages[1:2]:
+            # A two-part question: quote a second article for the part the first misses; a
+            # close second: quote it too rather than bet on one.
+            if (covered and set(getattr(other, "matched", ())) - covered) or (
+                other.score >= CLOSE_SECOND * best.score
+            ):
+                chosen.append(other)
+        return chosen
+
     def _answer(self, grounding: Grounding | None) -> str:
-        passages = [p for p in (grounding.passages if grounding else []) if p.score > MIN_SCORE]
+        passages = self.quoted(grounding)
         if not passages:
             if grounding is not None and grounding.follow_up:
                 return "Thanks, noted."
-            return (
-                "I'm not sure about that, and I'd rather not guess. "
-                "Would you like me to pass your question to a person on our team?"
-            )
-        best = passages[0]
-        source = best.title + (f" — {best.heading}" if best.heading else "")
-        return f"From our article “{source}”:\n\n{_quote(best.text)}"
+            return DONT_KNOW
+        parts = []
+        for index, passage in enumerate(passages):
+            source = passage.title + (f" — {passage.heading}" if passage.heading else "")
+            lead = "From our article" if index == 0 else "And from"
+            quote = " ".join(getattr(passage, "quote", ()) or ()) or passage.text
+            parts.append(f"{lead} “{source}”:\n\n{_quote(quote)}")
+        return "\n\n".join(parts)
 
     def stream_chat(
         self,

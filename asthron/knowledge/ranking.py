@@ -1,0 +1,748 @@
+"""Ranking passages for a visitor's question, and judging whether any of them answers it.
+
+One analyser for both databases (so SQLite and PostgreSQL give the same answers): words are
+lower-cased, stop words dropped and reduced to Snowball (Porter 2) stems; a word the knowledge
+base does not contain is corrected to the closest one it does (Damerau-Levenshtein distance 1,
+or 2 for longer words, via rapidfuzz) or split in two ("giftcards"); synonyms (built in, plus
+the owner's) add alternatives. Chunks are scored with BM25F over three fields (title,
+heading, body, weighted 3 : 2 : 1) and re-ranked by how much of the question they cover.
+
+**Answerability.** Every question term has an inverse document frequency; a term that occurs
+nowhere in the knowledge base gets the highest one (an everyday word such as "today" a
+third of it), because a rare word nothing mentions ("botox", "scooter") is the surest sign
+that the question is not covered. A passage's coverage is the IDF-weighted share of the
+question's terms found in its article, its window the share found within two neighbouring
+sentences (or the title). The question is answerable when the best passage reaches
+``ANSWERABLE`` and ``ANSWERABLE_WINDOW``; otherwise the assistant says it does not know
+instead of quoting a near miss.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
+
+# Question words, function words and chat filler: they say nothing about the topic.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "after",
+        "again",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "anyone",
+        "anything",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "before",
+        "being",
+        "but",
+        "by",
+        "can",
+        "cant",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "dont",
+        "else",
+        "ever",
+        "for",
+        "from",
+        "get",
+        "gets",
+        "getting",
+        "got",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "id",
+        "if",
+        "im",
+        "in",
+        "into",
+        "is",
+        "isnt",
+        "it",
+        "its",
+        "ive",
+        "just",
+        "know",
+        "let",
+        "lets",
+        "like",
+        "me",
+        "mine",
+        "more",
+        "most",
+        "much",
+        "my",
+        "need",
+        "needs",
+        "no",
+        "not",
+        "now",
+        "of",
+        "off",
+        "ok",
+        "okay",
+        "on",
+        "one",
+        "or",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "please",
+        "pls",
+        "plz",
+        "she",
+        "should",
+        "so",
+        "some",
+        "something",
+        "still",
+        "such",
+        "than",
+        "thanks",
+        "thank",
+        "that",
+        "thats",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "thing",
+        "things",
+        "this",
+        "those",
+        "thx",
+        "to",
+        "too",
+        "u",
+        "ur",
+        "us",
+        "very",
+        "want",
+        "wanna",
+        "was",
+        "we",
+        "were",
+        "what",
+        "whats",
+        "when",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "yeah",
+        "yes",
+        "yet",
+        "you",
+        "youre",
+        "your",
+        "yours",
+        "hi",
+        "hello",
+        "hey",
+        "guys",
+        "lol",
+        "tell",
+        "say",
+        "really",
+        "actually",
+        "gonna",
+        "going",
+        "stuff",
+        "sort",
+        "even",
+        "though",
+        "although",
+        "because",
+        "since",
+        "only",
+        "maybe",
+        "perhaps",
+        "don",
+        "didn",
+        "doesn",
+        "isn",
+        "aren",
+        "wasn",
+        "won",
+        "couldn",
+        "shouldn",
+        "wouldn",
+        "haven",
+        "hasn",
+        "wat",
+        "wot",
+        "hw",
+        "r",
+        "y",
+        "cud",
+        "wud",
+        "abt",
+        "ty",
+        "ta",
+        "ya",
+        "yall",
+        "kinda",
+    ]
+)
+# Everyday words that never say what a question is about. They still rank, but when the
+# knowledge base lacks one it does not count against answerability the way a missing rare
+# word ("botox") does.
+GENERIC_WORDS = frozenset(
+    [
+        "allow",
+        "allowed",
+        "another",
+        "around",
+        "away",
+        "back",
+        "bad",
+        "best",
+        "better",
+        "big",
+        "bit",
+        "day",
+        "days",
+        "early",
+        "far",
+        "fine",
+        "first",
+        "go",
+        "good",
+        "great",
+        "happen",
+        "happens",
+        "help",
+        "hurt",
+        "keep",
+        "keeps",
+        "kind",
+        "late",
+        "least",
+        "left",
+        "less",
+        "little",
+        "long",
+        "look",
+        "lot",
+        "lots",
+        "many",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "money",
+        "most",
+        "next",
+        "nice",
+        "normal",
+        "often",
+        "old",
+        "other",
+        "others",
+        "put",
+        "quick",
+        "quickly",
+        "right",
+        "same",
+        "see",
+        "small",
+        "someone",
+        "somewhere",
+        "soon",
+        "sure",
+        "take",
+        "takes",
+        "time",
+        "today",
+        "together",
+        "tomorrow",
+        "tonight",
+        "usual",
+        "usually",
+        "way",
+        "week",
+        "well",
+        "whole",
+        "work",
+        "worth",
+        "wrong",
+        "fast",
+        "yesterday",
+        "alone",
+        "ouch",
+        "ugh",
+        "oh",
+        "policy",
+        "possible",
+        "problem",
+        "question",
+        "anyway",
+        "asap",
+        "urgent",
+    ]
+)
+GENERIC_IDF_SHARE = 0.35
+# A word nothing in the knowledge base mentions weighs this much more than the rarest word it
+# does mention.
+MISSING_WEIGHT = 1.0
+# Irregular plurals the stemmer leaves alone.
+LEMMAS = {"teeth": "tooth", "children": "child", "kids": "kid", "people": "person", "ppl": "person"}
+# Irregular verb forms, to their base form.
+LEMMAS.update(
+    {
+        form: base
+        for base, forms in {
+            "buy": "bought",
+            "sell": "sold",
+            "pay": "paid",
+            "take": "took taken",
+            "make": "made",
+            "go": "went gone",
+            "come": "came",
+            "get": "got gotten",
+            "give": "gave given",
+            "bring": "brought",
+            "keep": "kept",
+            "leave": "left",
+            "lose": "lost",
+            "break": "broke broken",
+            "ride": "rode ridden",
+            "wear": "wore worn",
+            "eat": "ate eaten",
+            "drink": "drank drunk",
+            "send": "sent",
+            "spend": "spent",
+            "find": "found",
+            "build": "built",
+            "fall": "fell fallen",
+            "feel": "felt",
+            "know": "knew known",
+            "choose": "chose chosen",
+            "write": "wrote written",
+            "steal": "stole stolen",
+            "run": "ran",
+            "begin": "began begun",
+            "grow": "grew grown",
+            "bite": "bit bitten",
+            "freeze": "froze frozen",
+        }.items()
+        for form in forms.split()
+    }
+)
+# Built-in synonyms: each group is interchangeable (matched at a discount). The owner adds
+# more with ``knowledge.synonyms`` (asthron kb synonyms).
+BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
+    ("rent", "rental", "hire"),
+    ("price", "cost", "costs", "charge", "fee", "much"),
+    ("fix", "repair", "mend", "service"),
+    ("guarantee", "warranty"),
+    ("kid", "child", "son", "daughter"),
+    ("bday", "birthday"),
+    ("tmrw", "tomorrow"),
+    ("cancel", "refund"),
+    ("scared", "nervous", "anxious", "afraid", "fear", "phobia"),
+    ("job", "career", "vacancy", "vacancies", "recruit", "cv"),
+    ("car", "parking", "park"),
+    ("phone", "call", "contact", "email", "number"),
+    ("where", "address", "location", "find", "street", "directions"),
+    ("swap", "exchange", "trade"),
+    ("house", "home", "flat", "apartment"),
+    ("pain", "hurt", "ache", "sore", "toothache"),
+    ("assemble", "assembly", "build"),
+    ("pulled", "extract", "extraction", "removed", "remove"),
+    ("teach", "class", "course", "lesson", "learn"),
+    ("wheelchair", "accessible", "accessibility", "step-free"),
+    ("voucher", "gift"),
+    ("cheap", "discount", "deal", "offer"),
+    ("vegan", "plant"),
+    ("open", "close"),
+    ("deliver", "delivery", "shipping", "ship", "post"),
+)
+FIELD_WEIGHTS = {"title": 4.0, "heading": 2.0, "body": 1.0}
+FIELD_B = {"title": 0.3, "heading": 0.3, "body": 0.75}
+K1 = 2.0
+GENERIC_WEIGHT = 0.5
+BACKGROUND_DOCS = 50
+COVERAGE_FLOOR = 0.5
+# How much the best window of two sentences, rather than the passage as a whole, counts.
+WINDOW_WEIGHT = 1.0
+FUZZY_WEIGHT = 0.85
+SYNONYM_WEIGHT = 0.6
+# Answerability thresholds, calibrated on tests/eval (docs/benchmarks.md, "Answer quality"):
+# the best passage's article must hold 40% of the question (IDF-weighted), 35% of it within
+# two neighbouring sentences; any further passage shown must hold 30%.
+ANSWERABLE = 0.4
+ANSWERABLE_WINDOW = 0.35
+PASSAGE_ANSWERABLE = 0.3
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=20000)
+def stem(word: str) -> str:
+    word = LEMMAS.get(word, word)
+    if word.endswith("'s"):
+        word = word[:-2]
+    return _stemmer.stemWord(word)
+
+
+HOW_MUCH_RE = re.compile(r"\bhow\s+much\b", re.IGNORECASE)
+HYPHEN_PREFIX_RE = re.compile(r"\b([^\W_]{1,2})-(?=[^\W_]{3})")
+
+
+def words(text: str) -> list[str]:
+    # "e-bike", "x-ray": a one- or two-letter prefix is part of the word ("ebike").
+    return WORD_RE.findall(HYPHEN_PREFIX_RE.sub(r"\1", (text or "").lower()))
+
+
+def sentences(text: str) -> list[str]:
+    text = re.sub(r"^#{1,6}\s+", "", text or "", flags=re.MULTILINE)
+    return [s.strip() for s in SENTENCE_RE.split(text) if s and s.strip()]
+
+
+def synonym_groups(extra: Iterable[Iterable[str]] = ()) -> dict[str, set[str]]:
+    """Stem -> the stems it may stand for."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for group in (*BUILTIN_SYNONYMS, *extra):
+        stems = {stem(w) for phrase in group for w in words(phrase)}
+        for s in stems:
+            groups[s] |= stems - {s}
+    return groups
+
+
+@dataclass(frozen=True)
+class Doc:
+    chunk_id: int
+    article_id: int
+    title: str
+    heading: str
+    text: str
+    fields: dict[str, Counter]
+    lengths: dict[str, int]
+    stems: frozenset[str]
+    sentences: tuple[str, ...] = ()
+    sentence_stems: tuple[frozenset[str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One word of the question, with the stems that may match it and their weights."""
+
+    word: str
+    alternatives: dict[str, float]
+    idf: float  # of the best-known alternative; the highest IDF when none is known
+    known: bool
+
+
+@dataclass(frozen=True)
+class Ranked:
+    doc: Doc
+    score: float
+    coverage: float  # answerability of this passage alone (0..1)
+    matched: frozenset[str]  # the slots' words it covers
+    quote: tuple[str, ...] = ()
+    window: float = 0.0  # the share of the question found in two neighbouring sentences
+
+
+@dataclass
+class Index:
+    docs: list[Doc]
+    synonyms: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.df: Counter = Counter()
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        self.article_stems: dict[int, set[str]] = defaultdict(set)
+        surface: Counter = Counter()
+        totals: Counter = Counter()
+        for i, doc in enumerate(self.docs):
+            for s in doc.stems:
+                self.df[s] += 1
+                self.postings[s].append(i)
+            self.article_stems[doc.article_id] |= doc.stems
+            for name, length in doc.lengths.items():
+                totals[name] += length
+            for w in words(f"{doc.title} {doc.heading} {doc.text}"):
+                surface[w] += 1
+        n = max(1, len(self.docs))
+        self.avg = {name: max(1.0, totals[name] / n) for name in FIELD_WEIGHTS}
+        self.n = len(self.docs)
+        self.max_idf = self._idf(0)
+        self.surface = surface
+        self.vocabulary = [w for w in surface if len(w) >= 3 and not w.isdigit()]
+        self.known_stems = set(self.df)
+        self.sorted_stems = sorted(self.known_stems)
+        self.bigrams = set()
+        for doc in self.docs:
+            tokens = [stem(w) for w in words(f"{doc.title} {doc.heading} {doc.text}")]
+            self.bigrams.update(itertools.pairwise(tokens))
+
+    def _extensions(self, base: str) -> list[str]:
+        """Known stems ``base`` is a short prefix of ("deliver" -> "deliveri")."""
+        if len(base) < 4:
+            return []
+        import bisect
+
+        out = []
+        i = bisect.bisect_left(self.sorted_stems, base)
+        while i < len(self.sorted_stems) and self.sorted_stems[i].startswith(base):
+            if self.sorted_stems[i] != base and len(self.sorted_stems[i]) - len(base) <= 3:
+                out.append(self.sorted_stems[i])
+            i += 1
+        return out[:5]
+
+    def _idf(self, df: int) -> float:
+        # BACKGROUND_DOCS pseudo-passages that mention nothing: in a small knowledge base a
+        # word every article uses ("delivery" in a one-article base) still counts as specific.
+        n = self.n + BACKGROUND_DOCS
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    # -- the question ---------------------------------------------------------------------
+
+    def _correct(self, word: str) -> list[str]:
+        """Known words a misspelt or run-together ``word`` probably meant (may be empty)."""
+        if len(word) < 4 or word.isdigit():
+            return []
+        for cut in range(1, len(word) - 2):
+            # Run together: "giftcards" is "gift cards" if the articles say "gift cards".
+            left, right = word[:cut], word[cut:]
+            if (stem(left), stem(right)) in self.bigrams:
+                return [left, right]
+        limit = 1 if len(word) < 9 else 2
+        candidates = [
+            w for w in (*self.vocabulary, *STOP_WORDS) if abs(len(w) - len(word)) <= limit
+        ]
+        found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=8)
+        if not found:
+            return []
+        best = min(d for _, d, _ in found)
+        # A typo rarely changes the first letter; ties go to stop words (the commonest
+        # words), then to the word the articles use most.
+        # Four letters: only a swap of two letters ("rnet").
+        options = [
+            w
+            for w, d, _ in found
+            if d == best and w[0] == word[0] and (len(word) > 4 or sorted(w) == sorted(word))
+        ]
+        if not options:
+            return []
+        # Swapped letters are the commonest typo ("wheer": "where", not "wheel").
+        choice = max(
+            options,
+            key=lambda w: (sorted(w) == sorted(word), w in STOP_WORDS, self.surface.get(w, 0)),
+        )
+        return [] if choice in STOP_WORDS else [choice]
+
+    def slots(self, question: str) -> list[Slot]:
+        # "How much" asks for a price, whatever follows.
+        question = HOW_MUCH_RE.sub(" price ", question or "")
+        slots: list[Slot] = []
+        seen: set[str] = set()
+        for word in words(question):
+            if word in STOP_WORDS or len(word) < 2 or stem(word) in seen:
+                continue
+            base = stem(word)
+            seen.add(base)
+            alternatives: dict[str, float] = {}
+            if base in self.known_stems:
+                alternatives[base] = 1.0
+            for longer in self._extensions(base):
+                alternatives.setdefault(longer, 0.9)
+            if not alternatives:
+                for fixed in self._correct(word):
+                    alternatives.setdefault(stem(fixed), FUZZY_WEIGHT)
+            for s in [base, *alternatives]:
+                for other in self.synonyms.get(s, ()):
+                    if other in self.known_stems:
+                        alternatives.setdefault(other, SYNONYM_WEIGHT)
+            known = [self._idf(self.df[s]) for s, w in alternatives.items() if w >= FUZZY_WEIGHT]
+            if base in self.known_stems:
+                idf = self._idf(self.df[base])
+            elif known:
+                idf = max(known)
+            elif alternatives:
+                # Known only through a synonym: as rare as its rarest synonym.
+                idf = max(self._idf(self.df[s]) for s in alternatives)
+            elif word in GENERIC_WORDS:
+                idf = self.max_idf * GENERIC_IDF_SHARE
+            else:
+                idf = self.max_idf * MISSING_WEIGHT
+            if not alternatives and len(word) <= 2:
+                continue  # "ok", "xl": too short to mean anything on its own
+            slots.append(Slot(word, alternatives, idf, bool(alternatives)))
+        return slots
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def _tf(self, doc: Doc, s: str) -> float:
+        total = 0.0
+        for name, weight in FIELD_WEIGHTS.items():
+            tf = doc.fields[name].get(s, 0)
+            if tf:
+                norm = 1 - FIELD_B[name] + FIELD_B[name] * doc.lengths[name] / self.avg[name]
+                total += weight * tf / norm
+        return total
+
+    def rank(self, question: str, limit: int = 4) -> tuple[list[Ranked], bool]:
+        """The best passage of each of the best ``limit`` articles, and whether the question
+        is answerable from them."""
+        slots = self.slots(question)
+        if not slots or not self.docs:
+            return [], False
+        total_idf = sum(slot.idf for slot in slots) or 1.0
+        candidates: set[int] = set()
+        for slot in slots:
+            for s in slot.alternatives:
+                candidates.update(self.postings.get(s, ()))
+        best_by_article: dict[int, Ranked] = {}
+        for i in candidates:
+            doc = self.docs[i]
+            article = self.article_stems[doc.article_id]
+            bm25, covered, matched = 0.0, 0.0, set()
+            for slot in slots:
+                contribution, in_article = 0.0, 0.0
+                for s, weight in slot.alternatives.items():
+                    tf = self._tf(doc, s) if s in doc.stems else 0.0
+                    if tf:
+                        idf = self._idf(self.df[s])
+                        if slot.word in GENERIC_WORDS:
+                            weight *= GENERIC_WEIGHT
+                        contribution = max(contribution, weight * idf * tf * (K1 + 1) / (tf + K1))
+                    if s in article:
+                        in_article = max(in_article, weight)
+                bm25 += contribution
+                if in_article:
+                    covered += slot.idf * in_article
+                    if in_article >= FUZZY_WEIGHT:  # not through a synonym alone
+                        matched.add(slot.word)
+            coverage = covered / total_idf
+            window = self._window(doc, slots) / total_idf
+            score = bm25 * (COVERAGE_FLOOR + coverage + WINDOW_WEIGHT * window)
+            current = best_by_article.get(doc.article_id)
+            if current is None or score > current.score:
+                best_by_article[doc.article_id] = Ranked(
+                    doc, score, coverage, frozenset(matched), (), window
+                )
+        ranked = sorted(best_by_article.values(), key=lambda r: (-r.score, r.doc.chunk_id))
+        top = self._diversify(ranked[: limit * 4], slots, limit)
+        answerable = bool(top) and (
+            top[0].coverage >= ANSWERABLE and top[0].window >= ANSWERABLE_WINDOW
+        )
+        return [self._with_quote(r, slots) for r in top], answerable
+
+    def _window(self, doc: Doc, slots: list[Slot]) -> float:
+        """The IDF-weighted question terms found together in two neighbouring sentences (or
+        one sentence and the title): matches close together are worth more than scattered."""
+        title = doc.fields["title"].keys() | doc.fields["heading"].keys()
+        sets = doc.sentence_stems or (frozenset(),)
+        best = 0.0
+        for i in range(len(sets)):
+            near = sets[i] | (sets[i + 1] if i + 1 < len(sets) else frozenset()) | title
+            value = 0.0
+            for slot in slots:
+                weight = max((w for s, w in slot.alternatives.items() if s in near), default=0.0)
+                value += slot.idf * weight
+            best = max(best, value)
+        return best
+
+    def _diversify(self, ranked: list[Ranked], slots: list[Slot], limit: int) -> list[Ranked]:
+        """After the best passage, prefer passages that cover what the ones before do not
+        (a question asking two things gets both articles near the top)."""
+        if not ranked:
+            return []
+        chosen = [ranked[0]]
+        rest = ranked[1:]
+        idf = {slot.word: slot.idf for slot in slots}
+        total = sum(idf.values()) or 1.0
+        while rest and len(chosen) < limit:
+            covered = set().union(*(r.matched for r in chosen))
+
+            def gain(r: Ranked, covered=covered) -> float:
+                # The share of what this passage matches that is new, and how much it adds.
+                novel = sum(idf[w] for w in r.matched - covered)
+                own = sum(idf[w] for w in r.matched) or 1.0
+                return r.score * (0.3 + novel / own + novel / total)
+
+            best = max(rest, key=gain)
+            chosen.append(best)
+            rest.remove(best)
+        return chosen
+
+    def _with_quote(self, ranked: Ranked, slots: list[Slot]) -> Ranked:
+        """The sentences of the passage that answer: those covering the most question terms,
+        in their original order (at most two, plus the heading's context)."""
+        parts = sentences(ranked.doc.text)
+        scored = []
+        for position, sentence in enumerate(parts):
+            present = {stem(w) for w in words(sentence)}
+            value = 0.0
+            for slot in slots:
+                weight = max((w for s, w in slot.alternatives.items() if s in present), default=0)
+                value += slot.idf * weight
+            scored.append((value, -position, sentence))
+        chosen = [s for v, _, s in sorted(scored, reverse=True)[:2] if v > 0]
+        if not chosen:
+            chosen = parts[:1]
+        quote = tuple(s for s in parts if s in chosen)
+        return Ranked(
+            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window
+        )
+
+
+def make_doc(chunk_id: int, article_id: int, title: str, heading: str, text: str) -> Doc:
+    fields = {
+        "title": Counter(stem(w) for w in words(title) if w not in STOP_WORDS),
+        "heading": Counter(stem(w) for w in words(heading) if w not in STOP_WORDS),
+        "body": Counter(stem(w) for w in words(text) if w not in STOP_WORDS),
+    }
+    lengths = {name: sum(c.values()) for name, c in fields.items()}
+    stems = frozenset(s for c in fields.values() for s in c)
+    parts = tuple(sentences(text))
+    sentence_stems = tuple(frozenset(stem(w) for w in words(p)) for p in parts)
+    return Doc(
+        chunk_id, article_id, title, heading, text, fields, lengths, stems, parts, sentence_stems
+    )

@@ -1,0 +1,271 @@
+"""Answer quality (issue #15): the evaluation set of tests/eval/ through the real retrieval and
+the built-in (no model) reply, on SQLite and PostgreSQL, beside a plain-FTS baseline.
+
+Each business of ``tests/eval/data/*.json`` is loaded into a fresh migrated database with
+``knowledge.service.create_article`` (chunked and indexed as in production). Every question
+then goes through
+
+- **asthron**: ``assistant.responder.retrieve`` (what ``AssistantResponder.prepare`` uses) and
+  the built-in provider's choice of what to quote (``BuiltinProvider.quoted``), and
+- **baseline**: ``knowledge.search.fts_search`` (the plain full-text search Asthron used
+  before) with the old built-in rule: quote the first passage if there is one.
+
+Per kind of question: **hit@1** = the reply quotes a right article first; **hit@3** = the
+right article (both, for two-fact questions) is among the first three retrieved; **in
+reply** = the reply quotes the right article (both) anywhere; **abstain** = the reply says
+it doesn't know; **false** = the reply quotes a wrong article first (for unanswerable
+questions: quotes anything at all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bench.harness import ROOT, Result, Section, migrate
+
+NAME = "answers"
+TITLE = "Answer quality"
+DATA = ROOT / "tests" / "eval" / "data"
+KINDS = ("direct", "paraphrase", "colloquial", "typo", "two_fact", "unanswerable")
+PG_ADMIN_URL = os.environ.get(
+    "ASTHRON_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+GOALS = {"hit1": 0.85, "hit3": 0.95, "abstain": 0.80}
+
+
+def businesses() -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(DATA.glob("*.json"))]
+
+
+@dataclass
+class Tally:
+    n: int = 0
+    hit1: int = 0
+    hit3: int = 0
+    in_reply: int = 0
+    abstain: int = 0
+    false: int = 0
+
+    def rate(self, name: str) -> float:
+        return getattr(self, name) / self.n if self.n else 0.0
+
+
+@dataclass
+class Report:
+    system: str
+    backend: str
+    by_kind: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    misses: list[str] = field(default_factory=list)
+
+    def answerable(self) -> Tally:
+        total = Tally()
+        for kind, t in self.by_kind.items():
+            if kind != "unanswerable":
+                for name in ("n", "hit1", "hit3", "in_reply", "abstain", "false"):
+                    setattr(total, name, getattr(total, name) + getattr(t, name))
+        return total
+
+
+# A system maps (db, question) to (article ids in retrieval order, article ids the reply
+# quotes, first first; none when it says it doesn't know).
+System = Callable[[Session, str], tuple[list[int], list[int]]]
+
+
+def asthron_system(db: Session, question: str) -> tuple[list[int], list[int]]:
+    from asthron.assistant.providers.builtin import BuiltinProvider, Grounding
+    from asthron.assistant.responder import retrieve
+
+    passages = retrieve(db, question)
+    quoted = BuiltinProvider().quoted(Grounding(question=question, passages=passages))
+    return _article_order(passages), [p.article_id for p in quoted]
+
+
+def baseline_system(db: Session, question: str) -> tuple[list[int], list[int]]:
+    from asthron.knowledge.search import fts_search
+
+    passages = fts_search(db, question, limit=4)
+    return _article_order(passages), [p.article_id for p in passages[:1]]
+
+
+SYSTEMS: dict[str, System] = {"asthron": asthron_system, "baseline": baseline_system}
+
+
+def _article_order(passages) -> list[int]:
+    order: list[int] = []
+    for p in passages:
+        if p.article_id not in order:
+            order.append(p.article_id)
+    return order
+
+
+def load(db: Session, business: dict) -> dict[str, int]:
+    from asthron.audit.service import Actor
+    from asthron.knowledge import service
+
+    ids = {}
+    for article in business["articles"]:
+        data = service.ArticleInput(article["title"], article["body"], [])
+        ids[article["id"]] = service.create_article(db, Actor.cli(), data).id
+    db.commit()
+    return ids
+
+
+def score(db: Session, business: dict, ids: dict[str, int], systems: dict, reports: dict):
+    for question in business["questions"]:
+        kind, want = question["kind"], [ids[a] for a in question["answers"]]
+        for name, system in systems.items():
+            order, quoted_ids = system(db, question["q"])
+            quoted = quoted_ids[0] if quoted_ids else None
+            tally = reports[name].by_kind[kind]
+            tally.n += 1
+            if quoted is None:
+                tally.abstain += 1
+            if kind == "unanswerable":
+                tally.false += quoted is not None
+                if quoted is not None and name == "asthron":
+                    reports[name].misses.append(f"answered: {question['q']}")
+                continue
+            top3 = order[:3]
+            hit1 = quoted in want
+            if kind == "two_fact":
+                hit3 = all(w in top3 for w in want)
+                in_reply = all(w in quoted_ids for w in want)
+            else:
+                hit3 = bool(set(want) & set(top3))
+                in_reply = bool(set(want) & set(quoted_ids))
+            tally.hit1 += hit1
+            tally.hit3 += hit3
+            tally.in_reply += in_reply
+            tally.false += quoted is not None and not hit1
+            if not hit1 and name == "asthron":
+                reports[name].misses.append(f"{kind}: {question['q']} -> {quoted} want {want}")
+
+
+def sqlite_databases(tmp: Path):
+    template = tmp / "template.sqlite"
+    migrate(f"sqlite:///{template}")
+    for index in range(len(businesses())):
+        path = tmp / f"answers-{index}.sqlite"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+
+
+def postgres_databases():
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        for index in range(len(businesses())):
+            name = f"asthron_answers_{os.getpid()}_{index}"
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+            try:
+                migrate(url)
+                yield url
+            finally:
+                with admin.connect() as connection:
+                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def evaluate(backend: str, systems: dict | None = None) -> dict[str, Report]:
+    """Run every question of every business on ``backend`` ("sqlite" or "postgresql")."""
+    from asthron.models import import_all_models
+
+    import_all_models()
+    systems = systems or SYSTEMS
+    reports = {name: Report(name, backend) for name in systems}
+    tmp = Path(tempfile.mkdtemp(prefix="asthron-answers-"))
+    try:
+        urls = sqlite_databases(tmp) if backend == "sqlite" else postgres_databases()
+        for business, url in zip(businesses(), urls, strict=True):
+            engine = sa.create_engine(url)
+            try:
+                with Session(engine) as db:
+                    ids = load(db, business)
+                    score(db, business, ids, systems, reports)
+            finally:
+                engine.dispose()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return reports
+
+
+def run(ctx) -> Section:
+    section = Section(TITLE)
+    for backend in ("sqlite", "postgresql"):
+        reports = evaluate(backend)
+        for report in reports.values():
+            for kind in KINDS:
+                t = report.by_kind.get(kind)
+                if not t:
+                    continue
+                label = f"{report.system} {backend}"
+                if kind == "unanswerable":
+                    section.results.append(
+                        Result(
+                            label,
+                            f"{kind}: abstain / false answer",
+                            f"{t.rate('abstain'):.2f} / {t.rate('false'):.2f} (n={t.n})",
+                        )
+                    )
+                else:
+                    section.results.append(
+                        Result(
+                            label,
+                            f"{kind}: hit@1 / hit@3 / in reply / false",
+                            f"{t.rate('hit1'):.2f} / {t.rate('hit3'):.2f} / "
+                            f"{t.rate('in_reply'):.2f} / {t.rate('false'):.2f} (n={t.n})",
+                        )
+                    )
+            total = report.answerable()
+            goal = report.system == "asthron"
+            section.results.append(
+                Result(
+                    label,
+                    "all answerable: hit@1",
+                    total.rate("hit1"),
+                    goal=(">=", GOALS["hit1"]) if goal else None,
+                )
+            )
+            section.results.append(
+                Result(
+                    label,
+                    "all answerable: hit@3",
+                    total.rate("hit3"),
+                    goal=(">=", GOALS["hit3"]) if goal else None,
+                )
+            )
+            section.results.append(
+                Result(label, "all answerable: right article in the reply", total.rate("in_reply"))
+            )
+            section.results.append(
+                Result(label, "all answerable: false answer", total.rate("false"))
+            )
+            unans = report.by_kind.get("unanswerable", Tally())
+            section.results.append(
+                Result(
+                    label,
+                    "unanswerable: abstain",
+                    unans.rate("abstain"),
+                    goal=(">=", GOALS["abstain"]) if goal else None,
+                )
+            )
+    n_articles = sum(len(b["articles"]) for b in businesses())
+    n_questions = sum(len(b["questions"]) for b in businesses())
+    section.notes.append(
+        f"Answer quality: {len(businesses())} businesses, {n_articles} articles, "
+        f"{n_questions} questions (tests/eval/data); baseline = plain FTS, first passage quoted."
+    )
+    return section
