@@ -27,11 +27,14 @@ def includeme(config):
     config.add_route("privacy.retention", "/privacy/retention")
     config.add_route("privacy.export", "/privacy/export.zip")
     config.add_route("privacy.erase", "/privacy/erase")
+    # After the owner's /privacy/… routes, which it must never shadow.
+    config.add_route("privacy.public", "/privacy/{site_key:[A-Za-z0-9_-]{8,64}}")
 
     config.add_route("sites.list", "/sites")
     config.add_route("sites.create", "/sites/new")
     config.add_route("sites.edit", "/sites/{site_id:\\d{1,9}}")
     config.add_route("sites.identity_secret", "/sites/{site_id:\\d{1,9}}/identity-secret")
+    config.add_route("sites.privacy_policy", "/sites/{site_id:\\d{1,9}}/privacy-page")
 
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
@@ -52,6 +55,7 @@ def includeme(config):
     config.add_route("inbox.reopen", inbox_conversation + "/reopen")
     config.add_route("inbox.note", inbox_conversation + "/notes")
     config.add_route("inbox.read", inbox_conversation + "/read")
+    config.add_route("inbox.visitor", inbox_conversation + "/visitor")
 
     config.add_route("widget.script", "/widget.js")
     config.add_route("widget.demo", "/demo")

@@ -33,7 +33,7 @@ class Visitor(Base):
         sa.UniqueConstraint("token_hash"),
         personal_data(
             entity="visitor",
-            identifiers={"email": "email", "verified_email": "email"},
+            identifiers={"email": "email", "verified_email": "email", "phone": "phone"},
             retention="conversations",
             retention_column="last_seen_at",
         ),
@@ -49,8 +49,12 @@ class Visitor(Base):
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_notice: Mapped[str | None] = mapped_column(sa.Text)
+    # The version of the site's privacy page (sites.privacy_policy_version) when they agreed.
+    consent_policy_version: Mapped[int | None]
     name: Mapped[str | None] = mapped_column(sa.String(120))
     email: Mapped[str | None] = mapped_column(sa.String(320))
+    # E.164, set by staff (inbox correction); the visitor never sets it directly.
+    phone: Mapped[str | None] = mapped_column(sa.String(32))
     # Set only when the business's backend signed the identity (HMAC), never from a claim.
     verified_email: Mapped[str | None] = mapped_column(sa.String(320))
     # Set by the unsubscribe link of reply emails: none is sent to this visitor again.

@@ -116,6 +116,8 @@ def record_consent(db: Session, visitor: Visitor, site: Site) -> Visitor:
         visitor.consent_at = utcnow()
         # The notice as it read when the visitor acknowledged it.
         visitor.consent_notice = site.privacy_notice
+        # ...and the version of the privacy page the widget linked to.
+        visitor.consent_policy_version = site.privacy_policy_version
     return visitor
 
 

@@ -35,7 +35,7 @@ from asthron.errors import status_of
 from asthron.forms import field, matched_id
 from asthron.inbox import service as inbox
 from asthron.inbox import streams as inbox_streams
-from asthron.inbox import tasks
+from asthron.inbox import tasks, visitor_details
 from asthron.realtime import conversation_channel
 from asthron.security.permissions import Permission
 
@@ -50,6 +50,7 @@ DONE = {
     "replied": "Your reply was sent.",
     "noted": "The internal note was added.",
     "presence": "Your status was saved.",
+    "visitor_saved": "The visitor's details were saved.",
 }
 
 
@@ -413,6 +414,22 @@ def add_note(request):
         return {"json": {"event": inbox.staff_event_json(event)}}
 
     return _act(request, action, "noted", on_error={"note_body": body})
+
+
+@view_config(route_name="inbox.visitor", permission=Permission.CONVERSATIONS, request_method="POST")
+def update_visitor(request):
+    """Correct the visitor's name, email or phone (audited; all three validated first)."""
+    typed = {
+        "name": field(request, "name", 400),
+        "email": field(request, "email", 400),
+        "phone": field(request, "phone", 100),
+    }
+
+    def action(conversation):
+        changed = visitor_details.update_visitor(request.db, request.actor, conversation, **typed)
+        return {"json": {"changed": changed}}
+
+    return _act(request, action, "visitor_saved", on_error={"visitor_form": typed})
 
 
 @view_config(route_name="inbox.typing", permission=Permission.CONVERSATIONS, request_method="POST")

@@ -17,12 +17,16 @@ import re
 import secrets
 
 COOKIE_VALUE_RE = re.compile(r"[A-Za-z0-9_-]{32,100}")
+# The cookie's name over HTTPS (the __Host- prefix) and over plain HTTP (development).
+CSRF_COOKIE_SECURE = "__Host-asthron_csrf"
+CSRF_COOKIE_PLAIN = "asthron_csrf"
+CSRF_COOKIE_NAMES = (CSRF_COOKIE_SECURE, CSRF_COOKIE_PLAIN)
 
 
 class BoundPreLoginCSRF:
     def __init__(self, secret: str, secure: bool):
         self._key = hashlib.sha256(f"asthron pre-login csrf:{secret}".encode()).digest()
-        self.cookie_name = "__Host-asthron_csrf" if secure else "asthron_csrf"
+        self.cookie_name = CSRF_COOKIE_SECURE if secure else CSRF_COOKIE_PLAIN
         self._secure = secure
 
     def token_for(self, cookie_value: str) -> str:

@@ -39,7 +39,12 @@ def widget_config(request, site: Site) -> dict:
         "position": site.position,
         "language": site.language,
         "strings": strings_for(site.language),
-        "privacy": {"notice": site.privacy_notice, "url": site.privacy_url or None},
+        # The owner's own page, else the one Asthron serves (privacy/public_page.py).
+        "privacy": {
+            "notice": site.privacy_notice,
+            "url": site.privacy_url
+            or request.route_url("privacy.public", site_key=site.public_key),
+        },
         "hours": {
             "timezone": site.timezone,
             "schedule": site.business_hours,

@@ -36,6 +36,12 @@ class Site(Base):
     holidays: Mapped[list] = mapped_column(sa.JSON, default=list)  # ["2026-12-25", ...]
     privacy_notice: Mapped[str] = mapped_column(sa.Text, default="")
     privacy_url: Mapped[str] = mapped_column(sa.String(2000), default="")
+    # The public privacy page Asthron serves at /privacy/{public_key} (when privacy_url is
+    # empty the widget links to it): the owner's text, its effective date, and a version that
+    # increases with every change (sites/service.py:set_privacy_policy).
+    privacy_policy_text: Mapped[str] = mapped_column(sa.Text, default="")
+    privacy_policy_version: Mapped[int] = mapped_column(default=0)
+    privacy_policy_effective: Mapped[dt.date | None] = mapped_column(sa.Date)
     # Signs visitor identities from the business's own backend (HMAC); Fernet-encrypted.
     identity_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import ipaddress
@@ -19,7 +20,7 @@ from asthron.security.crypto import SecretDecryptionError, masked
 from asthron.sites import hours as hours_module
 from asthron.sites.models import Site
 from asthron.snapshots import row_snapshot
-from asthron.text import has_controls
+from asthron.text import has_controls, strip_controls
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
@@ -174,6 +175,68 @@ def update_site(db: Session, actor: Actor, site: Site, data: SiteInput) -> Site:
         db, actor, "site.update", "site", site.id, {"name": site.name, "origins": data.origins}
     )
     return site
+
+
+# -- the public privacy page ------------------------------------------------------------------
+
+MAX_POLICY_LENGTH = 40000
+# {site} is replaced by the site's name; the page adds the cookie and storage disclosure.
+DEFAULT_POLICY = """\
+This page explains what {site} stores when you use the chat on our website.
+
+What we keep: the messages you write and our replies, the page you were on, your browser's \
+name, your time zone, and any name, email or phone number you give us. We use them only to \
+answer you and to follow up on your request.
+
+How long: chats are deleted automatically after the retention period we have set; contact \
+details you gave us as a lead are kept until you ask us to delete them.
+
+Your rights: you may ask for a copy of what we hold about you, ask us to correct it, or ask \
+us to delete it. Write to us through the chat or by email.
+"""
+
+
+def policy_text(site: Site) -> str:
+    """The owner's text, or the default one before they have written theirs."""
+    return site.privacy_policy_text or DEFAULT_POLICY
+
+
+def set_privacy_policy(db: Session, actor: Actor, site: Site, text, effective) -> bool:
+    """Save the privacy page's text and effective date (YYYY-MM-DD; empty: today). Any change
+    raises the version by one and is audited; saving the same thing again changes nothing
+    and returns False."""
+    if not isinstance(text, str) or not isinstance(effective, str):
+        raise SiteError("The privacy page must be text.")
+    text = strip_controls(text.replace("\r\n", "\n"), keep="\n\t").strip()
+    if len(text) > MAX_POLICY_LENGTH:
+        raise SiteError(f"The privacy page must be at most {MAX_POLICY_LENGTH} characters.")
+    effective = effective.strip()
+    try:
+        date = dt.date.fromisoformat(effective) if effective else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        raise SiteError("The effective date must look like 2026-12-31.") from None
+    if not dt.date(2000, 1, 1) <= date <= dt.date(2100, 12, 31):
+        raise SiteError("The effective date must be between 2000 and 2100.")
+    if text == site.privacy_policy_text and date == site.privacy_policy_effective:
+        return False
+    site.privacy_policy_text = text
+    site.privacy_policy_effective = date
+    site.privacy_policy_version = (site.privacy_policy_version or 0) + 1
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "site.privacy_policy_update",
+        "site",
+        site.id,
+        {
+            "name": site.name,
+            "version": site.privacy_policy_version,
+            "effective": date.isoformat(),
+            "sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
+        },
+    )
+    return True
 
 
 def list_sites(db: Session) -> list[Site]:

@@ -126,6 +126,16 @@ def _site(request) -> Site:
     return site
 
 
+def _policy(request, site: Site, text: str | None = None, effective: str | None = None) -> dict:
+    saved = site.privacy_policy_effective
+    return {
+        "text": service.policy_text(site) if text is None else text,
+        "effective": (saved.isoformat() if saved else "") if effective is None else effective,
+        "version": site.privacy_policy_version,
+        "url": request.route_url("privacy.public", site_key=site.public_key),
+    }
+
+
 def _identity(request, site: Site, new_secret: str | None = None, rotated=False) -> dict:
     return {
         "masked": service.identity_secret_masked(request.secret_box, site),
@@ -148,7 +158,39 @@ def site_edit(request):
         "notice": notice(request),
         "snippet": service.embed_snippet(site, request.app_settings.public_url),
         "identity": _identity(request, site),
+        "policy": _policy(request, site),
     }
+
+
+@view_config(
+    route_name="sites.privacy_policy",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="POST",
+)
+def privacy_policy_update(request):
+    """Save the public privacy page's text and effective date; a change raises its version."""
+    site = _site(request)
+    text = field(request, "privacy_policy_text", service.MAX_POLICY_LENGTH + 1000)
+    effective = field(request, "effective", 20)
+    try:
+        changed = service.set_privacy_policy(request.db, request.actor, site, text, effective)
+    except service.SiteError as exc:
+        request.response.status_code = 400
+        return {
+            "site": site,
+            "values": _values_of(site),
+            "snippet": service.embed_snippet(site, request.app_settings.public_url),
+            "identity": _identity(request, site),
+            "policy": _policy(request, site, text, effective),
+            "error": str(exc),
+        }
+    return redirect(
+        request,
+        "sites.edit",
+        "privacy_page_saved" if changed else "nothing_changed",
+        site_id=site.id,
+    )
 
 
 @view_config(
@@ -168,6 +210,7 @@ def identity_secret_rotate(request):
         "values": _values_of(site),
         "snippet": service.embed_snippet(site, request.app_settings.public_url),
         "identity": _identity(request, site, secret, rotated),
+        "policy": _policy(request, site),
     }
 
 
@@ -190,6 +233,7 @@ def site_update(request):
             "values": dict(_values_of(site), **request.POST.mixed()),
             "snippet": service.embed_snippet(site, request.app_settings.public_url),
             "identity": _identity(request, site),
+            "policy": _policy(request, site),
             "error": str(exc),
         }
     return redirect(request, "sites.edit", "site_saved", site_id=site.id)

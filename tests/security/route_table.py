@@ -35,6 +35,8 @@ ROUTES: dict[str, dict[str, object]] = {
     "privacy.retention": {"POST": OWNER},
     "privacy.export": {"POST": OWNER},
     "privacy.erase": {"POST": OWNER},
+    "privacy.public": {"GET": ANYONE},
+    "sites.privacy_policy": {"POST": MANAGERS},
     "integrations.email": {"GET": OWNER, "POST": OWNER},
     "integrations.email_test": {"POST": OWNER},
     "sites.list": {"GET": MANAGERS},
@@ -71,6 +73,7 @@ ROUTES: dict[str, dict[str, object]] = {
     "inbox.reopen": {"POST": LOGGED_IN},
     "inbox.note": {"POST": LOGGED_IN},
     "inbox.read": {"POST": LOGGED_IN},
+    "inbox.visitor": {"POST": LOGGED_IN},
     "leads.list": {"GET": LOGGED_IN},
     "leads.bulk": {"POST": LOGGED_IN},
     "leads.export": {"POST": LOGGED_IN},
@@ -159,6 +162,7 @@ def valid_form(route_name: str, world) -> dict:
         "team.set_role": {"role": "admin"},
         "audit.export": {"actor": "", "action": "", "since": "", "until": ""},
         "privacy.retention": {"conversations": "30"},
+        "sites.privacy_policy": {"privacy_policy_text": "Injected", "effective": "2026-12-01"},
         "privacy.export": {"kind": "email", "value": "nobody@example.com"},
         "privacy.erase": {"kind": "email", "value": "nobody@example.com", "confirm": "erase"},
         "integrations.email": {
@@ -191,6 +195,7 @@ def valid_form(route_name: str, world) -> dict:
             "enabled": "1",
         },
         "assistant.budget": {"monthly_budget": "5"},
+        "inbox.visitor": {"name": "Injected", "email": "i@example.com", "phone": ""},
         "leads.bulk": {"lead_id": "999999", "action": "status", "status": "won"},
         "leads.export": {"status": "new", "q": "x", "sort": "name"},
         "leads.settings": {

@@ -234,6 +234,7 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "question_id": 999997,
         "slot": "primary",
         "subpath": "x",
+        "site_key": "site_no_such_site",
     }
     return world
 
