@@ -13,12 +13,21 @@ from bench import (
     harness,
     inbox_list,
     message_roundtrip,
+    retention_purge,
     stream_fanout,
     ttft,
     widget_size,
 )
 
-BENCHMARKS = (widget_size, message_roundtrip, stream_fanout, ttft, inbox_list, answers)
+BENCHMARKS = (
+    widget_size,
+    message_roundtrip,
+    stream_fanout,
+    ttft,
+    inbox_list,
+    answers,
+    retention_purge,
+)
 
 
 def main(argv=None) -> int:
