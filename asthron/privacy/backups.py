@@ -228,7 +228,53 @@ def verify(path: Path) -> Backup:
         )
         if done.returncode != 0:
             raise BackupError(f"{path.name} is not a readable pg_dump archive")
+        counts, revision = pg_archive_counts(path)
+        if counts != manifest.get("row_counts") or revision != manifest.get("schema_revision"):
+            raise BackupError(f"{path.name} holds other rows than its manifest lists")
     return Backup(path, manifest)
+
+
+def _copy_table(line: str) -> str:
+    """'COPY public."user" (id, …) FROM stdin;' → 'user'."""
+    name = line[len("COPY ") :].split(" (", 1)[0].split(" FROM", 1)[0]
+    return name.rsplit(".", 1)[-1].strip('"').replace('""', '"')
+
+
+def pg_archive_counts(path: Path) -> tuple[dict[str, int], str | None]:
+    """Rows per table in a ``pg_dump -Fc`` archive, and its schema revision, read without a
+    database: ``pg_restore --data-only -f -`` writes each table's data as COPY text, one line
+    per row (a newline inside a value is written as ``\\n``) between the ``COPY`` line and
+    ``\\.``. Streamed, so memory stays flat whatever the archive's size; and it needs no
+    scratch database, no CREATEDB privilege and no second copy of the data on the server."""
+    process = subprocess.Popen(
+        [pg_tool("pg_restore"), "--data-only", "--file=-", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+    counts: dict[str, int] = {}
+    revision = None
+    table = None
+    assert process.stdout is not None
+    for line in process.stdout:
+        if table is None:
+            if line.startswith("COPY ") and line.rstrip().endswith("FROM stdin;"):
+                table = _copy_table(line)
+                counts.setdefault(table, 0)
+            continue
+        if line.rstrip("\n") == "\\.":
+            table = None
+            continue
+        counts[table] += 1
+        if table == "alembic_version":
+            revision = line.rstrip("\n").split("\t", 1)[0]
+    _out, err = process.communicate()
+    if process.returncode != 0 or table is not None:
+        raise BackupError(f"{path.name} could not be read to the end: {err.strip()[-300:]}")
+    counts.pop("alembic_version", None)
+    return counts, revision
 
 
 def check_restorable(backup: Backup, database_url: str, migrations_dir: Path) -> None:

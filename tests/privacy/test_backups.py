@@ -146,3 +146,28 @@ def test_pg_dump_missing_is_one_line(ready_cli, monkeypatch):
     monkeypatch.setattr(backups.shutil, "which", lambda name: None)
     with pytest.raises(backups.BackupError, match="pg_dump is not on PATH"):
         backups.pg_tool("pg_dump")
+
+
+def test_verify_compares_row_counts_with_the_manifest(set_up_cli, tmp_path):
+    """On both databases: a manifest whose counts differ from the file's rows is refused (on
+    PostgreSQL the rows are counted in the archive's COPY data, a multi-line value counting
+    once)."""
+    add_people(set_up_cli)
+    engine = sa.create_engine(set_up_cli.database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE conversation_events SET body = :b WHERE id = 1"),
+            {"b": "two\nlines \\. and a tab\there"},
+        )
+    engine.dispose()
+    backup = _created(set_up_cli, tmp_path)
+    assert set_up_cli("backup", "verify", str(backup.path)).exit_code == 0
+    manifest_file = backup.path.with_name(backup.path.name + ".manifest.json")
+    if not manifest_file.exists():
+        (manifest_file,) = [p for p in backup.path.parent.iterdir() if p.suffix == ".json"]
+    manifest = json.loads(manifest_file.read_text())
+    manifest["row_counts"]["leads"] += 1
+    manifest_file.write_text(json.dumps(manifest))
+    refused = set_up_cli("backup", "verify", str(backup.path))
+    assert refused.exit_code == 1
+    assert "other rows than its manifest" in refused.output
