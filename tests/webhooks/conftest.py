@@ -158,7 +158,7 @@ def fire(run_in_tm):
     """Record a domain event in a committed transaction (delivery starts after the commit)."""
 
     def record(kind="conversation.created", **payload):
-        payload = payload or {"conversation_id": 7, "site_id": 1, "visitor_id": "v-1"}
+        payload = payload or {"conversation_id": 7, "site_id": 1, "visitor_id": 340}
         return run_in_tm(lambda db: domain_events.record(db, kind, **payload).id)
 
     return record

@@ -56,7 +56,7 @@ def test_a_domain_event_is_delivered_signed_per_the_spec(receiver, make_endpoint
         "event_id": event_id,
         "conversation_id": 7,
         "site_id": 1,
-        "visitor_id": "v-1",
+        "visitor_id": 340,
     }
     assert payload["timestamp"].endswith("Z")
     [row] = deliveries()
