@@ -60,6 +60,10 @@ DEFAULTS = {
 }
 
 
+class InFlight(RuntimeError):
+    """An attempt holds the delivery's lease; the outbox retries the item later."""
+
+
 class WebhookError(ValueError):
     """A refused change; the message is for the person who made it."""
 
@@ -349,6 +353,12 @@ def perform(ctx, payload: dict) -> str:
     timeout = option(settings, "timeout_seconds")
     delivery_id = payload["delivery_id"]
     if not _claim(ctx.registry, delivery_id, dt.timedelta(seconds=timeout) + LEASE_MARGIN):
+        row = ctx.db.get(WebhookDelivery, delivery_id)
+        if row is not None and row.state == "pending" and row.leased_until is not None:
+            # Another worker's attempt is in flight, or one died mid-way: the outbox tries
+            # this item again later, when the lease has expired.
+            raise InFlight(f"delivery {delivery_id} is leased until {row.leased_until}")
+        # Done, failed, or not due yet (a later item is scheduled for it): nothing to do.
         return "skipped"
 
     db = ctx.db

@@ -321,3 +321,32 @@ def test_a_secret_rotation_signs_with_both(receiver, make_endpoint, fire, run_in
     ]
     signing.verify(old, headers, body)
     signing.verify(new, headers, body)
+
+
+def test_a_worker_dying_mid_attempt_is_retried_under_the_same_id(
+    receiver, make_endpoint, fire, run_in_tm, retry_now, deliveries, monkeypatch
+):
+    real = service._record
+    calls = []
+
+    def crash_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("worker died after sending")
+        return real(*args)
+
+    monkeypatch.setattr(service, "_record", crash_once)
+    make_endpoint(receiver.url)
+    fire()
+    assert len(receiver.requests) == 1
+    [row] = deliveries()
+    assert row["state"] == "pending"
+    retry_now()  # the lease still holds: no second request yet
+    assert len(receiver.requests) == 1
+    past = utcnow() - dt.timedelta(seconds=1)
+    run_in_tm(lambda db: db.execute(sa.update(WebhookDelivery).values(leased_until=past)))
+    retry_now()
+    [row] = deliveries()
+    assert row["state"] == "delivered" and row["attempts"] == 2
+    ids = [r["headers"]["webhook-id"] for r in receiver.requests]
+    assert ids == [row["message_id"]] * 2

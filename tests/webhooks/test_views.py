@@ -99,3 +99,29 @@ def test_staff_cannot_see_or_change_webhooks(testapp, login, make_user, receiver
         status=403,
     )
     assert receiver.requests == []
+
+
+def test_delete_and_re_enable(testapp, login, make_user, receiver, run_in_tm):
+    login(make_user("owner"))
+    _create(testapp, receiver.url)
+    endpoint_id = run_in_tm(lambda db: db.scalar(sa.select(WebhookEndpoint.id)))
+    run_in_tm(lambda db: db.get(WebhookEndpoint, endpoint_id).__setattr__("enabled", False))
+    detail = testapp.get(f"/integrations/webhooks/{endpoint_id}")
+    testapp.post(
+        f"/integrations/webhooks/{endpoint_id}",
+        {
+            "csrf_token": csrf_from(detail),
+            "url": receiver.url,
+            "event:conversation.created": "1",
+            "enabled": "1",
+        },
+        status=303,
+    )
+    assert run_in_tm(lambda db: db.get(WebhookEndpoint, endpoint_id).enabled) is True
+    testapp.post(
+        f"/integrations/webhooks/{endpoint_id}/delete",
+        {"csrf_token": csrf_from(detail)},
+        status=303,
+    )
+    assert run_in_tm(lambda db: db.get(WebhookEndpoint, endpoint_id)) is None
+    testapp.get(f"/integrations/webhooks/{endpoint_id}", status=404)
