@@ -45,6 +45,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     # not by this list.
     config.include(".inbox")
     config.include(".leads")
+    # Outbound webhooks: a subscriber to every domain event.
+    config.include(".webhooks")
     # Retention, subject export/erase, backups, keys: reads the others only via metadata.
     config.include(".privacy")
     config.include(".health")

@@ -90,6 +90,10 @@ NOTICES = {
     "prices_saved": "The price table was saved.",
     "retention_saved": "The retention windows were saved.",
     "subject_erased": "Everything about that person was erased or anonymised.",
+    "webhook_saved": "The webhook endpoint was saved.",
+    "webhook_deleted": "The webhook endpoint was deleted.",
+    "webhook_test_queued": "A test event was queued: see the delivery log below.",
+    "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
 }
 
 

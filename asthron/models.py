@@ -14,3 +14,4 @@ def import_all_models() -> None:
     from asthron.notify import models as _notify  # noqa: F401
     from asthron.privacy import models as _privacy  # noqa: F401
     from asthron.sites import models as _sites  # noqa: F401
+    from asthron.webhooks import models as _webhooks  # noqa: F401

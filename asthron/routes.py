@@ -96,6 +96,16 @@ def includeme(config):
     config.add_route("assistant.providers_remove", "/integrations/ai/{slot}/remove")
     config.add_route("usage.dashboard", "/usage")
 
+    config.add_route("webhooks.list", "/integrations/webhooks")
+    endpoint = "/integrations/webhooks/{endpoint_id:\\d{1,9}}"
+    config.add_route("webhooks.detail", endpoint)
+    config.add_route("webhooks.test", endpoint + "/test")
+    config.add_route("webhooks.rotate", endpoint + "/rotate")
+    config.add_route("webhooks.delete", endpoint + "/delete")
+    delivery = endpoint + "/deliveries/{delivery_id:\\d{1,9}}"
+    config.add_route("webhooks.delivery", delivery)
+    config.add_route("webhooks.redeliver", delivery + "/redeliver")
+
     config.add_route("leads.list", "/leads")
     config.add_route("leads.bulk", "/leads/bulk")
     config.add_route("leads.export", "/leads/export.csv")

@@ -16,6 +16,7 @@ class Permission(StrEnum):
     INTEGRATIONS = "integrations.manage"
     SECRETS = "secrets.manage"
     DATA_DELETION = "data.delete"
+    WEBHOOKS = "webhooks.manage"
 
 
 _STAFF = frozenset(
@@ -27,6 +28,7 @@ _ADMIN = _STAFF | {
     Permission.TEAM,
     Permission.AUDIT,
     Permission.SESSIONS_ANY,
+    Permission.WEBHOOKS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

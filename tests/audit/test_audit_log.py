@@ -50,6 +50,7 @@ AUDITED_ELSEWHERE = {
     "inbox.": "tests/inbox",
     "leads.": "tests/leads",
     "privacy.": "tests/privacy",
+    "webhooks.": "tests/webhooks",
 }
 
 

@@ -92,6 +92,13 @@ ROUTES: dict[str, dict[str, object]] = {
     "leads.question": {"POST": MANAGERS},
     "leads.question_move": {"POST": MANAGERS},
     "leads.site_form": {"GET": MANAGERS, "POST": MANAGERS},
+    "webhooks.list": {"GET": MANAGERS, "POST": MANAGERS},
+    "webhooks.detail": {"GET": MANAGERS, "POST": MANAGERS},
+    "webhooks.test": {"POST": MANAGERS},
+    "webhooks.rotate": {"POST": MANAGERS},
+    "webhooks.delete": {"POST": MANAGERS},
+    "webhooks.delivery": {"GET": MANAGERS},
+    "webhooks.redeliver": {"POST": MANAGERS},
 }
 
 # Event streams: tests read their status and headers and then hang up, instead of reading a

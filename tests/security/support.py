@@ -233,6 +233,8 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "proposal_id": 999998,
         "question_id": 999997,
         "slot": "primary",
+        "endpoint_id": 999996,
+        "delivery_id": 999995,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }
