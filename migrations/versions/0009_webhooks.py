@@ -1,7 +1,7 @@
 """webhooks: endpoints, deliveries, attempts
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-07 02:00:00.000000
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import asthron.db
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
