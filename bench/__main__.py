@@ -10,6 +10,7 @@ import traceback
 
 from bench import (
     answers,
+    booking_slots,
     harness,
     inbox_list,
     message_roundtrip,
@@ -18,7 +19,15 @@ from bench import (
     widget_size,
 )
 
-BENCHMARKS = (widget_size, message_roundtrip, stream_fanout, ttft, inbox_list, answers)
+BENCHMARKS = (
+    widget_size,
+    message_roundtrip,
+    stream_fanout,
+    ttft,
+    inbox_list,
+    answers,
+    booking_slots,
+)
 
 
 def main(argv=None) -> int:
