@@ -45,6 +45,7 @@ def make_config(global_config=None, **settings) -> Configurator:
     # not by this list.
     config.include(".inbox")
     config.include(".leads")
+    config.include(".bookings")
     # Retention, subject export/erase, backups, keys: reads the others only via metadata.
     config.include(".privacy")
     config.include(".health")

@@ -59,6 +59,10 @@ def includeme(config):
         "unsubscribe.visitor", "/unsubscribe/{visitor_id:\\d{1,9}}/{token:[0-9a-f]{64}}"
     )
 
+    # The public booking page of a service, and the booking's own page (its random reference).
+    config.add_route("bookings.page", "/book/{site_key}/{slug}")
+    config.add_route("bookings.done", "/bookings/{reference}")
+
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")
     config.add_route("widget_api.openapi", api + "/openapi.json")

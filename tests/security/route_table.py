@@ -45,6 +45,8 @@ ROUTES: dict[str, dict[str, object]] = {
     "conversations.detail": {"GET": LOGGED_IN},
     "widget.script": {"GET": ANYONE},
     "widget.demo": {"GET": ANYONE},
+    "bookings.page": {"GET": ANYONE, "POST": ANYONE},
+    "bookings.done": {"GET": ANYONE},
     "knowledge.list": {"GET": MANAGERS},
     "knowledge.create": {"GET": MANAGERS, "POST": MANAGERS},
     "knowledge.edit": {"GET": MANAGERS, "POST": MANAGERS},

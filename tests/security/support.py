@@ -233,6 +233,9 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "proposal_id": 999998,
         "question_id": 999997,
         "slot": "primary",
+        "site_key": "no-such-site",
+        "slug": "no-such-service",
+        "reference": "no-such-booking",
         "subpath": "x",
     }
     return world
