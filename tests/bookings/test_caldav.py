@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import re
 import socket
 import subprocess
 import sys
@@ -16,8 +17,10 @@ import sqlalchemy as sa
 
 from asthron.bookings import calendars
 from asthron.bookings import service as bookings
-from asthron.bookings.models import BookingService, CalendarConnection, ExternalBusy
+from asthron.bookings.models import Booking, BookingService, CalendarConnection, ExternalBusy
 from asthron.db import new_transaction
+from asthron.jobs.models import OutboxItem
+from asthron.sites.models import Site
 from tests.bookings.conftest import NOW
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -220,3 +223,38 @@ def test_synced_busy_times_remove_slots_and_bookings_are_written(
     assert event.decoded("DTSTART") == monday.replace(hour=12)
     assert str(event["STATUS"]) == "TENTATIVE"
     assert sum(1 for e in calendar.events() if uid in e.data) == 1
+
+
+def test_a_booking_from_the_page_reaches_the_calendar_through_the_outbox(
+    testapp, registry, run_in_tm, make_service, calendar_url, db_url
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the calendar side is the same on both databases")
+    service_id = make_service(min_notice_minutes=0)
+    _connect(registry, run_in_tm, service_id, calendar_url)
+
+    def open_every_day(db):
+        site = db.get(Site, db.get(BookingService, service_id).site_id)
+        site.business_hours = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu")}
+        site.business_hours |= {day: [["00:00", "24:00"]] for day in ("fri", "sat", "sun")}
+        return f"/book/{site.public_key}/haircut"
+
+    url = run_in_tm(open_every_day)
+    page = testapp.get(url)
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
+        "slot": re.findall(r'name="slot" value="([^"]+)"', page.text)[0],
+        "name": "Bob",
+        "email": "bob@example.com",
+    }
+    testapp.post(url, form, status=303)
+    with new_transaction(registry) as db:
+        booking = db.scalar(sa.select(Booking))
+        item = db.scalar(sa.select(OutboxItem).where(OutboxItem.kind == "bookings.calendar_event"))
+        assert item is not None and item.state == "done", item and (item.state, item.last_error)
+        uid = booking.calendar_event_uid
+    assert uid == f"booking-{booking.reference}@asthron"
+    calendar = caldav.DAVClient(url=calendar_url).calendar(url=calendar_url)
+    event = calendar.event_by_uid(uid).icalendar_instance.walk("VEVENT")[0]
+    assert event.decoded("DTSTART") == booking.starts_at
+    assert str(event["STATUS"]) == "CONFIRMED"
