@@ -24,6 +24,8 @@ import sqlalchemy as sa
 import zope.sqlalchemy
 from sqlalchemy.orm import Session
 
+from asthron import audit
+from asthron.audit.service import Actor
 from asthron.bookings.availability import Rules, Schedule, Slot, free_slots
 from asthron.bookings.models import (
     NO_OVERLAP_CONSTRAINT,
@@ -339,6 +341,53 @@ def confirm(
     return _reserve(db, service, booking.starts_at, customer, status=status, now=now)
 
 
-def cancel(db: Session, booking: Booking, *, now: dt.datetime | None = None) -> None:
-    booking.status = "cancelled"
+# -- staff -------------------------------------------------------------------------------------
+
+# action → (the statuses it applies to, the status it leads to)
+DECISIONS = {
+    "approve": (("pending",), "confirmed"),
+    "reject": (("pending",), "rejected"),
+    "cancel": (("held", "pending", "confirmed"), "cancelled"),
+}
+
+
+def decide(
+    db: Session, actor: Actor, booking: Booking, action: str, *, now: dt.datetime | None = None
+) -> Booking:
+    """Approve or reject a pending booking, or cancel one; audited. Rejected and cancelled
+    bookings free their time at once."""
+    if action not in DECISIONS:
+        raise BookingError("Unknown action.")
+    allowed, status = DECISIONS[action]
+    if booking.status not in allowed:
+        raise BookingError(f"A {booking.status} booking cannot be {status}.")
+    before = booking.status
+    booking.status = status
     booking.updated_at = now or utcnow()
+    audit.record(
+        db, actor, f"booking.{action}", "booking", booking.id, {"from": before, "to": status}
+    )
+    return booking
+
+
+@dataclass(frozen=True)
+class BookingRow:
+    booking: Booking
+    service_name: str
+    resource_name: str
+    timezone: str
+
+
+def upcoming(db: Session, *, now: dt.datetime | None = None, limit: int = 200) -> list[BookingRow]:
+    """Bookings that have not ended, pending and confirmed ones, soonest first."""
+    now = now or utcnow()
+    rows = db.execute(
+        sa.select(Booking, BookingService.name, BookingResource.name, Site.timezone)
+        .join(BookingService, BookingService.id == Booking.service_id)
+        .join(BookingResource, BookingResource.id == Booking.resource_id)
+        .join(Site, Site.id == BookingService.site_id)
+        .where(Booking.ends_at > now, Booking.status.in_(("pending", "confirmed")))
+        .order_by(Booking.starts_at, Booking.id)
+        .limit(limit)
+    )
+    return [BookingRow(*row) for row in rows]

@@ -1,4 +1,5 @@
-"""The public booking page of a service: a server-rendered form that works without JavaScript.
+"""The public booking page of a service (a server-rendered form that works without
+JavaScript), and the staff's list of upcoming bookings with approve, reject and cancel.
 
 No login: the site's public key and the service's slug name the page; the booking reference
 (random, 128 bits) is the authority for its confirmation page. The form carries the
@@ -19,7 +20,8 @@ from asthron.bookings.forms import BookingForm
 from asthron.bookings.models import Booking, BookingService
 from asthron.bookings.tasks import queue_calendar_write
 from asthron.db import utcnow
-from asthron.forms import FormError, parse_form
+from asthron.forms import FormError, matched_id, parse_form, redirect
+from asthron.security.permissions import Permission
 from asthron.sites.hours import zone
 from asthron.sites.models import Site
 
@@ -115,3 +117,43 @@ def booking_done(request):
         "service": service,
         "when": f"{local.strftime('%A %d %B %Y, %H:%M')} ({site.timezone})",
     }
+
+
+@view_config(
+    route_name="bookings.list",
+    renderer="bookings/list.html",
+    permission=Permission.BOOKINGS,
+    request_method="GET",
+)
+def booking_list(request, message: str | None = None):
+    rows = bookings.upcoming(request.db)
+    return {
+        "rows": [
+            (row, row.booking.starts_at.astimezone(zone(row.timezone)).strftime("%a %d %b %H:%M"))
+            for row in rows
+        ],
+        "message": message,
+    }
+
+
+@view_config(
+    route_name="bookings.decide",
+    renderer="bookings/list.html",
+    permission=Permission.BOOKINGS,
+    request_method="POST",
+)
+def booking_decide(request):
+    booking = request.db.get(Booking, matched_id(request, "booking_id"))
+    if booking is None:
+        raise HTTPNotFound()
+    action = request.POST.get("action", "")
+    try:
+        bookings.decide(
+            request.db, request.actor, booking, action if isinstance(action, str) else ""
+        )
+    except bookings.BookingError as error:
+        request.response.status = 400
+        return booking_list(request, message=str(error))
+    # The calendar event follows: confirmed, or cancelled.
+    queue_calendar_write(request.db, booking)
+    return redirect(request, "bookings.list")

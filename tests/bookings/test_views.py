@@ -8,11 +8,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from asthron.audit.models import AuditEntry
 from asthron.bookings import service as bookings
 from asthron.bookings.models import Booking, BookingService
 from asthron.conversations.models import Conversation, Visitor
 from asthron.db import new_transaction, utcnow
 from asthron.sites.models import Site
+from tests.conftest import csrf_from
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 SLOT_RE = re.compile(r'name="slot" value="([^"]+)"')
@@ -63,7 +65,7 @@ def test_form_errors_are_a_400_and_unknown_pages_404(testapp, registry, make_ser
     response = testapp.post(url, form, status=400)
     assert "Please pick a time." in response.text
     testapp.get(url + "-nope", status=404)
-    testapp.get("/bookings/unknown", status=404)
+    testapp.get("/booked/unknown", status=404)
 
 
 def test_the_assistant_may_offer_free_times(registry, make_service):
@@ -86,3 +88,29 @@ def test_the_assistant_may_offer_free_times(registry, make_service):
     # The times are the business's (Berlin) wall clock.
     berlin = first.start.astimezone(ZoneInfo("Europe/Berlin"))
     assert berlin.strftime("%a %d %b %H:%M") in instruction
+
+
+def test_staff_approve_and_cancel_bookings(testapp, registry, make_service, make_user, login):
+    service_id = make_service(requires_approval=True, min_notice_minutes=0)
+    _page_url(registry, service_id)
+    with new_transaction(registry) as db:
+        service = db.get(BookingService, service_id)
+        start = bookings.offered_slots(db, service, limit=1)[0].start
+        customer = bookings.Customer(name="Carol", email="carol@example.com")
+        booking_id = bookings.book(db, service, start, customer).id
+    login(make_user("staff"))
+    page = testapp.get("/bookings")
+    assert "Carol" in page.text and "pending" in page.text
+    decide = f"/bookings/{booking_id}/decide"
+    token = csrf_from(page)
+    testapp.post(decide, {"csrf_token": token, "action": "approve"}, status=303)
+    refused = testapp.post(decide, {"csrf_token": token, "action": "approve"}, status=400)
+    assert "cannot be confirmed" in refused.text
+    testapp.post(decide, {"csrf_token": token, "action": "cancel"}, status=303)
+    with new_transaction(registry) as db:
+        assert db.get(Booking, booking_id).status == "cancelled"
+        actions = set(db.scalars(sa.select(AuditEntry.action)))
+        assert {"booking.approve", "booking.cancel"} <= actions
+        # Cancelled: the time is free again.
+        service = db.get(BookingService, service_id)
+        assert start in {s.start for s in bookings.offered_slots(db, service)}

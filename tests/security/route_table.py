@@ -47,6 +47,8 @@ ROUTES: dict[str, dict[str, object]] = {
     "widget.demo": {"GET": ANYONE},
     "bookings.page": {"GET": ANYONE, "POST": ANYONE},
     "bookings.done": {"GET": ANYONE},
+    "bookings.list": {"GET": LOGGED_IN},
+    "bookings.decide": {"POST": LOGGED_IN},
     "knowledge.list": {"GET": MANAGERS},
     "knowledge.create": {"GET": MANAGERS, "POST": MANAGERS},
     "knowledge.edit": {"GET": MANAGERS, "POST": MANAGERS},

@@ -236,6 +236,7 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "site_key": "no-such-site",
         "slug": "no-such-service",
         "reference": "no-such-booking",
+        "booking_id": 999996,
         "subpath": "x",
     }
     return world
