@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, ClassVar
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import PlainValidator
 
@@ -31,11 +32,25 @@ def _email(value: Any) -> str:
         refuse("That email address does not look right.")
 
 
+def _phone(value: Any) -> str:
+    """Optional; stored as E.164 (+4930123456), the form the privacy search looks for."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        return ""
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        refuse("Please give the phone number with its country code, like +49 30 123456.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 class BookingForm(FormModel):
-    read_limits: ClassVar = {"notes": 2000}
+    read_limits: ClassVar = {"notes": 2000, "phone": 40}
 
     slot: Annotated[dt.datetime, PlainValidator(_slot)]
     name: Text("Your name", 120, one_line=True, required=True)
     email: Annotated[str, PlainValidator(_email)]
-    phone: Text("Phone", 20, one_line=True)
+    phone: Annotated[str, PlainValidator(_phone)]
     notes: Text("Notes", 2000)

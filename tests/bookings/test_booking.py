@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -171,3 +172,26 @@ def test_the_exclusion_constraint_refuses_overlaps_whoever_writes(registry, make
     # A cancelled booking does not block.
     with new_transaction(registry) as db:
         db.add(Booking(reference="manual", **{**row, "status": "cancelled"}))
+
+
+def test_a_staff_members_own_hours_overrides_and_holidays(registry, make_service):
+    service_id = make_service()
+    with new_transaction(registry) as db:
+        service = _service(db, service_id)
+        resource = bookings.resources_of(db, service)[0]
+        resource.working_hours = {"mon": [["14:00", "16:00"]], "tue": [["14:00", "16:00"]]}
+        resource.overrides = {"2026-03-03": [["10:00", "11:00"]]}
+        resource.holidays = ["2026-03-09"]
+    with new_transaction(registry) as db:
+        slots = bookings.offered_slots(db, _service(db, service_id), now=NOW)
+    berlin = [s.start.astimezone(ZoneInfo("Europe/Berlin")).strftime("%d %H:%M") for s in slots]
+    assert berlin[:8] == [
+        "02 14:00",
+        "02 14:30",
+        "02 15:00",
+        "02 15:30",
+        "03 10:00",
+        "03 10:30",
+        "10 14:00",  # Monday the 9th is a holiday
+        "10 14:30",
+    ]

@@ -41,7 +41,7 @@ def test_book_a_time_without_javascript(testapp, registry, make_service):
         "slot": slots[1],
         "name": "Alice",
         "email": "Alice@Example.com",
-        "phone": "",
+        "phone": "+49 30 1234567",
         "notes": "",
     }
     done = testapp.post(url, form, status=303).follow()
@@ -49,6 +49,7 @@ def test_book_a_time_without_javascript(testapp, registry, make_service):
     with new_transaction(registry) as db:
         booking = db.scalar(sa.select(Booking))
         assert booking.customer_email == "alice@example.com"
+        assert booking.customer_phone == "+49301234567"
         assert booking.starts_at == dt.datetime.fromisoformat(slots[1])
 
     # The same time again: 409, said plainly, with the next free times to pick from.
@@ -61,9 +62,16 @@ def test_book_a_time_without_javascript(testapp, registry, make_service):
 def test_form_errors_are_a_400_and_unknown_pages_404(testapp, registry, make_service):
     url = _page_url(registry, make_service())
     page = testapp.get(url)
-    form = {"csrf_token": CSRF_RE.search(page.text).group(1), "slot": "", "name": "", "email": "x"}
+    form = {
+        "csrf_token": CSRF_RE.search(page.text).group(1),
+        "slot": "",
+        "name": "",
+        "email": "x",
+        "phone": "12",
+    }
     response = testapp.post(url, form, status=400)
     assert "Please pick a time." in response.text
+    assert "country code" in response.text
     testapp.get(url + "-nope", status=404)
     testapp.get("/booked/unknown", status=404)
 
