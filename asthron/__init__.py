@@ -47,6 +47,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".leads")
     # Outbound webhooks: a subscriber to every domain event.
     config.include(".webhooks")
+    # Bookings: services, availability, calendars; a prompt contributor offers free times.
+    config.include(".bookings")
     # Retention, subject export/erase, backups, keys: reads the others only via metadata.
     config.include(".privacy")
     config.include(".health")

@@ -39,6 +39,9 @@ def includeme(config):
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
 
+    config.add_route("bookings.list", "/bookings")
+    config.add_route("bookings.decide", "/bookings/{booking_id:\\d{1,9}}/decide")
+
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")
     config.add_route("inbox.heartbeat", "/inbox/heartbeat")
@@ -62,6 +65,10 @@ def includeme(config):
     config.add_route(
         "unsubscribe.visitor", "/unsubscribe/{visitor_id:\\d{1,9}}/{token:[0-9a-f]{64}}"
     )
+
+    # The public booking page of a service, and the booking's own page (its random reference).
+    config.add_route("bookings.page", "/book/{site_key}/{slug}")
+    config.add_route("bookings.done", "/booked/{reference}")
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")

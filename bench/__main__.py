@@ -10,6 +10,7 @@ import traceback
 
 from bench import (
     answers,
+    booking_slots,
     harness,
     inbox_list,
     message_roundtrip,
@@ -27,6 +28,7 @@ BENCHMARKS = (
     inbox_list,
     answers,
     retention_purge,
+    booking_slots,
 )
 
 

@@ -235,6 +235,9 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "slot": "primary",
         "endpoint_id": 999996,
         "delivery_id": 999995,
+        "slug": "no-such-service",
+        "reference": "no-such-booking",
+        "booking_id": 999994,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }

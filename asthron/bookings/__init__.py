@@ -1,0 +1,12 @@
+"""Bookings: services, staff and resources with their hours, free slots, booking without
+double booking, external calendars (CalDAV), the public booking page.
+
+It imports no other feature; it plugs into the message path through hooks.
+"""
+
+from asthron.bookings import chat, tasks  # noqa: F401 - tasks registers the outbox handler
+
+
+def includeme(config):
+    # The assistant may offer the next free times (and the booking link) in its reply.
+    config.add_message_hook("prompt_contributors", chat.open_slots_prompt)

@@ -1,0 +1,61 @@
+"""The bookings' place on the message path: the assistant may offer the next free times."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from asthron.bookings import service as bookings
+from asthron.bookings.models import BookingService
+from asthron.conversations.hooks import PromptContribution
+from asthron.conversations.models import Conversation
+from asthron.db import registry_of, utcnow
+from asthron.sites.hours import zone
+from asthron.sites.models import Site
+
+OFFER_DAYS = 7
+TIMES_PER_SERVICE = 3
+MAX_SERVICES = 5
+
+
+def open_slots_prompt(db: Session, conversation_id: int) -> PromptContribution | None:
+    """ "You can offer these times": the next free slots of the site's services this week,
+    in the business's time zone, with the page where the visitor books them."""
+    conversation = db.get(Conversation, conversation_id)
+    if conversation is None:
+        return None
+    services = list(
+        db.scalars(
+            sa.select(BookingService)
+            .where(BookingService.site_id == conversation.site_id, BookingService.active)
+            .order_by(BookingService.id)
+            .limit(MAX_SERVICES)
+        )
+    )
+    if not services:
+        return None
+    site = db.get(Site, conversation.site_id)
+    tz = zone(site.timezone)
+    now = utcnow()
+    base = registry_of(db)["app_settings"].public_url
+    lines = []
+    for service in services:
+        slots = bookings.offered_slots(
+            db, service, now=now, end=now + dt.timedelta(days=OFFER_DAYS), limit=TIMES_PER_SERVICE
+        )
+        if not slots:
+            continue
+        times = ", ".join(s.start.astimezone(tz).strftime("%a %d %b %H:%M") for s in slots)
+        link = f"{base}/book/{site.public_key}/{service.slug}"
+        lines.append(f"- {service.name} ({service.duration_minutes} min): {times}. Book: {link}")
+    if not lines:
+        return None
+    return PromptContribution(
+        instruction=(
+            f"If the visitor wants an appointment, you can offer these free times "
+            f"({site.timezone}); never promise a time that is not listed, and send them to the "
+            "booking link to book it:\n" + "\n".join(lines)
+        )
+    )

@@ -1,0 +1,260 @@
+"""CalDAV: busy times from, and booking events into, a real Radicale server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import re
+import socket
+import subprocess
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+import caldav
+import pytest
+import sqlalchemy as sa
+
+from asthron.bookings import calendars
+from asthron.bookings import service as bookings
+from asthron.bookings.models import Booking, BookingService, CalendarConnection, ExternalBusy
+from asthron.db import new_transaction
+from asthron.jobs.models import OutboxItem
+from asthron.sites.models import Site
+from tests.bookings.conftest import NOW
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_urllib3_is_still_the_real_package():
+    """caldav 2+ would pull in niquests → urllib3-future, which installs itself as
+    ``urllib3`` for every package; the pin below 2 keeps the real one."""
+    import urllib3
+
+    owners = importlib.metadata.packages_distributions()["urllib3"]
+    assert owners == ["urllib3"], owners
+    assert importlib.metadata.version("caldav").startswith("1.")
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.version("urllib3-future")
+    assert urllib3.__file__.endswith("site-packages/urllib3/__init__.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def radicale_url(tmp_path_factory):
+    port = _free_port()
+    storage = tmp_path_factory.mktemp("radicale")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "radicale",
+            "--config",
+            "",
+            "--server-hosts",
+            f"127.0.0.1:{port}",
+            "--storage-filesystem-folder",
+            str(storage / "collections"),
+            "--auth-type",
+            "none",
+            "--logging-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("radicale did not start") from None
+                time.sleep(0.1)
+        # With no auth, Radicale makes no principal collection: make the owner's by hand.
+        caldav.DAVClient(url=f"http://127.0.0.1:{port}/").mkcol(
+            f"http://127.0.0.1:{port}/owner/", ""
+        )
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+EVENTS = {
+    # Monday 10:00–11:00 Berlin: busy.
+    "plain": """BEGIN:VEVENT
+UID:plain-1
+DTSTAMP:20260201T000000Z
+DTSTART;TZID=Europe/Berlin:20260302T100000
+DTEND;TZID=Europe/Berlin:20260302T110000
+SUMMARY:Dentist
+END:VEVENT""",
+    # Marked "free": ignored.
+    "transparent": """BEGIN:VEVENT
+UID:transparent-1
+DTSTAMP:20260201T000000Z
+DTSTART:20260302T130000Z
+DTEND:20260302T140000Z
+TRANSP:TRANSPARENT
+SUMMARY:Reminder
+END:VEVENT""",
+    # Every Tuesday 14:00–15:00 UTC, three times.
+    "weekly": """BEGIN:VEVENT
+UID:weekly-1
+DTSTAMP:20260201T000000Z
+DTSTART:20260303T140000Z
+DTEND:20260303T150000Z
+RRULE:FREQ=WEEKLY;COUNT=3
+SUMMARY:Team meeting
+END:VEVENT""",
+    # All of Thursday 5 March, in Berlin.
+    "allday": """BEGIN:VEVENT
+UID:allday-1
+DTSTAMP:20260201T000000Z
+DTSTART;VALUE=DATE:20260305
+DTEND;VALUE=DATE:20260306
+SUMMARY:Conference
+END:VEVENT""",
+    # One of our own booking events: local bookings already count.
+    "ours": """BEGIN:VEVENT
+UID:booking-abc@asthron
+DTSTAMP:20260201T000000Z
+DTSTART:20260302T150000Z
+DTEND:20260302T160000Z
+SUMMARY:Haircut
+END:VEVENT""",
+}
+
+
+def _ical(event: str) -> str:
+    return f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n{event}\nEND:VCALENDAR\n"
+
+
+@pytest.fixture
+def calendar_url(radicale_url, request):
+    client = caldav.DAVClient(url=f"{radicale_url}/owner/", username="owner", password="pw")
+    name = f"work-{request.node.name[-40:]}".replace("[", "-").replace("]", "")
+    # MKCALENDAR at a path of our own (with no auth there is no principal to discover).
+    url = f"{radicale_url}/owner/{name}/"
+    assert client.mkcalendar(url).status == 201
+    calendar = client.calendar(url=url)
+    for event in EVENTS.values():
+        calendar.save_event(_ical(event))
+    return str(calendar.url)
+
+
+def test_busy_intervals_expand_recurrences_and_skip_free_time(calendar_url):
+    client = caldav.DAVClient(url=calendar_url, username="owner", password="pw")
+    found = calendars.busy_intervals(
+        client.calendar(url=calendar_url),
+        dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 31, tzinfo=dt.UTC),
+        BERLIN,
+    )
+    utc = dt.UTC
+    assert found == [
+        (dt.datetime(2026, 3, 2, 9, tzinfo=utc), dt.datetime(2026, 3, 2, 10, tzinfo=utc)),
+        (dt.datetime(2026, 3, 3, 14, tzinfo=utc), dt.datetime(2026, 3, 3, 15, tzinfo=utc)),
+        (dt.datetime(2026, 3, 4, 23, tzinfo=utc), dt.datetime(2026, 3, 5, 23, tzinfo=utc)),
+        (dt.datetime(2026, 3, 10, 14, tzinfo=utc), dt.datetime(2026, 3, 10, 15, tzinfo=utc)),
+        (dt.datetime(2026, 3, 17, 14, tzinfo=utc), dt.datetime(2026, 3, 17, 15, tzinfo=utc)),
+    ]
+
+
+def _connect(registry, run_in_tm, service_id, calendar_url) -> int:
+    def create(db):
+        service = db.get(BookingService, service_id)
+        resource = bookings.resources_of(db, service)[0]
+        connection = CalendarConnection(
+            resource_id=resource.id, calendar_url=calendar_url, username="owner"
+        )
+        calendars.set_password(connection, registry["secret_box"], "pw")
+        db.add(connection)
+        db.flush()
+        return connection.id
+
+    return run_in_tm(create)
+
+
+def test_synced_busy_times_remove_slots_and_bookings_are_written(
+    registry, run_in_tm, make_service, calendar_url, db_url
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the calendar side is the same on both databases")
+    service_id = make_service()
+    connection_id = _connect(registry, run_in_tm, service_id, calendar_url)
+    box = registry["secret_box"]
+    with new_transaction(registry) as db:
+        connection = db.get(CalendarConnection, connection_id)
+        assert connection.password_encrypted and "pw" not in connection.password_encrypted
+        assert calendars.sync_busy(db, connection, box, now=NOW, days=30) == 5
+    with new_transaction(registry) as db:
+        assert db.scalar(sa.select(sa.func.count()).select_from(ExternalBusy)) == 5
+        service = db.get(BookingService, service_id)
+        starts = {s.start for s in bookings.offered_slots(db, service, now=NOW)}
+    monday = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    assert monday.replace(hour=9) not in starts  # the dentist
+    assert monday.replace(hour=9, minute=30) not in starts
+    assert monday.replace(hour=10) in starts
+    assert monday.replace(hour=13) in starts  # transparent: free
+    assert monday.replace(hour=15) in starts  # our own event: not external busy
+    assert not any(s.date() == dt.date(2026, 3, 5) for s in starts)  # all day
+
+    # A booking goes into the calendar, and writing it again updates the same event.
+    with new_transaction(registry) as db:
+        service = db.get(BookingService, service_id)
+        customer = bookings.Customer(name="Alice", email="alice@example.com")
+        booking = bookings.book(db, service, monday.replace(hour=12), customer, now=NOW)
+        uid = calendars.write_booking(db, booking, box, now=NOW)
+        booking.status = "pending"
+        assert calendars.write_booking(db, booking, box, now=NOW) == uid
+    calendar = caldav.DAVClient(url=calendar_url, username="owner", password="pw").calendar(
+        url=calendar_url
+    )
+    event = calendar.event_by_uid(uid).icalendar_instance.walk("VEVENT")[0]
+    assert event.decoded("DTSTART") == monday.replace(hour=12)
+    assert str(event["STATUS"]) == "TENTATIVE"
+    assert sum(1 for e in calendar.events() if uid in e.data) == 1
+
+
+def test_a_booking_from_the_page_reaches_the_calendar_through_the_outbox(
+    testapp, registry, run_in_tm, make_service, calendar_url, db_url
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the calendar side is the same on both databases")
+    service_id = make_service(min_notice_minutes=0)
+    _connect(registry, run_in_tm, service_id, calendar_url)
+
+    def open_every_day(db):
+        site = db.get(Site, db.get(BookingService, service_id).site_id)
+        site.business_hours = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu")}
+        site.business_hours |= {day: [["00:00", "24:00"]] for day in ("fri", "sat", "sun")}
+        return f"/book/{site.public_key}/haircut"
+
+    url = run_in_tm(open_every_day)
+    page = testapp.get(url)
+    form = {
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
+        "slot": re.findall(r'name="slot" value="([^"]+)"', page.text)[0],
+        "name": "Bob",
+        "email": "bob@example.com",
+    }
+    testapp.post(url, form, status=303)
+    with new_transaction(registry) as db:
+        booking = db.scalar(sa.select(Booking))
+        item = db.scalar(sa.select(OutboxItem).where(OutboxItem.kind == "bookings.calendar_event"))
+        assert item is not None and item.state == "done", item and (item.state, item.last_error)
+        uid = booking.calendar_event_uid
+    assert uid == f"booking-{booking.reference}@asthron"
+    calendar = caldav.DAVClient(url=calendar_url).calendar(url=calendar_url)
+    event = calendar.event_by_uid(uid).icalendar_instance.walk("VEVENT")[0]
+    assert event.decoded("DTSTART") == booking.starts_at
+    assert str(event["STATUS"]) == "CONFIRMED"
