@@ -6,7 +6,6 @@ and dropped here), never on the shared, already-migrated test databases.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from asthron.cli.db import alembic_config, hand_made_tables, include_object_for
 from asthron.db import Base, make_engine
 from asthron.models import import_all_models
 from asthron.settings import AppSettings
-from tests.conftest import PG_ADMIN_URL, ROOT, require_service
+from tests.conftest import PG_ADMIN_URL, ROOT, database_name, require_service
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -29,7 +28,7 @@ def fresh_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
         return
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"asthron_migrations_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    name = database_name("migrations")
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.conftest import PG_ADMIN_URL, ROOT, require_service
+from tests.conftest import PG_ADMIN_URL, ROOT, database_name, require_service
 
 ASTHRON = Path(sys.executable).with_name("asthron")
 OWNER_EMAIL = "owner@example.com"
@@ -55,7 +55,7 @@ def cli_db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}"
         return
-    yield from _pg_database(f"asthron_cli_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+    yield from _pg_database(database_name("cli"))
 
 
 def _pg_database(name):
