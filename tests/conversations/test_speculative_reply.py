@@ -314,9 +314,9 @@ def test_the_model_is_called_before_the_post_returns(
     assert started < waited_until < returned_at
     # The model server has it (parsing it takes it a moment after the body is written,
     # so no exact instant: well before the first token, at any rate)...
-    deadline = returned_at + 0.5
-    while len(streamed_chats(fake_llm)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.002)
+    fake_llm.wait_until(
+        lambda fake: len(streamed_chats(fake)) >= 2, timeout=returned_at + 0.5 - time.monotonic()
+    )
     chats = streamed_chats(fake_llm)
     assert len(chats) == 2, "the model server never saw the request"
     prompt = [m["content"] for m in chats[-1]["messages"]]
