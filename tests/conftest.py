@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import transaction
+from sqlalchemy.pool import NullPool
 
 pytest_plugins = [
     "tests.fixtures.hashing",
@@ -41,17 +42,18 @@ _redis_lock = None  # held for the life of the process: the Redis database is ou
 
 
 def _redis_db() -> int:
-    """A Redis database (15 down to 1) that no other test process uses at the same time.
+    """A Redis database (15 down to 2) that no other test process uses at the same time.
 
     Each process takes an exclusive lock on a file per database, so xdist workers and test
     runs side by side (other worktrees on the same machine) never flush each other's queues.
-    xdist worker gwN prefers 15 - N; any free one will do.
+    xdist worker gwN prefers 15 - N; any free one will do. 0 and 1 are left alone: they are
+    the ones development.ini and production.ini use.
     """
     global _redis_lock
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    preferred = 15 - (index % 15)
-    for db in [preferred, *(n for n in range(15, 0, -1) if n != preferred)]:
+    preferred = 15 - (index % 14)
+    for db in [preferred, *(n for n in range(15, 1, -1) if n != preferred)]:
         lock = open(Path(tempfile.gettempdir()) / f"asthron-test-redis-{db}.lock", "a")  # noqa: SIM115
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,7 +62,7 @@ def _redis_db() -> int:
             continue
         _redis_lock = lock
         return db
-    raise RuntimeError("every Redis test database (1-15) is in use by another test process")
+    raise RuntimeError("every Redis test database (2-15) is in use by another test process")
 
 
 @functools.cache
@@ -131,6 +133,47 @@ def pg_database_url() -> str:
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _pg_scratch_url() -> str:
+    """A PostgreSQL database of this process's own, made once, for ``empty_pg_url``."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = database_name("scratch")
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def empty_pg_url(_pg_scratch_url) -> str:
+    """A PostgreSQL database with nothing in it, for the test alone (for the tests of
+    ``asthron setup``, ``asthron db`` and the migrations, which make the schema themselves).
+
+    One database per process, its schema dropped and made again before each test: what
+    creating and dropping a database per test gave, without DROP DATABASE's checkpoint, which
+    took seconds when the server was busy.
+    """
+    engine = sa.create_engine(_pg_scratch_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            # Whatever the last test left connected goes, as DROP DATABASE ... WITH (FORCE) did.
+            connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return _pg_scratch_url
 
 
 _emptiers: dict[str, tuple[sa.Engine, str, list[str]]] = {}
