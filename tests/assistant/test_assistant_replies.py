@@ -9,7 +9,7 @@ import pytest
 
 from asthron.assistant.providers.base import Completion, Delta, Usage
 from asthron.realtime import conversation_channel
-from tests.fixtures.visitors import ORIGIN, Visitor
+from tests.fixtures.visitors import Visitor
 from tests.fixtures.waiting import wait_for
 
 SECRET = "other-visitor-secret-7731"
@@ -54,23 +54,6 @@ def provider(registry):
     fake = RecordingProvider()
     registry["reply_runner"].responder.provider_factory = lambda effective: fake
     return fake
-
-
-@pytest.fixture
-def make_site(run_in_tm):
-    from asthron.audit.service import Actor
-    from asthron.sites import service
-
-    def make(name="Shop"):
-        return run_in_tm(
-            lambda db: {
-                "key": service.create_site(
-                    db, Actor.cli(), service.SiteInput(name, [ORIGIN])
-                ).public_key
-            }
-        )
-
-    return make
 
 
 def wait_for_reply(visitor, conversation_id, count=1):
