@@ -42,18 +42,19 @@ _redis_lock = None  # held for the life of the process: the Redis database is ou
 
 
 def _redis_db() -> int:
-    """A Redis database (15 down to 2) that no other test process uses at the same time.
+    """A Redis database that no other test process uses at the same time.
 
     Each process takes an exclusive lock on a file per database, so xdist workers and test
     runs side by side (other worktrees on the same machine) never flush each other's queues.
-    xdist worker gwN prefers 15 - N; any free one will do. 0 and 1 are left alone: they are
-    the ones development.ini and production.ini use.
+    xdist worker gwN prefers 14 - N; any free one of 14 down to 2 will do, then 15, which test
+    runs from before these locks take without one. 0 and 1 are left alone: they are the ones
+    development.ini and production.ini use.
     """
     global _redis_lock
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    preferred = 15 - (index % 14)
-    for db in [preferred, *(n for n in range(15, 1, -1) if n != preferred)]:
+    preferred = 14 - (index % 13)
+    for db in [preferred, *(n for n in range(14, 1, -1) if n != preferred), 15]:
         lock = open(Path(tempfile.gettempdir()) / f"asthron-test-redis-{db}.lock", "a")  # noqa: SIM115
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
