@@ -26,6 +26,7 @@ from sqlalchemy.pool import NullPool
 
 pytest_plugins = [
     "tests.fixtures.hashing",
+    "tests.fixtures.providers",
     "tests.fixtures.visitors",
     "tests.fixtures.smtp",
     "tests.fixtures.worker",
