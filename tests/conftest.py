@@ -3,19 +3,34 @@
 Every database test runs on SQLite and on PostgreSQL (the ``db_url`` fixture is parametrised).
 PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 are skipped when unreachable,
 unless ASTHRON_REQUIRE_SERVICES=1 (CI), which turns a missing service into a failure.
+
+Fixtures that several test packages share live in tests/fixtures/ and are registered below, so
+no conftest imports fixtures from a sibling package.
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
 import re
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import transaction
+from sqlalchemy.pool import NullPool
+
+pytest_plugins = [
+    "tests.fixtures.hashing",
+    "tests.fixtures.providers",
+    "tests.fixtures.visitors",
+    "tests.fixtures.smtp",
+    "tests.fixtures.worker",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
@@ -23,16 +38,45 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+REQUIRE_SERVICES = os.environ.get("ASTHRON_REQUIRE_SERVICES") == "1"
+_redis_lock = None  # held for the life of the process: the Redis database is ours
+
+
 def _redis_db() -> int:
-    # One Redis database per xdist worker (gw0 → 15, gw1 → 14, ...), so parallel workers
-    # never flush each other's queues.
+    """A Redis database that no other test process uses at the same time.
+
+    Each process takes an exclusive lock on a file per database, so xdist workers and test
+    runs side by side (other worktrees on the same machine) never flush each other's queues.
+    xdist worker gwN prefers 14 - N; any free one of 14 down to 2 will do, then 15, which test
+    runs from before these locks take without one. 0 and 1 are left alone: they are the ones
+    development.ini and production.ini use.
+    """
+    global _redis_lock
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-    return 15 - (index % 8)
+    preferred = 14 - (index % 13)
+    for db in [preferred, *(n for n in range(14, 1, -1) if n != preferred), 15]:
+        lock = open(Path(tempfile.gettempdir()) / f"asthron-test-redis-{db}.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _redis_lock = lock
+        return db
+    raise RuntimeError("every Redis test database (2-15) is in use by another test process")
 
 
-REDIS_URL = os.environ.get("ASTHRON_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{_redis_db()}")
-REQUIRE_SERVICES = os.environ.get("ASTHRON_REQUIRE_SERVICES") == "1"
+@functools.cache
+def redis_test_url() -> str:
+    """This process's Redis URL (ASTHRON_TEST_REDIS_URL, or a database of its own)."""
+    return os.environ.get("ASTHRON_TEST_REDIS_URL") or f"redis://127.0.0.1:6379/{_redis_db()}"
+
+
+def database_name(kind: str) -> str:
+    """A PostgreSQL database name of this process's own: per xdist worker and per process, so
+    workers and test runs side by side never drop each other's database."""
+    return f"asthron_{kind}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -50,10 +94,6 @@ def require_service(name: str, host: str, port: int) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(message + " and ASTHRON_REQUIRE_SERVICES=1", pytrace=False)
     pytest.skip(message)
-
-
-def _worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def migrate(url: str) -> None:
@@ -83,8 +123,7 @@ def sqlite_template(tmp_path_factory) -> Path:
 def pg_database_url() -> str:
     """A database of our own on the PostgreSQL server, migrated once per test session."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    # Named per process, so test runs side by side never drop each other's database.
-    name = f"asthron_test_{_worker_suffix()}_{os.getpid()}"
+    name = database_name("test")
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -92,27 +131,109 @@ def pg_database_url() -> str:
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     migrate(url)
     yield url
+    forget_database(url)
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _truncate_all(url: str) -> None:
-    from asthron.db import Base
-    from asthron.models import import_all_models
+@pytest.fixture(scope="session")
+def _pg_scratch_url() -> str:
+    """A PostgreSQL database of this process's own, made once, for ``empty_pg_url``."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    name = database_name("scratch")
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
-    import_all_models()
-    engine = sa.create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+@pytest.fixture
+def empty_pg_url(_pg_scratch_url) -> str:
+    """A PostgreSQL database with nothing in it, for the test alone (for the tests of
+    ``asthron setup``, ``asthron db`` and the migrations, which make the schema themselves).
+
+    One database per process, its schema dropped and made again before each test: what
+    creating and dropping a database per test gave, without DROP DATABASE's checkpoint, which
+    took seconds when the server was busy.
+    """
+    engine = sa.create_engine(_pg_scratch_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            # Whatever the last test left connected goes, as DROP DATABASE ... WITH (FORCE) did.
+            connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+    return _pg_scratch_url
+
+
+_emptiers: dict[str, tuple[sa.Engine, str, list[str]]] = {}
+
+
+def empty_database(url: str) -> None:
+    """Empty every table and restart every id sequence, as TRUNCATE ... RESTART IDENTITY would.
+
+    With DELETE and setval, in one round trip on a kept connection: the tables hold a few
+    rows after a test, and TRUNCATE, which gives every table new files, took a few hundred
+    milliseconds each time.
+    """
+    if url not in _emptiers:
+        from asthron.db import Base
+        from asthron.models import import_all_models
+
+        import_all_models()
+        names = [t.name for t in Base.metadata.sorted_tables]
+        engine = sa.create_engine(url, pool_size=1)
+        with engine.connect() as connection:
+            sequences = connection.scalars(
+                sa.text(
+                    "SELECT s.oid::regclass::text FROM pg_class s"
+                    " JOIN pg_depend d ON d.objid = s.oid"
+                    " AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+                    " JOIN pg_class t ON t.oid = d.refobjid"
+                    " WHERE s.relkind = 'S' AND t.relname = ANY(:names)"
+                ),
+                {"names": names},
+            ).all()
+        # Children before parents, so no foreign key stops a delete.
+        deletes = "; ".join(f'DELETE FROM "{name}"' for name in reversed(names))  # noqa: S608
+        _emptiers[url] = (engine, deletes, sequences)
+    engine, deletes, sequences = _emptiers[url]
     with engine.begin() as connection:
-        connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        connection.execute(sa.text(deletes))
+        connection.execute(
+            sa.text(
+                "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass,"
+                " start_value, false) FROM pg_sequences"
+                " WHERE last_value IS NOT NULL"
+                " AND format('%I.%I', schemaname, sequencename)::regclass::text = ANY(:sequences)"
+            ),
+            {"sequences": sequences},
+        )
+
+
+def forget_database(url: str) -> None:
+    """Close the connection ``empty_database`` keeps to ``url`` (before it is dropped)."""
+    emptier = _emptiers.pop(url, None)
+    if emptier is not None:
+        emptier[0].dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def db_url(request, tmp_path) -> str:
     """A migrated, empty database: a copy of the SQLite template, or the PostgreSQL test
-    database truncated after the test."""
+    database, emptied after the test."""
     if request.param == "sqlite":
         path = tmp_path / "asthron.sqlite"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
@@ -120,7 +241,7 @@ def db_url(request, tmp_path) -> str:
     else:
         url = request.getfixturevalue("pg_database_url")
         yield url
-        _truncate_all(url)
+        empty_database(url)
 
 
 @pytest.fixture
@@ -141,9 +262,10 @@ def secrets_file(tmp_path) -> Path:
 
 
 @pytest.fixture
-def ini_settings(db_url, tmp_path, secrets_file) -> dict:
-    """The [app:main] settings a test app is built from; tests may change them first."""
-    return {
+def ini_settings(request, db_url, tmp_path, secrets_file) -> dict:
+    """The [app:main] settings a test app is built from; tests may change them first, and
+    ``@pytest.mark.app_settings(name=value, ...)`` sets ``asthron.name`` for one test."""
+    settings = {
         "here": str(ROOT),
         "asthron.database_url": db_url,
         "asthron.huey_url": f"sqlite:///{tmp_path / 'huey.sqlite'}",
@@ -160,6 +282,10 @@ def ini_settings(db_url, tmp_path, secrets_file) -> dict:
         "jinja2.undefined": "strict",
         "retry.attempts": "3",
     }
+    marker = request.node.get_closest_marker("app_settings")
+    if marker is not None:
+        settings.update({f"asthron.{k}": str(v) for k, v in marker.kwargs.items()})
+    return settings
 
 
 @pytest.fixture
@@ -168,6 +294,9 @@ def app(ini_settings):
 
     application = main({}, **ini_settings)
     yield application
+    # Replies run in a pool after commit; let them finish before the database is emptied, so
+    # a late reply never lands in the next test's conversation.
+    application.registry["reply_runner"].pool.shutdown(wait=True)
     application.registry["db_engine"].dispose()
 
 
@@ -269,8 +398,9 @@ def redis_url() -> str:
     require_service("Redis", "127.0.0.1", 6379)
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    url = redis_test_url()
+    client = redis.Redis.from_url(url)
     client.flushdb()
-    yield REDIS_URL
+    yield url
     client.flushdb()
     client.close()

@@ -1,12 +1,11 @@
 """The migrations build exactly the models' schema, and tear it down again, on both databases.
 
-Each test works on a database of its own (a new SQLite file, or a PostgreSQL database created
-and dropped here), never on the shared, already-migrated test databases.
+Each test works on a database of its own (a new SQLite file, or an empty PostgreSQL database
+from ``empty_pg_url``), never on the shared, already-migrated test databases.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from asthron.cli.db import alembic_config, hand_made_tables, include_object_for
 from asthron.db import Base, make_engine
 from asthron.models import import_all_models
 from asthron.settings import AppSettings
-from tests.conftest import PG_ADMIN_URL, ROOT, require_service
+from tests.conftest import ROOT
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -28,18 +27,7 @@ def fresh_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
         return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"asthron_migrations_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield request.getfixturevalue("empty_pg_url")
 
 
 def _config(url):

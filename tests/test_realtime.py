@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_ADMIN_URL, ROOT, migrate, require_service
+from tests.conftest import PG_ADMIN_URL, ROOT, database_name, migrate, require_service
 from tests.conversations.sse import SSEClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
@@ -57,7 +57,7 @@ retry.attempts = 3
 def realtime_database_url():
     """A fresh, migrated PostgreSQL database shared by this module's processes."""
     require_service("PostgreSQL", "127.0.0.1", 5432)
-    name = f"asthron_realtime_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    name = database_name("realtime")
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -13,14 +13,8 @@ import sqlalchemy as sa
 import transaction
 import webtest
 
-from tests.conftest import ROOT, _truncate_all, csrf_from
-from tests.conversations.conftest import (  # noqa: F401 (fixtures)
-    ORIGIN,
-    Visitor,
-    app,
-    make_site,
-)
-from tests.security.support import fast_hashing  # noqa: F401 (autouse: cheap logins)
+from tests.conftest import ROOT, csrf_from, empty_database
+from tests.fixtures.visitors import ORIGIN, Visitor
 
 API = "/api/widget/v1"
 ORIGIN_B = "https://blog.example.net"
@@ -613,7 +607,7 @@ def two_apps(request, pg_database_url, tmp_path, secrets_file):
             application.registry["reply_runner"].pool.shutdown(wait=True)
             application.registry["notifier"].stop()
             application.registry["db_engine"].dispose()
-        _truncate_all(pg_database_url)
+        empty_database(pg_database_url)
 
 
 def _wait_until(predicate, timeout=2.0):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-import time
+import threading
 import uuid
 
 import pytest
 
 from asthron.assistant.providers.base import Completion, Delta, Usage
-from tests.conversations.conftest import ORIGIN, Visitor
+from asthron.realtime import conversation_channel
+from tests.fixtures.visitors import Visitor
+from tests.fixtures.waiting import wait_for
 
 SECRET = "other-visitor-secret-7731"
 
@@ -55,32 +57,24 @@ def provider(registry):
     return fake
 
 
-@pytest.fixture
-def make_site(run_in_tm):
-    from asthron.audit.service import Actor
-    from asthron.sites import service
-
-    def make(name="Shop"):
-        return run_in_tm(
-            lambda db: {
-                "key": service.create_site(
-                    db, Actor.cli(), service.SiteInput(name, [ORIGIN])
-                ).public_key
-            }
-        )
-
-    return make
-
-
 def wait_for_reply(visitor, conversation_id, count=1):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    """The ``count``-th assistant reply, looked for again whenever the conversation's channel
+    says something happened."""
+    notifier = visitor.app.app.registry["notifier"]
+
+    def replied():
         events = visitor.events(conversation_id).json["events"]
         replies = [e for e in events if e["type"] == "assistant_message"]
-        if len(replies) >= count:
-            return replies[-1]
-        time.sleep(0.03)
-    raise AssertionError("no assistant reply")
+        return replies[-1] if len(replies) >= count else None
+
+    with notifier.subscribe(conversation_channel(conversation_id)) as updates:
+        return wait_for(replied, f"assistant reply {count}", wake=updates)
+
+
+def finish_replies(registry):
+    """Wait for every reply the runner has started, its hooks included (the pool is shut
+    down for good)."""
+    registry["reply_runner"].pool.shutdown(wait=True)
 
 
 def chat(testapp, site, text):
@@ -218,7 +212,9 @@ def test_exhausted_budget_switches_to_builtin(testapp, make_site, provider, run_
     assert "person on our team" in reply["body"]
 
 
-def test_budget_warning_email_goes_out_once(testapp, make_site, provider, run_in_tm, make_user):
+def test_budget_warning_email_goes_out_once(
+    testapp, make_site, provider, run_in_tm, make_user, registry
+):
     from decimal import Decimal
 
     import sqlalchemy as sa
@@ -247,7 +243,7 @@ def test_budget_warning_email_goes_out_once(testapp, make_site, provider, run_in
     wait_for_reply(visitor, conversation_id, count=2)
     visitor.send(conversation_id, "three")
     wait_for_reply(visitor, conversation_id, count=3)
-    time.sleep(0.2)
+    finish_replies(registry)  # nothing left running that could warn a second time
     mails = run_in_tm(lambda db: [o.payload for o in db.scalars(sa.select(OutboxItem))])
     warnings = [m for m in mails if "budget" in m["subject"]]
     assert len(warnings) == 1 and warnings[0]["to"] == "boss@example.com"
@@ -279,7 +275,7 @@ def test_no_reply_while_a_human_owns_the_conversation(
 
     run_in_tm(take_over)
     visitor.send(conversation_id, "hello?")
-    time.sleep(0.3)
+    finish_replies(registry)  # whatever the message started has run to its end
     # Even a runner started regardless re-checks ownership and stores nothing.
     assert registry["reply_runner"].run(conversation_id) is None
     events = visitor.events(conversation_id).json["events"]
@@ -293,27 +289,27 @@ def test_takeover_during_generation_discards_the_reply(testapp, make_site, run_i
     site = make_site()
     visitor = Visitor(testapp, site)
     conversation_id = visitor.open()["id"]
-    started = []
+    started, taken_over = threading.Event(), threading.Event()
 
     class SlowProvider(RecordingProvider):
         def stream_chat(self, messages, options, grounding=None):
             yield Delta("Let me ")
-            started.append(True)
-            time.sleep(0.5)
+            started.set()
+            # The rest of the reply comes once a person has taken over (or after 5 s).
+            taken_over.wait(5)
             yield Delta("check.")
             yield Completion("Let me check.", Usage(1, 1), self.model)
 
     registry["ai_providers"].factory = lambda effective: SlowProvider()
     visitor.send(conversation_id, "hi", client_id=uuid.uuid4().hex)
-    deadline = time.monotonic() + 5
-    while not started and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert started.wait(5), "the model was never called"
 
     def take_over(db):
         db.get(Conversation, conversation_id).owner = "human"
 
     run_in_tm(take_over)
-    time.sleep(0.8)
+    taken_over.set()
+    finish_replies(registry)  # the reply has been delivered, or dropped
     types = [e["type"] for e in visitor.events(conversation_id).json["events"]]
     assert types == ["visitor_message"]
 

@@ -8,14 +8,12 @@ import time
 
 import pytest
 
-from tests.conversations.conftest import (  # noqa: F401  (fixtures)
-    ORIGIN,
-    fast_streams,
-    live_server,
-    make_site,
-)
 from tests.conversations.sse import is_message
 from tests.fakes.llm_server import FakeLLMServer, closed_port
+from tests.fixtures.visitors import ORIGIN
+
+# Some tests here time requests: the client libraries' one-time loading is done beforehand.
+pytestmark = pytest.mark.usefixtures("warm_provider_sdks")
 
 
 @pytest.fixture

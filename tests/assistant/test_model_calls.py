@@ -14,11 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from tests.assistant.test_end_to_end import ask, open_chat, provider_settings
-from tests.conversations.conftest import (  # noqa: F401  (fixtures)
-    fast_streams,
-    live_server,
-    make_site,
-)
 from tests.fakes.llm_server import FakeLLMServer
 
 SCRIPT = [

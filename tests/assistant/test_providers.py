@@ -36,6 +36,9 @@ from asthron.assistant.providers.factory import (
 )
 from tests.fakes.llm_server import FakeLLMServer, closed_port
 
+# Some tests here time requests: the client libraries' one-time loading is done beforehand.
+pytestmark = pytest.mark.usefixtures("warm_provider_sdks")
+
 KINDS = ("openai", "ollama", "anthropic")
 MODELS = {"openai": "gpt-test", "ollama": "llama-test", "anthropic": "claude-test"}
 CHAT_PATHS = {"openai": "/v1/chat/completions", "ollama": "/api/chat", "anthropic": "/v1/messages"}

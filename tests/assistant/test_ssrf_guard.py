@@ -11,7 +11,7 @@ import webtest
 
 from asthron.assistant.models import ProviderConfig, UsageRecord
 from asthron.audit.models import AuditEntry
-from tests.assistant.test_assistant_replies import RecordingProvider, chat, make_site  # noqa: F401
+from tests.assistant.test_assistant_replies import RecordingProvider, chat
 from tests.conftest import csrf_from
 
 PROVIDERS = "/integrations/ai"

@@ -163,7 +163,7 @@ def host_site(server):
 
 @pytest.fixture
 def make_site(run_in_tm):
-    """A registered site (as in tests/conversations/conftest.py), for the host page's origin."""
+    """A registered site (as in tests/fixtures/visitors.py), for the host page's origin."""
     from asthron.audit.service import Actor
     from asthron.sites import service
 

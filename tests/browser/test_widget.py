@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -228,21 +227,23 @@ def test_keyboard_only_and_unread_badge(host_site, make_site, open_page, run_in_
     expect(p.locator(".badge")).to_have_text("1")
     expect(p.locator(".launcher")).to_have_attribute("aria-label", "Open chat (1 new messages)")
     # Reopening by keyboard lands in the composer straight away, and marks everything read.
-    p.keyboard.press("Enter")
-    expect(p.get_by_role("textbox", name="Message")).to_be_focused()
-    expect(p.locator(".badge")).to_be_hidden()
-    system = p.locator(".sys")
-    expect(system).to_have_text("Alice joined the chat")
-    expect(system).to_have_css("text-align", "center")
+    read_path = f"/conversations/{conversation_id}/read"
+    with p.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith(read_path)
+    ) as marked:
+        p.keyboard.press("Enter")
+        expect(p.get_by_role("textbox", name="Message")).to_be_focused()
+        expect(p.locator(".badge")).to_be_hidden()
+        system = p.locator(".sys")
+        expect(system).to_have_text("Alice joined the chat")
+        expect(system).to_have_css("text-align", "center")
+    assert marked.value.ok, marked.value.status
 
     def read_up_to(db):
         from asthron.conversations.models import Conversation
 
         return db.get(Conversation, conversation_id).visitor_read_event_id
 
-    deadline = time.monotonic() + 5
-    while run_in_tm(read_up_to) != joined_id and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert run_in_tm(read_up_to) == joined_id
 
 

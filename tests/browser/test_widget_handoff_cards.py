@@ -14,6 +14,7 @@ from tests.browser.conftest import PRIVACY_NOTICE, SCREENSHOT_DIR
 from tests.conftest import REQUIRE_SERVICES, ROOT
 
 try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - the browser fixture explains the skip
     if REQUIRE_SERVICES:
@@ -216,9 +217,13 @@ def test_staff_joins_and_types(host_site, make_site, open_page, run_in_tm, make_
     channel = conversation_channel(cid)
 
     def shown():
+        # Published again until the widget shows it: its stream may be reconnecting.
         registry["notifier"].publish(channel, frame)
-        time.sleep(0.1)
-        return typing.is_visible()
+        try:
+            typing.wait_for(state="visible", timeout=100)
+        except PlaywrightTimeoutError:
+            return False
+        return True
 
     assert wait_for(shown)
     expect(typing).to_contain_text("Alice is typing…")

@@ -3,8 +3,6 @@ session for another (or after logout)."""
 
 from __future__ import annotations
 
-import time
-
 import sqlalchemy as sa
 
 from asthron.conversations.models import Visitor
@@ -34,14 +32,12 @@ def _visitors(run_in_tm):
     )
 
 
-def _wait_for(run_in_tm, count):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = _visitors(run_in_tm)
-        if len(rows) >= count:
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} visitors, got {_visitors(run_in_tm)}")
+def _session_started(page):
+    """Waits (as a context manager) for the widget's answered POST .../sessions: the visitor
+    it made is committed by then."""
+    return page.page.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/api/widget/v1/sessions")
+    )
 
 
 def test_the_widget_sends_the_identity_and_one_session_per_user(
@@ -73,13 +69,17 @@ def test_the_widget_sends_the_identity_and_one_session_per_user(
     )
     anonymous = _with_identity(host_site, "/out", site["key"])
 
-    page = open_page(alice)
-    assert _wait_for(run_in_tm, 1) == [("alice@example.com", "Alice")]
+    page = open_page(alice)  # the launcher shows once the session is made
+    assert _visitors(run_in_tm) == [("alice@example.com", "Alice")]
     page.page.goto(alice)  # the same user again: the stored session is reused
     page.page.locator(".launcher").wait_for()
     assert len(_visitors(run_in_tm)) == 1
-    page.page.goto(bob)  # another user in the same browser: a session of their own
-    assert _wait_for(run_in_tm, 2)[1] == ("bob@example.com", None)
-    page.page.goto(anonymous)  # logged out: not Bob's verified session
-    assert _wait_for(run_in_tm, 3)[2] == (None, None)
+    with _session_started(page):
+        page.page.goto(bob)  # another user in the same browser: a session of their own
+    rows = _visitors(run_in_tm)
+    assert len(rows) == 2 and rows[1] == ("bob@example.com", None), rows
+    with _session_started(page):
+        page.page.goto(anonymous)  # logged out: not Bob's verified session
+    rows = _visitors(run_in_tm)
+    assert len(rows) == 3 and rows[2] == (None, None), rows
     assert not page.errors, page.errors

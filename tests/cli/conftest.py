@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests.conftest import PG_ADMIN_URL, ROOT, require_service
+from tests.conftest import ROOT
 
 ASTHRON = Path(sys.executable).with_name("asthron")
 OWNER_EMAIL = "owner@example.com"
@@ -55,21 +55,7 @@ def cli_db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}"
         return
-    yield from _pg_database(f"asthron_cli_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
-
-
-def _pg_database(name):
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield request.getfixturevalue("empty_pg_url")
 
 
 @pytest.fixture

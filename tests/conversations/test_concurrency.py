@@ -8,7 +8,7 @@ import threading
 
 import sqlalchemy as sa
 
-from tests.conversations.conftest import ORIGIN
+from tests.fixtures.visitors import ORIGIN
 
 API = "/api/widget/v1"
 

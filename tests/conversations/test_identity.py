@@ -15,7 +15,7 @@ from asthron.leads.models import Lead, LeadProposal
 from asthron.sites.models import Site
 from asthron.sites.service import identity_signature
 from tests.conftest import csrf_from
-from tests.conversations.conftest import ORIGIN
+from tests.fixtures.visitors import ORIGIN
 
 SESSIONS = "/api/widget/v1/sessions"
 

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 import transaction
 
-from tests.conftest import _truncate_all
+from tests.conftest import empty_database
 
 pytestmark = pytest.mark.postgresql
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.postgresql
 def db_url(pg_database_url):
     """PostgreSQL only: SQLite has one writer at a time and no row locks to order."""
     yield pg_database_url
-    _truncate_all(pg_database_url)
+    empty_database(pg_database_url)
 
 
 def _deadlocks(engine) -> int:

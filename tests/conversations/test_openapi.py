@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import webtest
 from pyramid.interfaces import IRoutesMapper
 
-from tests.conversations.conftest import ORIGIN, Visitor
 from tests.conversations.openapi_check import ApiSpec
+from tests.fixtures.visitors import ORIGIN, Visitor
 
 API = "/api/widget/v1"
 OPENAPI = f"{API}/openapi.json"
@@ -373,6 +373,6 @@ def _visitor_id(run_in_tm, token):
 
 
 def _close(run_in_tm, conversation_id):
-    from tests.conversations.conftest import close_conversation
+    from tests.fixtures.visitors import close_conversation
 
     close_conversation(run_in_tm, conversation_id)

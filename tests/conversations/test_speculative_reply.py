@@ -20,6 +20,7 @@ from asthron.assistant.providers.base import Completion, Delta, ProviderError, U
 from asthron.realtime import conversation_channel
 from tests.conversations.test_concurrency import force_race, in_parallel
 from tests.fakes.llm_server import FakeLLMServer
+from tests.fixtures.waiting import wait_for
 
 API = "/api/widget/v1"
 WAIT = 10.0  # the longest anything here may take; normally well under a second
@@ -103,14 +104,17 @@ def events_of(run_in_tm, conversation_id, type_):
     )
 
 
-def wait_for_replies(run_in_tm, conversation_id, count=1):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
+def wait_for_replies(registry, run_in_tm, conversation_id, count=1):
+    """The stored replies once there are ``count``, looked for again whenever the
+    conversation's channel announces something."""
+
+    def stored():
         replies = events_of(run_in_tm, conversation_id, "assistant_message")
-        if len(replies) >= count:
-            return replies
-        time.sleep(0.02)
-    raise AssertionError(f"fewer than {count} assistant replies after {WAIT} s")
+        return replies if len(replies) >= count else None
+
+    channel = conversation_channel(conversation_id)
+    with registry["notifier"].subscribe(channel) as updates:
+        return wait_for(stored, f"{count} assistant replies", WAIT, wake=updates)
 
 
 def read_until(subscription, predicate, timeout=WAIT):
@@ -212,7 +216,7 @@ def test_committed_message_gets_event_typing_deltas_then_one_stored_reply(
         response = visitor.send(conversation_id, "When do you open?", status=201)
         visitor_event_id = response.json["id"]
         messages = read_until(watch, lambda m: m == typing(False))
-    replies = wait_for_replies(run_in_tm, conversation_id)
+    replies = wait_for_replies(registry, run_in_tm, conversation_id)
     finish_replies(registry)
 
     seen = [m for m in messages if m.get("kind") in ("event", "typing", "delta")]
@@ -292,7 +296,7 @@ def test_the_model_is_called_before_the_post_returns(
     conversation_id = visitor.open()["id"]
     # A first message warms the provider's client up (one per configuration, reused).
     visitor.send(conversation_id, "Hello there", status=201)
-    wait_for_replies(run_in_tm, conversation_id)
+    wait_for_replies(registry, run_in_tm, conversation_id)
     assert len(streamed_chats(fake_llm)) == 1
 
     waits = []
@@ -314,9 +318,9 @@ def test_the_model_is_called_before_the_post_returns(
     assert started < waited_until < returned_at
     # The model server has it (parsing it takes it a moment after the body is written,
     # so no exact instant: well before the first token, at any rate)...
-    deadline = returned_at + 0.5
-    while len(streamed_chats(fake_llm)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.002)
+    fake_llm.wait_until(
+        lambda fake: len(streamed_chats(fake)) >= 2, timeout=returned_at + 0.5 - time.monotonic()
+    )
     chats = streamed_chats(fake_llm)
     assert len(chats) == 2, "the model server never saw the request"
     prompt = [m["content"] for m in chats[-1]["messages"]]
@@ -325,7 +329,7 @@ def test_the_model_is_called_before_the_post_returns(
     assert returned_at - started < 0.9
     assert len(events_of(run_in_tm, conversation_id, "assistant_message")) == 1
 
-    replies = wait_for_replies(run_in_tm, conversation_id, count=2)
+    replies = wait_for_replies(registry, run_in_tm, conversation_id, count=2)
     finish_replies(registry)
     assert [body for _, body in replies] == [fake_llm.reply, fake_llm.reply]
     assert len(streamed_chats(fake_llm)) == 2
@@ -355,7 +359,7 @@ def test_the_post_waits_only_briefly_for_a_model_that_has_not_sent_yet(
         stuck.set()
     assert runner.SENT_WAIT_SECONDS <= 0.05
     assert returned < 1.0, returned
-    replies = wait_for_replies(run_in_tm, conversation_id)
+    replies = wait_for_replies(registry, run_in_tm, conversation_id)
     finish_replies(registry)
     assert [body for _, body in replies] == [provider.reply]
 
@@ -384,7 +388,7 @@ def test_same_message_twice_at_once_gets_one_reply(
     visitor_events = events_of(run_in_tm, conversation_id, "visitor_message")
     assert [event_id for event_id, _ in visitor_events] == [first[2]["id"]]
 
-    wait_for_replies(run_in_tm, conversation_id)
+    wait_for_replies(registry, run_in_tm, conversation_id)
     finish_replies(registry)
     replies = events_of(run_in_tm, conversation_id, "assistant_message")
     assert [text for _, text in replies] == [provider.reply]
@@ -412,7 +416,7 @@ def test_failed_preparation_falls_back_to_a_reply_after_the_commit(
     with registry["notifier"].subscribe(conversation_channel(conversation_id)) as watch:
         visitor.send(conversation_id, "Can I return an item?", status=201)
         messages = read_until(watch, lambda m: m == typing(False))
-    replies = wait_for_replies(run_in_tm, conversation_id)
+    replies = wait_for_replies(registry, run_in_tm, conversation_id)
     finish_replies(registry)
     assert prepared == [conversation_id, conversation_id]  # failed, then again after commit
     assert [body for _, body in replies] == [provider.reply]
@@ -444,7 +448,7 @@ def test_a_database_error_while_preparing_does_not_lose_the_visitors_message(
     assert [body for _, body in events_of(run_in_tm, conversation_id, "visitor_message")] == [
         "Is this message kept?"
     ]
-    replies = wait_for_replies(run_in_tm, conversation_id)
+    replies = wait_for_replies(registry, run_in_tm, conversation_id)
     finish_replies(registry)
     assert [body for _, body in replies] == [provider.reply]
 
@@ -472,6 +476,6 @@ def test_a_reply_waiting_for_a_free_worker_keeps_the_models_timely_answer(
         busy.set()
         for blocker in blockers:
             blocker.result(WAIT)
-    replies = wait_for_replies(run_in_tm, conversation_id)
+    replies = wait_for_replies(registry, run_in_tm, conversation_id)
     finish_replies(registry)
     assert [body for _, body in replies] == [provider.reply]

@@ -11,9 +11,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from tests.conversations.conftest import ORIGIN, Visitor
 from tests.conversations.openapi_check import ApiSpec
 from tests.conversations.sse import is_message
+from tests.fixtures.visitors import ORIGIN, Visitor
 
 API = "/api/widget/v1"
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from tests.conversations.conftest import ORIGIN, Visitor, close_conversation
+from tests.fixtures.visitors import ORIGIN, Visitor, close_conversation
 
 API = "/api/widget/v1"
 ORIGIN_2 = "https://blog.example.net"

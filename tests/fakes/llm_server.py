@@ -67,7 +67,8 @@ class FakeLLMServer:
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._recorded = threading.Condition(self._lock)  # notified on every request
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -105,8 +106,15 @@ class FakeLLMServer:
     # --- what the tests read ----------------------------------------------------------------
 
     def record(self, request: RecordedRequest) -> None:
-        with self._lock:
+        with self._recorded:
             self.requests.append(request)
+            self._recorded.notify_all()
+
+    def wait_until(self, predicate, timeout: float) -> bool:
+        """Wait until ``predicate(self)`` holds, looking again as each request arrives; False
+        if it still does not after ``timeout`` seconds."""
+        with self._recorded:
+            return self._recorded.wait_for(lambda: predicate(self), max(0.0, timeout))
 
     def bodies(self, path: str) -> list[Any]:
         with self._lock:

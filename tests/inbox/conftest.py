@@ -1,4 +1,4 @@
-"""Fixtures for the staff inbox: the visitor-side fixtures of tests/conversations, staff
+"""Fixtures for the staff inbox (the visitor-side ones are in tests/fixtures/visitors.py): staff
 clients (WebTest and real HTTP, each with its own cookie jar), conversations in a given
 state, and a slow responder."""
 
@@ -14,26 +14,10 @@ import urllib.parse
 import pytest
 import webtest
 
-from tests.conversations.conftest import (  # noqa: F401 (fixtures)
-    ORIGIN,
-    Visitor,
-    app,
-    fast_streams,
-    live_server,
-    make_site,
-    make_visitor,
-    site,
-    visitor,
-)
-from tests.security.support import fast_hashing  # noqa: F401 (fixture)
+from tests.fixtures.visitors import ORIGIN
 
 API = "/api/widget/v1"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def _quick_hashing(fast_hashing):
-    """Cheap password hashing: these tests log in a lot."""
 
 
 # -- staff over WebTest -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 
 from asthron.jobs.models import OutboxItem
 from asthron.notify.service import queue_email
-from tests.jobs.worker import run_cli, write_ini
+from tests.fixtures.worker import run_cli, write_ini
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # each run bootstraps the app

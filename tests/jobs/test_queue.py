@@ -41,13 +41,14 @@ def test_sqlite_huey_by_default(restore_huey, tmp_path):
 
 
 def test_redis_huey_for_a_redis_url(restore_huey):
-    from tests.conftest import REDIS_URL
+    from tests.conftest import redis_test_url
 
-    huey = queue.configure_huey(settings(REDIS_URL))
+    url = redis_test_url()
+    huey = queue.configure_huey(settings(url))
     assert isinstance(huey.storage, RedisStorage)
     kwargs = huey.storage.conn.connection_pool.connection_kwargs
     assert (kwargs["host"], kwargs["port"]) == ("127.0.0.1", 6379)
-    assert kwargs["db"] == int(REDIS_URL.rsplit("/", 1)[1])
+    assert kwargs["db"] == int(url.rsplit("/", 1)[1])
 
 
 def test_immediate_mode_runs_in_memory(restore_huey, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from asthron.db import utcnow
 from asthron.jobs.models import OutboxItem, WorkerHeartbeat
 from asthron.notify.service import queue_email
-from tests.jobs.worker import wait_for, write_ini
+from tests.fixtures.worker import wait_for, write_ini
 
 pytestmark = pytest.mark.slow
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

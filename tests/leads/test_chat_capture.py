@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import sqlalchemy as sa
 
@@ -14,20 +12,30 @@ from asthron.leads.models import (
     QualificationAnswer,
     QualificationQuestion,
 )
-from tests.conversations.conftest import Visitor
+from asthron.realtime import conversation_channel
+from tests.fixtures.visitors import Visitor
+from tests.fixtures.waiting import wait_for
 
 
 def wait_events(visitor, conversation_id, predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    events = []
-    while time.monotonic() < deadline:
-        events = visitor.events(conversation_id).json["events"]
-        if predicate(events):
-            return events
-        time.sleep(0.03)
-    raise AssertionError(
-        f"condition not met; events: {[(e['type'], e['body'][:40]) for e in events]}"
-    )
+    """The conversation's events once ``predicate(events)`` holds, looked at again whenever
+    the conversation's channel says something happened."""
+    seen = []
+
+    def met():
+        seen[:] = visitor.events(conversation_id).json["events"]
+        return (list(seen),) if predicate(seen) else None
+
+    notifier = visitor.app.app.registry["notifier"]
+    with notifier.subscribe(conversation_channel(conversation_id)) as updates:
+        (events,) = wait_for(
+            met,
+            "the condition on the events",
+            timeout,
+            wake=updates,
+            details=lambda: f"events: {[(e['type'], e['body'][:40]) for e in seen]}",
+        )
+    return events
 
 
 def cards(events, kind):

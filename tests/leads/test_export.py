@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from asthron.audit.models import AuditEntry
 from asthron.leads.export import EXPORT_COLUMNS
-from tests.leads.test_views import Member, _quick_hashing, add_lead  # noqa: F401 (fixture)
-from tests.security.support import fast_hashing, snapshot  # noqa: F401 (fixture)
+from tests.leads.test_views import Member, add_lead
+from tests.security.support import snapshot
 
 UTC = dt.UTC
 

@@ -27,17 +27,11 @@ from asthron.leads.models import (
     QualificationQuestion,
 )
 from tests.conftest import csrf_from
-from tests.notify.smtp import configure_smtp, smtp_server  # noqa: F401 (fixtures)
 from tests.security import route_table
-from tests.security.support import fast_hashing, snapshot  # noqa: F401 (fixture)
+from tests.security.support import snapshot
 
 UTC = dt.UTC
 ROW_RE = re.compile(r'name="lead_id" value="(\d+)"')
-
-
-@pytest.fixture(autouse=True)
-def _quick_hashing(fast_hashing):
-    """Cheap password hashing: these tests log in a lot."""
 
 
 class Member:
@@ -980,7 +974,7 @@ def test_new_and_qualified_lead_emails_are_delivered(
     from asthron.jobs.models import OutboxItem
     from asthron.leads import qualification
     from asthron.leads.notify import notify_new_or_qualified
-    from tests.conversations.conftest import Visitor
+    from tests.fixtures.visitors import Visitor
 
     server = smtp_server()
     configure_smtp(server)

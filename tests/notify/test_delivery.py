@@ -12,7 +12,7 @@ from asthron.jobs import service as jobs
 from asthron.jobs.models import OutboxItem
 from asthron.notify.service import EMAIL_KIND, queue_email
 from tests.conftest import csrf_from
-from tests.jobs.worker import run_cli, write_ini
+from tests.fixtures.worker import run_cli, write_ini
 
 
 @pytest.fixture

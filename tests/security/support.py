@@ -8,13 +8,10 @@ import re
 import weakref
 from dataclasses import dataclass, field
 
-import argon2
-import pytest
 import sqlalchemy as sa
 import webtest
 from pyramid.interfaces import IRoutesMapper
 
-from asthron.accounts.passwords import HASHER as REAL_HASHER
 from tests.conftest import csrf_from
 
 OWNER_IP, ADMIN_IP, STAFF_IP, ANON_IP = "192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14"
@@ -124,11 +121,17 @@ def _tables(engine) -> list[sa.Table]:
 
 
 def row_counts(engine) -> dict[str, int]:
+    """The number of rows of every table, in one statement (one round trip)."""
+    tables = _tables(engine)
+    counts = sa.select(
+        *(
+            sa.select(sa.func.count()).select_from(t).scalar_subquery().label(f"n{i}")
+            for i, t in enumerate(tables)
+        )
+    )
     with engine.connect() as connection:
-        return {
-            t.name: connection.scalar(sa.select(sa.func.count()).select_from(t))
-            for t in _tables(engine)
-        }
+        row = connection.execute(counts).one()
+    return {t.name: n for t, n in zip(tables, row, strict=True)}
 
 
 def snapshot(engine, skip: tuple[str, ...] = ()) -> dict[str, list]:
@@ -246,30 +249,3 @@ def build_world(app, make_user, run_in_tm, login) -> World:
 
 def utc(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-# -- hashing speed --------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """Cheap argon2 parameters, so the many logins in these tests stay fast.
-
-    The production parameters are checked by the tests that ask for ``real_hashing``.
-    """
-    from asthron.accounts import passwords
-
-    monkeypatch.setattr(
-        passwords, "HASHER", argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    passwords._dummy_hash.cache_clear()
-    yield
-    passwords._dummy_hash.cache_clear()
-
-
-@pytest.fixture
-def real_hashing(fast_hashing, monkeypatch):
-    from asthron.accounts import passwords
-
-    monkeypatch.setattr(passwords, "HASHER", REAL_HASHER)
-    passwords._dummy_hash.cache_clear()

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 import webtest
 
 from tests.conftest import csrf_from
-from tests.security.support import fast_hashing  # noqa: F401  (autouse: cheap logins)
 
 
 def browser(app, ip="192.0.2.60"):

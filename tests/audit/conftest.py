@@ -1,1 +1,0 @@
-from tests.security.support import fast_hashing, real_hashing  # noqa: F401 (fixtures)

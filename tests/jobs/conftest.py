@@ -1,4 +1,0 @@
-from tests.jobs.worker import start_worker
-from tests.notify.smtp import configure_smtp, smtp_server
-
-__all__ = ["configure_smtp", "smtp_server", "start_worker"]

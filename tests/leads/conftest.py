@@ -1,1 +1,0 @@
-from tests.conversations.conftest import make_site, site  # noqa: F401  (shared fixtures)
