@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.fixtures.visitors",
     "tests.fixtures.smtp",
     "tests.fixtures.worker",
+    "tests.fixtures.cli",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from tests.cli.conftest import assert_one_line_error, run_asthron, write_ini
+from tests.fixtures.cli import assert_one_line_error, run_asthron, write_ini
 
 
 def test_upgrade_current_check_downgrade(cli):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.cli.conftest import Cli
+from tests.fixtures.cli import Cli
 
 
 def _articles(cli: Cli) -> list[tuple[str, bool, str]]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron.leads.export import EXPORT_COLUMNS
-from tests.cli.conftest import assert_one_line_error
+from tests.fixtures.cli import assert_one_line_error
 
 UTC = dt.UTC
 

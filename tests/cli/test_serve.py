@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from tests.cli.conftest import ASTHRON
+from tests.fixtures.cli import ASTHRON
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from asthron.accounts.passwords import verify_password
-from tests.cli.conftest import (
+from tests.fixtures.cli import (
     OWNER_EMAIL,
     OWNER_PASSWORD,
     Cli,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asthron.accounts.passwords import verify_password
-from tests.cli.conftest import (
+from tests.fixtures.cli import (
     OWNER_EMAIL,
     STAFF_PASSWORD,
     Cli,

@@ -7,7 +7,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 
 from asthron.text import is_control
-from tests.conversations.conftest import ORIGIN, Visitor
+from tests.fixtures.visitors import ORIGIN, Visitor
 
 API = "/api/widget/v1"
 OSC_TITLE = "\x1b]0;PWNED\x07"  # sets the terminal's title, then rings its bell

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conversations.conftest import ORIGIN, Visitor
+from tests.fixtures.visitors import ORIGIN, Visitor
 
 OPENAPI = "/api/widget/v1/openapi.json"
 # The budget: a handful of scenarios of a few steps each (under a minute on two cores).

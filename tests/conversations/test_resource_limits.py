@@ -12,7 +12,7 @@ import time
 import pytest
 import webob
 
-from tests.conversations.conftest import LiveServer, Visitor
+from tests.fixtures.visitors import LiveServer, Visitor
 
 API = "/api/widget/v1"
 # The outside test: after=999999999 means nothing ever arrives, so every poll waits.

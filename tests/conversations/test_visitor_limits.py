@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import webtest
 
-from tests.conversations.conftest import Visitor
+from tests.fixtures.visitors import Visitor
 
 API = "/api/widget/v1"
 IP_A, IP_B = "198.51.100.21", "198.51.100.22"

@@ -313,3 +313,34 @@ class AnsweringResponder:
         for word in self.text.split(" "):
             yield word + " "
         yield ReplyOutcome(self.text, data={"provider": "test", "sources": [{"id": 1}]})
+
+
+@pytest.fixture
+def chat(visitor, no_replies, run_in_tm):
+    """A conversation whose visitor has a time zone, a few pages and a summary."""
+    from asthron.conversations import service
+    from asthron.conversations.models import Conversation
+    from asthron.conversations.models import Visitor as VisitorRow
+    from asthron.inbox.models import ConversationSummary
+
+    conversation = visitor.open()
+    visitor.send(conversation["id"], "Where is my order 1234?")
+
+    def arrange(db):
+        row = db.query(VisitorRow).one()
+        row.timezone = "Europe/Madrid"
+        row.name, row.email = "Grace Hopper", "grace@example.com"
+        for path in ("/", "/teapots", "/checkout"):
+            service.update_page(row, "https://shop.example.com" + path, db)
+        c = db.get(Conversation, conversation["id"])
+        db.add(
+            ConversationSummary(
+                conversation_id=c.id,
+                text="First message: “Where is my order 1234?”",
+                provider="builtin",
+                up_to_event_id=1,
+            )
+        )
+
+    run_in_tm(arrange)
+    return conversation["id"]

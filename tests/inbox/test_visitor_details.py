@@ -6,8 +6,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.inbox.test_detail import chat  # noqa: F401  (fixture)
-
 
 def stored(registry, conversation_id):
     with registry["db_engine"].connect() as connection:

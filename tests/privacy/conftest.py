@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from tests.cli.conftest import (  # noqa: F401  (fixtures)
-    Cli,
-    _clean_env,
-    _pg_database,
-    _set_up_var,
-    cli,
-    ini,
-    ready_cli,
-    sqlite_cli,
-    sqlite_cli_url,
-    sqlite_ini,
-)
+from tests.fixtures.cli import Cli
 
 UTC = dt.UTC
 DANA = "dana@example.com"
@@ -145,16 +133,6 @@ def table_rows(cli: Cli, sql: str, **params) -> list:
             return list(connection.execute(sa.text(sql), params))
     finally:
         engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def cli_db_url(request, tmp_path):
-    """As tests/cli's, with a PostgreSQL database named per process: other test runs on the
-    same server drop theirs by name."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'var' / 'asthron.sqlite'}"
-        return
-    yield from _pg_database(f"asthron_privacy_{os.getpid()}")
 
 
 @pytest.fixture

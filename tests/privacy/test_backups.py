@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from asthron.privacy import backups
-from tests.cli.conftest import assert_one_line_error
+from tests.fixtures.cli import assert_one_line_error
 from tests.privacy.conftest import DANA, add_people, table_rows
 
 

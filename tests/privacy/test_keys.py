@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron.security.crypto import SecretBox
-from tests.cli.conftest import assert_one_line_error
+from tests.fixtures.cli import assert_one_line_error
 from tests.privacy.conftest import table_rows
 
 SMTP_PASSWORD = "smtp-Pa55word-in-clear"

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from asthron.privacy import disclosure
 from tests.conftest import ROOT, csrf_from
-from tests.security.support import fast_hashing  # noqa: F401  (autouse: cheap logins)
 
 
 def add_site(registry, key="site_publicpage1") -> int:

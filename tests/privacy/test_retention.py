@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron.db import utcnow
-from tests.cli.conftest import assert_one_line_error
+from tests.fixtures.cli import assert_one_line_error
 from tests.privacy.conftest import table_rows
 
 

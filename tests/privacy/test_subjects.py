@@ -7,7 +7,7 @@ import zipfile
 
 from asthron.models import import_all_models
 from asthron.privacy import rules
-from tests.cli.conftest import assert_one_line_error
+from tests.fixtures.cli import assert_one_line_error
 from tests.privacy.conftest import DANA, DANA_PHONE, OTHER, add_people, table_rows
 
 

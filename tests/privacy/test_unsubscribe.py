@@ -14,7 +14,6 @@ from asthron.conversations.models import Conversation, Visitor
 from asthron.db import utcnow
 from asthron.notify.models import SmtpSettings
 from asthron.notify.service import build_message
-from tests.conversations.conftest import make_site, site  # noqa: F401  (fixtures)
 from tests.inbox.test_tasks import emails, new_conversation, send_visitor_email
 
 
