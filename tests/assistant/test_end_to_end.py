@@ -159,10 +159,11 @@ def slow_anthropic(ini_settings, fake):
 def test_slow_first_token_falls_back_to_builtin(slow_anthropic, live_server, make_site, fake):
     fake.scenario, fake.first_token_delay = "slow_first_token", 5
     headers, conversation_id = open_chat(live_server, make_site())
-    started = time.monotonic()
     frames = ask(live_server, headers, conversation_id)
-    assert time.monotonic() - started < 4  # bounded by the 0.5 s first-token timeout
-    assert "person on our team" in frames[-1].data["body"]  # the built-in provider's answer
+    # The built-in provider's answer: the chain gave up on the model at its first-token
+    # timeout instead of waiting the fake's 5 s for a token.
+    assert "person on our team" in frames[-1].data["body"]
+    assert all(f.data.get("text") not in fake.pieces() for f in frames if f.event == "delta")
 
 
 def test_stream_cut_midway_is_stored_as_cut_off_with_a_notice(

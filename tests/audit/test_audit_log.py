@@ -51,6 +51,7 @@ AUDITED_ELSEWHERE = {
     "leads.": "tests/leads",
     "privacy.": "tests/privacy",
     "webhooks.": "tests/webhooks",
+    "bookings.": "tests/bookings",
 }
 
 
