@@ -3,6 +3,7 @@
 from pyramid.config import Configurator
 
 from asthron.models import import_all_models
+from asthron.security.body_limit import RequestBodyLimit
 
 
 def make_config(global_config=None, **settings) -> Configurator:
@@ -62,8 +63,6 @@ def make_config(global_config=None, **settings) -> Configurator:
 
 def main(global_config=None, **settings):
     """The WSGI application factory named in the .ini files."""
-    from asthron.security.body_limit import RequestBodyLimit
-
     app = make_config(global_config, **settings).make_wsgi_app()
     # Outside everything, pyramid_retry included: it copies the body before any tween runs.
     return RequestBodyLimit(app, app.registry["app_settings"].max_request_body_size)

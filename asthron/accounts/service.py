@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.accounts import passwords
-from asthron.accounts.models import ROLES, Invitation, LoginFailure, User, UserSession
+from asthron.accounts.models import ROLES, LoginFailure, User, UserSession
 from asthron.audit.service import Actor
 from asthron.db import utcnow
 from asthron.security.permissions import MANAGEABLE_ROLES
@@ -66,13 +66,13 @@ def normalize_email(email) -> str:
     return checked.normalized.lower()
 
 
-def _validate_role(role) -> str:
+def validate_role(role) -> str:
     if role not in ROLES:
         raise AccountError(f"Role must be one of: {', '.join(ROLES)}.")
     return role
 
 
-def _display_name(name, email: str) -> str:
+def display_name_for(name, email: str) -> str:
     # Printed by `asthron users list` and shown to the team: one line, no control characters.
     name = single_line(name or "") if isinstance(name, str) else ""
     if len(name) > 120:
@@ -115,13 +115,13 @@ def create_user(
     display_name: str | None = None,
 ) -> User:
     email = normalize_email(email)
-    role = _validate_role(role)
+    role = validate_role(role)
     if password is not None:
         passwords.check_policy(password, email)
     # A savepoint, so the unique index decides a race and the caller's transaction survives.
     user = User(
         email=email,
-        display_name=_display_name(display_name, email),
+        display_name=display_name_for(display_name, email),
         role=role,
         password_hash=passwords.hash_password(password) if password else None,
         password_changed_at=utcnow() if password else None,
@@ -379,7 +379,7 @@ def set_password(
     revoke_all_sessions(db, actor, user, "password changed", keep_session_id)
 
 
-def _check_can_manage(acting_role: str, target: User, new_role: str | None = None) -> None:
+def check_can_manage(acting_role: str, target: User, new_role: str | None = None) -> None:
     allowed = MANAGEABLE_ROLES.get(acting_role, frozenset())
     if target.role not in allowed or (new_role is not None and new_role not in allowed):
         raise NotAllowed("You cannot change this member's role or access.")
@@ -398,8 +398,8 @@ def _check_not_last_owner(db: Session, target: User) -> None:
 
 
 def set_role(db: Session, actor: Actor, acting_role: str, target: User, role: str) -> None:
-    role = _validate_role(role)
-    _check_can_manage(acting_role, target, role)
+    role = validate_role(role)
+    check_can_manage(acting_role, target, role)
     if target.role == role:
         return
     if role != "owner":
@@ -410,7 +410,7 @@ def set_role(db: Session, actor: Actor, acting_role: str, target: User, role: st
 
 
 def deactivate(db: Session, actor: Actor, acting_role: str, target: User) -> None:
-    _check_can_manage(acting_role, target)
+    check_can_manage(acting_role, target)
     if actor.user_id == target.id:
         raise AccountError("You cannot deactivate yourself.")
     _check_not_last_owner(db, target)
@@ -422,120 +422,8 @@ def deactivate(db: Session, actor: Actor, acting_role: str, target: User) -> Non
 
 
 def reactivate(db: Session, actor: Actor, acting_role: str, target: User) -> None:
-    _check_can_manage(acting_role, target)
+    check_can_manage(acting_role, target)
     if target.is_active:
         return
     target.is_active = True
     audit.record(db, actor, "user.reactivate", "user", target.id, {"email": target.email})
-
-
-# -- invitations ----------------------------------------------------------------------------
-
-
-def invite(
-    db: Session, settings: AppSettings, actor: Actor, acting_role: str, email: str, role: str
-) -> tuple[Invitation, str]:
-    email = normalize_email(email)
-    role = _validate_role(role)
-    if role not in MANAGEABLE_ROLES.get(acting_role, frozenset()):
-        raise NotAllowed("You cannot invite someone with this role.")
-    if find_user_by_email(db, email) is not None:
-        raise AccountError(f"{email} is already a member of the team.")
-    # A new invitation replaces any pending one for the same email.
-    db.execute(
-        sa.update(Invitation)
-        .where(
-            Invitation.email == email,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
-    )
-    token = new_token()
-    invitation = Invitation(
-        token_hash=token_hash(token),
-        email=email,
-        role=role,
-        invited_by_id=actor.user_id,
-        expires_at=utcnow() + dt.timedelta(seconds=settings.invitation_lifetime),
-    )
-    db.add(invitation)
-    db.flush()
-    audit.record(
-        db, actor, "invitation.create", "invitation", invitation.id, {"email": email, "role": role}
-    )
-    return invitation, token
-
-
-def pending_invitations(db: Session) -> list[Invitation]:
-    return list(
-        db.scalars(
-            sa.select(Invitation)
-            .where(
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-                Invitation.expires_at > utcnow(),
-            )
-            .order_by(Invitation.created_at.desc())
-        )
-    )
-
-
-def get_invitation(db: Session, invitation_id: int) -> Invitation | None:
-    return db.get(Invitation, invitation_id)
-
-
-def find_invitation(db: Session, token) -> Invitation | None:
-    """The invitation for a link token if it can still be accepted."""
-    if not isinstance(token, str) or not (20 <= len(token) <= 100):
-        return None
-    invitation = db.scalar(sa.select(Invitation).where(Invitation.token_hash == token_hash(token)))
-    if (
-        invitation is None
-        or invitation.accepted_at is not None
-        or invitation.revoked_at is not None
-        or invitation.expires_at <= utcnow()
-    ):
-        return None
-    return invitation
-
-
-def accept_invitation(db: Session, token, display_name, password, ip_address: str | None) -> User:
-    invitation = find_invitation(db, token)
-    if invitation is None:
-        raise AccountError("This invitation link is invalid, used or expired.")
-    # Validate first: a rejected password must leave the invitation usable.
-    passwords.check_policy(password, invitation.email)
-    _display_name(display_name, invitation.email)
-    if find_user_by_email(db, invitation.email) is not None:
-        # Checked before the invitation is claimed, so a refused attempt changes nothing.
-        raise AccountError(f"{invitation.email} is already a member of the team.")
-    # Single use even under a double submit: only one UPDATE can flip accepted_at.
-    claimed = db.execute(
-        sa.update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
-        .values(accepted_at=utcnow())
-    ).rowcount
-    if claimed != 1:
-        raise AccountError("This invitation link is invalid, used or expired.")
-    actor = Actor(label=invitation.email, ip_address=ip_address)
-    user = create_user(db, actor, invitation.email, invitation.role, password, display_name)
-    audit.record(
-        db,
-        Actor(label=user.email, user_id=user.id, ip_address=ip_address),
-        "invitation.accept",
-        "invitation",
-        invitation.id,
-        {"email": user.email},
-    )
-    return user
-
-
-def revoke_invitation(db: Session, actor: Actor, acting_role: str, invitation: Invitation) -> None:
-    if invitation.role not in MANAGEABLE_ROLES.get(acting_role, frozenset()):
-        raise NotAllowed("You cannot revoke this invitation.")
-    if invitation.revoked_at is None and invitation.accepted_at is None:
-        invitation.revoked_at = utcnow()
-        audit.record(
-            db, actor, "invitation.revoke", "invitation", invitation.id, {"email": invitation.email}
-        )

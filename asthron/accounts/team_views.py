@@ -9,6 +9,7 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
+from asthron.accounts import invitations
 from asthron.accounts import service as accounts
 from asthron.accounts.models import ROLES, User
 from asthron.forms import field, matched_id, notice, redirect
@@ -27,7 +28,7 @@ def _page(request, error=None, status=200):
     request.response.status_code = status
     return {
         "members": accounts.list_users(request.db),
-        "invitations": accounts.pending_invitations(request.db),
+        "invitations": invitations.pending_invitations(request.db),
         "roles": ROLES,
         "grantable": sorted(MANAGEABLE_ROLES[request.user.role]),
         "error": error,
@@ -59,7 +60,7 @@ def team(request):
 )
 def invite(request):
     try:
-        invitation, token = accounts.invite(
+        invitation, token = invitations.invite(
             request.db,
             request.app_settings,
             request.actor,
@@ -86,11 +87,11 @@ def invite(request):
     request_method="POST",
 )
 def revoke_invitation(request):
-    invitation = accounts.get_invitation(request.db, matched_id(request, "invitation_id"))
+    invitation = invitations.get_invitation(request.db, matched_id(request, "invitation_id"))
     if invitation is None:
         raise HTTPNotFound()
     try:
-        accounts.revoke_invitation(request.db, request.actor, request.user.role, invitation)
+        invitations.revoke_invitation(request.db, request.actor, request.user.role, invitation)
     except accounts.AccountError as exc:
         return _refused(request, exc)
     return redirect(request, "team.list", "invitation_revoked")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
-from asthron.accounts import passwords
+from asthron.accounts import invitations, passwords
 from asthron.accounts import service as accounts
 from asthron.accounts.policy import (
     DEVICE_COOKIE,
@@ -156,7 +156,7 @@ def revoke_my_session(request):
     route_name="accounts.invitation", renderer="accounts/invitation.html", request_method="GET"
 )
 def invitation_form(request):
-    invitation = accounts.find_invitation(request.db, request.matchdict["token"])
+    invitation = invitations.find_invitation(request.db, request.matchdict["token"])
     if invitation is None:
         request.response.status_code = 404
     return {"invitation": invitation, "error": None, "min_length": passwords.MIN_LENGTH}
@@ -167,7 +167,7 @@ def invitation_form(request):
 )
 def invitation_accept(request):
     token = request.matchdict["token"]
-    invitation = accounts.find_invitation(request.db, token)
+    invitation = invitations.find_invitation(request.db, token)
     if invitation is None:
         request.response.status_code = 404
         return {"invitation": None, "error": None, "min_length": passwords.MIN_LENGTH}
@@ -181,7 +181,7 @@ def invitation_accept(request):
         }
     try:
         # The role comes from the invitation row; nothing in the form can change it.
-        user = accounts.accept_invitation(
+        user = invitations.accept_invitation(
             request.db, token, field(request, "display_name", 120), password, _client_ip(request)
         )
     except (accounts.AccountError, passwords.PasswordPolicyError) as exc:

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
+from pyramid.paster import bootstrap, get_appsettings, setup_logging
 
 from asthron.accounts.passwords import PasswordPolicyError
 from asthron.accounts.service import AccountError
+from asthron.cli.db import missing_sqlite_file, revisions_of
 from asthron.db import new_transaction
+from asthron.health.service import migration_heads
 from asthron.models import import_all_models
-from asthron.settings import SettingsError
+from asthron.settings import AppSettings, SettingsError
 from asthron.text import escape_controls
 
 PRIVATE_UMASK = 0o077
@@ -47,10 +50,6 @@ class CliContext:
     def settings(self):
         """Typed settings, read without bootstrapping the app (no secrets file needed)."""
         if self._settings is None:
-            from pyramid.paster import get_appsettings
-
-            from asthron.settings import AppSettings
-
             self._require_file()
             self._settings = AppSettings.from_ini(get_appsettings(self.config_path))
         return self._settings
@@ -59,8 +58,6 @@ class CliContext:
     def registry(self):
         """The bootstrapped application's registry (needs the secrets file)."""
         if self._env is None:
-            from pyramid.paster import bootstrap, setup_logging
-
             self._require_file()
             setup_logging(self.config_path)
             self._env = bootstrap(self.config_path)
@@ -68,9 +65,6 @@ class CliContext:
 
     def require_migrated(self) -> None:
         """Refuse to work on a schema that is not at the migrations' head."""
-        from asthron.cli.db import missing_sqlite_file, revisions_of
-        from asthron.health.service import migration_heads
-
         current = set()
         if not missing_sqlite_file(self.settings.database_url):
             with self.registry["db_engine"].connect() as connection:

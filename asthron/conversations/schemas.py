@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from asthron.accounts.service import AccountError, normalize_email
 from asthron.conversations.service import CLIENT_ID_RE, ConversationError, InvalidInput
 from asthron.sites.config import MAX_MESSAGE_LENGTH
 
@@ -43,8 +44,6 @@ PATTERN_MESSAGES = {
 
 
 def _email(value: str) -> str:
-    from asthron.accounts.service import AccountError, normalize_email
-
     try:
         return normalize_email(value)
     except AccountError:

@@ -7,6 +7,7 @@ import re
 
 import sqlalchemy as sa
 
+from asthron.accounts import invitations
 from asthron.accounts import service as accounts
 from asthron.accounts.models import Invitation, User
 from asthron.audit.service import Actor
@@ -19,7 +20,7 @@ NEW_PASSWORD = "invited-Pass-93!x"
 
 def invite(run_in_tm, registry, email="joiner@example.com", role="staff") -> tuple[int, str]:
     def create(db):
-        invitation, token = accounts.invite(
+        invitation, token = invitations.invite(
             db, registry["app_settings"], Actor.cli(), "owner", email, role
         )
         return invitation.id, token
@@ -97,7 +98,7 @@ def test_a_link_works_once(app, registry, run_in_tm):
 
     # The service refuses a second acceptance even when called directly.
     def again(db):
-        accounts.accept_invitation(db, token, "X", "another-Pass-77!", None)
+        invitations.accept_invitation(db, token, "X", "another-Pass-77!", None)
 
     try:
         run_in_tm(again)

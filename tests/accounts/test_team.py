@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from asthron.accounts import invitations
 from asthron.accounts import service as accounts
 from asthron.accounts.models import Invitation, User
 from asthron.audit.service import Actor
@@ -96,7 +97,7 @@ def test_admins_cannot_revoke_owner_invitations(team, run_in_tm, registry):
     _, _, post = team
 
     def invite(db):
-        invitation, _ = accounts.invite(
+        invitation, _ = invitations.invite(
             db, registry["app_settings"], Actor.cli(), "owner", "co-owner@example.com", "owner"
         )
         return invitation.id

@@ -161,6 +161,7 @@ def test_redaction_of_secret_keys_at_any_depth(run_in_tm):
 
 
 def test_account_services_audit_cli_changes(run_in_tm, registry):
+    from asthron.accounts import invitations
     from asthron.accounts import service as accounts
     from asthron.accounts.models import User
 
@@ -175,8 +176,8 @@ def test_account_services_audit_cli_changes(run_in_tm, registry):
         accounts.set_password(db, cli, user, "violet-anchor-94")
         accounts.deactivate(db, cli, "owner", user)
         accounts.reactivate(db, cli, "owner", db.get(User, user.id))
-        invitation, _ = accounts.invite(db, settings, cli, "owner", "new@example.com", "staff")
-        accounts.revoke_invitation(db, cli, "owner", invitation)
+        invitation, _ = invitations.invite(db, settings, cli, "owner", "new@example.com", "staff")
+        invitations.revoke_invitation(db, cli, "owner", invitation)
         rows = db.scalars(
             sa.select(AuditEntry).where(AuditEntry.actor_label == "cli").order_by(AuditEntry.id)
         )

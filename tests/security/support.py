@@ -183,6 +183,7 @@ class World:
 
 
 def build_world(app, make_user, run_in_tm, login) -> World:
+    from asthron.accounts import invitations
     from asthron.accounts import service as accounts
     from asthron.audit.service import Actor
 
@@ -206,8 +207,8 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         target_session = accounts.start_session(db, target_user, "198.51.100.7", "Other/1.0")
         spare = accounts.start_session(db, owner, "198.51.100.8", "Spare/1.0")
         actor = Actor.cli()
-        revocable, _ = accounts.invite(db, settings, actor, "owner", "rev@example.com", "staff")
-        _, token = accounts.invite(db, settings, actor, "owner", "joiner@example.com", "staff")
+        revocable, _ = invitations.invite(db, settings, actor, "owner", "rev@example.com", "staff")
+        _, token = invitations.invite(db, settings, actor, "owner", "joiner@example.com", "staff")
         return target_session.session.id, spare.session.id, revocable.id, token
 
     target_session_id, spare_id, revocable_id, token = run_in_tm(arrange)
