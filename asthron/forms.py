@@ -204,6 +204,11 @@ def parse_form(
     )
 
 
+def first_message(exc: ValidationError) -> str:
+    """The first problem's message, for callers that show one line (the CLI, a service)."""
+    return next(iter(_messages(exc).values()), "The input is not valid.")
+
+
 def _messages(exc: ValidationError) -> dict[str, str]:
     errors: dict[str, str] = {}
     for error in exc.errors(include_url=False):

@@ -24,7 +24,6 @@ from pyramid.httpexceptions import HTTPBadRequest, HTTPNoContent, HTTPNotFound, 
 from pyramid.renderers import render, render_to_response
 from pyramid.view import exception_view_config, view_config
 
-from asthron.accounts import presence as presence_service
 from asthron.accounts.models import StaffPresence
 from asthron.conversations import handoff, service
 from asthron.conversations.history import history
@@ -36,6 +35,7 @@ from asthron.forms import field, matched_id
 from asthron.inbox import service as inbox
 from asthron.inbox import streams as inbox_streams
 from asthron.inbox import tasks, visitor_details
+from asthron.inbox.answers import is_htmx, json_error, wants_json
 from asthron.realtime import conversation_channel
 from asthron.security.permissions import Permission
 
@@ -59,17 +59,6 @@ class NotAllowed(ConversationError):
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _wants_json(request) -> bool:
-    if _is_htmx(request):
-        return False
-    offers = request.accept.acceptable_offers(["text/html", "application/json"])
-    return bool(offers) and offers[0][0] == "application/json"
 
 
 def _conversation(request) -> Conversation:
@@ -145,7 +134,7 @@ def _respond(request, conversation, done: str, error: ConversationError | None =
     status = status_of(error) if error else 200
     request.db.flush()
     request.db.refresh(conversation)
-    if _is_htmx(request):
+    if is_htmx(request):
         values = _panel_values(
             request, conversation, error=error.message if error else None, oob=True, **extra
         )
@@ -153,9 +142,9 @@ def _respond(request, conversation, done: str, error: ConversationError | None =
         response.status_code = status
         response.headers["X-Inbox-Partial"] = "1"
         return response
-    if _wants_json(request):
+    if wants_json(request):
         if error:
-            return _error(request, error)
+            return json_error(request, error)
         data = {"conversation": conversation_json(request, conversation), **extra.get("json", {})}
         return render_to_response("json", data, request=request)
     if error:
@@ -442,10 +431,12 @@ def typing(request):
     if conversation.status != "open" or not (
         conversation.owner == "human" and conversation.assigned_user_id == user.id
     ):
-        return _error(request, handoff.NotOwner("Only the person handling this chat types in it."))
+        return json_error(
+            request, handoff.NotOwner("Only the person handling this chat types in it.")
+        )
     limiter = request.registry["rate_limiter"]
     if not limiter.hit("staff-typing", str(user.id), TYPING_PER_MINUTE, 60):
-        return _error(request, ConversationError("Slow down.", "rate_limited"))
+        return json_error(request, ConversationError("Slow down.", "rate_limited"))
     request.notifier.publish(
         conversation_channel(conversation.id),
         {"kind": "typing", "author": "staff", "name": user.display_name, "active": active},
@@ -458,74 +449,18 @@ def mark_read(request):
     conversation = _conversation(request)
     text = field(request, "last_event_id", 18)
     if not (text.isascii() and text.isdigit()):
-        return _error(request, ConversationError("last_event_id must be a non-negative integer."))
+        return json_error(
+            request, ConversationError("last_event_id must be a non-negative integer.")
+        )
     unread = inbox.mark_read_by_staff(request.db, conversation, int(text))
     return render_to_response("json", {"unread": unread}, request=request)
-
-
-def _error(request, error: ConversationError):
-    response = render_to_response(
-        "json", {"error": {"code": error.code, "message": error.message}}, request=request
-    )
-    response.status_code = status_of(error)
-    return response
-
-
-# -- presence -------------------------------------------------------------------------------
-
-
-def _presence_json(row: StaffPresence) -> dict:
-    return {"status": row.status, "manual": bool(row.manual), "sound": bool(row.sound)}
-
-
-@view_config(
-    route_name="inbox.heartbeat", permission=Permission.CONVERSATIONS, request_method="POST"
-)
-def heartbeat(request):
-    """The dashboard is open (every 30 s); ``idle=1`` after a while without input."""
-    idle = field(request, "idle", 8) in ("1", "true")
-    row = presence_service.heartbeat(request.db, request.user, idle)
-    request.db.flush()  # column defaults (sound) are filled in on insert
-    return render_to_response("json", _presence_json(row), request=request)
-
-
-@view_config(
-    route_name="inbox.presence", permission=Permission.CONVERSATIONS, request_method="POST"
-)
-def set_presence(request):
-    """Online/away by hand, and the new-chat sound on or off."""
-    status = field(request, "status", 16)
-    sound = field(request, "sound", 8)
-    if status and status not in ("online", "away"):
-        return _presence_error(request, "status must be online or away.")
-    if sound and sound not in ("on", "off"):
-        return _presence_error(request, "sound must be on or off.")
-    row = _presence(request)
-    if status or row is None:
-        row = presence_service.set_status(request.db, request.user, status or "online")
-    if sound:
-        row.sound = sound == "on"
-    request.db.flush()
-    if _is_htmx(request):
-        response = render_to_response("inbox/_presence.html", {"presence": row}, request=request)
-        response.headers["X-Inbox-Partial"] = "1"
-        return response
-    if _wants_json(request):
-        return render_to_response("json", _presence_json(row), request=request)
-    return HTTPSeeOther(request.route_url("inbox.list", _query={"done": "presence"}))
-
-
-def _presence_error(request, message: str):
-    if _wants_json(request) or _is_htmx(request):
-        return _error(request, ConversationError(message, "invalid_request"))
-    raise HTTPBadRequest(message)
 
 
 @exception_view_config(ConversationError, path_info=r"^/inbox(/|$)")
 def inbox_error(error, request):
     """A refusal the views did not answer themselves: a 4xx with its message, never a 500."""
-    if _wants_json(request) or _is_htmx(request):
-        return _error(request, error)
+    if wants_json(request) or is_htmx(request):
+        return json_error(request, error)
     response = render_to_response(
         "error.html", {"status": status_of(error), "message": error.message}, request=request
     )

@@ -134,53 +134,73 @@ def create(engine: sa.Engine, out_dir: Path) -> Backup:
     stem = "asthron-" + now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
     path = out_dir / (stem + SUFFIXES[dialect])
     partial = path.with_name(path.name + ".partial")
-    if dialect == "sqlite":
-        source_path = _sqlite_path(url)
-        if not source_path.is_file():
-            raise BackupError(f"database file {source_path} does not exist")
-        source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
-        target = sqlite3.connect(partial)
-        try:
-            # One step (pages=-1): the copy is a single consistent snapshot.
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
-        counts, revision = _sqlite_counts(partial)
-    else:
-        pg_dump = pg_tool("pg_dump")
-        with engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
-            with connection.begin():
-                snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar()
-                counts, revision = _counts(connection)
-                done = subprocess.run(
-                    [pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(partial), libpq_url(url)],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    partial.unlink(missing_ok=True)
-                    raise BackupError(f"pg_dump failed: {done.stderr.strip().splitlines()[-1:]}")
-    partial.chmod(0o600)
-    manifest = {
-        "format": FORMAT,
-        "file": path.name,
-        "dialect": dialect,
-        "created_at": now.isoformat(),
-        "app_version": app_version(),
-        "schema_revision": revision,
-        "row_counts": counts,
-        "size": partial.stat().st_size,
-        "sha256": sha256_of(partial),
-        "secrets": "not included: keep a copy of the secrets file separately",
-    }
     manifest_partial = out_dir / (stem + MANIFEST_SUFFIX + ".partial")
-    manifest_partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    manifest_partial.chmod(0o600)
-    partial.replace(path)
-    manifest_partial.replace(manifest_path_of(path))
+    try:
+        if dialect == "sqlite":
+            source_path = _sqlite_path(url)
+            if not source_path.is_file():
+                raise BackupError(f"database file {source_path} does not exist")
+            source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
+            target = sqlite3.connect(partial)
+            try:
+                # One step (pages=-1): the copy is a single consistent snapshot.
+                source.backup(target)
+                # The copy is one self-contained file: in WAL mode, every later read-only
+                # open (counting, verifying) would leave -wal and -shm files beside it.
+                target.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                target.close()
+                source.close()
+            counts, revision = _sqlite_counts(partial)
+        else:
+            pg_dump = pg_tool("pg_dump")
+            with engine.connect() as connection:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    snapshot = connection.execute(sa.text("SELECT pg_export_snapshot()")).scalar()
+                    counts, revision = _counts(connection)
+                    done = subprocess.run(
+                        [
+                            pg_dump,
+                            "-Fc",
+                            f"--snapshot={snapshot}",
+                            "-f",
+                            str(partial),
+                            libpq_url(url),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                    if done.returncode != 0:
+                        partial.unlink(missing_ok=True)
+                        raise BackupError(
+                            f"pg_dump failed: {done.stderr.strip().splitlines()[-1:]}"
+                        )
+        partial.chmod(0o600)
+        manifest = {
+            "format": FORMAT,
+            "file": path.name,
+            "dialect": dialect,
+            "created_at": now.isoformat(),
+            "app_version": app_version(),
+            "schema_revision": revision,
+            "row_counts": counts,
+            "size": partial.stat().st_size,
+            "sha256": sha256_of(partial),
+            "secrets": "not included: keep a copy of the secrets file separately",
+        }
+        manifest_partial.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        manifest_partial.chmod(0o600)
+        partial.replace(path)
+        manifest_partial.replace(manifest_path_of(path))
+    except (OSError, sqlite3.Error) as exc:
+        # A full disk or an unwritable folder: no half-written backup or manifest stays.
+        for leftover in (partial, manifest_partial, *out_dir.glob(partial.name + "-*")):
+            leftover.unlink(missing_ok=True)
+        raise BackupError(
+            f"could not write the backup in {out_dir}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
     return Backup(path, manifest)
 
 

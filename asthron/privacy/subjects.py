@@ -288,9 +288,13 @@ def write_export(rows: dict[str, list[dict]], out: Path) -> None:
     if not out.parent.is_dir():
         raise SubjectError(f"directory {out.parent} does not exist")
     partial = out.with_name(out.name + ".partial")
-    partial.write_bytes(export_bytes(rows))
-    partial.chmod(0o600)
-    partial.replace(out)
+    try:
+        partial.write_bytes(export_bytes(rows))
+        partial.chmod(0o600)
+        partial.replace(out)
+    except OSError as exc:  # a full disk, a read-only folder: nothing half-written stays
+        partial.unlink(missing_ok=True)
+        raise SubjectError(f"could not write {out}: {exc.strerror or exc}") from None
 
 
 def erase(

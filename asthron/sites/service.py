@@ -5,70 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.audit.service import Actor
+from asthron.forms import first_message
 from asthron.security.crypto import SecretDecryptionError, masked
-from asthron.sites import hours as hours_module
+from asthron.sites.forms import SiteSettings
 from asthron.sites.models import Site
+from asthron.sites.rules import SiteError, normalize_origin
 from asthron.snapshots import row_snapshot
-from asthron.text import has_controls, strip_controls
+from asthron.text import strip_controls
 
-COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
-LANGUAGE_RE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
-MAX_ORIGINS = 20
-HOST_RE = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?")
 PUBLIC_KEY_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
-
-
-class SiteError(ValueError):
-    """A site setting is invalid; the message says which and is safe to show."""
-
-
-def normalize_origin(value) -> str:
-    """'https://Shop.Example.com:443/path' → 'https://shop.example.com'; exact scheme+host+port."""
-    if not isinstance(value, str) or len(value) > 300:
-        raise SiteError("An origin must be text like https://www.example.com.")
-    # strip() would quietly drop a vertical tab or a line separator, and the raw Origin header is
-    # what CORS echoes back: a control character must make it no origin at all.
-    if has_controls(value) or any(ch.isspace() and ch != " " for ch in value):
-        raise SiteError("An origin must not contain control characters.")
-    try:
-        parts = urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        raise SiteError(f"{value!r} is not a valid origin.") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
-        raise SiteError(f"{value!r} is not an origin: use http(s)://host[:port].")
-    if "@" in parts.netloc or parts.query or parts.fragment or value.strip().endswith(("?", "#")):
-        raise SiteError(f"{value!r} must not carry credentials, a query or a fragment.")
-    if parts.path not in ("", "/"):
-        raise SiteError(f"{value!r} must not have a path: an origin is scheme, host and port.")
-    host = parts.hostname.lower()
-    if ":" in host:
-        try:
-            host = f"[{ipaddress.IPv6Address(host).compressed}]"
-        except ValueError:
-            raise SiteError(f"{value!r} is not a valid origin.") from None
-    else:
-        if not host.isascii():
-            # Browsers send internationalised names in their ASCII (punycode) form.
-            try:
-                host = host.encode("idna").decode("ascii")
-            except UnicodeError:
-                raise SiteError(f"{value!r} is not a valid host name.") from None
-        if not HOST_RE.fullmatch(host):
-            raise SiteError(f"{value!r} is not a valid host name.")
-    default = {"http": 80, "https": 443}[parts.scheme]
-    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 def new_public_key() -> str:
@@ -91,52 +46,13 @@ class SiteInput:
     privacy_url: str = ""
 
     def validated(self) -> SiteInput:
-        name = (self.name or "").strip() if isinstance(self.name, str) else ""
-        if not name or len(name) > 120:
-            raise SiteError("Give the site a name (120 characters at most).")
-        if not isinstance(self.origins, list) or not self.origins:
-            raise SiteError("Add at least one allowed origin.")
-        if len(self.origins) > MAX_ORIGINS:
-            raise SiteError(f"At most {MAX_ORIGINS} origins.")
-        origins = sorted({normalize_origin(o) for o in self.origins})
-        for label, value, limit in (
-            ("title", self.title, 80),
-            ("greeting", self.greeting, 500),
-            ("privacy notice", self.privacy_notice, 4000),
-        ):
-            if not isinstance(value, str) or len(value) > limit:
-                raise SiteError(f"The {label} must be text of at most {limit} characters.")
-        if not isinstance(self.accent_color, str) or not COLOR_RE.match(self.accent_color):
-            raise SiteError("The accent colour must look like #2f5bea.")
-        if self.position not in ("right", "left"):
-            raise SiteError("Position must be right or left.")
-        if not isinstance(self.language, str) or not LANGUAGE_RE.match(self.language):
-            raise SiteError("Language must be a code like en or pt-BR.")
-        privacy_url = (self.privacy_url or "").strip()
-        if privacy_url:
-            parts = urlsplit(privacy_url)
-            if parts.scheme not in ("http", "https") or not parts.netloc or len(privacy_url) > 2000:
-                raise SiteError("The privacy page URL must be an http(s) address.")
+        """The same settings, checked and normalised by ``SiteSettings`` (pydantic), or
+        SiteError with the first problem's message."""
         try:
-            hours_module.zone(self.timezone)
-            business_hours = hours_module.validate_hours(self.business_hours or {})
-            holidays = hours_module.validate_holidays(self.holidays or [])
-        except hours_module.HoursError as exc:
-            raise SiteError(str(exc)) from None
-        return SiteInput(
-            name=name,
-            origins=origins,
-            title=self.title.strip() or "Chat with us",
-            greeting=self.greeting.strip(),
-            accent_color=self.accent_color.lower(),
-            position=self.position,
-            language=self.language,
-            timezone=self.timezone,
-            business_hours=business_hours,
-            holidays=holidays,
-            privacy_notice=self.privacy_notice.strip(),
-            privacy_url=privacy_url,
-        )
+            valid = SiteSettings.model_validate(asdict(self))
+        except ValidationError as exc:
+            raise SiteError(first_message(exc)) from None
+        return SiteInput(**valid.model_dump())
 
 
 def _apply(site: Site, data: SiteInput) -> None:

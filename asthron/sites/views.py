@@ -7,9 +7,10 @@ import json
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.forms import field, matched_id, notice, redirect
+from asthron.forms import FormError, field, matched_id, notice, parse_form, redirect
 from asthron.security.permissions import Permission
 from asthron.sites import service
+from asthron.sites.forms import SiteForm
 from asthron.sites.models import Site
 
 FIELDS = (
@@ -25,33 +26,11 @@ FIELDS = (
 )
 
 
-def _form_input(request) -> tuple[service.SiteInput, dict]:
-    values = {name: field(request, name, 4000) for name in FIELDS}
-    values["origins"] = field(request, "origins", 6000)
-    values["business_hours"] = field(request, "business_hours", 4000)
-    values["holidays"] = field(request, "holidays", 8000)
-    try:
-        hours = json.loads(values["business_hours"] or "{}")
-    except ValueError:
-        raise service.SiteError(
-            'Business hours must be JSON like {"mon": [["09:00", "17:00"]]}.'
-        ) from None
-    holidays = [d for d in values["holidays"].replace(",", " ").split() if d]
-    data = service.SiteInput(
-        name=values["name"],
-        origins=[o for o in values["origins"].split() if o],
-        title=values["title"],
-        greeting=values["greeting"],
-        accent_color=values["accent_color"],
-        position=values["position"],
-        language=values["language"],
-        timezone=values["timezone"] or "UTC",
-        business_hours=hours,
-        holidays=holidays,
-        privacy_notice=values["privacy_notice"],
-        privacy_url=values["privacy_url"],
-    )
-    return data, values
+def _form_input(request) -> service.SiteInput:
+    """The posted site form (FormError for a field sent twice, too long or not JSON), as the
+    service's input; the service checks the settings themselves (SiteError)."""
+    form = parse_form(SiteForm, request.POST)
+    return service.SiteInput(**form.settings_input())
 
 
 def _values_of(site: Site | None) -> dict:
@@ -106,9 +85,9 @@ def site_new(request):
 )
 def site_create(request):
     try:
-        data, _values = _form_input(request)
+        data = _form_input(request)
         site = service.create_site(request.db, request.actor, data)
-    except service.SiteError as exc:
+    except (service.SiteError, FormError) as exc:
         request.response.status_code = 400
         return {
             "site": None,
@@ -223,9 +202,9 @@ def identity_secret_rotate(request):
 def site_update(request):
     site = _site(request)
     try:
-        data, _values = _form_input(request)
+        data = _form_input(request)
         service.update_site(request.db, request.actor, site, data)
-    except service.SiteError as exc:
+    except (service.SiteError, FormError) as exc:
         request.response.status_code = 400
         request.db.expire(site)
         return {

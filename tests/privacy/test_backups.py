@@ -19,6 +19,8 @@ def _created(cli, tmp_path):
     result = cli("backup", "create", "--out", str(tmp_path / "backups"))
     assert result.exit_code == 0, result.output
     (backup,) = backups.list_backups(tmp_path / "backups")
+    # Only the backup and its manifest: no -wal/-shm or .partial files beside them.
+    assert not [p.name for p in (tmp_path / "backups").iterdir() if "partial" in p.name]
     return backup
 
 
@@ -171,3 +173,20 @@ def test_verify_compares_row_counts_with_the_manifest(set_up_cli, tmp_path):
     refused = set_up_cli("backup", "verify", str(backup.path))
     assert refused.exit_code == 1
     assert "other rows than its manifest" in refused.output
+
+
+def test_a_full_disk_leaves_no_half_written_backup(ready_cli, tmp_path, monkeypatch):
+    import errno
+
+    def disk_full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # The copy is on disk; reading it back for the checksum is where the full disk shows.
+    monkeypatch.setattr(backups, "sha256_of", disk_full)
+    result = ready_cli("backup", "create", "--out", str(tmp_path / "backups"))
+    assert result.exit_code == 1
+    assert_one_line_error(result.output, "No space left on device")
+    assert list((tmp_path / "backups").iterdir()) == []
+    # Nothing else changed: a later backup works.
+    monkeypatch.undo()
+    assert _created(ready_cli, tmp_path).manifest["sha256"]

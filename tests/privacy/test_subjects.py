@@ -93,3 +93,22 @@ def test_bad_subjects_are_one_line_errors(ready_cli):
     unknown = ready_cli("subject", "erase", "--email", "nobody@example.com", "--yes")
     assert unknown.exit_code == 1
     assert_one_line_error(unknown.output, "nothing refers to")
+
+
+def test_a_full_disk_leaves_no_half_written_export(ready_cli, tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    add_people(ready_cli)
+    real_write = Path.write_bytes
+
+    def disk_full(self, data):
+        real_write(self, data[: len(data) // 2])  # the first half made it to disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    out = tmp_path / "dana.zip"
+    result = ready_cli("subject", "export", "--email", DANA, "--out", str(out))
+    assert result.exit_code == 1
+    assert_one_line_error(result.output, "No space left on device")
+    assert list(tmp_path.glob("dana.zip*")) == []

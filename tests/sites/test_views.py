@@ -108,6 +108,11 @@ BAD_INPUT = [
     ({"holidays": "25/12/2026"}, "is not a date"),
     ({"accent_color": "red"}, "accent colour"),
     ({"privacy_url": "javascript:alert(1)"}, "privacy page URL"),
+    ({"position": "middle"}, "right or left"),
+    ({"language": "english"}, "a code like en"),
+    ({"title": "x" * 81}, "at most 80 characters"),
+    ({"greeting": "x" * 4001}, "is too long"),
+    ({"business_hours": '["mon"]'}, "hours"),
 ]
 
 
@@ -120,6 +125,14 @@ def test_bad_input_is_400_with_the_form_shown_again(admin, registry):
         if overrides.get("name") != "":
             # What was typed is shown again, escaped.
             assert 'value="Kept &lt;b&gt;name&lt;/b&gt;"' in response.text
+    assert sites_in_db(registry) == []
+
+
+def test_a_field_sent_twice_is_400_and_stores_nothing(admin, registry):
+    page = admin.get("/sites/new")
+    body = [(k, v) for k, v in form(name="Twice").items()] + [("name", "Again")]
+    response = admin.post("/sites/new", [*body, ("csrf_token", csrf_from(page))], status=400)
+    assert "was sent more than once" in html.unescape(response.text)
     assert sites_in_db(registry) == []
 
 
