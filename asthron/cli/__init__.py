@@ -8,6 +8,7 @@ exit with status 1; they never print a traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,43 +143,30 @@ def cli(ctx, config_path):
     ctx.call_on_close(lambda: os.umask(previous_umask))
 
 
+# One module per command group; each has register(cli). They import this module's group, so
+# they are loaded (by name) after it is defined.
+COMMAND_MODULES = (
+    "ai",
+    "backup",
+    "db",
+    "jobs",
+    "kb",
+    "keys",
+    "leads",
+    "retention",
+    "serve",
+    "setup",
+    "sites",
+    "subject",
+    "users",
+)
+
+
 def _register():
     # The privacy commands walk the metadata: every table must be known.
     import_all_models()
-    # The command modules import this group, so they are loaded after it is defined.
-    from asthron.cli import (
-        ai,
-        backup,
-        db,
-        jobs,
-        kb,
-        keys,
-        leads,
-        retention,
-        serve,
-        setup,
-        sites,
-        subject,
-        users,
-    )
-
-    modules = (
-        ai,
-        backup,
-        db,
-        jobs,
-        kb,
-        keys,
-        leads,
-        retention,
-        serve,
-        setup,
-        sites,
-        subject,
-        users,
-    )
-    for module in modules:
-        module.register(cli)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"asthron.cli.{name}").register(cli)
 
 
 _register()
