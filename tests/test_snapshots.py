@@ -5,6 +5,7 @@ processes hearing of it through the notifier (Redis or PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -15,6 +16,7 @@ import webtest
 
 from tests.conftest import ROOT, csrf_from, empty_database
 from tests.fixtures.visitors import ORIGIN, Visitor
+from tests.fixtures.waiting import wait_for
 
 API = "/api/widget/v1"
 ORIGIN_B = "https://blog.example.net"
@@ -610,6 +612,25 @@ def two_apps(request, pg_database_url, tmp_path, secrets_file):
         empty_database(pg_database_url)
 
 
+@contextlib.contextmanager
+def heard_in(registry, changes=1):
+    """On leaving the block, wait until ``registry``'s process has dropped its snapshots for
+    the ``changes`` commits another process made in it.
+
+    The word travels through the notifier and arrives a moment later, in a thread of its own:
+    a snapshot the process took in that moment would be dropped under the test's feet.
+    """
+    found = registry["snapshots"]
+    before = found._generation
+    yield
+    wait_for(
+        lambda: found._generation >= before + changes,
+        f"the other process to hear of {changes} change(s)",
+        timeout=10,
+        interval=0.01,
+    )
+
+
 def _wait_until(predicate, timeout=2.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -634,7 +655,8 @@ def test_a_change_in_one_process_drops_the_snapshots_of_another(two_apps):
         )
         return {"id": created.id, "key": created.public_key}
 
-    site = commit_in(registry_a, create)
+    with heard_in(registry_b):
+        site = commit_in(registry_a, create)
     client_b = webtest.TestApp(app_b, extra_environ={"REMOTE_ADDR": "192.0.2.70"})
     visitor = Visitor(client_b, site, ORIGIN)
     ok = client_b.get(f"{API}/config", headers=visitor.headers)
@@ -667,13 +689,14 @@ def test_a_handoff_keyword_saved_in_one_process_applies_in_another(two_apps):
     from asthron.sites import service
 
     app_a, app_b = two_apps
-    site = commit_in(
-        app_a.registry,
-        lambda db: (lambda s: {"id": s.id, "key": s.public_key})(
-            service.create_site(db, Actor.cli(), service.SiteInput("Shop", [ORIGIN]))
-        ),
-    )
-    commit_in(app_a.registry, _rules_row([]))
+    with heard_in(app_b.registry, changes=2):
+        site = commit_in(
+            app_a.registry,
+            lambda db: (lambda s: {"id": s.id, "key": s.public_key})(
+                service.create_site(db, Actor.cli(), service.SiteInput("Shop", [ORIGIN]))
+            ),
+        )
+        commit_in(app_a.registry, _rules_row([]))
     client_b = webtest.TestApp(app_b, extra_environ={"REMOTE_ADDR": "192.0.2.71"})
     visitor = Visitor(client_b, site, ORIGIN)
     conversation = visitor.open()
