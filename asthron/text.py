@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import unicodedata
 
+import phonenumbers
+
 # Not category Cc, but they change how the text around them is displayed (Trojan Source).
 DISPLAY_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -52,3 +54,25 @@ def escape_controls(text: str, keep: str = "") -> str:
         f"\\u{ord(ch):04x}" if (is_control(ch) or ch in DISPLAY_CONTROLS) and ch not in keep else ch
         for ch in text
     )
+
+
+# A phone number as typed can hardly be longer than this, spaces and brackets included.
+MAX_PHONE_INPUT = 40
+
+
+def international_phone(text: str) -> str | None:
+    """A phone number typed with its country code ("+44 20 7946 0958") in E.164
+    ("+442079460958"), the one form stored and searched; None when blank. ValueError when it
+    is not a valid number in international form."""
+    text = single_line(text or "")
+    if not text:
+        return None
+    if len(text) > MAX_PHONE_INPUT or not text.startswith("+"):
+        raise ValueError("Enter the phone number with its country code, like +44 20 7946 0958.")
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise ValueError("That is not a valid phone number.")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

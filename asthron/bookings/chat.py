@@ -14,6 +14,7 @@ from asthron.conversations.models import Conversation
 from asthron.db import registry_of, utcnow
 from asthron.sites.hours import zone
 from asthron.sites.models import Site
+from asthron.snapshots import snapshots
 
 OFFER_DAYS = 7
 TIMES_PER_SERVICE = 3
@@ -23,6 +24,9 @@ MAX_SERVICES = 5
 def open_slots_prompt(db: Session, conversation_id: int) -> PromptContribution | None:
     """ "You can offer these times": the next free slots of the site's services this week,
     in the business's time zone, with the page where the visitor books them."""
+    # Most installs offer no bookings: a snapshot answers that without a query per message.
+    if not snapshots(db).get("bookings_in_use", lambda: _any_active_service(db)):
+        return None
     conversation = db.get(Conversation, conversation_id)
     if conversation is None:
         return None
@@ -59,3 +63,7 @@ def open_slots_prompt(db: Session, conversation_id: int) -> PromptContribution |
             "booking link to book it:\n" + "\n".join(lines)
         )
     )
+
+
+def _any_active_service(db: Session) -> bool:
+    return bool(db.scalar(sa.select(sa.exists().where(BookingService.active))))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, ClassVar
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import PlainValidator
 
 from asthron.forms import FormModel, Text, refuse
+from asthron.text import international_phone
 
 
 def _slot(value: Any) -> dt.datetime:
@@ -34,16 +34,10 @@ def _email(value: Any) -> str:
 
 def _phone(value: Any) -> str:
     """Optional; stored as E.164 (+4930123456), the form the privacy search looks for."""
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        return ""
     try:
-        number = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_possible_number(number):
+        return international_phone(value if isinstance(value, str) else "") or ""
+    except ValueError:
         refuse("Please give the phone number with its country code, like +49 30 123456.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class BookingForm(FormModel):

@@ -2,14 +2,13 @@
 
 The same rules as everywhere else a person's details are stored: control characters and
 display controls go (``asthron.text``), emails are checked and lower-cased like account
-emails, phones are stored in E.164 (the ``phonenumbers`` library; the inbox does not import
-the leads feature, so a number must be typed with its country code). Every change is
+emails, phones are stored in E.164 (``asthron.text.international_phone``: typed with the
+country code). Every change is
 audited with the fields that changed, never their values.
 """
 
 from __future__ import annotations
 
-import phonenumbers
 from sqlalchemy.orm import Session
 
 from asthron import audit
@@ -17,10 +16,9 @@ from asthron.accounts.service import AccountError, normalize_email
 from asthron.audit.service import Actor
 from asthron.conversations.models import Conversation, Visitor
 from asthron.conversations.service import InvalidInput
-from asthron.text import single_line
+from asthron.text import international_phone, single_line
 
 MAX_NAME = 120
-MAX_PHONE_INPUT = 40
 
 
 def clean_name(value: str) -> str | None:
@@ -40,18 +38,10 @@ def clean_email(value: str) -> str | None:
 
 
 def clean_phone(value: str) -> str | None:
-    text = single_line(value)
-    if not text:
-        return None
-    if len(text) > MAX_PHONE_INPUT or not text.startswith("+"):
-        raise InvalidInput("Enter the phone number with its country code, like +44 20 7946 0958.")
     try:
-        parsed = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
-        raise InvalidInput("That is not a valid phone number.")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return international_phone(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def update_visitor(

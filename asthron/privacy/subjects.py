@@ -28,9 +28,9 @@ from asthron.audit.service import Actor
 from asthron.personal_data import PersonalData
 from asthron.privacy import rules, tombstones
 from asthron.security.crypto import SecretBox, SecretDecryptionError
+from asthron.text import international_phone
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+[1-9]\d{5,14}$")
 
 
 class SubjectError(ValueError):
@@ -56,17 +56,16 @@ class SubjectQuery:
                 raise SubjectError(f"{text!r} is not an email address")
             return cls("email", value)
         if kind == "phone":
-            value = normalize_phone(text)
-            if not PHONE_RE.match(value):
+            try:
+                value = international_phone(text)
+            except ValueError:
+                value = None
+            if value is None:
                 raise SubjectError(f"{text!r} is not a phone number in international form (+CC…)")
             return cls("phone", value)
         if not text.isdigit() or int(text) <= 0:
             raise SubjectError(f"{text!r} is not a visitor id (a positive whole number)")
         return cls("visitor", int(text))
-
-
-def normalize_phone(text: str) -> str:
-    return re.sub(r"[\s().\-/]", "", text)
 
 
 @dataclass
