@@ -38,6 +38,10 @@ EVENT_KINDS: dict[str, str] = {
     "handoff.returned": "conversation: conversation_id, site_id, user_id",
     "lead.created": "lead: lead_id, source, conversation_id",
     "lead.qualified": "lead: lead_id, conversation_id",
+    "lead.updated": "lead: lead_id, change (update, status, assign, tags, verified) and what "
+    "changed: fields, from/to, user_id or tags",
+    "message.created": "conversation: conversation_id, site_id, message_id, author (visitor, "
+    "assistant or staff), author_name, text",
 }
 
 Subscriber = Callable[[Session, "DomainEvent"], None]

@@ -89,6 +89,13 @@ def includeme(config):
 
     config.add_route("integrations.email", "/integrations/email")
     config.add_route("integrations.email_test", "/integrations/email/test")
+    config.add_route("integrations.email_templates", "/integrations/email/templates")
+    config.add_route(
+        "integrations.email_template", "/integrations/email/templates/{name:[a-z_]{1,64}}"
+    )
+    config.add_route("alerts.rules", "/integrations/email/routing")
+    config.add_route("alerts.rule", "/integrations/email/routing/{rule_id:\\d{1,9}}")
+    config.add_route("alerts.rule_delete", "/integrations/email/routing/{rule_id:\\d{1,9}}/delete")
 
     config.add_route("knowledge.list", "/knowledge")
     config.add_route("knowledge.create", "/knowledge/new")

@@ -29,6 +29,15 @@ SAMPLES = {
     "handoff.returned": {"conversation_id": 1, "site_id": 2, "user_id": 4},
     "lead.created": {"lead_id": 5, "source": "chat", "conversation_id": None},
     "lead.qualified": {"lead_id": 5, "conversation_id": 1},
+    "lead.updated": {"lead_id": 5, "change": "status", "from": "new", "to": "won"},
+    "message.created": {
+        "conversation_id": 1,
+        "site_id": 2,
+        "message_id": 7,
+        "author": "assistant",
+        "author_name": "Assistant",
+        "text": "We open at 9.",
+    },
 }
 
 
