@@ -1,6 +1,6 @@
 """email routing: alert rules, digest items, the owner's email wording
 
-Revision ID: 0020
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 03:30:00.000000
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 import asthron.db
 
-revision = '0020'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None
