@@ -85,6 +85,9 @@ def includeme(config):
     config.add_route("widget_api.handoff", conversation + "/handoff")
     config.add_route("widget_api.lead", conversation + "/lead")
     config.add_route("widget_api.lead_form", conversation + "/lead-form")
+    config.add_route("widget_api.booking_slots", conversation + "/booking/slots")
+    config.add_route("widget_api.booking_hold", conversation + "/booking/hold")
+    config.add_route("widget_api.booking_confirm", conversation + "/booking/confirm")
     config.add_route("widget_api.offline_messages", api + "/offline-messages")
 
     config.add_route("integrations.email", "/integrations/email")
