@@ -41,6 +41,16 @@ def includeme(config):
 
     config.add_route("bookings.list", "/bookings")
     config.add_route("bookings.decide", "/bookings/{booking_id:\\d{1,9}}/decide")
+    config.add_route("bookings.setup", "/bookings/setup")
+    config.add_route("bookings.service_new", "/bookings/setup/services/new")
+    config.add_route("bookings.service_edit", "/bookings/setup/services/{service_id:\\d{1,9}}")
+    config.add_route("bookings.resource_new", "/bookings/setup/resources/new")
+    booking_resource = "/bookings/setup/resources/{resource_id:\\d{1,9}}"
+    config.add_route("bookings.resource_edit", booking_resource)
+    config.add_route("bookings.resource_hours", booking_resource + "/hours")
+    config.add_route("bookings.resource_override", booking_resource + "/overrides")
+    config.add_route("bookings.resource_override_remove", booking_resource + "/overrides/remove")
+    config.add_route("bookings.resource_holidays", booking_resource + "/holidays")
 
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")

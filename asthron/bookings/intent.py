@@ -42,7 +42,7 @@ ASKS = _any(
     r"\b(make|get|set up|need|want|like)\s+(an?|my)\s+(appointment|booking|reservation)\b",
     r"\bappointments?\b",
     r"\b(free|available|open)\s+(slots?|times?|spots?|appointments?|dates?)\b",
-    r"\b(any|your|have)\s+(slots?|openings?|availability)\b",
+    r"\b(any|have)\s+(slots?|openings?|availability)\b",
     r"\bavailability\b",
     r"\b(can|could|may)\s+(i|we)\s+(come|drop|pop|stop)\s+(in|by|over|round)\b",
     r"\b(are you|is anyone|is someone)\s+(free|available)\b",
@@ -127,7 +127,9 @@ def detect(text: str, service_named: bool = False) -> BookingIntent | None:
     if not isinstance(text, str) or len(text) > 2000:
         return None
     wanted = when(text)
-    named_with_a_day = service_named and (wanted.weekday is not None or wanted.days_ahead is not None)
+    named_with_a_day = service_named and (
+        wanted.weekday is not None or wanted.days_ahead is not None
+    )
     if not (asks_to_book(text) or named_with_a_day):
         return None
     if named_with_a_day and REFUSES.search(_fold(text)):
