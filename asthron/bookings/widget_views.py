@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyramid.view import view_config, view_defaults
 
-from asthron.bookings import chat
+from asthron.bookings import card
 from asthron.conversations.schemas import (
     BookingConfirmRequest,
     BookingHoldRequest,
@@ -46,7 +46,7 @@ class WidgetBookingApi:
         # Reading times only records nothing: the state bucket, with room for browsing days.
         visitor, conversation, body = self._visitor_conversation(STATE)
         payload = parse(BookingSlotsRequest, body)
-        return chat.card_slots(
+        return card.card_slots(
             self.request.db,
             conversation,
             visitor,
@@ -59,7 +59,7 @@ class WidgetBookingApi:
     def hold(self):
         visitor, conversation, body = self._visitor_conversation()
         payload = parse(BookingHoldRequest, body)
-        held = chat.hold_slot(
+        held = card.hold_slot(
             self.request.db, conversation, visitor, payload.card_id, payload.service, payload.start
         )
         self.request.response.status_code = 201
@@ -69,7 +69,7 @@ class WidgetBookingApi:
     def confirm(self):
         visitor, conversation, body = self._visitor_conversation()
         payload = parse(BookingConfirmRequest, body)
-        booking, event = chat.confirm_slot(
+        booking, event = card.confirm_slot(
             self.request.db,
             conversation,
             visitor,
