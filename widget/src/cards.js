@@ -191,7 +191,7 @@ export function bookingCard(ev, s, lang, api, after) {
   const id = "c" + ++seq;
   const el = h("div", { class: "card", role: "group", "aria-labelledby": id });
   const err = h("p", { class: "err", role: "alert", hidden: true });
-  const show = (...nodes) => el.replaceChildren(h("p", { id }, ev.body || ""), ...nodes, err);
+  const show = (...nodes) => el.replaceChildren(h("p", { id }, ev.body || ""), ...nodes.filter(Boolean), err);
   const fail = (r) => {
     err.textContent = (r && r.data && r.data.error && r.data.error.message) || s.error;
     err.hidden = false;
@@ -330,7 +330,7 @@ export function bookingCard(ev, s, lang, api, after) {
     fail(r);
   }
 
-  if (d.done) done(d.confirmed || {});
+  if (ev.data.done) done(d.confirmed || {});
   else if (service && services.some((x) => x.slug === service)) times(service);
   else pick();
   return el;
