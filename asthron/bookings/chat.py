@@ -119,10 +119,14 @@ def offer_booking_card(db: Session, message: VisitorMessage) -> bool:
     conversation = message.conversation
     if conversation.owner == "human":
         return False  # a person answers now; they book for the visitor
+    text = message.event.body or ""
+    # Most messages ask nothing of the kind: no query for them.
+    said = intents.when(text)
+    if not intents.asks_to_book(text) and said.weekday is None and said.days_ahead is None:
+        return False
     services = _active_services(db, conversation.site_id)
     if not services:
         return False
-    text = message.event.body or ""
     named = [s for s in services if intents.mentions(text, s.name)]
     wanted = intents.detect(text, service_named=bool(named))
     if wanted is None:

@@ -59,7 +59,7 @@ SCHEMAS = {
                             "Stable, machine-readable: malformed_json, invalid_input, too_long, "
                             "payload_too_large, unauthenticated, origin_not_allowed, "
                             "unknown_site, not_found, conversation_closed, rate_limited, "
-                            "too_many_streams, invalid_identity, bad_request, …"
+                            "too_many_streams, invalid_identity, slot_unavailable, bad_request, …"
                         ),
                         "pattern": "^[a-z_]+$",
                     },
@@ -67,7 +67,7 @@ SCHEMAS = {
                     "fields": {
                         "type": "object",
                         "additionalProperties": {"type": "string"},
-                        "description": "Per-field messages (a lead form card), when given.",
+                        "description": "Per-field messages (a lead or booking card), when given.",
                     },
                 },
                 required=["code", "message"],

@@ -299,7 +299,59 @@ def test_the_card_narrows_to_what_was_asked_and_only_when_asked(testapp, registr
     assert [d["date"] for d in slots["days"]] == [want["date"]]
     times = [s["time"] for s in slots["days"][0]["slots"]]
     assert times[0] == "12:00" and times[-1] < "17:00"
+    # While the card is open, the assistant is told to point to it, not to list times.
+    with new_transaction(registry) as db:
+        contributions = registry["message_hooks"].prompt_contributions(db, conversation_id)
+    assert any("booking card" in c.instruction for c in contributions)
     # A message that asks nothing gets no card.
     visitor.send(conversation_id, "What are your opening hours?", status=201)
     events = visitor.events(conversation_id).json["events"]
     assert len([e for e in events if e["type"] == "card"]) == 1
+
+
+def test_the_same_ask_twice_adds_no_second_card_and_approval_makes_a_request(
+    testapp, registry, booking_site
+):
+    with new_transaction(registry) as db:
+        db.scalar(sa.select(BookingService)).requires_approval = True
+    visitor = Visitor(testapp, booking_site)
+    conversation_id, cards = _card(testapp, visitor)
+    visitor.send(conversation_id, "Can I book a haircut?", status=201)
+    events = visitor.events(conversation_id).json["events"]
+    assert len([e for e in events if e["type"] == "card"]) == 1
+    card_id = cards[0]["data"]["card_id"]
+    slots = _post(
+        testapp, visitor, conversation_id, "slots", {"card_id": card_id, "service": "haircut"}
+    ).json
+    start = slots["days"][0]["slots"][0]["start"]
+    held = _post(
+        testapp,
+        visitor,
+        conversation_id,
+        "hold",
+        {"card_id": card_id, "service": "haircut", "start": start},
+        status=201,
+    ).json
+    done = _post(
+        testapp,
+        visitor,
+        conversation_id,
+        "confirm",
+        {"card_id": card_id, "hold": held["hold"], "name": "Cy", "phone": "+44 20 7946 0958"},
+        status=201,
+    ).json
+    assert done["status"] == "pending"
+    assert done["event"]["body"].startswith("Requested: Haircut on ")
+    # Booked: the card takes no second hold.
+    again = _post(
+        testapp,
+        visitor,
+        conversation_id,
+        "hold",
+        {"card_id": card_id, "service": "haircut", "start": start},
+        status=409,
+    )
+    assert again.json["error"]["code"] == "slot_unavailable"
+    with new_transaction(registry) as db:
+        booking = db.scalar(sa.select(Booking).where(Booking.reference == held["hold"]))
+        assert (booking.status, booking.customer_phone) == ("pending", "+442079460958")
