@@ -98,6 +98,8 @@ NOTICES = {
     "webhook_deleted": "The webhook endpoint was deleted.",
     "webhook_test_queued": "A test event was queued: see the delivery log below.",
     "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
+    "booking_service_saved": "The service was saved.",
+    "booking_resource_saved": "Saved.",
 }
 
 

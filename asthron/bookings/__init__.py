@@ -12,5 +12,8 @@ from asthron.snapshots import watch
 def includeme(config):
     # The assistant may offer the next free times (and the booking link) in its reply.
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)
+    # A visitor asking for an appointment gets the booking card (after the inbox's and the
+    # leads' hooks, which may hand the chat over or read a qualification answer).
+    config.add_message_hook("on_visitor_message", chat.offer_booking_card, order=70)
     # Whether any service is active is read on every visitor message, through a snapshot.
     watch(BookingService)

@@ -418,6 +418,7 @@ PUBLIC_DATA_KEYS = frozenset(
         "values",
         "done",
         "staff_name",
+        "booking",
     }
 )
 
