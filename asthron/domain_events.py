@@ -38,6 +38,9 @@ EVENT_KINDS: dict[str, str] = {
     "handoff.returned": "conversation: conversation_id, site_id, user_id",
     "lead.created": "lead: lead_id, source, conversation_id",
     "lead.qualified": "lead: lead_id, conversation_id",
+    "booking.confirmed": "booking: booking_id",
+    "booking.rescheduled": "booking: booking_id",
+    "booking.cancelled": "booking: booking_id",
 }
 
 Subscriber = Callable[[Session, "DomainEvent"], None]

@@ -179,6 +179,8 @@ def _connect(registry, run_in_tm, service_id, calendar_url) -> int:
         calendars.set_password(connection, registry["secret_box"], "pw")
         db.add(connection)
         db.flush()
+        # Until its first read a calendar's resource offers nothing (never false free time).
+        assert calendars.sync_busy(db, connection, registry["secret_box"]) is not None
         return connection.id
 
     return run_in_tm(create)

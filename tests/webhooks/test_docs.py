@@ -29,6 +29,9 @@ SAMPLES = {
     "handoff.returned": {"conversation_id": 1, "site_id": 2, "user_id": 4},
     "lead.created": {"lead_id": 5, "source": "chat", "conversation_id": None},
     "lead.qualified": {"lead_id": 5, "conversation_id": 1},
+    "booking.confirmed": {"booking_id": 6},
+    "booking.rescheduled": {"booking_id": 6},
+    "booking.cancelled": {"booking_id": 6},
 }
 
 
