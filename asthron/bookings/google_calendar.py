@@ -242,7 +242,7 @@ def _execute(request):
         raise GoogleCalendarError(f"Google: {_short(error)}") from None
     except (OSError, httplib2.HttpLib2Error, ValueError, GoogleAuthError) as error:
         raise GoogleCalendarError(f"Google could not be reached: {_short(error)}") from None
-    if answer is not None and not isinstance(answer, dict):
+    if answer not in (None, "") and not isinstance(answer, dict):
         raise GoogleCalendarError("Google answered something that is not a calendar answer.")
     return answer
 
