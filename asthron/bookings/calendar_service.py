@@ -26,7 +26,7 @@ from asthron.bookings.models import (
     ExternalBusy,
     GoogleOAuthState,
 )
-from asthron.db import utcnow
+from asthron.db import registry_of, utcnow
 from asthron.security.crypto import SecretBox
 from asthron.security.ssrf import SSRFError, check_url
 
@@ -221,6 +221,8 @@ def finish_google(
         resource_id=resource.id, provider="google", connected_by_id=user.id
     )
     google.store_credentials(connection, box, credentials)
+    if http is None:
+        http = registry_of(db).get("google_calendar_http")  # as in calendars._google_api
     try:
         found = google.calendar_list(google.calendar_api(connection, box, client, http=http))
     except google.GoogleCalendarError as error:

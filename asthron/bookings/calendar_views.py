@@ -162,7 +162,6 @@ def google_callback(request):
             redirect_uri=_redirect_uri(request),
             settings=request.app_settings,
             box=request.secret_box,
-            http=request.registry.get("google_calendar_http"),
         )
     except setup.NotYours:
         raise HTTPNotFound() from None

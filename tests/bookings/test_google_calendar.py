@@ -25,7 +25,6 @@ from asthron.db import new_transaction, utcnow
 from asthron.jobs.models import OutboxItem
 from asthron.notify.service import EMAIL_KIND, unsealed
 from tests.bookings.conftest import NOW
-from tests.fakes.google_oauth import FakeGoogleOAuth
 
 UTC = dt.UTC
 OK = {"status": "200"}
@@ -155,19 +154,6 @@ def test_delete_treats_gone_as_done():
 
 
 # -- with the database and the fake token endpoint -------------------------------------------
-
-
-@pytest.fixture
-def fake_google(ini_settings, monkeypatch):
-    fake = FakeGoogleOAuth().start()
-    ini_settings["asthron.google_client_id"] = "client-1.apps.example"
-    ini_settings["asthron.google_client_secret"] = "client-secret-1"
-    ini_settings["asthron.google_token_uri"] = fake.token_uri
-    ini_settings["asthron.google_auth_uri"] = f"{fake.url}/auth"
-    # oauthlib refuses plain http unless told: the fake listens on loopback without TLS.
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-    yield fake
-    fake.stop()
 
 
 def _google_connection(
