@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -76,9 +76,17 @@ def _box(db: Session, box: SecretBox | None) -> SecretBox:
 def caldav_client(url: str, username: str, password: str, allowed_private) -> caldav.DAVClient:
     """A client for ``url`` once the SSRF guard has let it through (``SSRFError`` if not)."""
     check_url(url, allowed_private)
-    return caldav.DAVClient(
+    client = caldav.DAVClient(
         url=url, username=username or None, password=password or None, timeout=TIMEOUT_SECONDS
     )
+
+    def refuse_private_redirects(response, *args, **kwargs):
+        # A public server's redirect must not lead the client somewhere private.
+        if response.is_redirect:
+            check_url(urljoin(response.url, response.headers.get("Location", "")), allowed_private)
+
+    client.session.hooks["response"].append(refuse_private_redirects)
+    return client
 
 
 def connect(connection: CalendarConnection, box: SecretBox, allowed_private=None):

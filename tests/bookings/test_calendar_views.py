@@ -212,3 +212,33 @@ def test_a_private_caldav_address_is_refused_without_the_operators_allowlist(
         assert 'value="p"' not in answer.text  # the password is never shown back
     with new_transaction(registry) as db:
         assert db.scalar(sa.select(CalendarConnection)) is None
+
+
+def test_a_caldav_server_cannot_redirect_us_somewhere_private():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from asthron.bookings import calendars
+    from asthron.security.ssrf import SSRFError
+
+    class Redirect(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _redirect(self):
+            self.send_response(301)
+            self.send_header("Location", "http://10.9.9.9/metadata/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_PROPFIND = do_REPORT = _redirect
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/dav/"
+        with pytest.raises(SSRFError, match=r"10\.9\.9\.9"):
+            calendars.discover_calendars(url, "u", "p", ["127.0.0.1"])
+    finally:
+        server.shutdown()
+        server.server_close()
