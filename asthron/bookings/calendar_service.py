@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import zope.sqlalchemy
 from sqlalchemy.orm import Session
 
 from asthron import audit
@@ -21,6 +22,7 @@ from asthron.audit.service import Actor
 from asthron.bookings import calendars
 from asthron.bookings import google_calendar as google
 from asthron.bookings.models import (
+    Booking,
     BookingResource,
     CalendarConnection,
     ExternalBusy,
@@ -75,11 +77,23 @@ def resource_for(db: Session, user: User, resource_id: int) -> BookingResource:
     return resource
 
 
-def _replace_connection(db: Session, resource: BookingResource) -> None:
-    """A resource has one calendar: connecting a new one removes the old and its busy times."""
-    db.execute(sa.delete(ExternalBusy).where(ExternalBusy.resource_id == resource.id))
-    db.execute(sa.delete(CalendarConnection).where(CalendarConnection.resource_id == resource.id))
+def _forget_calendar(db: Session, resource_id: int) -> None:
+    """Remove the resource's calendar, its busy times, and where its bookings' events were
+    (they stay in the old calendar; the next change of a booking writes it to the new one)."""
+    db.execute(sa.delete(ExternalBusy).where(ExternalBusy.resource_id == resource_id))
+    db.execute(sa.delete(CalendarConnection).where(CalendarConnection.resource_id == resource_id))
+    db.execute(
+        sa.update(Booking)
+        .where(Booking.resource_id == resource_id, Booking.calendar_event_uid.is_not(None))
+        .values(calendar_event_uid=None, calendar_event_where=None, calendar_event_etag=None)
+    )
+    zope.sqlalchemy.mark_changed(db)
     db.flush()
+
+
+def _replace_connection(db: Session, resource: BookingResource) -> None:
+    """A resource has one calendar: connecting a new one removes the old."""
+    _forget_calendar(db, resource.id)
 
 
 def _first_sync(db: Session, connection: CalendarConnection, box: SecretBox) -> None:
@@ -312,9 +326,8 @@ def test_connection(
 def disconnect(db: Session, actor: Actor, connection: CalendarConnection) -> None:
     """Forget the calendar, its tokens or password and its busy times."""
     resource_id, provider = connection.resource_id, connection.provider
-    db.execute(sa.delete(ExternalBusy).where(ExternalBusy.resource_id == resource_id))
-    db.delete(connection)
-    db.flush()
+    db.expunge(connection)
+    _forget_calendar(db, resource_id)
     audit.record(
         db,
         actor,

@@ -471,3 +471,40 @@ def test_connect_test_and_disconnect_caldav_from_the_dashboard(
         actions = list(db.scalars(sa.select(AuditEntry.action)))
     assert actions.count("booking_calendar.connect") == 2
     assert {"booking_calendar.test", "booking_calendar.disconnect"} <= set(actions)
+
+
+def test_the_periodic_sync_keeps_each_calendars_error_and_skips_broken_ones(
+    registry, run_in_tm, make_service, calendar_url, db_url
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the calendar side is the same on both databases")
+    from asthron.bookings import tasks
+    from tests.fakes.google_oauth import FakeGoogleOAuth
+
+    garbage = FakeGoogleOAuth().start()
+    try:
+        service_id = make_service(staff=3)
+
+        def connect(db):
+            good, bad, broken = bookings.resources_of(db, db.get(BookingService, service_id))
+            db.add_all(
+                [
+                    CalendarConnection(resource_id=good.id, calendar_url=calendar_url),
+                    CalendarConnection(resource_id=bad.id, calendar_url=f"{garbage.url}/cal/"),
+                    CalendarConnection(
+                        resource_id=broken.id, calendar_url=calendar_url, broken_at=NOW
+                    ),
+                ]
+            )
+            return good.id, bad.id, broken.id
+
+        good, bad, broken = run_in_tm(connect)
+        with new_transaction(registry) as db:
+            tasks.sync_all(db)
+        with new_transaction(registry) as db:
+            rows = {c.resource_id: c for c in db.scalars(sa.select(CalendarConnection))}
+            assert rows[good].readable and rows[good].synced_at is not None
+            assert not rows[bad].readable and "could not be read" in rows[bad].last_error
+            assert rows[broken].synced_at is None  # not tried: only reconnecting helps
+    finally:
+        garbage.stop()
