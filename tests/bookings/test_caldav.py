@@ -508,3 +508,45 @@ def test_the_periodic_sync_keeps_each_calendars_error_and_skips_broken_ones(
             assert rows[broken].synced_at is None  # not tried: only reconnecting helps
     finally:
         garbage.stop()
+
+
+def test_the_booking_page_says_plainly_when_the_calendar_cannot_be_checked(
+    testapp, registry, run_in_tm, make_service, db_url
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the calendar side is the same on both databases")
+    from tests.fakes.google_oauth import FakeGoogleOAuth
+
+    garbage = FakeGoogleOAuth().start()
+    try:
+        service_id = make_service(min_notice_minutes=0)
+
+        def arrange(db):
+            service = db.get(BookingService, service_id)
+            site = db.get(Site, service.site_id)
+            days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+            site.business_hours = {day: [["00:00", "24:00"]] for day in days}
+            resource = bookings.resources_of(db, service)[0]
+            db.add(
+                CalendarConnection(
+                    resource_id=resource.id,
+                    calendar_url=f"{garbage.url}/cal/",
+                    synced_at=bookings.utcnow(),  # the last read worked: times are shown
+                )
+            )
+            return f"/book/{site.public_key}/haircut"
+
+        url = run_in_tm(arrange)
+        page = testapp.get(url)
+        form = {
+            "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1),
+            "slot": re.findall(r'name="slot" value="([^"]+)"', page.text)[0],
+            "name": "Ida",
+            "email": "ida@example.com",
+        }
+        answer = testapp.post(url, form, status=400)
+        assert "could not check the calendar" in answer.text
+        with new_transaction(registry) as db:
+            assert db.scalar(sa.select(sa.func.count()).select_from(Booking)) == 0
+    finally:
+        garbage.stop()
