@@ -242,3 +242,30 @@ def test_a_caldav_server_cannot_redirect_us_somewhere_private():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_broken_calendar_is_shown_to_its_person(
+    testapp, registry, make_service, make_user, login
+):
+    from asthron.db import utcnow
+
+    staff = make_user("staff")
+    resource_id = _resource_id(registry, make_service(), user_id=staff["id"])
+    with new_transaction(registry) as db:
+        db.add(
+            CalendarConnection(
+                resource_id=resource_id,
+                provider="google",
+                username="stylist@example.com",
+                calendars=[{"id": "primary", "summary": "Work", "writable": True}],
+                busy_calendar_ids=["primary"],
+                write_calendar_id="primary",
+                broken_at=utcnow(),
+                last_error="invalid_grant: Token has been expired or revoked.",
+            )
+        )
+    login(staff)
+    page = testapp.get("/bookings/calendars")
+    assert "Broken since" in page.text and "connect it again" in page.text
+    assert "Token has been expired or revoked" in page.text
+    assert "No times are offered for Stylist 1" in page.text
