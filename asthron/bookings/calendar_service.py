@@ -323,9 +323,18 @@ def test_connection(
     return None if count is not None else connection.last_error
 
 
-def disconnect(db: Session, actor: Actor, connection: CalendarConnection) -> None:
-    """Forget the calendar, its tokens or password and its busy times."""
+def disconnect(
+    db: Session, actor: Actor, connection: CalendarConnection, box: SecretBox, settings
+) -> bool:
+    """Forget the calendar, its tokens or password and its busy times; a Google grant is
+    revoked at Google too. Returns False when Google could not be told."""
     resource_id, provider = connection.resource_id, connection.provider
+    told = True
+    if provider == "google" and connection.token_encrypted:
+        try:
+            told = google.revoke(connection, box, google.oauth_client(db, settings, box))
+        except google.GoogleNotConfigured:
+            told = False
     db.expunge(connection)
     _forget_calendar(db, resource_id)
     audit.record(
@@ -334,5 +343,6 @@ def disconnect(db: Session, actor: Actor, connection: CalendarConnection) -> Non
         "booking_calendar.disconnect",
         "booking_resource",
         resource_id,
-        {"provider": provider},
+        {"provider": provider, "revoked_at_google": told if provider == "google" else None},
     )
+    return told

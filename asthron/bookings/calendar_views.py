@@ -21,6 +21,8 @@ NOTICES = {
     "saved": "Saved.",
     "tested": "The calendar was read successfully.",
     "disconnected": "The calendar was disconnected.",
+    "disconnected_unrevoked": "The calendar was disconnected. Google could not be told: "
+    "remove Asthron's access in the Google account's security settings.",
     "declined": "Google access was not granted; nothing changed.",
     "google_app": "The Google OAuth client was saved.",
 }
@@ -226,8 +228,10 @@ def test(request):
     request_method="POST",
 )
 def disconnect(request):
-    setup.disconnect(request.db, request.actor, _connection(request))
-    return _redirect(request, "disconnected")
+    told = setup.disconnect(
+        request.db, request.actor, _connection(request), request.secret_box, request.app_settings
+    )
+    return _redirect(request, "disconnected" if told else "disconnected_unrevoked")
 
 
 @view_config(

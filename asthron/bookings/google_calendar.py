@@ -43,6 +43,7 @@ SCOPES = [
 ]
 AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
 TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an address, not a secret
+REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 TIMEOUT_SECONDS = 20
 # Google answers free/busy for a limited range per query; longer ranges are asked in parts.
 FREEBUSY_SPAN = dt.timedelta(days=60)
@@ -66,6 +67,7 @@ class OAuthClient:
     client_secret: str
     auth_uri: str = AUTH_URI
     token_uri: str = TOKEN_URI
+    revoke_uri: str = REVOKE_URI
 
     def config(self) -> dict:
         return {
@@ -85,6 +87,7 @@ def oauth_client(db: Session, settings, box: SecretBox) -> OAuthClient:
     endpoints = {
         "auth_uri": extra.get("asthron.google_auth_uri") or AUTH_URI,
         "token_uri": extra.get("asthron.google_token_uri") or TOKEN_URI,
+        "revoke_uri": extra.get("asthron.google_revoke_uri") or REVOKE_URI,
     }
     row = db.scalar(sa.select(GoogleOAuthApp).order_by(GoogleOAuthApp.id).limit(1))
     if row is not None:
@@ -212,6 +215,24 @@ def fresh_credentials(
         raise GoogleCalendarError(f"Google could not refresh the token: {_short(error)}") from None
     store_credentials(connection, box, credentials)
     return credentials
+
+
+def revoke(connection: CalendarConnection, box: SecretBox, client: OAuthClient) -> bool:
+    """Ask Google to revoke the grant (on disconnect), so the tokens are worthless wherever
+    they are. Best effort: False when Google could not be told (the person can remove the
+    access in their Google account)."""
+    try:
+        stored = json.loads(box.decrypt(connection.token_encrypted or ""))
+        token = stored.get("refresh_token") or stored.get("token")
+        answer = requests.post(
+            client.revoke_uri,
+            data={"token": token},
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=TIMEOUT_SECONDS,
+        )
+    except (ValueError, requests.RequestException):
+        return False
+    return answer.status_code == 200
 
 
 def calendar_api(connection, box, client, *, http=None):

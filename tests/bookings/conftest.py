@@ -61,6 +61,7 @@ def fake_google(ini_settings, monkeypatch):
     ini_settings["asthron.google_client_secret"] = "client-secret-1"
     ini_settings["asthron.google_token_uri"] = fake.token_uri
     ini_settings["asthron.google_auth_uri"] = f"{fake.url}/auth"
+    ini_settings["asthron.google_revoke_uri"] = f"{fake.url}/revoke"
     # oauthlib refuses plain http unless told: the fake listens on loopback without TLS.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     yield fake

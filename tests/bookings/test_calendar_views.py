@@ -132,6 +132,7 @@ def test_google_oauth_flow(fake_google, testapp, app, registry, make_service, ma
     testapp.post(
         f"/bookings/calendars/{resource_id}/disconnect", {"csrf_token": csrf_from(page)}, status=303
     )
+    assert fake_google.revoked_at_google == ["refresh-1"]  # the grant is revoked at Google
     with new_transaction(registry) as db:
         assert db.scalar(sa.select(CalendarConnection)) is None
         assert "booking_calendar.disconnect" in set(db.scalars(sa.select(AuditEntry.action)))

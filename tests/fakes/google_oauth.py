@@ -4,6 +4,7 @@ google-auth's refresh run for real against it.
 
 * ``grant_type=authorization_code``: the code must be ``GOOD_CODE`` and carry a PKCE
   ``code_verifier`` (kept in ``verifiers``); answers an access and a refresh token.
+* ``POST /revoke``: records the token (RFC 7009).
 * ``grant_type=refresh_token``: a refresh token in ``revoked`` gets 400 ``invalid_grant``, as
   Google answers for a revoked or expired grant; any other a new access token.
 
@@ -32,6 +33,7 @@ class FakeGoogleOAuth:
     verifiers: list[str] = field(default_factory=list)
     grants: list[str] = field(default_factory=list)
     refreshes: int = 0
+    revoked_at_google: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -62,6 +64,9 @@ class FakeGoogleOAuth:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if self.path == "/revoke":
+                    fake.revoked_at_google.append(form.get("token", ""))
+                    return self._answer(200, {})
                 if self.path != "/token":
                     return self._answer(200, "garbage")
                 grant = form.get("grant_type", "")
