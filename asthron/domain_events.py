@@ -42,6 +42,9 @@ EVENT_KINDS: dict[str, str] = {
     "changed: fields, from/to, user_id or tags",
     "message.created": "conversation: conversation_id, site_id, message_id, author (visitor, "
     "assistant or staff), author_name, text",
+    "booking.confirmed": "booking: booking_id",
+    "booking.rescheduled": "booking: booking_id",
+    "booking.cancelled": "booking: booking_id",
 }
 
 Subscriber = Callable[[Session, "DomainEvent"], None]

@@ -51,6 +51,23 @@ def includeme(config):
     config.add_route("bookings.resource_override", booking_resource + "/overrides")
     config.add_route("bookings.resource_override_remove", booking_resource + "/overrides/remove")
     config.add_route("bookings.resource_holidays", booking_resource + "/holidays")
+    # Calendar connections per staff member/resource; the OAuth callback Google redirects to.
+    config.add_route("bookings.calendars", "/bookings/calendars")
+    config.add_route(
+        "bookings.calendar_caldav", "/bookings/calendars/{resource_id:\\d{1,9}}/caldav"
+    )
+    config.add_route(
+        "bookings.calendar_google_start", "/bookings/calendars/{resource_id:\\d{1,9}}/google"
+    )
+    config.add_route(
+        "bookings.calendar_choose", "/bookings/calendars/{resource_id:\\d{1,9}}/choose"
+    )
+    config.add_route("bookings.calendar_test", "/bookings/calendars/{resource_id:\\d{1,9}}/test")
+    config.add_route(
+        "bookings.calendar_disconnect", "/bookings/calendars/{resource_id:\\d{1,9}}/disconnect"
+    )
+    config.add_route("bookings.calendar_google_callback", "/bookings/calendars/google/callback")
+    config.add_route("bookings.google_app", "/bookings/calendars/google-app")
 
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")

@@ -38,6 +38,9 @@ SAMPLES = {
         "author_name": "Assistant",
         "text": "We open at 9.",
     },
+    "booking.confirmed": {"booking_id": 6},
+    "booking.rescheduled": {"booking_id": 6},
+    "booking.cancelled": {"booking_id": 6},
 }
 
 
