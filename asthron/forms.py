@@ -94,6 +94,8 @@ NOTICES = {
     "webhook_deleted": "The webhook endpoint was deleted.",
     "webhook_test_queued": "A test event was queued: see the delivery log below.",
     "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
+    "payments_saved": "The Stripe settings were saved.",
+    "refund_requested": "The refund was sent to Stripe: see its state below.",
 }
 
 

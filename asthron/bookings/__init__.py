@@ -4,7 +4,7 @@ double booking, external calendars (CalDAV), the public booking page.
 It imports no other feature; it plugs into the message path through hooks.
 """
 
-from asthron.bookings import chat, tasks  # noqa: F401 - tasks registers the outbox handler
+from asthron.bookings import chat, payment_events, tasks  # noqa: F401 - tasks: outbox handler
 from asthron.bookings.models import BookingService
 from asthron.snapshots import watch
 
@@ -14,3 +14,5 @@ def includeme(config):
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)
     # Whether any service is active is read on every visitor message, through a snapshot.
     watch(BookingService)
+    # Paid services: payments confirms or releases the hold through domain events.
+    payment_events.subscribe(config)

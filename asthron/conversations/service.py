@@ -399,6 +399,7 @@ PUBLIC_DATA_KEYS = frozenset(
         "values",
         "done",
         "staff_name",
+        "payment",
     }
 )
 
