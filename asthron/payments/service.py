@@ -11,6 +11,7 @@ as Stripe has it now.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -88,7 +89,7 @@ def _record(db: Session, kind: str, payment: Payment, **extra) -> None:
         db,
         kind,
         payment_id=payment.id,
-        kind=payment.kind,
+        payment_kind=payment.kind,
         booking_id=payment.booking_id,
         conversation_id=payment.conversation_id,
         **extra,
@@ -275,7 +276,7 @@ def apply_session(db: Session, payment: Payment, session) -> str | None:
     payment.checkout_session_id = payment.checkout_session_id or session.id
     if new == "paid":
         payment.paid_at = now
-        payment.payment_intent_id = _id_of(session.get("payment_intent"))
+        payment.payment_intent_id = _id_of(getattr(session, "payment_intent", None))
         _record(
             db,
             "payment.succeeded",
@@ -300,9 +301,10 @@ def mark_failed(db: Session, payment: Payment) -> bool:
 
 
 def _id_of(value) -> str | None:
+    """An expandable field: the id, or the expanded object's id."""
     if value is None or isinstance(value, str):
         return value
-    return value.get("id")
+    return value.id
 
 
 def expire_overdue(db: Session, now: dt.datetime | None = None) -> int:
@@ -359,16 +361,17 @@ def receive_event(db: Session, payload: bytes, signature: str | None) -> tuple[s
         raise BadSignature("No webhook signing secret is set.")
     tolerance = stripe_api.options_of(db).webhook_tolerance
     try:
-        event = stripe.Webhook.construct_event(payload, signature or "", secret, tolerance)
-    except (stripe.SignatureVerificationError, ValueError) as error:
+        stripe.Webhook.construct_event(payload, signature or "", secret, tolerance)
+        event = json.loads(payload)
+        obj = event.get("data", {}).get("object", {})
+        row = StripeEvent(
+            stripe_event_id=str(event["id"])[:255],
+            type=str(event["type"])[:100],
+            object_id=str(obj.get("id") or "")[:255],
+            received_at=utcnow(),
+        )
+    except (stripe.SignatureVerificationError, ValueError, KeyError, AttributeError) as error:
         raise BadSignature("The Stripe signature does not verify.") from error
-    obj = event.data.object if event.get("data") else {}
-    row = StripeEvent(
-        stripe_event_id=str(event.id)[:255],
-        type=str(event.type)[:100],
-        object_id=str(obj.get("id") or "")[:255],
-        received_at=utcnow(),
-    )
     try:
         with db.begin_nested():
             db.add(row)
