@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from asthron.audit.models import AuditEntry
 from asthron.bookings import payment_events
+from asthron.db import utcnow
+from asthron.jobs.models import OutboxItem
 from asthron.jobs.service import sweep
 from asthron.payments.models import PaymentRefund
 from tests.conftest import csrf_from
@@ -31,6 +33,17 @@ def paid_payment(testapp, run_in_tm, paid_service, fake_stripe, post_webhook):
         return payment
 
     return make
+
+
+def make_due(run_in_tm):
+    """The outbox's back-off (at least a second) has passed."""
+    run_in_tm(
+        lambda db: db.execute(
+            sa.update(OutboxItem)
+            .where(OutboxItem.state == "pending")
+            .values(next_attempt_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    )
 
 
 def refunds(run_in_tm):
@@ -133,6 +146,7 @@ def test_a_stripe_outage_is_retried_by_the_outbox_with_the_same_key(
     assert pending.status == "pending" and fake_stripe.refunds == []
     # A second refund cannot overtake the pending one.
     assert "larger than what is left" in post_refund(testapp, payment.id, 400, amount="1").text
+    make_due(run_in_tm)
     sweep(registry)
     [done] = refunds(run_in_tm)
     assert done.status == "succeeded"
