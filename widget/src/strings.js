@@ -37,6 +37,11 @@ export const EN = {
   bad_email: "Enter a valid email address.",
   bad_phone: "Enter a valid phone number.",
   new_conversation: "New conversation",
+  pay: "Pay {amount}",
+  pay_paid: "✓ Paid",
+  pay_expired: "Expired",
+  pay_failed: "Payment failed",
+  pay_refunded: "Refunded",
 };
 
 export function mergeStrings(overrides) {

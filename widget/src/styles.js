@@ -68,6 +68,7 @@ export function stylesheetText(accent, onAccent) {
 .ferr{font-size:12.5px;margin-top:2px}
 .ferr:empty{display:none}
 .card .btn{min-height:36px;padding:6px 14px}
+.card a.btn{display:block;text-align:center;text-decoration:none;line-height:24px}
 .ok{color:#05603a;font-weight:600}
 .tools{display:flex;justify-content:flex-end;margin-top:6px;font-size:12.5px;color:var(--mut)}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
