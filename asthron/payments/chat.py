@@ -10,6 +10,7 @@ from asthron import domain_events
 from asthron.conversations import service as conversations
 from asthron.conversations.hooks import SidePanel
 from asthron.conversations.models import Conversation
+from asthron.payments import stripe_api
 from asthron.payments.models import Payment
 from asthron.payments.service import format_amount, public_url
 
@@ -85,6 +86,8 @@ def payments_panel(db: Session, conversation_id: int) -> SidePanel | None:
             .limit(10)
         )
     )
+    if not payments and not stripe_api.secret_key(db):
+        return None  # Stripe is not connected: nothing to show or ask for
     facts = [
         (
             p.description or "Payment",

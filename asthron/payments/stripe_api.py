@@ -61,6 +61,20 @@ class StripeOptions:
         )
 
 
+# Where the Pay button's form ends up (a redirect to the hosted Checkout page): the page's CSP
+# form-action must allow it, or the browser stops the redirect.
+CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
+def checkout_origins(db: Session) -> list[str]:
+    api_base = options_of(db).api_base
+    if api_base:
+        # Another API address (the tests' fake) serves its own hosted page.
+        scheme, _, rest = api_base.partition("://")
+        return [CHECKOUT_ORIGIN, f"{scheme}://{rest.split('/')[0]}"]
+    return [CHECKOUT_ORIGIN]
+
+
 def key_mode(key: str) -> str:
     """ "test" or "live", from the key's prefix."""
     return "live" if "_live_" in key[:8] else "test"

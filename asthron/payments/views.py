@@ -263,6 +263,8 @@ def _by_reference(request) -> Payment:
 
 def _pay_page(request, payment, message=None):
     checkout = query_field(request, "checkout", 20)
+    # The Pay button's POST is answered with a redirect to Stripe's hosted page.
+    request.csp["form-action"] = ["'self'", *stripe_api.checkout_origins(request.db)]
     return {
         "payment": payment,
         "amount": service.format_amount(payment.amount_cents, payment.currency),

@@ -74,6 +74,9 @@ class FakeStripe:
     fail_next: dict = field(default_factory=dict)  # path prefix -> [Failure, ...]
     idempotent: dict = field(default_factory=dict)  # key -> (status, body)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Where the hosted page's payments are reported (the app's /hooks/stripe), signed with this.
+    webhook_url: str = ""
+    webhook_secret: str = ""
 
     def start(self) -> FakeStripe:
         fake = self
@@ -84,6 +87,8 @@ class FakeStripe:
             def _answer(self, method):
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
+                if self.path.startswith("/pay/"):
+                    return self._hosted_page(method)
                 if method == "GET" and "?" in self.path:
                     path, query = self.path.split("?", 1)
                 else:
@@ -100,6 +105,36 @@ class FakeStripe:
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _hosted_page(self, method):
+                """The hosted Checkout page: a Pay button; paying completes the session,
+                sends the signed webhook and returns to the success URL."""
+                session_id = self.path.removeprefix("/pay/").split("/")[0]
+                session = fake.sessions.get(session_id)
+                if session is None:
+                    self.send_response(404)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                if method == "POST":
+                    paid = fake.complete(session_id)
+                    fake.send_webhook("checkout.session.completed", paid)
+                    self.send_response(303)
+                    self.send_header("location", paid["success_url"])
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                page = (
+                    "<!doctype html><title>Fake Checkout</title>"
+                    f"<p>{session['amount_total']} {session['currency']}</p>"
+                    f'<form method="post" action="/pay/{session_id}">'
+                    '<button type="submit">Pay with test card</button></form>'
+                ).encode()
+                self.send_response(200)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.send_header("content-length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
 
             def do_GET(self):
                 self._answer("GET")
@@ -294,6 +329,22 @@ class FakeStripe:
                 "data": {"object": obj},
             }
         ).encode()
+
+    def send_webhook(self, type_: str, obj: dict) -> int:
+        """POST the signed event to ``webhook_url`` with ``webhook_secret``, as Stripe does."""
+        import urllib.request
+
+        body = self.event(type_, obj)
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": sign(body, self.webhook_secret),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
 
     def requests_to(self, path: str, method: str = "POST") -> list[dict]:
         return [r for r in self.requests if r["path"] == path and r["method"] == method]
