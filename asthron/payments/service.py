@@ -197,9 +197,10 @@ def _lock(db: Session, payment: Payment) -> None:
 
 def checkout_url(db: Session, payment: Payment, pay_page_url: str) -> str:
     """The Checkout page for ``payment``: its open session, or a new one made now. One
-    payment has one session: the row lock serialises two clicks, and the Idempotency-Key
-    (the payment's reference) makes Stripe answer a retried create with the same session."""
-    _lock(db, payment)
+    payment has one session: the Idempotency-Key (the payment's reference) with parameters
+    that depend only on the payment makes Stripe answer two clicks, or a retried create, with
+    the same session. No lock is held while Stripe is asked (on SQLite it would stop every
+    writer); the row lock is taken to store the answer."""
     now = utcnow()
     if payment.status == "open" and payment.checkout_url:
         return payment.checkout_url
@@ -237,6 +238,11 @@ def checkout_url(db: Session, payment: Payment, pay_page_url: str) -> str:
         raise PaymentError(
             "The payment could not be started. Please try again in a moment."
         ) from error
+    _lock(db, payment)
+    if payment.status == "open" and payment.checkout_url:
+        return payment.checkout_url  # another click stored the same session first
+    if payment.status != "created":
+        raise PaymentError(_closed_message(payment))
     payment.checkout_session_id = session.id
     payment.checkout_url = session.url
     payment.status = "open"
@@ -401,8 +407,9 @@ def process_event(db: Session, row: StripeEvent) -> None:
     if payment is None:
         row.outcome, row.note, row.processed_at = "ignored", "no payment of ours", now
         return
-    row.payment_id = payment.id
+    # Asked before anything is written: no lock is held while Stripe answers.
     session = stripe_api.client(db).v1.checkout.sessions.retrieve(row.object_id)
+    row.payment_id = payment.id
     if row.type == "checkout.session.async_payment_failed" and session.payment_status != "paid":
         changed = "failed" if mark_failed(db, payment) else None
     else:

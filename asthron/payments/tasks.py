@@ -44,10 +44,10 @@ def make_refund(ctx: JobContext, payload: dict) -> None:
 def reconcile_payments(db: Session) -> None:
     """Offers that ran out unstarted expire; open sessions past their end are read from
     Stripe (their webhook may have been lost)."""
-    service.expire_overdue(db)
     for payment_id in service.open_past_expiry(db):
         try:
             with db.begin_nested():
                 service.refresh_from_stripe(db, db.get(Payment, payment_id))
         except (stripe.StripeError, stripe_api.PaymentsNotConfigured):
             log.warning("payment %s could not be checked with Stripe", payment_id, exc_info=True)
+    service.expire_overdue(db)

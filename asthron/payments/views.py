@@ -12,6 +12,7 @@ from pyramid.view import view_config
 
 from asthron import audit
 from asthron.conversations.models import Conversation
+from asthron.db import utcnow
 from asthron.forms import FormError, matched_id, notice, parse_form, query_field, redirect
 from asthron.payments import service, stripe_api
 from asthron.payments.forms import (
@@ -70,7 +71,7 @@ def settings_save(request):
         changed.append("webhook signing secret")
     if not changed:
         return redirect(request, "payments.settings", "nothing_changed")
-    row.updated_at = dt.datetime.now(dt.UTC)
+    row.updated_at = utcnow()
     audit.record(
         request.db,
         request.actor,

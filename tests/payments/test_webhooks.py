@@ -150,3 +150,20 @@ def test_malformed_json_with_a_valid_signature_is_a_400(post_webhook, run_in_tm)
     post_webhook(b"not json", status=400)
     post_webhook(json.dumps({"no": "id"}).encode(), status=400)
     assert stored_events(run_in_tm) == []
+
+
+def test_a_lost_webhook_is_made_up_by_the_periodic_check(run_in_tm, fake_stripe, open_session):
+    import datetime as dt
+
+    from asthron.db import utcnow
+    from asthron.payments import tasks
+    from asthron.payments.models import Payment
+
+    fake_stripe.complete(open_session)  # paid, but Stripe's webhook never arrives
+
+    def past_its_end(db):
+        db.scalars(sa.select(Payment)).one().expires_at = utcnow() - dt.timedelta(minutes=1)
+
+    run_in_tm(past_its_end)
+    tasks.reconcile_payments.call_local()
+    assert only_payment(run_in_tm).status == "paid"
