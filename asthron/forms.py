@@ -100,6 +100,8 @@ NOTICES = {
     "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
     "booking_service_saved": "The service was saved.",
     "booking_resource_saved": "Saved.",
+    "payments_saved": "The Stripe settings were saved.",
+    "refund_requested": "The refund was sent to Stripe: see its state below.",
 }
 
 

@@ -14,6 +14,7 @@ def import_all_models() -> None:
     from asthron.knowledge import models as _knowledge  # noqa: F401
     from asthron.leads import models as _leads  # noqa: F401
     from asthron.notify import models as _notify  # noqa: F401
+    from asthron.payments import models as _payments  # noqa: F401
     from asthron.privacy import models as _privacy  # noqa: F401
     from asthron.sites import models as _sites  # noqa: F401
     from asthron.webhooks import models as _webhooks  # noqa: F401

@@ -96,6 +96,12 @@ def includeme(config):
     # The public booking page of a service, and the booking's own page (its random reference).
     config.add_route("bookings.page", "/book/{site_key}/{slug}")
     config.add_route("bookings.done", "/booked/{reference}")
+    # The customer's pay page (the payment's random reference), and the one a held booking's
+    # customer is sent to (the booking's reference).
+    config.add_route("payments.pay", "/pay/{reference}")
+    config.add_route("payments.booking", "/pay/booking/{reference}")
+    # Stripe's signed webhook (no cookies, no CSRF: the signature is the authority).
+    config.add_route("hooks.stripe", "/hooks/stripe")
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")
@@ -139,6 +145,13 @@ def includeme(config):
     config.add_route("assistant.providers_test", "/integrations/ai/{slot}/test")
     config.add_route("assistant.providers_remove", "/integrations/ai/{slot}/remove")
     config.add_route("usage.dashboard", "/usage")
+
+    config.add_route("payments.settings", "/integrations/payments")
+    config.add_route("payments.check", "/integrations/payments/check")
+    config.add_route("payments.list", "/payments")
+    config.add_route("payments.detail", "/payments/{payment_id:\\d{1,9}}")
+    config.add_route("payments.refund", "/payments/{payment_id:\\d{1,9}}/refund")
+    config.add_route("payments.request", "/payments/request/{conversation_id:\\d{1,9}}")
 
     config.add_route("webhooks.list", "/integrations/webhooks")
     endpoint = "/integrations/webhooks/{endpoint_id:\\d{1,9}}"

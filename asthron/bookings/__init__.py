@@ -4,7 +4,7 @@ double booking, external calendars (CalDAV, Google), the public booking page.
 It imports no other feature; it plugs into the message path through hooks.
 """
 
-from asthron.bookings import chat, tasks
+from asthron.bookings import chat, payment_events, tasks
 from asthron.bookings.models import BookingService
 from asthron.snapshots import watch
 
@@ -20,3 +20,5 @@ def includeme(config):
     config.add_domain_event_subscriber("booking.cancelled", tasks.calendar_event_follows)
     # Whether any service is active is read on every visitor message, through a snapshot.
     watch(BookingService)
+    # Paid services: payments confirms or releases the hold through domain events.
+    payment_events.subscribe(config)

@@ -74,6 +74,9 @@ class BookingService(Base):
     deposit_cents: Mapped[int | None] = mapped_column()
     currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
     requires_approval: Mapped[bool] = mapped_column(default=False)
+    # What a cancellation refunds of a paid booking (bookings/payment_events.py):
+    # {"full_hours": 48, "partial_hours": 24, "partial_percent": 50}; None: in full.
+    refund_policy: Mapped[dict | None] = mapped_column(sa.JSON)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

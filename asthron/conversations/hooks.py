@@ -78,6 +78,8 @@ class HandoffRequested:
 class SidePanel:
     title: str
     facts: list[tuple[str, str]]  # (label, value), shown in order
+    # (label, path): a dashboard page of the feature for this conversation.
+    link: tuple[str, str] | None = None
 
 
 class UnknownHookPoint(ValueError):

@@ -419,6 +419,7 @@ PUBLIC_DATA_KEYS = frozenset(
         "done",
         "staff_name",
         "booking",
+        "payment",
     }
 )
 

@@ -54,6 +54,7 @@ AUDITED_ELSEWHERE = {
     "bookings.": "tests/bookings",
     "alerts.": "tests/alerts",
     "integrations.email_template": "tests/notify/test_templates.py",
+    "payments.": "tests/payments",
 }
 
 

@@ -73,6 +73,14 @@ ROUTES: dict[str, dict[str, object]] = {
     "bookings.calendar_disconnect": {"POST": LOGGED_IN},
     "bookings.calendar_google_callback": {"GET": LOGGED_IN},
     "bookings.google_app": {"POST": OWNER},
+    "payments.pay": {"GET": ANYONE, "POST": ANYONE},
+    "payments.booking": {"GET": ANYONE},
+    "payments.settings": {"GET": OWNER, "POST": OWNER},
+    "payments.check": {"POST": OWNER},
+    "payments.list": {"GET": MANAGERS},
+    "payments.detail": {"GET": MANAGERS},
+    "payments.refund": {"POST": MANAGERS},
+    "payments.request": {"GET": LOGGED_IN, "POST": LOGGED_IN},
     "knowledge.list": {"GET": MANAGERS},
     "knowledge.create": {"GET": MANAGERS, "POST": MANAGERS},
     "knowledge.edit": {"GET": MANAGERS, "POST": MANAGERS},
@@ -137,6 +145,7 @@ STREAMING = frozenset({"inbox.stream", "inbox.events"})
 NOT_DASHBOARD_PREFIXES = {
     "widget_api.": "public widget API (visitor bearer tokens, no cookies)",
     "unsubscribe.": "the signed unsubscribe link of reply emails (RFC 8058 one-click, no cookies)",
+    "hooks.": "inbound provider webhooks (Stripe), authenticated by their signature",
     "__": "static assets",
 }
 
@@ -228,6 +237,8 @@ def valid_form(route_name: str, world) -> dict:
             "enabled": "1",
         },
         "assistant.budget": {"monthly_budget": "5"},
+        "payments.settings": {"secret_key": "sk_test_injected123", "webhook_secret": "whsec_x1"},
+        "payments.refund": {"amount": "1.00", "currency": "EUR", "reason": "x"},
         "inbox.visitor": {"name": "Injected", "email": "i@example.com", "phone": ""},
         "leads.bulk": {"lead_id": "999999", "action": "status", "status": "won"},
         "leads.export": {"status": "new", "q": "x", "sort": "name"},

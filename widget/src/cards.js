@@ -335,3 +335,36 @@ export function bookingCard(ev, s, lang, api, after) {
   else pick();
   return el;
 }
+// A payment card (a payment request or a booking's deposit): the amount, its state, and a
+// link that opens Stripe Checkout in a new tab. Later events carry the new state
+// (data.payment.card_id / status) and update the card in place.
+const payCards = new Map();
+const PAY_DONE = ["paid", "expired", "failed", "refunded"];
+
+export function payCard(ev, s) {
+  const p = (ev.data && ev.data.payment) || {};
+  const id = "c" + ++seq;
+  const state = h("p", { class: "ps", role: "status" });
+  const link = /^https?:\/\//.test(p.url || "")
+    ? h("a", { class: "btn", href: p.url, target: "_blank", rel: "noopener noreferrer" }, s.pay.replace("{amount}", p.amount || ""))
+    : null;
+  const el = h("div", { class: "card", role: "group", "aria-labelledby": id }, h("p", { id }, ev.body || ""), state, link);
+  const card = { el, state, link };
+  if (typeof p.card_id === "string") payCards.set(p.card_id, card);
+  paySet(card, p.status, s);
+  return el;
+}
+
+function paySet(card, status, s) {
+  const done = PAY_DONE.includes(status);
+  card.state.textContent = done ? s["pay_" + status] : "";
+  card.state.hidden = !done;
+  if (card.link) card.link.hidden = done;
+  card.el.classList.toggle("done", status === "paid");
+}
+
+// An event about a payment's new state: the card (if shown) follows it.
+export function payUpdate(p, s) {
+  const card = p && payCards.get(p.card_id);
+  if (card) paySet(card, p.status, s);
+}

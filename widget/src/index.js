@@ -1,5 +1,5 @@
 // The Asthron chat widget. One IIFE, no dependencies; the only global is window.Asthron.
-import { bookingCard, card } from "./cards.js";
+import { bookingCard, card, payCard, payUpdate } from "./cards.js";
 import { h, icon } from "./dom.js";
 import { appendRichText, formatTime, formatWhen, safeUrl, visitorTimeZone } from "./format.js";
 import { readEventStream } from "./sse.js";
@@ -494,7 +494,10 @@ function createWidget(siteKey, apiBase, identity) {
                 addEvent(e);
                 focusInside();
               })
-            : message(author, ev.body, ev.created_at, ev.author_name);
+            : kind === "payment"
+              ? payCard(ev, s)
+              : message(author, ev.body, ev.created_at, ev.author_name);
+      if (kind !== "payment" && ev.data && ev.data.payment) payUpdate(ev.data.payment, s);
       const action = author === "system" && ev.data && ev.data.action;
       if (action === "collect_contact") {
         el.appendChild(detailsButton());

@@ -49,6 +49,11 @@ export const EN = {
   book_contact: "Give an email address or a phone number.",
   book_done: "Booked:",
   book_pending: "Requested:",
+  pay: "Pay {amount}",
+  pay_paid: "✓ Paid",
+  pay_expired: "Expired",
+  pay_failed: "Payment failed",
+  pay_refunded: "Refunded",
 };
 
 export function mergeStrings(overrides) {

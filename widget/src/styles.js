@@ -68,6 +68,7 @@ export function stylesheetText(accent, onAccent) {
 .ferr{font-size:12.5px;margin-top:2px}
 .ferr:empty{display:none}
 .card .btn{min-height:36px;padding:6px 14px}
+.card a.btn{display:block;text-align:center;text-decoration:none;line-height:24px}
 .ok{color:#05603a;font-weight:600}
 .row.start{justify-content:flex-start;gap:6px}
 .card .btn.ghost[aria-pressed=true]{background:var(--a);color:var(--on);border-color:var(--a)}
