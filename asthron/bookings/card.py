@@ -18,6 +18,7 @@ from asthron.bookings import intent as intents
 from asthron.bookings import service as bookings
 from asthron.bookings.chat import BOOKING_CARD, language, service_json, zone_or
 from asthron.bookings.models import Booking, BookingService
+from asthron.bookings.payment_events import amount_due, await_payment
 from asthron.bookings.tasks import queue_calendar_write
 from asthron.conversations import service as conversations
 from asthron.conversations.history import history
@@ -34,10 +35,12 @@ BOOKED_TEXT = {
     "en": {
         "confirmed": "Booked: {service} on {when} ({zone}). See you then!",
         "pending": "Requested: {service} on {when} ({zone}). We will confirm it shortly.",
+        "held": "Held for you: {service} on {when} ({zone}). Pay below to confirm it.",
     },
     "es": {
         "confirmed": "Reservado: {service} el {when} ({zone}). ¡Hasta pronto!",
         "pending": "Solicitado: {service} el {when} ({zone}). Te lo confirmaremos pronto.",
+        "held": "Reservado para ti: {service} el {when} ({zone}). Paga abajo para confirmarlo.",
     },
 }
 
@@ -263,6 +266,11 @@ def confirm_slot(
     site = db.get(Site, conversation.site_id)
     tz = _visitor_zone(timezone, visitor, site)
     customer = _customer(details.get("name"), details.get("email"), details.get("phone"))
+    service = db.get(BookingService, held.service_id)
+    if amount_due(service) and held.status == "held" and held.hold_expires_at > now:
+        # A paid service: the time stays held while the visitor pays with the payment card
+        # that follows (booking.held → the payments feature); paying confirms it.
+        return _awaiting_payment(db, conversation, card, held, service, customer, tz, site, now)
     try:
         booking = bookings.confirm(db, reference, customer, now=now)
     except bookings.SlotTaken as taken:
@@ -270,7 +278,6 @@ def confirm_slot(
     except bookings.BookingError as error:
         raise SlotUnavailable(str(error)) from None
     booking.visitor_id, booking.conversation_id = visitor.id, conversation.id
-    service = db.get(BookingService, booking.service_id)
     # Known from now on: the next card (and the leads' forms) start from these.
     visitor.name = visitor.name or customer.name
     visitor.email = visitor.email or customer.email
@@ -298,3 +305,43 @@ def confirm_slot(
     )
     queue_calendar_write(db, booking)
     return booking, event
+
+
+def _awaiting_payment(
+    db: Session,
+    conversation: Conversation,
+    card: ConversationEvent,
+    held: Booking,
+    service: BookingService,
+    customer: bookings.Customer,
+    tz,
+    site: Site,
+    now: dt.datetime,
+) -> tuple[Booking, ConversationEvent]:
+    await_payment(db, held, service, customer, conversation_id=conversation.id, now=now)
+    visitor = db.get(Visitor, conversation.visitor_id)
+    visitor.name = visitor.name or customer.name
+    visitor.email = visitor.email or customer.email
+    confirmed = {
+        "service": service.name,
+        "start": _iso(held.starts_at),
+        "end": _iso(held.ends_at),
+        "timezone": tz.key,
+        "status": "held",
+    }
+    card.data = {
+        **card.data,
+        "done": True,
+        BOOKING_CARD: {**(card.data.get(BOOKING_CARD) or {}), "confirmed": confirmed},
+    }
+    local = held.starts_at.astimezone(tz)
+    text = BOOKED_TEXT[language(site)]["held"]
+    event = conversations.append_event(
+        db,
+        conversation,
+        "system",
+        text.format(service=service.name, when=local.strftime("%Y-%m-%d %H:%M"), zone=tz.key),
+        author_name="System",
+        data={"action": "booking_held", "booking_reference": held.reference},
+    )
+    return held, event

@@ -49,6 +49,21 @@ def hold_for_payment(
     ``book``) and record ``booking.held``; its subscribers prepare the payment."""
     now = now or utcnow()
     booking = bookings.hold(db, service, start, now=now)
+    return await_payment(db, booking, service, customer, conversation_id=conversation_id, now=now)
+
+
+def await_payment(
+    db: Session,
+    booking: Booking,
+    service: BookingService,
+    customer: bookings.Customer,
+    *,
+    conversation_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> Booking:
+    """Keep a held booking for the customer while they pay (the booking page's hold, or the
+    chat card's hold once the visitor gave their details) and record ``booking.held``."""
+    now = now or utcnow()
     booking.hold_expires_at = now + PAYMENT_HOLD
     booking.customer_name = customer.name
     booking.customer_email = customer.email

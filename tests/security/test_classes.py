@@ -166,6 +166,11 @@ def test_only_the_visitors_own_submission_books_and_pays():
         "confirm_paid_booking",
     }
     assert _callers({"hold_for_payment"}) == {"asthron/bookings/views.py": {"booking_post"}}
+    # The chat card's hold waits for payment only once the visitor gave their details.
+    assert _callers({"await_payment"}) == {
+        "asthron/bookings/payment_events.py": {"hold_for_payment"},
+        "asthron/bookings/card.py": {"_awaiting_payment"},
+    }
     assert _callers({"confirm_paid_booking"}) == {}  # only as the payment.succeeded subscriber
     # Checkout Sessions: made by the pay page's POST only.
     assert _callers({"checkout_url"}) == {"asthron/payments/views.py": {"pay_start"}}

@@ -207,7 +207,7 @@ export function bookingCard(ev, s, lang, api, after) {
       h(
         "p",
         { class: "ok" },
-        "✓ " + (c.status === "pending" ? s.book_pending : s.book_done),
+        (c.status === "held" ? "" : "✓ ") + (c.status === "pending" ? s.book_pending : c.status === "held" ? s.book_held : s.book_done),
         c.start ? " " + (c.service || "") + ", " + formatWhen(lang, c.start) : "",
       ),
     );

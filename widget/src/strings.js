@@ -49,6 +49,7 @@ export const EN = {
   book_contact: "Give an email address or a phone number.",
   book_done: "Booked:",
   book_pending: "Requested:",
+  book_held: "Held until you pay:",
   pay: "Pay {amount}",
   pay_paid: "✓ Paid",
   pay_expired: "Expired",
