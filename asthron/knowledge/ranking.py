@@ -23,7 +23,7 @@ import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -175,6 +175,7 @@ class Index:
                 totals[name] += length
             for w in words(f"{doc.title} {doc.heading} {doc.text}"):
                 surface[w] += 1
+        self.position = {doc.chunk_id: i for i, doc in enumerate(self.docs)}
         n = max(1, len(self.docs))
         self.avg = {name: max(1.0, totals[name] / n) for name in FIELD_WEIGHTS}
         self.n = len(self.docs)
@@ -294,9 +295,14 @@ class Index:
                 total += weight * tf / norm
         return total
 
-    def rank(self, question: str, limit: int = 4) -> tuple[list[Ranked], bool]:
+    def rank(
+        self, question: str, limit: int = 4, dense: Sequence[tuple[int, float]] = ()
+    ) -> tuple[list[Ranked], bool]:
         """The best passage of each of the best ``limit`` articles, and whether the question
-        is answerable from them."""
+        is answerable from them. ``dense``: (chunk id, similarity) from an embedding model,
+        best first; its article order is fused with the lexical one (reciprocal rank fusion).
+        Answerability stays lexical (calibrated on tests/eval): a passage only the vectors
+        found is shown to nobody unless it also covers the question's words."""
         slots = self.slots(question)
         if not slots or not self.docs:
             return [], False
@@ -305,6 +311,17 @@ class Index:
         for slot in slots:
             for s in slot.alternatives:
                 candidates.update(self.postings.get(s, ()))
+        dense_articles: list[int] = []
+        dense_docs: dict[int, int] = {}  # article -> its nearest passage
+        for chunk_id, _similarity in dense:
+            i = self.position.get(chunk_id)
+            if i is None:
+                continue
+            article_id = self.docs[i].article_id
+            if article_id not in dense_docs:
+                dense_docs[article_id] = i
+                dense_articles.append(article_id)
+                candidates.add(i)
         best_by_article: dict[int, Ranked] = {}
         for i in candidates:
             doc = self.docs[i]
@@ -334,8 +351,23 @@ class Index:
                 best_by_article[doc.article_id] = Ranked(
                     doc, score, coverage, frozenset(matched), (), window
                 )
+        for article_id, i in dense_docs.items():
+            # Found by the vectors alone: its nearest passage stands for it.
+            current = best_by_article.get(article_id)
+            if current is None or current.score <= 0:
+                best_by_article[article_id] = Ranked(self.docs[i], 0.0, 0.0, frozenset())
         ranked = sorted(best_by_article.values(), key=lambda r: (-r.score, r.doc.chunk_id))
-        top = self._diversify(ranked[: limit * 4], slots, limit)
+        weight = None
+        if dense_articles:
+            fused = reciprocal_rank_fusion(
+                [[r.doc.article_id for r in ranked if r.score > 0], dense_articles]
+            )
+            # Passages the words found, in fused order, then those only the vectors found.
+            ranked.sort(
+                key=lambda r: (r.score <= 0, -fused.get(r.doc.article_id, 0.0), r.doc.chunk_id)
+            )
+            weight = fused
+        top = self._diversify(ranked[: limit * 4], slots, limit, weight)
         answerable = bool(top) and (
             top[0].coverage >= ANSWERABLE and top[0].window >= ANSWERABLE_WINDOW
         )
@@ -356,9 +388,16 @@ class Index:
             best = max(best, value)
         return best
 
-    def _diversify(self, ranked: list[Ranked], slots: list[Slot], limit: int) -> list[Ranked]:
+    def _diversify(
+        self,
+        ranked: list[Ranked],
+        slots: list[Slot],
+        limit: int,
+        weight: dict[int, float] | None = None,
+    ) -> list[Ranked]:
         """After the best passage, prefer passages that cover what the ones before do not
-        (a question asking two things gets both articles near the top)."""
+        (a question asking two things gets both articles near the top). ``weight``: the
+        fused score of each article, when there is one, instead of the lexical score."""
         if not ranked:
             return []
         chosen = [ranked[0]]
@@ -372,7 +411,8 @@ class Index:
                 # The share of what this passage matches that is new, and how much it adds.
                 novel = sum(idf[w] for w in r.matched - covered)
                 own = sum(idf[w] for w in r.matched) or 1.0
-                return r.score * (0.3 + novel / own + novel / total)
+                base = weight.get(r.doc.article_id, 0.0) if weight is not None else r.score
+                return base * (0.3 + novel / own + novel / total)
 
             best = max(rest, key=gain)
             chosen.append(best)
@@ -398,6 +438,19 @@ class Index:
         return Ranked(
             ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window
         )
+
+
+# Reciprocal rank fusion's constant (Cormack et al., 2009): a rank's weight is 1 / (K + rank).
+RRF_K = 60
+
+
+def reciprocal_rank_fusion(rankings: Iterable[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
+    """Each item's summed 1 / (k + rank) over the rankings it appears in (rank from 1)."""
+    fused: dict[int, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, 1):
+            fused[item] += 1.0 / (k + rank)
+    return dict(fused)
 
 
 def make_doc(chunk_id: int, article_id: int, title: str, heading: str, text: str) -> Doc:
