@@ -153,6 +153,7 @@ class Ranked:
     matched: frozenset[str]  # the slots' words it covers
     quote: tuple[str, ...] = ()
     window: float = 0.0  # the share of the question found in two neighbouring sentences
+    lead: bool = False  # the best passage by its words: the question's answerability is its
 
 
 @dataclass
@@ -182,6 +183,10 @@ class Index:
         self.max_idf = self._idf(0)
         self.surface = surface
         self.vocabulary = [w for w in surface if len(w) >= 3 and not w.isdigit()]
+        words_seen = set(self.vocabulary)
+        self.stem_vocabulary = sorted(
+            {stem(w) for w in self.vocabulary if len(w) >= 5} - words_seen
+        )
         self.known_stems = set(self.df)
         self.sorted_stems = sorted(self.known_stems)
         self.bigrams = set()
@@ -221,8 +226,12 @@ class Index:
             if (stem(left), stem(right)) in self.bigrams:
                 return [left, right]
         limit = 1 if len(word) < 9 else 2
+        # The articles' words and their stems: "paymnet" is "payment" when the articles
+        # only say "payments".
         candidates = [
-            w for w in (*self.vocabulary, *STOP_WORDS) if abs(len(w) - len(word)) <= limit
+            w
+            for w in (*self.vocabulary, *self.stem_vocabulary, *STOP_WORDS)
+            if abs(len(w) - len(word)) <= limit
         ]
         found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=8)
         if not found:
@@ -357,21 +366,26 @@ class Index:
             if current is None or current.score <= 0:
                 best_by_article[article_id] = Ranked(self.docs[i], 0.0, 0.0, frozenset())
         ranked = sorted(best_by_article.values(), key=lambda r: (-r.score, r.doc.chunk_id))
-        weight = None
         if dense_articles:
             fused = reciprocal_rank_fusion(
-                [[r.doc.article_id for r in ranked if r.score > 0], dense_articles]
+                [[r.doc.article_id for r in ranked if r.score > 0], dense_articles],
+                weights=(1.0, DENSE_WEIGHT),
             )
             # Passages the words found, in fused order, then those only the vectors found.
             ranked.sort(
                 key=lambda r: (r.score <= 0, -fused.get(r.doc.article_id, 0.0), r.doc.chunk_id)
             )
-            weight = fused
-        top = self._diversify(ranked[: limit * 4], slots, limit, weight)
-        answerable = bool(top) and (
-            top[0].coverage >= ANSWERABLE and top[0].window >= ANSWERABLE_WINDOW
-        )
-        return [self._with_quote(r, slots) for r in top], answerable
+        # The passages after the first are picked by what their words add (the fused order
+        # decides the first): measured, the vectors' near-equal ranks crowd out the second
+        # article a two-part question needs.
+        top = self._diversify(ranked[: limit * 4], slots, limit)
+        if not top:
+            return [], False
+        # Answerability is judged on the passage the words rank best (with vectors fused in,
+        # it need not be the first).
+        lead = max(top, key=lambda r: r.score)
+        answerable = lead.coverage >= ANSWERABLE and lead.window >= ANSWERABLE_WINDOW
+        return [self._with_quote(r, slots, r is lead) for r in top], answerable
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms found together in two neighbouring sentences (or
@@ -388,16 +402,9 @@ class Index:
             best = max(best, value)
         return best
 
-    def _diversify(
-        self,
-        ranked: list[Ranked],
-        slots: list[Slot],
-        limit: int,
-        weight: dict[int, float] | None = None,
-    ) -> list[Ranked]:
+    def _diversify(self, ranked: list[Ranked], slots: list[Slot], limit: int) -> list[Ranked]:
         """After the best passage, prefer passages that cover what the ones before do not
-        (a question asking two things gets both articles near the top). ``weight``: the
-        fused score of each article, when there is one, instead of the lexical score."""
+        (a question asking two things gets both articles near the top)."""
         if not ranked:
             return []
         chosen = [ranked[0]]
@@ -411,15 +418,14 @@ class Index:
                 # The share of what this passage matches that is new, and how much it adds.
                 novel = sum(idf[w] for w in r.matched - covered)
                 own = sum(idf[w] for w in r.matched) or 1.0
-                base = weight.get(r.doc.article_id, 0.0) if weight is not None else r.score
-                return base * (0.3 + novel / own + novel / total)
+                return r.score * (0.3 + novel / own + novel / total)
 
             best = max(rest, key=gain)
             chosen.append(best)
             rest.remove(best)
         return chosen
 
-    def _with_quote(self, ranked: Ranked, slots: list[Slot]) -> Ranked:
+    def _with_quote(self, ranked: Ranked, slots: list[Slot], lead: bool = False) -> Ranked:
         """The sentences of the passage that answer: those covering the most question terms,
         in their original order (at most two, plus the heading's context)."""
         parts = sentences(ranked.doc.text)
@@ -436,7 +442,7 @@ class Index:
             chosen = parts[:1]
         quote = tuple(s for s in parts if s in chosen)
         return Ranked(
-            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window
+            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window, lead
         )
 
 
@@ -444,12 +450,19 @@ class Index:
 RRF_K = 60
 
 
-def reciprocal_rank_fusion(rankings: Iterable[Sequence[int]], k: int = RRF_K) -> dict[int, float]:
-    """Each item's summed 1 / (k + rank) over the rankings it appears in (rank from 1)."""
+# How much the vectors' ranking counts beside the words' (1.0: equally).
+DENSE_WEIGHT = 1.0
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """Each item's summed weight / (k + rank) over the rankings it appears in (rank from 1)."""
     fused: dict[int, float] = defaultdict(float)
-    for ranking in rankings:
+    for index, ranking in enumerate(rankings):
+        weight = weights[index] if weights is not None else 1.0
         for rank, item in enumerate(ranking, 1):
-            fused[item] += 1.0 / (k + rank)
+            fused[item] += weight / (k + rank)
     return dict(fused)
 
 

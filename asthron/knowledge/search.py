@@ -316,10 +316,10 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
             r.score,
             r.coverage,
             r.quote,
-            question_ok and (i == 0 or r.coverage >= ranking.PASSAGE_ANSWERABLE),
+            question_ok and (r.lead or r.coverage >= ranking.PASSAGE_ANSWERABLE),
             r.matched,
         )
-        for i, r in enumerate(ranked)
+        for r in ranked
     ]
 
 
