@@ -52,9 +52,15 @@ def _form_input(request) -> tuple[service.ArticleInput, dict]:
     return data, values
 
 
-def _form_page(request, article, values, error=None, status=200):
+def _form_page(request, article, values, error=None, status=200, asked=()):
     request.response.status_code = status
-    return {"article": article, "values": values, "error": error, "notice": notice(request)}
+    return {
+        "article": article,
+        "values": values,
+        "error": error,
+        "notice": notice(request),
+        "asked": list(asked),  # what visitors asked, when written from a knowledge gap
+    }
 
 
 @view_config(
@@ -96,9 +102,7 @@ def article_new(request):
     if group is not None:
         values["title"] = group.question[:200]
         asked = group.questions[:10]
-    page = _form_page(request, None, values)
-    page["asked"] = asked
-    return page
+    return _form_page(request, None, values, asked=asked)
 
 
 @view_config(

@@ -92,10 +92,13 @@ def upgrade():
         )
         batch_op.create_index(batch_op.f("ix_knowledge_gaps_created_at"), ["created_at"], unique=False)
 
+    # Existing rows get "" (no embedding model); the default is the models' afterwards.
     with op.batch_alter_table("provider_configs", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("embedding_model", sa.String(length=200), server_default="", nullable=False)
         )
+    with op.batch_alter_table("provider_configs", schema=None) as batch_op:
+        batch_op.alter_column("embedding_model", server_default=None)
 
 
 def downgrade():
