@@ -41,7 +41,7 @@ GENERIC_IDF_SHARE = 0.35
 # does mention.
 MISSING_WEIGHT = 1.0
 # Built-in synonyms: each group is interchangeable (matched at a discount). The owner adds
-# more with ``knowledge.synonyms`` (asthron kb synonyms).
+# more on Dashboard → Knowledge → Synonyms (``knowledge.synonyms``).
 BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("rent", "rental", "hire"),
     ("price", "cost", "costs", "charge", "fee", "much"),
