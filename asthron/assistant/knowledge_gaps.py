@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Kept with the reply (staff-side event data): no passage could answer the question.
 ABSTAINED_KEY = "abstained"
+# Handoffs that say the assistant's answer did not do (conversations.handoff triggers).
+GAP_TRIGGERS = ("visitor", "assistant")
 
 
 def record_abstention(registry, reply: StoredReply) -> None:
@@ -35,8 +37,11 @@ def record_abstention(registry, reply: StoredReply) -> None:
 
 def record_handoff(db: Session, handoff: HandoffRequested) -> None:
     """on_handoff: the question behind the assistant's last reply is a gap (the visitor
-    wanted a person after it). Nothing when the assistant never replied, or when that reply
-    is already recorded (it had abstained)."""
+    wanted a person after it, or the assistant asked for one). Not for a rule's handoff (a
+    qualified lead, a keyword, a provider failure: no sign the answer was missing), nor when
+    the assistant never replied or that reply is already recorded (it had abstained)."""
+    if handoff.trigger not in GAP_TRIGGERS:
+        return
     conversation_id = handoff.conversation.id
     reply = db.scalar(
         sa.select(ConversationEvent)

@@ -180,3 +180,26 @@ def test_gaps_page_groups_similar_questions_and_prefills_an_article(
     ) == {"gaps": 2}
     staff = staff_browser(app, make_user, login, "staff")
     staff.get("/knowledge/gaps", status=403)
+
+
+def test_a_rule_handoff_is_not_a_gap(run_in_tm, testapp, make_site, registry):
+    from asthron.assistant import knowledge_gaps
+    from asthron.conversations.hooks import HandoffRequested
+    from asthron.conversations.models import Conversation
+
+    article(run_in_tm, "Opening hours", "We are open Monday to Friday from 9:00 to 17:00.")
+    visitor = Visitor(testapp, make_site())
+    conversation_id = visitor.open()["id"]
+    ask(visitor, conversation_id, "Are you open on Mondays?", 1)
+    finish_replies(registry)
+
+    def handoff(db, trigger):
+        conversation = db.get(Conversation, conversation_id)
+        knowledge_gaps.record_handoff(
+            db, HandoffRequested(conversation, trigger, "The lead has just qualified.", True)
+        )
+
+    run_in_tm(lambda db: handoff(db, "rule"))
+    assert gaps(run_in_tm) == []
+    run_in_tm(lambda db: handoff(db, "assistant"))
+    assert [g[:2] for g in gaps(run_in_tm)] == [("Are you open on Mondays?", "handed_off")]
