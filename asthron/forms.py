@@ -83,6 +83,8 @@ NOTICES = {
     "visitor_saved": "The visitor's details were saved.",
     "article_saved": "The article was saved.",
     "article_deleted": "The article was deleted.",
+    "synonyms_saved": "The synonyms were saved; the assistant uses them from now on.",
+    "gaps_dismissed": "Those questions were taken off the list.",
     "assistant_saved": "The assistant's profile was saved.",
     "provider_saved": "The provider settings were saved.",
     "provider_removed": "The provider was removed.",

@@ -38,6 +38,10 @@ def includeme(config):
 
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
+    config.add_route(
+        "conversations.mark_wrong",
+        "/conversations/{conversation_id:\\d{1,9}}/replies/{event_id:\\d{1,9}}/wrong",
+    )
 
     config.add_route("bookings.list", "/bookings")
     config.add_route("bookings.decide", "/bookings/{booking_id:\\d{1,9}}/decide")
@@ -135,6 +139,9 @@ def includeme(config):
 
     config.add_route("knowledge.list", "/knowledge")
     config.add_route("knowledge.create", "/knowledge/new")
+    config.add_route("knowledge.gaps", "/knowledge/gaps")
+    config.add_route("knowledge.gaps_dismiss", "/knowledge/gaps/dismiss")
+    config.add_route("knowledge.synonyms", "/knowledge/synonyms")
     config.add_route("knowledge.edit", "/knowledge/{article_id:\\d{1,9}}")
     config.add_route("knowledge.delete", "/knowledge/{article_id:\\d{1,9}}/delete")
 
