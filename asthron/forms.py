@@ -94,6 +94,8 @@ NOTICES = {
     "webhook_deleted": "The webhook endpoint was deleted.",
     "webhook_test_queued": "A test event was queued: see the delivery log below.",
     "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
+    "channel_saved": "The channel was saved.",
+    "channel_deleted": "The channel was disconnected.",
 }
 
 

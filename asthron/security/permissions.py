@@ -17,6 +17,7 @@ class Permission(StrEnum):
     SECRETS = "secrets.manage"
     DATA_DELETION = "data.delete"
     WEBHOOKS = "webhooks.manage"
+    CHANNELS = "channels.manage"
 
 
 _STAFF = frozenset(
@@ -29,6 +30,7 @@ _ADMIN = _STAFF | {
     Permission.AUDIT,
     Permission.SESSIONS_ANY,
     Permission.WEBHOOKS,
+    Permission.CHANNELS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

@@ -52,6 +52,7 @@ AUDITED_ELSEWHERE = {
     "privacy.": "tests/privacy",
     "webhooks.": "tests/webhooks",
     "bookings.": "tests/bookings",
+    "channels.": "tests/channels",
 }
 
 

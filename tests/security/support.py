@@ -242,6 +242,7 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "slug": "no-such-service",
         "reference": "no-such-booking",
         "booking_id": 999994,
+        "connection_id": 999993,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }
