@@ -120,9 +120,7 @@ def includeme(config):
     config.add_route("channels.delete", channel + "/delete")
     config.add_route("channels.template", "/inbox/{conversation_id:\\d{1,9}}/template")
     # Meta's webhook: verification (GET) and signed deliveries (POST); no cookies, no CSRF.
-    config.add_route(
-        "channel_webhooks.meta", "/channels/meta/{connection_id:\\d{1,9}}/webhook"
-    )
+    config.add_route("channel_webhooks.meta", "/channels/meta/{connection_id:\\d{1,9}}/webhook")
 
     config.add_route("leads.list", "/leads")
     config.add_route("leads.bulk", "/leads/bulk")

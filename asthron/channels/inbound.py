@@ -88,11 +88,6 @@ def receive_text(db: Session, connection: ChannelConnection, item: meta.InboundT
     return True
 
 
-def connection_for(db: Session, connection_id: int) -> ChannelConnection | None:
-    connection = db.get(ChannelConnection, connection_id)
-    return connection if connection is not None and connection.enabled else None
-
-
 def handle_delivery(db: Session, connection: ChannelConnection, payload) -> dict:
     """Everything in one signed delivery; returns counts for the log."""
     counts = {"stored": 0, "replayed": 0, "statuses": 0, "ignored": 0}

@@ -179,6 +179,11 @@ def disconnect(db: Session, actor: Actor, connection: ChannelConnection) -> None
     db.delete(connection)
 
 
+def connection_for(db: Session, connection_id: int) -> ChannelConnection | None:
+    connection = db.get(ChannelConnection, connection_id)
+    return connection if connection is not None and connection.enabled else None
+
+
 def masked_secrets(box, connection: ChannelConnection) -> dict:
     return {
         "access_token": masked(box.decrypt(connection.access_token_encrypted)),

@@ -280,6 +280,8 @@
     meta.appendChild(time);
     item.appendChild(meta);
     item.appendChild(el("div", "ev-body", ev.body));
+    var status = ev.data && ev.data.channel_status;
+    if (typeof status === "string") item.appendChild(el("div", "ev-status", status));
     return item;
   }
 
