@@ -41,7 +41,7 @@ def _settled(run_in_tm):
 
     def read(db):
         items = list(db.scalars(sa.select(OutboxItem).where(OutboxItem.kind == "channels.send")))
-        if not items or any(i.leased_until is not None for i in items):
+        if not items or any(i.leased_until is not None or i.attempts == 0 for i in items):
             return None
         return [(i.state, i.attempts) for i in items]
 
