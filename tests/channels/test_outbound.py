@@ -167,9 +167,10 @@ def test_whatsapp_chat_handed_off_and_the_staff_reply_goes_out(
     listing = testapp.get("/inbox", {"channel": "whatsapp"})
     assert f'data-conversation-id="{conversation_id}"' in listing.text
     assert 'data-channel="whatsapp"' in listing.text
-    assert f'data-conversation-id="{conversation_id}"' not in testapp.get(
-        "/inbox", {"channel": "web"}
-    ).text
+    assert (
+        f'data-conversation-id="{conversation_id}"'
+        not in testapp.get("/inbox", {"channel": "web"}).text
+    )
     assert "Unknown channel" in testapp.get("/inbox", {"channel": "sms"}, status=400).text
     detail = testapp.get(f"/inbox/{conversation_id}")
     assert "WhatsApp" in detail.text and "Reply window" in detail.text

@@ -60,9 +60,7 @@ def test_verification_echoes_the_challenge_only_for_our_token(testapp, connect):
     )
 
 
-def test_forged_or_missing_signature_is_401_and_stores_nothing(
-    connect, deliver, run_in_tm, graph
-):
+def test_forged_or_missing_signature_is_401_and_stores_nothing(connect, deliver, run_in_tm, graph):
     connection_id, _ = connect()
     before = _counts(run_in_tm)
     body = json.dumps(wa_text("Hi")).encode()
@@ -200,9 +198,7 @@ def test_a_failed_status_is_stored_with_its_error(connect, deliver, graph, chann
     assert row["status"] == "failed" and "131026" in row["error"]
 
 
-def test_messenger_message_reply_and_receipts(
-    connect, deliver, run_in_tm, graph, channel_messages
-):
+def test_messenger_message_reply_and_receipts(connect, deliver, run_in_tm, graph, channel_messages):
     connection_id, _ = connect("messenger")
     deliver(connection_id, messenger_text("Hi there"), status=200)
     assert run_in_tm(lambda db: db.scalar(sa.select(Conversation.channel))) == "messenger"
