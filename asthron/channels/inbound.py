@@ -55,8 +55,21 @@ def _contact(db: Session, connection: ChannelConnection, item: meta.InboundText)
     contact = ChannelContact(
         connection_id=connection.id, external_id=item.sender_id, visitor_id=visitor.id
     )
-    db.add(contact)
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.add(contact)
+    except sa.exc.IntegrityError:
+        # Their first two messages came in two deliveries at once: the other one made the
+        # contact (the unique constraint decides); this visitor row is left unused and goes.
+        db.delete(visitor)
+        contact = db.scalar(
+            sa.select(ChannelContact).where(
+                ChannelContact.connection_id == connection.id,
+                ChannelContact.external_id == item.sender_id,
+            )
+        )
+        if contact is None:
+            raise
     return contact
 
 

@@ -63,7 +63,12 @@ def webhook_receive(request):
     if connection is None:
         raise HTTPNotFound()
     body = request.body
-    app_secret = request.secret_box.decrypt(connection.app_secret_encrypted)
+    try:
+        app_secret = request.secret_box.decrypt(connection.app_secret_encrypted)
+    except SecretDecryptionError:
+        # The keys in the secrets file changed; Meta retries, so nothing is lost meanwhile.
+        log.error("channel %s: its app secret cannot be decrypted", connection.id)
+        return _plain(503, "Not configured.")
     if not meta.signature_valid(app_secret, body, request.headers.get("X-Hub-Signature-256")):
         log.warning("channel %s: delivery with a bad or missing signature refused", connection.id)
         return _plain(401, "Bad signature.")
