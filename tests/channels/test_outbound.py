@@ -150,6 +150,8 @@ def test_whatsapp_chat_handed_off_and_the_staff_reply_goes_out(
     )
     sent = wait_for(lambda: graph.sends(), "the handoff notice")
     assert sent[0].body["text"]["body"] == system.body
+    # The channel is the way back: nobody is asked for an email address there.
+    assert "email" not in system.body
 
     token = _join(testapp, login, make_user, conversation_id)
     testapp.post(
