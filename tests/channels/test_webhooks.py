@@ -276,3 +276,21 @@ def test_instagram_replies_through_the_page(connect, deliver, run_in_tm, graph):
     send = wait_for(lambda: graph.sends(), "the reply on Instagram")[0]
     assert send.path == f"/v21.0/{PAGE_ID}/messages"
     assert send.body["recipient"] == {"id": "1234567890123456"}
+
+
+def test_non_text_messages_are_shown_as_a_placeholder_not_dropped():
+    from asthron.channels import meta
+
+    image = wa_text("x")
+    message = image["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.pop("text")
+    message.update(type="image", image={"id": "1479537139650973", "mime_type": "image/jpeg"})
+    [item] = meta.parse(image)
+    assert isinstance(item, meta.InboundText) and item.text.startswith("[image:")
+    attachment = messenger_text("")
+    attachment["entry"][0]["messaging"][0]["message"] = {
+        "mid": "m_att",
+        "attachments": [{"type": "audio", "payload": {"url": "https://cdn.example/a.mp4"}}],
+    }
+    [item] = meta.parse(attachment)
+    assert item.text.startswith("[audio:") and "cdn.example" not in item.text
