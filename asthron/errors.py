@@ -27,6 +27,7 @@ ERROR_STATUS = {
     "already_owned": 409,
     "not_owner": 409,
     "conversation_closed": 409,
+    "template_required": 409,
     "visitor_has_open_conversation": 409,
     "slot_unavailable": 409,
     "payload_too_large": 413,

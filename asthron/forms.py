@@ -104,6 +104,8 @@ NOTICES = {
     "booking_resource_saved": "Saved.",
     "payments_saved": "The Stripe settings were saved.",
     "refund_requested": "The refund was sent to Stripe: see its state below.",
+    "channel_saved": "The channel was saved.",
+    "channel_deleted": "The channel was disconnected.",
 }
 
 

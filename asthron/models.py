@@ -8,6 +8,7 @@ def import_all_models() -> None:
     from asthron.assistant import models as _assistant  # noqa: F401
     from asthron.audit import models as _audit  # noqa: F401
     from asthron.bookings import models as _bookings  # noqa: F401
+    from asthron.channels import models as _channels  # noqa: F401
     from asthron.conversations import models as _conversations  # noqa: F401
     from asthron.inbox import models as _inbox  # noqa: F401
     from asthron.jobs import models as _jobs  # noqa: F401

@@ -170,6 +170,15 @@ def includeme(config):
     config.add_route("webhooks.delivery", delivery)
     config.add_route("webhooks.redeliver", delivery + "/redeliver")
 
+    config.add_route("channels.list", "/integrations/channels")
+    channel = "/integrations/channels/{connection_id:\\d{1,9}}"
+    config.add_route("channels.detail", channel)
+    config.add_route("channels.test", channel + "/test")
+    config.add_route("channels.delete", channel + "/delete")
+    config.add_route("channels.template", "/inbox/{conversation_id:\\d{1,9}}/template")
+    # Meta's webhook: verification (GET) and signed deliveries (POST); no cookies, no CSRF.
+    config.add_route("channel_webhooks.meta", "/channels/meta/{connection_id:\\d{1,9}}/webhook")
+
     config.add_route("leads.list", "/leads")
     config.add_route("leads.bulk", "/leads/bulk")
     config.add_route("leads.export", "/leads/export.csv")

@@ -20,6 +20,7 @@ class Permission(StrEnum):
     # Asking a visitor for a payment in the chat; seeing and refunding payments.
     PAYMENT_REQUESTS = "payments.request"
     PAYMENTS = "payments.manage"
+    CHANNELS = "channels.manage"
 
 
 _STAFF = frozenset(
@@ -39,6 +40,7 @@ _ADMIN = _STAFF | {
     Permission.SESSIONS_ANY,
     Permission.WEBHOOKS,
     Permission.PAYMENTS,
+    Permission.CHANNELS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

@@ -281,6 +281,8 @@
     item.appendChild(meta);
     item.appendChild(el("div", "ev-body", ev.body));
     if (type === "assistant_message" && ev.id) addReplyTools(item, ev);
+    var status = ev.data && ev.data.channel_status;
+    if (typeof status === "string") item.appendChild(el("div", "ev-status", status));
     return item;
   }
 

@@ -56,6 +56,7 @@ AUDITED_ELSEWHERE = {
     "alerts.": "tests/alerts",
     "integrations.email_template": "tests/notify/test_templates.py",
     "payments.": "tests/payments",
+    "channels.": "tests/channels",
 }
 
 

@@ -137,6 +137,11 @@ ROUTES: dict[str, dict[str, object]] = {
     "webhooks.delete": {"POST": MANAGERS},
     "webhooks.delivery": {"GET": MANAGERS},
     "webhooks.redeliver": {"POST": MANAGERS},
+    "channels.list": {"GET": MANAGERS, "POST": MANAGERS},
+    "channels.detail": {"GET": MANAGERS, "POST": MANAGERS},
+    "channels.test": {"POST": MANAGERS},
+    "channels.delete": {"POST": MANAGERS},
+    "channels.template": {"POST": LOGGED_IN},
 }
 
 # Event streams: tests read their status and headers and then hang up, instead of reading a
@@ -148,6 +153,7 @@ STREAMING = frozenset({"inbox.stream", "inbox.events"})
 # apply; its own tests cover it.
 NOT_DASHBOARD_PREFIXES = {
     "widget_api.": "public widget API (visitor bearer tokens, no cookies)",
+    "channel_webhooks.": "Meta's webhook (X-Hub-Signature-256 on every delivery, no cookies)",
     "unsubscribe.": "the signed unsubscribe link of reply emails (RFC 8058 one-click, no cookies)",
     "hooks.": "inbound provider webhooks (Stripe), authenticated by their signature",
     "__": "static assets",

@@ -248,6 +248,7 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "resource_id": 999992,
         "payment_id": 999993,
         "event_id": 999993,
+        "connection_id": 999993,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }
