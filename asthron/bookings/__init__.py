@@ -10,6 +10,16 @@ from asthron.snapshots import watch
 
 
 def includeme(config):
+    config.add_email_template(
+        "calendar_broken",
+        "To the staff member whose connected calendar can no longer be read",
+        {
+            "provider": "Google Calendar",
+            "resource_name": "Sam",
+            "reason": "invalid_grant: the access was revoked",
+            "link": "https://example.com/bookings/calendars",
+        },
+    )
     # The assistant may offer the next free times (and the booking link) in its reply.
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)
     # A visitor asking for an appointment gets the booking card (after the inbox's and the

@@ -7,7 +7,7 @@ It imports no other feature. Bookings tell it about a held, paid booking with
 subscribe to.
 """
 
-from asthron.payments import chat, service, tasks  # noqa: F401 - tasks: outbox handlers
+from asthron.payments import alerts, chat, service, tasks  # noqa: F401 - tasks: outbox handlers
 from asthron.payments.stripe_api import StripeOptions
 
 
@@ -18,3 +18,5 @@ def includeme(config):
     config.add_domain_event_subscriber("booking.cancelled", service.refund_cancelled_booking)
     # The card in the chat, the state changes told there, the inbox's side panel.
     chat.subscribe(config)
+    # "A payment is received", routed by the email routing rules.
+    alerts.subscribe(config)
