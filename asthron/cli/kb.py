@@ -1,4 +1,4 @@
-"""``asthron kb``: import knowledge-base articles from files."""
+"""``asthron kb``: import knowledge-base articles from files, crawl the website sources."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import click
 
 from asthron import audit
 from asthron.cli.output import echo, shown
-from asthron.knowledge import service
+from asthron.knowledge import service, sources
 from asthron.knowledge.importing import plan_import
 from asthron.knowledge.search import search
 
@@ -28,11 +28,13 @@ def kb_group():
 )
 @click.pass_obj
 def import_(obj, paths, publish):
-    """Import markdown or text files (or every such file in a folder, recursively).
+    """Import PDF, DOCX, Markdown, HTML or text files (or every such file in a folder,
+    recursively). Each file's name and type are kept on its article.
 
     Symlinks, files whose real path leaves the folder given, files in var/ or the secrets
-    file's folder, and files that are not UTF-8 text are refused, each with its reason; if any
-    is refused, nothing is imported.
+    file's folder, files over the size cap, encrypted PDFs, and files whose content is not what
+    their name says (a binary file named .md) are refused, each with its reason; if any is
+    refused, nothing is imported.
     """
     settings = obj.settings
     plan = plan_import(
@@ -49,14 +51,14 @@ def import_(obj, paths, publish):
             f"{len(plan.refused)} path(s) refused (listed above); nothing was imported"
         )
     if not plan.files:
-        raise click.ClickException("no .md, .markdown or .txt files found")
+        raise click.ClickException("no PDF, DOCX, Markdown, HTML or text files found")
     created = updated = 0
     state = "published" if publish else "draft"
     with obj.db() as db:
         for file in plan.files:
             try:
-                article, is_new = service.import_text(
-                    db, audit.Actor.cli(), file.path.name, file.text, published=publish
+                article, is_new = sources.import_document(
+                    db, audit.Actor.cli(), file.path.name, file.document, published=publish
                 )
             except service.KnowledgeError as exc:
                 raise click.ClickException(f"{shown(file.path)}: {exc}") from None
