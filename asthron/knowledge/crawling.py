@@ -251,7 +251,12 @@ class Crawl:
             return []
         final = normalized(fetched.url)
         if final != url:
+            # A redirect within the site: the page is known by the address it ends at.
+            if final in self.seen:
+                self._record(sources.PageResult(url, "skipped", f"redirects to {final[:300]}"))
+                return []
             self.seen.add(final)
+            url = final
         links: list[str] = []
         if fetched.content_type in HTML_TYPES or (
             not fetched.content_type and fetched.body.lstrip()[:1] == b"<"
