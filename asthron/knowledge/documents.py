@@ -78,7 +78,7 @@ def read_document(name: str, data: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -
         raise DocumentError("has no text to import")
     if len(document.body) > MAX_TEXT_CHARS:
         raise DocumentError(
-            f"holds more than {MAX_TEXT_CHARS:,} characters of text: split it into smaller files"
+            f"holds more than {MAX_TEXT_CHARS:,} characters of text; split it into smaller files"
         )
     return document
 
@@ -191,12 +191,12 @@ def _read_pdf(data: bytes) -> Document:
                 opened = 0
             if not opened:
                 raise DocumentError(
-                    "is an encrypted (password-protected) PDF: save a copy without a password "
+                    "is an encrypted (password-protected) PDF; save a copy without a password "
                     "and import that"
                 )
         pages = reader.pages
         if len(pages) > MAX_PDF_PAGES:
-            raise DocumentError(f"has more than {MAX_PDF_PAGES} pages: split it first")
+            raise DocumentError(f"has more than {MAX_PDF_PAGES} pages; split it first")
         title = None
         metadata = reader.metadata
         if metadata is not None and metadata.title:
@@ -230,7 +230,7 @@ def _read_pdf(data: bytes) -> Document:
 def _read_docx(data: bytes) -> Document:
     if data[:4] == b"\xd0\xcf\x11\xe0":
         raise DocumentError(
-            "is an encrypted or old-format Word file: save it as an unprotected .docx"
+            "is an encrypted or old-format Word file; save it as an unprotected .docx"
         )
     if data[:4] != b"PK\x03\x04":
         raise DocumentError("is not a DOCX file (its content is not a Word document)")
