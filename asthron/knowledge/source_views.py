@@ -21,7 +21,13 @@ from asthron.knowledge.tasks import queue_crawl
 from asthron.security.permissions import Permission
 
 MAX_FILES = 20
-BLANK_SOURCE = {"name": "", "url": "", "max_pages": "200", "recrawl_hours": "0"}
+BLANK_SOURCE = {
+    "name": "",
+    "url": "",
+    "max_pages": "200",
+    "recrawl_hours": "0",
+    "publish_pages": "",
+}
 
 
 def _allowed_private(request):

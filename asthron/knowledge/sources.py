@@ -27,7 +27,7 @@ from asthron.knowledge.source_models import (
     KnowledgeSource,
     KnowledgeSourcePage,
 )
-from asthron.security.ssrf import SSRFError, check_url
+from asthron.security.ssrf import SSRFError, UnresolvableHost, check_url
 
 MAX_PAGES_LIMIT = 2000
 ACTIVE = ("queued", "running")
@@ -53,6 +53,8 @@ def _validated(data: SourceInput, allowed_private) -> SourceInput:
     url = (data.url or "").strip()
     try:
         check_url(url, allowed_private)
+    except UnresolvableHost:
+        pass  # nothing to refuse yet: each crawl checks every address again
     except SSRFError as exc:
         raise SourceError(str(exc)) from None
     name = " ".join((data.name or "").split())[:120] or url[:120]
@@ -76,6 +78,8 @@ def create_source(db: Session, actor: Actor, data: SourceInput, allowed_private)
         recrawl_hours=data.recrawl_hours,
         publish_pages=data.publish_pages,
     )
+    # A scheduled source is due at once: its first crawl starts at the scheduler's next round.
+    source.next_crawl_at = utcnow() if data.recrawl_hours else None
     db.add(source)
     db.flush()
     audit.record(

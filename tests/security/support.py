@@ -242,6 +242,8 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "slug": "no-such-service",
         "reference": "no-such-booking",
         "booking_id": 999994,
+        "source_id": 999993,
+        "crawl_id": 999992,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }
