@@ -41,6 +41,7 @@ def import_(obj, paths, publish):
         list(paths),
         private_dirs=[settings.var_dir, settings.secrets_file.parent],
         private_files=[settings.secrets_file],
+        max_bytes=settings.knowledge_max_upload_size,
     )
     for path, reason in plan.skipped:
         echo(f"skipped: {shown(path)}: {reason}", err=True)

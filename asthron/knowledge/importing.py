@@ -73,7 +73,7 @@ def _private_inodes(private_dirs: list[Path], private_files: list[Path]) -> set[
     return inodes
 
 
-def _read_document(path: Path, private_inodes: set[tuple[int, int]]) -> Document:
+def _read_document(path: Path, private_inodes: set[tuple[int, int]], max_bytes: int) -> Document:
     # O_NOFOLLOW: a file swapped for a symlink after the walk is still refused, not followed.
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
@@ -88,17 +88,20 @@ def _read_document(path: Path, private_inodes: set[tuple[int, int]]) -> Document
         if (info.st_dev, info.st_ino) in private_inodes:
             raise _Refused("is a link to a file in var/ or the secrets folder")
         # A 50 MB file is refused from its size, before anything is read or parsed.
-        if info.st_size > MAX_DOCUMENT_BYTES:
-            raise _Refused(f"is larger than {MAX_DOCUMENT_BYTES:,} bytes, the most a file may have")
-        data = handle.read(MAX_DOCUMENT_BYTES + 1)
+        if info.st_size > max_bytes:
+            raise _Refused(f"is larger than {max_bytes:,} bytes, the most a file may have")
+        data = handle.read(max_bytes + 1)
     try:
-        return read_document(path.name, data)
+        return read_document(path.name, data, max_bytes)
     except DocumentError as exc:
         raise _Refused(str(exc)) from None
 
 
 def plan_import(
-    paths: list[Path], private_dirs: list[Path], private_files: list[Path] = ()
+    paths: list[Path],
+    private_dirs: list[Path],
+    private_files: list[Path] = (),
+    max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> ImportPlan:
     """Which of ``paths`` (files, or folders searched recursively) may be imported.
 
@@ -127,7 +130,7 @@ def plan_import(
             plan.refused.append((path, "is in var/ or the secrets folder"))
             return
         try:
-            plan.files.append(ImportFile(path, _read_document(path, private_inodes)))
+            plan.files.append(ImportFile(path, _read_document(path, private_inodes, max_bytes)))
         except _Refused as exc:
             plan.refused.append((path, str(exc)))
 
