@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -73,8 +74,17 @@ def _robots(fetcher: SiteFetcher, start_url: str) -> RobotFileParser:
     return parser
 
 
+MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps protocol's own limit, unpacked
+
+
 def _sitemap_urls(body: bytes) -> tuple[str, list[str]] | None:
-    """("urlset" or "sitemapindex", the <loc> addresses), or None if it is not a sitemap."""
+    """("urlset" or "sitemapindex", the <loc> addresses), or None if it is not a sitemap.
+    A gzipped sitemap (sitemap.xml.gz) is unpacked, at most to the protocol's 50 MB."""
+    if body[:2] == b"\x1f\x8b":
+        try:
+            body = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, MAX_SITEMAP_BYTES)
+        except zlib.error:
+            return None
     parser = lxml.etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )

@@ -28,7 +28,7 @@ class Site:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.requests: list[str] = []
-        self.pages: dict[str, tuple[str, str]] = {}  # path → (content type, body)
+        self.pages: dict[str, tuple[str, str | bytes]] = {}  # path → (content type, body)
         self.redirects: dict[str, str] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -71,7 +71,7 @@ class Site:
                     self._send(404, "text/html", b"<html><body>Not found</body></html>")
                     return
                 content_type, body = site.pages[self.path]
-                data = body.encode()
+                data = body if isinstance(body, bytes) else body.encode()
                 etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
                 if self.headers.get("If-None-Match") == etag:
                     self.send_response(304)

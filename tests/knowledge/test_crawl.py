@@ -7,6 +7,7 @@ Every page result is checked from what the crawl stored, and every request from 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 
 import pytest
 import sqlalchemy as sa
@@ -338,3 +339,16 @@ def test_the_schedule_crawls_sources_whose_interval_has_passed(run_in_tm, regist
     source = run_in_tm(lambda db: db.get(KnowledgeSource, due))
     assert source.next_crawl_at > source.created_at + dt.timedelta(hours=23)
     assert "delivery" in website_articles(run_in_tm)
+
+
+def test_a_gzipped_sitemap_is_read(run_in_tm, registry, shop):
+    listed = (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{shop.url}/delivery</loc></url></urlset>"
+    )
+    shop.pages["/sitemap.xml.gz"] = ("application/gzip", gzip.compress(listed.encode()))
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml.gz")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert results(run_in_tm, crawl_id) == {"delivery": ("new", "")}
