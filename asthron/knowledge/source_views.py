@@ -19,6 +19,7 @@ from asthron.knowledge.source_forms import SourceForm
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeSource
 from asthron.knowledge.tasks import queue_crawl
 from asthron.security.permissions import Permission
+from asthron.text import single_line
 
 MAX_FILES = 20
 BLANK_SOURCE = {
@@ -203,7 +204,8 @@ def upload(request):
     cap = request.app_settings.knowledge_max_upload_size
     documents, refused = [], []
     for upload_file in files:
-        name = PurePath(str(upload_file.filename).replace("\\", "/")).name[:300] or "upload"
+        name = single_line(PurePath(str(upload_file.filename).replace("\\", "/")).name)[:300]
+        name = name or "upload"
         data = upload_file.file.read(cap + 1)
         try:
             documents.append((name, read_document(name, data, max_bytes=cap)))

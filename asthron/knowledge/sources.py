@@ -28,6 +28,7 @@ from asthron.knowledge.source_models import (
     KnowledgeSourcePage,
 )
 from asthron.security.ssrf import SSRFError, UnresolvableHost, check_url
+from asthron.text import single_line
 
 MAX_PAGES_LIMIT = 2000
 ACTIVE = ("queued", "running")
@@ -255,17 +256,23 @@ def _save_page_article(
     title = (result.title or PurePath(result.url).name or result.url)[:200]
     if article is None:
         data = service.ArticleInput(
-            title=title, body=result.body, tags=[], published=source.publish_pages
+            title=title,
+            body=result.body,
+            tags=[],
+            published=source.publish_pages,
+            source_url=result.url,
         )
-        data.source_url = result.url
         article = service.create_article(db, Actor.system(), data)
         outcome = "new"
     else:
         published = source.publish_pages if article.retired_at else article.published
         data = service.ArticleInput(
-            title=title, body=result.body, tags=list(article.tags or []), published=published
+            title=title,
+            body=result.body,
+            tags=list(article.tags or []),
+            published=published,
+            source_url=result.url,
         )
-        data.source_url = result.url
         article = service.update_article(db, Actor.system(), article, data)
         outcome = "updated"
     article.source_kind, article.source_type = "website", result.source_type
@@ -367,7 +374,8 @@ def import_document(
     """Make (or update) the article for one imported file, keeping the file's name and type
     on it. The article of the same file (or, for files imported before, of the same title) is
     updated in place. Drafts unless ``published``: nobody has reviewed the file yet."""
-    name = PurePath(name).name[:300]
+    # A file name is the uploader's text: one plain line, no control characters.
+    name = single_line(PurePath(name).name)[:300] or "file"
     title = title_for_file(name, document)
     existing = db.scalar(
         sa.select(Article)

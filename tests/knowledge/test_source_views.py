@@ -254,3 +254,12 @@ def test_other_routes_keep_the_ordinary_body_limit(owner):
     answer = owner.post(SOURCES, {"csrf_token": csrf_from(page), "name": big}, status=413)
 
     assert "The request body is too large (1,048,576 bytes at most)." in answer.text
+
+
+def test_an_uploaded_file_name_is_kept_as_one_plain_name(owner, run_in_tm):
+    answer = _upload(owner, [("..\\..\\etc\\notes\x1b[31m.md", b"# Notes\n\nFree parking.")], 200)
+
+    assert "Notes" in answer.text
+    article = run_in_tm(lambda db: db.scalars(sa.select(Article)).one())
+    assert article.source_file == "notes[31m.md"
+    assert article.source_type == "markdown"
