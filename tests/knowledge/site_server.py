@@ -30,6 +30,7 @@ class Site:
         self.requests: list[str] = []
         self.pages: dict[str, tuple[str, str | bytes]] = {}  # path → (content type, body)
         self.redirects: dict[str, str] = {}
+        self.etags = True  # False: a site that never answers 304
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -72,8 +73,8 @@ class Site:
                     return
                 content_type, body = site.pages[self.path]
                 data = body if isinstance(body, bytes) else body.encode()
-                etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
-                if self.headers.get("If-None-Match") == etag:
+                etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"' if site.etags else None
+                if etag and self.headers.get("If-None-Match") == etag:
                     self.send_response(304)
                     self.send_header("ETag", etag)
                     self.end_headers()

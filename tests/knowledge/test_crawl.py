@@ -352,3 +352,17 @@ def test_a_gzipped_sitemap_is_read(run_in_tm, registry, shop):
     crawl_id = crawl(run_in_tm, registry, source_id)
 
     assert results(run_in_tm, crawl_id) == {"delivery": ("new", "")}
+
+
+def test_without_etags_an_unchanged_page_is_known_by_its_content_hash(run_in_tm, registry, shop):
+    shop.etags = False
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+    crawl(run_in_tm, registry, source_id)
+    before = {url: a.updated_at for url, a in website_articles(run_in_tm).items()}
+
+    second = crawl(run_in_tm, registry, source_id)
+
+    found = results(run_in_tm, second)
+    assert {url: found[url] for url in before} == {url: ("unchanged", "") for url in before}
+    after = {url: a.updated_at for url, a in website_articles(run_in_tm).items()}
+    assert after == before
