@@ -173,14 +173,15 @@ class Crawl:
             if not retired and url not in self.seen
         )
         if revisit:
-            complete = self._crawl(revisit, follow_links=False, first=None, revisiting=True)
+            complete = self._crawl(revisit, follow_links=False, first=None)
             if not complete:
                 return "done", self.stop_note
         return "done", ""
 
     def _pages_of_sitemap(self, sitemap) -> list[str]:
+        """The same-site pages the sitemap (and the sitemaps it indexes) lists."""
         kind, locs = sitemap
-        pages: list[str] = []
+        pages: dict[str, None] = {}  # ordered, without duplicates
         children = 0
         pending = deque([(kind, locs)])
         while pending:
@@ -189,8 +190,7 @@ class Crawl:
                 if not self.fetcher.same_site(loc):
                     continue
                 if kind == "urlset":
-                    if normalized(loc) not in pages:
-                        pages.append(normalized(loc))
+                    pages.setdefault(normalized(loc))
                 elif children < MAX_SITEMAPS and self.clock() < self.deadline:
                     children += 1
                     try:
@@ -199,7 +199,7 @@ class Crawl:
                         child = None
                     if child is not None:
                         pending.append(child)
-        return pages
+        return list(pages)
 
     def _out_of_budget(self) -> str | None:
         if self.fetched_pages >= self.max_pages:
@@ -208,7 +208,7 @@ class Crawl:
             return f"Stopped at the time limit ({self.limits.max_seconds:g} seconds)."
         return None
 
-    def _crawl(self, queue: deque, follow_links: bool, first, revisiting: bool = False) -> bool:
+    def _crawl(self, queue: deque, follow_links: bool, first) -> bool:
         """Work through ``queue``; False when a limit stopped it (``stop_note`` says which)."""
         while queue:
             url = normalized(queue.popleft())

@@ -366,3 +366,27 @@ def test_without_etags_an_unchanged_page_is_known_by_its_content_hash(run_in_tm,
     assert {url: found[url] for url in before} == {url: ("unchanged", "") for url in before}
     after = {url: a.updated_at for url, a in website_articles(run_in_tm).items()}
     assert after == before
+
+
+def test_a_sitemap_index_is_followed_to_its_sitemaps_on_the_same_site(
+    run_in_tm, registry, shop, offsite
+):
+    shop.pages["/sitemap-index.xml"] = (
+        "application/xml",
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{shop.url}/pages.xml</loc></sitemap>"
+        f"<sitemap><loc>{offsite.url}/their-sitemap.xml</loc></sitemap>"
+        "</sitemapindex>",
+    )
+    shop.pages["/pages.xml"] = (
+        "application/xml",
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{shop.url}/returns</loc></url><url><loc>{shop.url}/returns</loc></url>"
+        "</urlset>",
+    )
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap-index.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert results(run_in_tm, crawl_id) == {"returns": ("new", "")}
+    assert offsite.requests == []
