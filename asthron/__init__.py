@@ -73,4 +73,11 @@ def main(global_config=None, **settings):
     """The WSGI application factory named in the .ini files."""
     app = make_config(global_config, **settings).make_wsgi_app()
     # Outside everything, pyramid_retry included: it copies the body before any tween runs.
-    return RequestBodyLimit(app, app.registry["app_settings"].max_request_body_size)
+    settings = app.registry["app_settings"]
+    return RequestBodyLimit(app, settings.max_request_body_size, upload_allowances(settings))
+
+
+def upload_allowances(settings) -> dict[str, int]:
+    """The paths that take file uploads, with the body each may send (the files plus room
+    for the form around them)."""
+    return {"/knowledge/upload": settings.knowledge_max_upload_size + 64 * 1024}

@@ -13,6 +13,7 @@ def import_all_models() -> None:
     from asthron.inbox import models as _inbox  # noqa: F401
     from asthron.jobs import models as _jobs  # noqa: F401
     from asthron.knowledge import models as _knowledge  # noqa: F401
+    from asthron.knowledge import source_models as _knowledge_sources  # noqa: F401
     from asthron.leads import models as _leads  # noqa: F401
     from asthron.notify import models as _notify  # noqa: F401
     from asthron.payments import models as _payments  # noqa: F401

@@ -138,6 +138,12 @@ def includeme(config):
     config.add_route("alerts.rule_delete", "/integrations/email/routing/{rule_id:\\d{1,9}}/delete")
 
     config.add_route("knowledge.list", "/knowledge")
+    config.add_route("knowledge.sources", "/knowledge/sources")
+    config.add_route("knowledge.upload", "/knowledge/upload")
+    config.add_route("knowledge.source", "/knowledge/sources/{source_id:\\d{1,9}}")
+    config.add_route("knowledge.source_crawl", "/knowledge/sources/{source_id:\\d{1,9}}/crawl")
+    config.add_route("knowledge.source_delete", "/knowledge/sources/{source_id:\\d{1,9}}/delete")
+    config.add_route("knowledge.crawl", "/knowledge/crawls/{crawl_id:\\d{1,9}}")
     config.add_route("knowledge.create", "/knowledge/new")
     config.add_route("knowledge.gaps", "/knowledge/gaps")
     config.add_route("knowledge.gaps_dismiss", "/knowledge/gaps/dismiss")

@@ -97,6 +97,13 @@ class AppSettings:
     widget_max_streams_per_ip: int = 0  # 0: half of the streams a process holds
     widget_max_wait: int = 25
     reply_workers: int = 8
+    # Knowledge in (asthron/knowledge/crawling.py, documents.py): the upload route's own body
+    # allowance, and a website crawl's limits.
+    knowledge_max_upload_size: int = 20 * 1024 * 1024
+    knowledge_crawl_seconds: int = 1800
+    knowledge_page_max_bytes: int = 2 * 1024 * 1024
+    knowledge_request_timeout: int = 10
+    knowledge_page_seconds: int = 30
     # Private destinations dashboard-typed URLs/hosts may reach anyway (asthron.security.ssrf).
     outbound_allowed_private_hosts: frozenset[str] = DEFAULT_ALLOWLIST
     templates_dir: Path = field(default_factory=lambda: Path("templates"))
@@ -224,6 +231,25 @@ class AppSettings:
             ),
             widget_max_wait=_int(get("widget.max_wait", 25), "asthron.widget.max_wait", 1),
             reply_workers=_int(get("reply_workers", 8), "asthron.reply_workers", 1),
+            knowledge_max_upload_size=_int(
+                get("knowledge.max_upload_size", 20 * 1024 * 1024),
+                "asthron.knowledge.max_upload_size",
+                1024,
+            ),
+            knowledge_crawl_seconds=_int(
+                get("knowledge.crawl_seconds", 1800), "asthron.knowledge.crawl_seconds", 1
+            ),
+            knowledge_page_max_bytes=_int(
+                get("knowledge.page_max_bytes", 2 * 1024 * 1024),
+                "asthron.knowledge.page_max_bytes",
+                1024,
+            ),
+            knowledge_request_timeout=_int(
+                get("knowledge.request_timeout", 10), "asthron.knowledge.request_timeout", 1
+            ),
+            knowledge_page_seconds=_int(
+                get("knowledge.page_seconds", 30), "asthron.knowledge.page_seconds", 1
+            ),
             outbound_allowed_private_hosts=allowed_private,
             templates_dir=Path(get("templates_dir", here / "templates")),
             migrations_dir=Path(get("migrations_dir", here / "migrations")),

@@ -13,6 +13,7 @@ from bench import (
     booking_slots,
     harness,
     inbox_list,
+    knowledge_import,
     message_roundtrip,
     retention_purge,
     stream_fanout,
@@ -29,6 +30,7 @@ BENCHMARKS = (
     answers,
     retention_purge,
     booking_slots,
+    knowledge_import,
 )
 
 

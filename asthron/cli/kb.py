@@ -1,4 +1,4 @@
-"""``asthron kb``: import knowledge-base articles from files."""
+"""``asthron kb``: import knowledge-base articles from files, crawl the website sources."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import click
 
 from asthron import audit
 from asthron.cli.output import echo, shown
-from asthron.knowledge import service
+from asthron.knowledge import service, sources
+from asthron.knowledge.crawling import run_crawl
 from asthron.knowledge.importing import plan_import
 from asthron.knowledge.search import search
+from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeSource
 
 
 @click.group("kb")
@@ -28,17 +30,20 @@ def kb_group():
 )
 @click.pass_obj
 def import_(obj, paths, publish):
-    """Import markdown or text files (or every such file in a folder, recursively).
+    """Import PDF, DOCX, Markdown, HTML or text files (or every such file in a folder,
+    recursively). Each file's name and type are kept on its article.
 
     Symlinks, files whose real path leaves the folder given, files in var/ or the secrets
-    file's folder, and files that are not UTF-8 text are refused, each with its reason; if any
-    is refused, nothing is imported.
+    file's folder, files over the size cap, encrypted PDFs, and files whose content is not what
+    their name says (a binary file named .md) are refused, each with its reason; if any is
+    refused, nothing is imported.
     """
     settings = obj.settings
     plan = plan_import(
         list(paths),
         private_dirs=[settings.var_dir, settings.secrets_file.parent],
         private_files=[settings.secrets_file],
+        max_bytes=settings.knowledge_max_upload_size,
     )
     for path, reason in plan.skipped:
         echo(f"skipped: {shown(path)}: {reason}", err=True)
@@ -49,14 +54,14 @@ def import_(obj, paths, publish):
             f"{len(plan.refused)} path(s) refused (listed above); nothing was imported"
         )
     if not plan.files:
-        raise click.ClickException("no .md, .markdown or .txt files found")
+        raise click.ClickException("no PDF, DOCX, Markdown, HTML or text files found")
     created = updated = 0
     state = "published" if publish else "draft"
     with obj.db() as db:
         for file in plan.files:
             try:
-                article, is_new = service.import_text(
-                    db, audit.Actor.cli(), file.path.name, file.text, published=publish
+                article, is_new = sources.import_document(
+                    db, audit.Actor.cli(), file.path.name, file.document, published=publish
                 )
             except service.KnowledgeError as exc:
                 raise click.ClickException(f"{shown(file.path)}: {exc}") from None
@@ -82,6 +87,59 @@ def search_(obj, query):
                 f"[{passage.score:.3f}] {shown(passage.title)} / {shown(passage.heading)}: "
                 f"{shown(text)}{flag}"
             )
+
+
+@kb_group.command("add-site")
+@click.argument("url")
+@click.option("--name", default="", help="A name for the source (default: the address).")
+@click.option("--max-pages", default=200, show_default=True, type=click.IntRange(1, 2000))
+@click.option(
+    "--every",
+    "recrawl_hours",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2160),
+    help="Re-crawl every N hours in the worker (0: only with `asthron kb crawl`).",
+)
+@click.option("--publish", is_flag=True, help="Publish new pages at once (else drafts).")
+@click.pass_obj
+def add_site(obj, url, name, max_pages, recrawl_hours, publish):
+    """Add a website source: URL is its sitemap or the page to start from."""
+    data = sources.SourceInput(name, url, max_pages, recrawl_hours, publish)
+    with obj.db() as db:
+        try:
+            source = sources.create_source(
+                db, audit.Actor.cli(), data, obj.settings.outbound_allowed_private_hosts
+            )
+        except sources.SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+        echo(f"Added source {source.id}: {shown(source.url)}")
+
+
+@kb_group.command("crawl")
+@click.argument("source_id", type=int)
+@click.pass_obj
+def crawl(obj, source_id):
+    """Crawl the website source SOURCE_ID now, here (not in the worker), and list the pages
+    that failed. Exits non-zero when the crawl itself failed."""
+    with obj.db() as db:
+        source = db.get(KnowledgeSource, source_id)
+        if source is None:
+            raise click.ClickException(f"no source {source_id} (see the dashboard's Sources)")
+        try:
+            crawl_id = sources.start_crawl(db, audit.Actor.cli(), source).id
+        except sources.SourceError as exc:
+            raise click.ClickException(str(exc)) from None
+    status = run_crawl(obj.registry, crawl_id)
+    with obj.db() as db:
+        for page in sources.pages_of_crawl(db, crawl_id):
+            if page.outcome in ("failed", "retired"):
+                echo(f"{page.outcome}: {shown(page.url)}: {shown(page.reason)}")
+        done = db.get(KnowledgeCrawl, crawl_id)
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((done.counts or {}).items()))
+        echo(f"Crawl {crawl_id} {status}: {counts or 'no pages'}. {shown(done.note)}".strip())
+    if status != "done":
+        raise click.ClickException(f"the crawl failed: {done.note}")
 
 
 def register(cli):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from asthron import upload_allowances
 from asthron.jobs.queue import huey
 
 
@@ -23,7 +24,10 @@ def waitress_options(settings, host: str, port: int) -> dict:
         "connection_limit": max(100, settings.waitress_threads + 100),
         # waitress's default is 1 GiB. It refuses a body of this size or more with 413 before
         # the app sees it, hence one byte more than the largest accepted.
-        "max_request_body_size": settings.max_request_body_size + 1,
+        "max_request_body_size": max(
+            settings.max_request_body_size, *upload_allowances(settings).values()
+        )
+        + 1,
     }
     if settings.trusted_proxies:
         if len(settings.trusted_proxies) != 1:

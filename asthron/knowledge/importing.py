@@ -1,9 +1,11 @@
 """Choosing and reading the files ``asthron kb import`` may turn into articles.
 
 Whatever is imported can be quoted to any anonymous visitor, so a file is read only when it is
-a regular text file of an accepted type that really lies inside the folder it was found in:
+a regular file of an accepted type (``knowledge.documents``: PDF, DOCX, Markdown, HTML, plain
+text, its content agreeing with its name) that really lies inside the folder it was found in:
 no symlinks (a link to ``var/secrets.json`` or ``/etc/shadow`` is refused, not followed), no
-hard links to the secrets, nothing from ``var/`` or the secrets file's folder, nothing binary.
+hard links to the secrets, nothing from ``var/`` or the secrets file's folder, no binary file
+posing as text, nothing over the size cap (read no further than the cap).
 Each refusal names its file, so the operator can see what was left out and why.
 """
 
@@ -14,19 +16,22 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from asthron.text import has_controls
+from asthron.knowledge.documents import (
+    MAX_DOCUMENT_BYTES,
+    TYPES,
+    Document,
+    DocumentError,
+    read_document,
+)
 
-IMPORT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
-MAX_IMPORT_BYTES = 1_000_000
-# Text may hold tabs, line breaks and form feeds; any other control character means the file
-# is binary (or crafted), not an article.
-ALLOWED_CONTROLS = "\t\n\r\f"
+IMPORT_SUFFIXES = frozenset(TYPES)
+KINDS_TEXT = "PDF, DOCX, Markdown, HTML or text file"
 
 
 @dataclass(frozen=True)
 class ImportFile:
     path: Path
-    text: str
+    document: Document
 
 
 @dataclass
@@ -68,7 +73,7 @@ def _private_inodes(private_dirs: list[Path], private_files: list[Path]) -> set[
     return inodes
 
 
-def _read_text(path: Path, private_inodes: set[tuple[int, int]]) -> str:
+def _read_document(path: Path, private_inodes: set[tuple[int, int]], max_bytes: int) -> Document:
     # O_NOFOLLOW: a file swapped for a symlink after the walk is still refused, not followed.
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
@@ -82,20 +87,21 @@ def _read_text(path: Path, private_inodes: set[tuple[int, int]]) -> str:
             raise _Refused("is not a regular file")
         if (info.st_dev, info.st_ino) in private_inodes:
             raise _Refused("is a link to a file in var/ or the secrets folder")
-        data = handle.read(MAX_IMPORT_BYTES + 1)
-    if len(data) > MAX_IMPORT_BYTES:
-        raise _Refused(f"is larger than {MAX_IMPORT_BYTES:,} bytes")
+        # A 50 MB file is refused from its size, before anything is read or parsed.
+        if info.st_size > max_bytes:
+            raise _Refused(f"is larger than {max_bytes:,} bytes, the most a file may have")
+        data = handle.read(max_bytes + 1)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Refused("is not UTF-8 text") from None
-    if has_controls(text, keep=ALLOWED_CONTROLS):
-        raise _Refused("contains control characters, so it is not a text document")
-    return text
+        return read_document(path.name, data, max_bytes)
+    except DocumentError as exc:
+        raise _Refused(str(exc)) from None
 
 
 def plan_import(
-    paths: list[Path], private_dirs: list[Path], private_files: list[Path] = ()
+    paths: list[Path],
+    private_dirs: list[Path],
+    private_files: list[Path] = (),
+    max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> ImportPlan:
     """Which of ``paths`` (files, or folders searched recursively) may be imported.
 
@@ -112,9 +118,9 @@ def plan_import(
             return
         if path.suffix.lower() not in IMPORT_SUFFIXES:
             if listed_in_folder:
-                plan.skipped.append((path, "not a .md, .markdown or .txt file"))
+                plan.skipped.append((path, f"not a {KINDS_TEXT}"))
             else:
-                plan.refused.append((path, "only .md, .markdown and .txt files can be imported"))
+                plan.refused.append((path, f"is not a {KINDS_TEXT}, so it cannot be imported"))
             return
         resolved = Path(os.path.realpath(path))
         if not _inside(resolved, folder):
@@ -124,7 +130,7 @@ def plan_import(
             plan.refused.append((path, "is in var/ or the secrets folder"))
             return
         try:
-            plan.files.append(ImportFile(path, _read_text(path, private_inodes)))
+            plan.files.append(ImportFile(path, _read_document(path, private_inodes, max_bytes)))
         except _Refused as exc:
             plan.refused.append((path, str(exc)))
 

@@ -26,6 +26,18 @@ class Article(Base):
     tags: Mapped[list] = mapped_column(sa.JSON, default=list)
     published: Mapped[bool] = mapped_column(default=True)
     source_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    # Where the text came from: written in the dashboard ("manual"), a file ("file": its name
+    # and type) or a website source ("website": the page's URL is source_url).
+    source_kind: Mapped[str] = mapped_column(
+        sa.String(16), default="manual", server_default="manual"
+    )
+    source_file: Mapped[str | None] = mapped_column(sa.String(300))
+    source_type: Mapped[str | None] = mapped_column(sa.String(16))
+    # No foreign key on purpose: SQLite adds one only by copying the table, and dropping the
+    # old articles table would cascade-delete every chunk. Removing a source clears it.
+    knowledge_source_id: Mapped[int | None] = mapped_column(index=True)
+    # A page gone from the website is retired (unpublished, kept), never deleted silently.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

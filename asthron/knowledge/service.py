@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -107,27 +106,3 @@ def delete_article(db: Session, actor: Actor, article: Article) -> None:
 
 def list_articles(db: Session) -> list[Article]:
     return list(db.scalars(sa.select(Article).order_by(Article.title)))
-
-
-def title_from_markdown(text: str, fallback: str) -> tuple[str, str]:
-    """Use a leading '# Title' line as the title, and the rest as the body."""
-    lines = text.lstrip("\ufeff").split("\n")
-    first = lines[0].strip() if lines else ""
-    if first.startswith("# "):
-        return first[2:].strip()[:200], "\n".join(lines[1:]).strip()
-    return fallback[:200], text.strip()
-
-
-def import_text(
-    db: Session, actor: Actor, name: str, text: str, published: bool = False
-) -> tuple[Article, bool]:
-    """Import one file's text (read by ``knowledge.importing``); an article with the same title
-    is updated in place. Imported articles are drafts unless ``published``: a file on disk has
-    had no one's review yet, and a published article is quoted to anonymous visitors."""
-    stem = Path(name).stem
-    title, body = title_from_markdown(text, stem.replace("-", " ").replace("_", " ").title())
-    existing = db.scalar(sa.select(Article).where(Article.title == title))
-    data = ArticleInput(title=title, body=body, tags=[], published=published)
-    if existing is not None:
-        return update_article(db, actor, existing, data), False
-    return create_article(db, actor, data), True

@@ -4,7 +4,8 @@ waitress refuses a larger body itself (``asthron serve`` sets its ``max_request_
 but behind another server nothing would: pyramid_retry copies every body before any view
 runs, and WebOb parses a whole form into memory, so one anonymous 150 MB ``POST /login`` grew
 the process by half a gigabyte. This middleware answers 413 before anything reads the body.
-No route takes uploads; one that does will need its own, larger allowance, streamed to disk.
+One route takes uploads (the knowledge import's files): it has its own, larger allowance
+(``allowances``, by exact path); WebOb spools such a body to a temporary file, not memory.
 """
 
 from __future__ import annotations
@@ -23,34 +24,47 @@ class RequestBodyLimit:
     """WSGI middleware around the Pyramid router; other attributes (``registry``) pass
     through to it."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, allowances: dict[str, int] | None = None):
         self.app = app
         self.limit = limit
+        self.allowances = dict(allowances or {})
+
+    @property
+    def largest(self) -> int:
+        """The largest body any path accepts (what waitress must let through)."""
+        return max([self.limit, *self.allowances.values()])
 
     def __getattr__(self, name):
         return getattr(self.app, name)
 
     def __call__(self, environ, start_response):
+        limit = self.allowances.get(environ.get("PATH_INFO", ""), self.limit)
         length = environ.get("CONTENT_LENGTH") or ""
         if length:
             if not (length.isascii() and length.isdigit()):
                 return self._refuse(environ, start_response, 400, "bad_request", "Bad length.")
-            if int(length) > self.limit:
-                return self._too_large(environ, start_response)
+            if int(length) > limit:
+                return self._too_large(environ, start_response, limit)
         elif (
             environ.get("wsgi.input_terminated")
             and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         ):
             # A chunked body has no length to check: read at most one byte past the limit.
-            body = environ["wsgi.input"].read(self.limit + 1)
-            if len(body) > self.limit:
-                return self._too_large(environ, start_response)
+            body = environ["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return self._too_large(environ, start_response, limit)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         return self.app(environ, start_response)
 
-    def _too_large(self, environ, start_response):
-        message = f"The request body is too large ({self.limit:,} bytes at most)."
+    def _too_large(self, environ, start_response, limit):
+        if limit != self.limit:
+            message = (
+                f"The upload is too large: files of at most {limit // (1024 * 1024):,} MB "
+                "in all can be sent at once."
+            )
+        else:
+            message = f"The request body is too large ({limit:,} bytes at most)."
         return self._refuse(environ, start_response, 413, "payload_too_large", message)
 
     @staticmethod

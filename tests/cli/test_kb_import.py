@@ -146,7 +146,10 @@ def test_other_file_types_in_a_folder_are_skipped_and_said_so(ready_cli, docs):
     result = ready_cli("kb", "import", str(docs))
 
     assert result.exit_code == 0, result.output
-    assert f"skipped: {docs / 'logo.png'}: not a .md, .markdown or .txt file" in result.output
+    assert (
+        f"skipped: {docs / 'logo.png'}: not a PDF, DOCX, Markdown, HTML or text file"
+        in result.output
+    )
 
 
 def test_imports_are_drafts_unless_published(ready_cli, docs):
@@ -168,3 +171,79 @@ def test_imports_are_drafts_unless_published(ready_cli, docs):
     imported = {t: p for t, p, _b in _articles(ready_cli) if t in ("Delivery", "Returns")}
     assert imported == {"Delivery": True, "Returns": True}
     assert "Delivery" in ready_cli("kb", "search", "deliver tuesdays").output
+
+
+SAMPLES = Path(__file__).parents[1] / "knowledge" / "samples"
+READABLE_SAMPLES = [
+    "price-list.pdf",
+    "opening-hours.docx",
+    "warranty.md",
+    "rental.html",
+    "parking.txt",
+    "horaires-atelier.md",
+]
+
+
+def _sources(cli: Cli) -> dict[str, tuple[str, str, str]]:
+    engine = sa.create_engine(cli.database_url)
+    try:
+        with engine.connect() as connection:
+            return {
+                row.title: (row.source_kind, row.source_file, row.source_type)
+                for row in connection.execute(
+                    sa.text("SELECT title, source_kind, source_file, source_type FROM articles")
+                )
+            }
+    finally:
+        engine.dispose()
+
+
+def test_pdf_docx_markdown_html_and_text_files_become_articles_with_their_source(
+    ready_cli, tmp_path
+):
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    for name in READABLE_SAMPLES:
+        (folder / name).write_bytes((SAMPLES / name).read_bytes())
+
+    result = ready_cli("kb", "import", str(folder))
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 6 file(s) as draft: 6 new, 0 updated." in result.output
+    assert _sources(ready_cli) == {
+        "Bicycle repair price list": ("file", "price-list.pdf", "pdf"),
+        "Opening hours and holidays": ("file", "opening-hours.docx", "docx"),
+        "Warranty": ("file", "warranty.md", "markdown"),
+        "Bike rental": ("file", "rental.html", "html"),
+        "Parking": ("file", "parking.txt", "text"),
+        "Horaires de l'atelier": ("file", "horaires-atelier.md", "markdown"),
+    }
+    # Importing the same files again updates their articles rather than adding new ones.
+    again = ready_cli("kb", "import", str(folder))
+    assert "Imported 6 file(s) as draft: 0 new, 6 updated." in again.output
+
+
+def test_bad_files_are_refused_with_a_clear_message_and_a_non_zero_exit(ready_cli, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "encrypted.pdf").write_bytes((SAMPLES / "encrypted.pdf").read_bytes())
+    (folder / "notes.md").write_bytes((SAMPLES / "opening-hours.docx").read_bytes())
+    huge = folder / "scan.pdf"
+    with huge.open("wb") as handle:  # 50 MB, sparse: refused from its size, never read
+        handle.write(b"%PDF-1.7\n")
+        handle.truncate(50 * 1024 * 1024)
+    (folder / "warranty.md").write_bytes((SAMPLES / "warranty.md").read_bytes())
+    before = _articles(ready_cli)
+
+    result = ready_cli("kb", "import", str(folder))
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert _refusals(result.output) == {
+        "encrypted.pdf": "is an encrypted (password-protected) PDF; save a copy without a "
+        "password and import that",
+        "notes.md": "is a binary file (a PDF or an office document), not text",
+        "scan.pdf": "is larger than 20,971,520 bytes, the most a file may have",
+    }
+    assert result.output.splitlines()[-1].startswith("Error: 3 path(s) refused")
+    assert _articles(ready_cli) == before

@@ -249,6 +249,8 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "payment_id": 999993,
         "event_id": 999993,
         "connection_id": 999993,
+        "source_id": 999993,
+        "crawl_id": 999992,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }

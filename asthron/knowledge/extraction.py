@@ -1,0 +1,93 @@
+"""The readable main text of a web page, as markdown whose headings the chunker splits at.
+
+trafilatura does the extraction (menus, footers, cookie banners and scripts left out). It is
+given the bytes we fetched ourselves and never fetches anything. Link discovery for the crawler
+reads the raw page with lxml, because the navigation that holds the links is exactly what the
+extraction leaves out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urldefrag, urljoin
+
+import lxml.html
+import trafilatura
+from trafilatura.settings import use_config
+
+from asthron.text import has_controls
+
+# Small FAQ pages are normal on a business site: trafilatura's defaults drop a page with fewer
+# than 250 extracted characters, which would lose "Opening hours: 9–17".
+_CONFIG = use_config()
+_CONFIG.set("DEFAULT", "MIN_EXTRACTED_SIZE", "20")
+_CONFIG.set("DEFAULT", "MIN_OUTPUT_SIZE", "10")
+_CONFIG.set("DEFAULT", "MIN_EXTRACTED_COMM_SIZE", "1")
+_CONFIG.set("DEFAULT", "MIN_OUTPUT_COMM_SIZE", "1")
+_CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # signals only work in the main thread
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+
+
+@dataclass(frozen=True)
+class PageText:
+    title: str
+    body: str  # markdown: "# heading" lines and paragraphs
+
+
+def _clean_markdown(text: str) -> str:
+    lines = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        match = _HEADING.match(line.strip())
+        # trafilatura marks emphasis with ** and *: keep headings and text, drop the markers.
+        if match:
+            line = f"{match.group(1)} {match.group(2).replace('**', '').strip()}"
+        lines.append(line.rstrip())
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def page_text(html: bytes | str, url: str | None = None) -> PageText | None:
+    """The page's title and main text, or None when it has no readable text."""
+    if not html:
+        return None
+    try:
+        body = trafilatura.extract(
+            html,
+            url=url,
+            output_format="markdown",
+            include_comments=False,
+            include_tables=True,
+            include_images=False,
+            include_links=False,
+            include_formatting=True,
+            config=_CONFIG,
+        )
+        body = _clean_markdown(body or "")
+        if not body or has_controls(body, keep="\t\n\r\f"):
+            return None
+        metadata = trafilatura.extract_metadata(html, default_url=url, extensive=False)
+    except (ValueError, TypeError, lxml.etree.ParserError):
+        return None
+    title = (getattr(metadata, "title", None) or "").strip()
+    return PageText(title=" ".join(title.split())[:200], body=body)
+
+
+def page_links(html: bytes, base_url: str) -> list[str]:
+    """The absolute http(s) addresses the page links to, without fragments, in page order."""
+    try:
+        tree = lxml.html.fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return []
+    base = tree.xpath("string(//base/@href)").strip()
+    base_url = urljoin(base_url, base) if base else base_url
+    links: list[str] = []
+    for href in tree.xpath("//a/@href"):
+        href = str(href).strip()
+        if not href or href.startswith(("#", "mailto:", "tel:", "javascript:")):
+            continue
+        absolute, _fragment = urldefrag(urljoin(base_url, href))
+        if absolute.startswith(("http://", "https://")) and absolute not in links:
+            links.append(absolute)
+    return links
