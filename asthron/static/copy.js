@@ -8,20 +8,17 @@
     var label = button.textContent;
     button.hidden = false;
     button.addEventListener("click", function () {
-      var done = function () {
-        button.textContent = "Copied";
-        setTimeout(function () { button.textContent = label; }, 2000);
-      };
+      source.focus();
       source.select();
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(source.value).then(done, function () {
-          document.execCommand("copy");
-          done();
-        });
-      } else {
-        document.execCommand("copy");
-        done();
+      // execCommand works inside the click on any origin; the Clipboard API needs a secure
+      // context and may wait on a permission, so it is only the fallback.
+      var copied = false;
+      try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+      if (!copied && navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(source.value).catch(function () {});
       }
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 2000);
     });
   });
 })();

@@ -67,7 +67,7 @@ def first_run(tmp_path, browser):
         text=True,
     )
     try:
-        wait_for(base + "/healthz", process)
+        wait_for(base + "/login", process)
         yield base, setup.stdout
     finally:
         process.terminate()
