@@ -89,6 +89,23 @@ def test_without_email_the_page_says_so_and_shows_the_link_once(app, make_user, 
     assert users_with(run_in_tm, "new.member@example.com") == [("admin", "Jo Iner", True)]
 
 
+def test_a_failed_invitation_email_is_shown_as_failed(
+    app, make_user, login, run_in_tm, smtp_server, configure_smtp
+):
+    configure_smtp(smtp_server(start=False))
+    browser = client(app)
+    login(make_user("owner"), app=browser)
+    form = {"email": "bounce@example.com", "role": "staff", "csrf_token": csrf(browser)}
+    browser.post("/team/invite", form, status=200)
+    run_in_tm(
+        lambda db: db.execute(
+            sa.update(OutboxItem).values(state="failed", last_error="550 no such user")
+        )
+    )
+    row = browser.get("/team").html.select_one("tr:has(button[aria-label])")
+    assert "bounce@example.com" in row.get_text() and "email failed" in row.get_text()
+
+
 def test_a_new_link_replaces_the_old_one(app, make_user, login, run_in_tm):
     browser = client(app)
     login(make_user("owner"), app=browser)
