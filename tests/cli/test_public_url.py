@@ -24,7 +24,7 @@ def test_the_environment_overrides_the_file(monkeypatch):
     "bad", ["127.0.0.1:7201", "ftp://example.com", "http://", "http://h:99999"]
 )
 def test_a_malformed_address_is_a_settings_error(bad):
-    with pytest.raises(SettingsError, match="asthron.public_url"):
+    with pytest.raises(SettingsError, match=r"asthron\.public_url"):
         AppSettings.from_ini({**BASE, "asthron.public_url": bad})
 
 

@@ -18,10 +18,8 @@ from tests.fixtures.visitors import ORIGIN
 
 def step_states(page) -> dict[str, str]:
     """{"install": "todo", "knowledge": "done", ...} from the checklist's markup."""
-    return dict(
-        (key, state)
-        for state, key in re.findall(r'<li class="(done|todo)" data-step="(\w+)"', page.text)
-    )
+    found = re.findall(r'<li class="(done|todo)" data-step="(\w+)"', page.text)
+    return {key: state for state, key in found}
 
 
 def stat(page, name: str) -> str:

@@ -39,7 +39,7 @@ def test_badges_are_read_again_after_their_ttl():
 def test_a_route_is_in_the_menu_once():
     navigation = Navigation()
     navigation.add(NavItem("Leads", "Leads", "leads.list"))
-    with pytest.raises(ValueError, match="leads.list"):
+    with pytest.raises(ValueError, match=r"leads\.list"):
         navigation.add(NavItem("Settings", "Leads again", "leads.list"))
 
 
