@@ -31,6 +31,8 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include("pyramid_jinja2")
     config.include(".rendering")
     config.include(".security")
+    # The dashboard's menu: each feature's includeme adds its links (add_nav_item).
+    config.include(".navigation")
     # The layers, bottom up (docs/architecture.md): each may use what was included before it.
     config.include(".audit")
     # notify first within its layer: accounts registers its invitation email with it.
@@ -61,6 +63,9 @@ def make_config(global_config=None, **settings) -> Configurator:
     # Retention, subject export/erase, backups, keys: reads the others only via metadata.
     config.include(".privacy")
     config.include(".health")
+    # The home page reads every feature's numbers, so it comes after them (and above them in
+    # the layers).
+    config.include(".dashboard")
     # Every route lives in one file.
     config.include(".routes")
     # The provider modules hold no views and import heavy SDKs (~70 MiB); they are loaded only

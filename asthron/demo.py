@@ -46,8 +46,48 @@ def demo_origins(public_url: str) -> list[str]:
     return sorted(f"{parts.scheme}://{host}{port}" for host in hosts)
 
 
+DEMO_SITE_NAME = "Demo shop"
+
+
+def _is_loopback_demo_link(url: str) -> bool:
+    """A privacy link an earlier ``setup --demo`` wrote (``http://127.0.0.1:6543/demo``)."""
+    parts = urlsplit(url)
+    return parts.hostname in {"127.0.0.1", "localhost"} and parts.path == "/demo"
+
+
+def _follow_public_url(db: Session, actor, public_url: str) -> bool:
+    """Make the demo site allow the app's current address, for a run on another port or
+    host than the one setup first saw; its old privacy link (the /demo page at the old
+    address) gives way to the privacy page Asthron serves at whatever address is used."""
+    site = next((s for s in sites.list_sites(db) if s.name == DEMO_SITE_NAME), None)
+    if site is None:
+        return False
+    origins = list(site.allowed_origins or [])
+    missing = [o for o in demo_origins(public_url) if o not in origins]
+    stale_link = bool(site.privacy_url) and _is_loopback_demo_link(site.privacy_url)
+    if not missing and not stale_link:
+        return False
+    data = sites.SiteInput(
+        site.name,
+        origins + missing,
+        title=site.title,
+        greeting=site.greeting,
+        accent_color=site.accent_color,
+        position=site.position,
+        language=site.language,
+        timezone=site.timezone,
+        business_hours=site.business_hours,
+        holidays=site.holidays,
+        privacy_notice=site.privacy_notice,
+        privacy_url="" if stale_link else site.privacy_url,
+    )
+    sites.update_site(db, actor, site, data)
+    return True
+
+
 def seed_demo(db: Session, public_url: str) -> list[str]:
-    """Create the demo site and articles unless they exist; returns what was created."""
+    """Create the demo site and articles unless they exist; returns what was created or
+    changed."""
     created = []
     actor = audit.Actor.cli()
     if not sites.list_sites(db):
@@ -55,7 +95,7 @@ def seed_demo(db: Session, public_url: str) -> list[str]:
             db,
             actor,
             sites.SiteInput(
-                "Demo shop",
+                DEMO_SITE_NAME,
                 demo_origins(public_url),
                 title="Chat with Demo shop",
                 greeting="Hi! Ask me about opening hours, delivery or returns.",
@@ -63,12 +103,16 @@ def seed_demo(db: Session, public_url: str) -> list[str]:
                     "This chat is stored so our team can follow up. Don't share passwords or "
                     "payment details here."
                 ),
-                privacy_url=f"{public_url}/demo",
+                # Empty: the widget links to /privacy/<site key> at the address it was
+                # loaded from (sites/config.py), so the link follows any port or host.
+                privacy_url="",
             ),
         )
-        created.append("the demo site")
+        created.append("created the demo site")
+    elif _follow_public_url(db, actor, public_url):
+        created.append(f"allowed {public_url} on the demo site")
     if not knowledge.list_articles(db):
         for title, body in DEMO_ARTICLES:
             knowledge.create_article(db, actor, knowledge.ArticleInput(title, body, ["demo"]))
-        created.append(f"{len(DEMO_ARTICLES)} demo articles")
+        created.append(f"created {len(DEMO_ARTICLES)} demo articles")
     return created

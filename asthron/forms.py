@@ -70,7 +70,7 @@ NOTICES = {
     "password_changed": "Your password was changed. Your other sessions were signed out.",
     "session_revoked": "The session was signed out.",
     "sessions_revoked": "All of this member's sessions were signed out.",
-    "invited": "The invitation was sent.",
+    "theme_changed": "Your dashboard theme is saved.",
     "invitation_revoked": "The invitation was revoked.",
     "role_changed": "The role was changed.",
     "deactivated": "The member was deactivated and signed out everywhere.",

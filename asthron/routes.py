@@ -9,6 +9,7 @@ def includeme(config):
     config.add_route("accounts.logout", "/logout")
     config.add_route("accounts.password", "/account/password")
     config.add_route("accounts.sessions", "/account/sessions")
+    config.add_route("accounts.theme", "/account/theme")
     config.add_route("accounts.session_revoke", "/account/sessions/{session_id:\\d{1,9}}/revoke")
     config.add_route("accounts.invitation", "/invitations/{token}")
 

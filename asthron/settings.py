@@ -10,12 +10,43 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from asthron.security.ssrf import DEFAULT_ALLOWLIST, parse_allowlist
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:6543"
+
+
+def _public_url(value) -> str:
+    """The address people use: scheme, host, optional port and path, without a trailing /."""
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError("asthron.public_url must be an http:// or https:// address")
+    try:
+        parts.port  # noqa: B018 - a port out of range raises here
+    except ValueError:
+        raise SettingsError("asthron.public_url has an invalid port") from None
+    return text
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_PORT = 6543
+
+
+def local_port(public_url: str) -> int:
+    """The port ``asthron serve`` listens on by default: the public address's own port when
+    that address is this machine (a first run on ``http://127.0.0.1:7201``), else 6543 (a
+    proxy in front forwards to it)."""
+    parts = urlsplit(public_url)
+    if parts.hostname in LOOPBACK_HOSTS:
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    return DEFAULT_PORT
 
 
 def _bool(value, name: str) -> bool:
@@ -68,7 +99,7 @@ class AppSettings:
     database_url: str
     huey_url: str
     secrets_file: Path
-    public_url: str = "http://127.0.0.1:6543"
+    public_url: str = DEFAULT_PUBLIC_URL
     production: bool = False
     notifier: str = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -133,7 +164,8 @@ class AppSettings:
         """Build settings from the [app:main] section (already %(here)s-expanded).
 
         ``ASTHRON_DATABASE_URL`` and ``ASTHRON_HUEY_URL`` override the file, so tests and
-        containers can point one .ini at another database.
+        containers can point one .ini at another database; ``ASTHRON_PUBLIC_URL`` overrides
+        ``asthron.public_url`` (``scripts/run`` sets it from ``ASTHRON_PORT``).
         """
 
         def get(key, default=None):
@@ -162,7 +194,9 @@ class AppSettings:
             database_url=database_url,
             huey_url=huey_url,
             secrets_file=Path(get("secrets_file", here / "var" / "secrets.json")),
-            public_url=str(get("public_url", "http://127.0.0.1:6543")).rstrip("/"),
+            public_url=_public_url(
+                os.environ.get("ASTHRON_PUBLIC_URL") or get("public_url", DEFAULT_PUBLIC_URL)
+            ),
             production=_bool(get("production", False), "asthron.production"),
             notifier=notifier,
             redis_url=get("redis_url", "redis://127.0.0.1:6379/0"),

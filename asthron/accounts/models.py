@@ -11,12 +11,15 @@ from asthron.db import Base, UTCDateTime, utcnow
 from asthron.personal_data import personal_data
 
 ROLES = ("owner", "admin", "staff")
+# How the dashboard looks for a user: as their system prefers, or always light or dark.
+THEMES = ("auto", "light", "dark")
 
 
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         sa.CheckConstraint("role IN ('owner', 'admin', 'staff')", name="role"),
+        sa.CheckConstraint("theme IN ('auto', 'light', 'dark')", name="theme"),
         # The email is stored lower-cased, so this unique index is case-insensitive.
         sa.UniqueConstraint("email"),
         personal_data(
@@ -35,6 +38,7 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    theme: Mapped[str] = mapped_column(sa.String(8), default="auto")
 
     sessions: Mapped[list[UserSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -89,6 +93,9 @@ class Invitation(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The outbox row of the invitation email, so the team page can say whether it went out
+    # (no foreign key: the outbox's finished rows are purged on their own schedule).
+    email_outbox_id: Mapped[int | None]
 
 
 class LoginFailure(Base):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.accounts import passwords
-from asthron.accounts.models import ROLES, LoginFailure, User, UserSession
+from asthron.accounts.models import ROLES, THEMES, LoginFailure, User, UserSession
 from asthron.audit.service import Actor
 from asthron.db import utcnow
 from asthron.security.permissions import MANAGEABLE_ROLES
@@ -395,6 +395,17 @@ def _check_not_last_owner(db: Session, target: User) -> None:
     ).all()
     if len(owners) <= 1:
         raise AccountError("There must always be at least one active owner.")
+
+
+def set_theme(db: Session, actor: Actor, user: User, theme) -> None:
+    """How the dashboard looks for this user: "auto" follows their system's light or dark
+    preference, "light" and "dark" override it."""
+    if theme not in THEMES:
+        raise AccountError("Choose automatic, light or dark.")
+    if user.theme == theme:
+        return
+    old, user.theme = user.theme, theme
+    audit.record(db, actor, "user.theme_change", "user", user.id, {"from": old, "to": theme})
 
 
 def set_role(db: Session, actor: Actor, acting_role: str, target: User, role: str) -> None:

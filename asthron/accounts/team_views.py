@@ -13,7 +13,7 @@ from asthron.accounts import invitations
 from asthron.accounts import service as accounts
 from asthron.accounts.models import ROLES, User
 from asthron.forms import field, matched_id, notice, redirect
-from asthron.notify.service import queue_templated_email
+from asthron.notify.service import delivery_states, email_configured, queue_templated_email
 from asthron.security.permissions import MANAGEABLE_ROLES, Permission
 
 
@@ -24,13 +24,29 @@ def _member(request) -> User:
     return user
 
 
-def _page(request, error=None, status=200):
+def _email_status(invitation, states) -> str:
+    """What became of an invitation's email, in words for the team page."""
+    if invitation.email_outbox_id is None:
+        return "not emailed"
+    state, error = states.get(invitation.email_outbox_id, ("done", None))
+    if state == "done":
+        return "emailed"
+    if state == "failed":
+        return "email failed"
+    return "email not sent yet" + (" (retrying)" if error else "")
+
+
+def _page(request, error=None, status=200, invite_result=None):
     request.response.status_code = status
+    pending = invitations.pending_invitations(request.db)
+    states = delivery_states(request.db, [i.email_outbox_id for i in pending])
     return {
         "members": accounts.list_users(request.db),
-        "invitations": invitations.pending_invitations(request.db),
+        "invitations": [(i, _email_status(i, states)) for i in pending],
         "roles": ROLES,
         "grantable": sorted(MANAGEABLE_ROLES[request.user.role]),
+        "email_configured": email_configured(request.db),
+        "invite_result": invite_result,
         "error": error,
         "notice": notice(request),
     }
@@ -70,14 +86,31 @@ def invite(request):
         )
     except accounts.AccountError as exc:
         return _refused(request, exc)
-    values = {
-        "inviter": request.user.display_name,
-        "link": request.route_url("accounts.invitation", token=token),
-        "role": invitation.role,
-        "expires_at": invitation.expires_at,
-    }
-    queue_templated_email(request.db, invitation.email, "invitation", **values)
-    return redirect(request, "team.list", "invited")
+    link = request.route_url("accounts.invitation", token=token)
+    emailed = email_configured(request.db)
+    if emailed:
+        item = queue_templated_email(
+            request.db,
+            invitation.email,
+            "invitation",
+            inviter=request.user.display_name,
+            link=link,
+            role=invitation.role,
+            expires_at=invitation.expires_at,
+        )
+        invitation.email_outbox_id = item.id
+    # The link is shown once, on this answer (only its hash is stored): without email it is
+    # the only way in, and with email it is the fallback if delivery fails. A redirect would
+    # lose it, so the page is rendered here.
+    return _page(
+        request,
+        invite_result={
+            "email": invitation.email,
+            "link": link,
+            "emailed": emailed,
+            "expires_at": invitation.expires_at,
+        },
+    )
 
 
 @view_config(

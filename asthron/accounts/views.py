@@ -1,4 +1,4 @@
-"""Login, logout, password, my sessions, invitation acceptance and the dashboard home."""
+"""Login, logout, password, my sessions, the dashboard theme and invitation acceptance."""
 
 from __future__ import annotations
 
@@ -33,16 +33,6 @@ def _start_login(request, user, response):
     new = accounts.start_session(request.db, user, _client_ip(request), request.user_agent)
     set_session_cookie(request, response, new.token)
     return response
-
-
-@view_config(
-    route_name="dashboard.home",
-    renderer="dashboard/home.html",
-    permission=Permission.DASHBOARD,
-    request_method="GET",
-)
-def home(request):
-    return {"notice": notice(request)}
 
 
 @view_config(route_name="accounts.login", renderer="accounts/login.html", request_method="GET")
@@ -150,6 +140,23 @@ def revoke_my_session(request):
         clear_session_cookie(request, response)
         return response
     return redirect(request, "accounts.sessions", "session_revoked")
+
+
+@view_config(
+    route_name="accounts.theme",
+    renderer="accounts/sessions.html",
+    permission=Permission.DASHBOARD,
+    request_method="POST",
+)
+def theme(request):
+    try:
+        accounts.set_theme(request.db, request.actor, request.user, field(request, "theme", 8))
+    except accounts.AccountError as exc:
+        request.response.status_code = 400
+        values = my_sessions(request)
+        values["error"] = str(exc)
+        return values
+    return redirect(request, "accounts.sessions", "theme_changed")
 
 
 @view_config(

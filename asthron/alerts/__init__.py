@@ -7,9 +7,18 @@ Features raise alerts with ``asthron.alerts.service.send_alert``; this package s
 
 # Importing the tasks registers the periodic digest sender.
 from asthron.alerts import tasks  # noqa: F401
+from asthron.security.permissions import Permission
 
 
 def includeme(config):
+    config.add_nav_item(
+        "Settings",
+        "Email routing",
+        "alerts.rules",
+        Permission.SETTINGS,
+        match=("alerts.",),
+        order=41,
+    )
     config.add_email_template(
         "alert_digest",
         "The hourly or daily digest of a routing rule",

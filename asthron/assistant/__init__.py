@@ -8,10 +8,23 @@ from asthron.assistant.models import AssistantProfile, ProviderConfig
 from asthron.assistant.provider_pool import ProviderPool
 from asthron.assistant.responder import AssistantResponder
 from asthron.knowledge.embeddings import EMBEDDER_SLOT
+from asthron.security.permissions import Permission
 from asthron.snapshots import watch
 
 
 def includeme(config):
+    config.add_nav_item("Settings", "Assistant", "assistant.profile", Permission.SETTINGS, order=20)
+    config.add_nav_item(
+        "Settings",
+        "AI providers",
+        "assistant.providers",
+        Permission.INTEGRATIONS,
+        match=("assistant.providers", "assistant.prices"),
+        order=30,
+    )
+    config.add_nav_item(
+        "Usage", "Usage", "usage.dashboard", Permission.SETTINGS, match=("assistant.budget",)
+    )
     registry = config.registry
     config.add_email_template(
         "budget_warning",

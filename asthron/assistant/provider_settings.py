@@ -136,3 +136,10 @@ def slot_provider(db: Session, settings, box, slot: str) -> EffectiveProvider | 
     if row is not None:
         return _from_row(row, box)
     return _from_ini(settings, slot)
+
+
+def record_test(db: Session, actor: Actor, slot: str, kind: str, ok: bool) -> None:
+    """Audit a connection test; the home page's checklist ticks "connect and test" from a
+    passed one (``ai.provider_test_ok``)."""
+    action = "ai.provider_test_ok" if ok else "ai.provider_test_failed"
+    audit.record(db, actor, action, "provider_config", None, {"slot": slot, "kind": kind})

@@ -275,6 +275,8 @@ def provider_test(request):
         discover=True,
         allowed_private=request.app_settings.outbound_allowed_private_hosts,
     )
+    # A passed test is recorded: the home page's checklist ticks "connect and test" from it.
+    provider_settings.record_test(request.db, request.actor, slot, effective.kind, result.ok)
     return _providers_page(request, tests={slot: result})
 
 

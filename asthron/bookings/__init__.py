@@ -6,6 +6,7 @@ It imports no other feature; it plugs into the message path through hooks.
 
 from asthron.bookings import chat, payment_events, tasks
 from asthron.bookings.models import BookingService
+from asthron.security.permissions import Permission
 from asthron.snapshots import watch
 
 
@@ -19,6 +20,30 @@ def includeme(config):
             "reason": "invalid_grant: the access was revoked",
             "link": "https://example.com/bookings/calendars",
         },
+    )
+    config.add_nav_item(
+        "Conversations",
+        "Bookings",
+        "bookings.list",
+        Permission.BOOKINGS,
+        match=("bookings.list", "bookings.approve", "bookings.decline", "bookings.cancel"),
+        order=20,
+    )
+    config.add_nav_item(
+        "Settings",
+        "Booking setup",
+        "bookings.setup",
+        Permission.SETTINGS,
+        match=("bookings.service_", "bookings.resource_"),
+        order=25,
+    )
+    config.add_nav_item(
+        "Settings",
+        "Calendars",
+        "bookings.calendars",
+        Permission.BOOKINGS,
+        match=("bookings.calendar", "bookings.google_app"),
+        order=26,
     )
     # The assistant may offer the next free times (and the booking link) in its reply.
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)

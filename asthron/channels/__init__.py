@@ -6,8 +6,12 @@ system) go back through the ``outbound_message`` hook and the outbox (docs/archi
 """
 
 from asthron.channels import outbound, service
+from asthron.security.permissions import Permission
 
 
 def includeme(config):
+    config.add_nav_item(
+        "Settings", "Channels", "channels.list", Permission.CHANNELS, match=("channels.",), order=50
+    )
     config.add_message_hook("outbound_message", outbound.queue_outbound)
     config.add_message_hook("side_panels", service.channel_panel)

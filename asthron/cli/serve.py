@@ -6,6 +6,7 @@ import click
 
 from asthron import upload_allowances
 from asthron.jobs.queue import huey
+from asthron.settings import local_port
 
 
 def waitress_options(settings, host: str, port: int) -> dict:
@@ -43,13 +44,19 @@ def waitress_options(settings, host: str, port: int) -> dict:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=6543, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Default: the port of asthron.public_url when that is this machine, else 6543.",
+)
 @click.pass_obj
 def serve(obj, host, port):
     """Serve the web application with waitress."""
     import waitress
     from pyramid.paster import get_app, setup_logging
 
+    if port is None:
+        port = local_port(obj.settings.public_url)
     setup_logging(obj.config_path)
     options = waitress_options(obj.settings, host, port)
     app = get_app(obj.config_path, "main")

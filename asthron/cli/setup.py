@@ -88,7 +88,7 @@ def setup(obj, owner_email, owner_password_stdin, demo):
                 with os.fdopen(fd, "w") as handle:
                     handle.write(f"{owner.email}\n{password}\n")
         if demo:
-            changes.extend(f"created {what}" for what in seed_demo(db, settings.public_url))
+            changes.extend(seed_demo(db, settings.public_url))
         if changes:
             audit.record(
                 db, audit.Actor.cli(), "setup.run", summary={"changes": "; ".join(changes)}

@@ -214,6 +214,9 @@ class WidgetApi:
             verified_identity=verified,
         )
         request.response.status_code = 201
+        sites.note_widget_seen(
+            request.db, site, request.headers.get("Origin"), self.settings.public_url
+        )
         return {
             "visitor_token": token,
             "site_key": site.public_key,
@@ -232,6 +235,10 @@ class WidgetApi:
                 raise ApiError("Unknown site key.", "unknown_site")
             _cors(request, site)
         request.response.cache_control = "no-store"
+        # The home page's "installed" tick: the first load on one of the site's own pages.
+        sites.note_widget_seen(
+            request.db, site, request.headers.get("Origin"), self.settings.public_url
+        )
         config = widget_config(request, site)
         if visitor is not None:
             # The visitor's own state, so consent survives a cleared browser cache.

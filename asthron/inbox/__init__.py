@@ -6,8 +6,9 @@ qualified lead through the ``lead.qualified`` domain event; it imports no other 
 
 import datetime as dt
 
-from asthron.inbox import tasks, triggers
+from asthron.inbox import service, tasks, triggers
 from asthron.inbox.models import HandoffRules
+from asthron.security.permissions import Permission
 from asthron.snapshots import watch
 
 
@@ -32,6 +33,16 @@ def includeme(config):
             "minutes": 5,
             "link": "https://example.com/inbox/42",
         },
+    )
+    # The badge counts chats waiting for a person, on every page (navigation.py caches it).
+    config.add_nav_item(
+        "Conversations",
+        "Inbox",
+        "inbox.list",
+        Permission.CONVERSATIONS,
+        match=("inbox.", "conversations."),
+        badge=service.waiting_count,
+        order=10,
     )
     # A request for a person or an admin keyword hands off before the assistant replies.
     config.add_message_hook("on_visitor_message", triggers.on_visitor_message, order=50)

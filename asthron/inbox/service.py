@@ -310,6 +310,15 @@ def waiting_conversations(db: Session, limit: int = WAITING_ALERT_LIMIT) -> list
     ]
 
 
+def waiting_count(db: Session) -> int:
+    """How many open chats wait for a person (the menu's badge; a partial index serves it)."""
+    return db.scalar(
+        sa.select(sa.func.count())
+        .select_from(Conversation)
+        .where(Conversation.status == "open", Conversation.owner == "waiting")
+    )
+
+
 def waited(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
     """How long a chat has waited, for people: "just now", "4 min", "1 h 05 min"."""
     if since is None:

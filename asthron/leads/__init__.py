@@ -6,6 +6,7 @@ it imports no other feature.
 
 from asthron.leads import chat, tasks
 from asthron.leads.models import QualificationQuestion
+from asthron.security.permissions import Permission
 from asthron.snapshots import watch
 
 
@@ -24,6 +25,30 @@ def includeme(config):
             },
             "link": "https://example.com/leads/7",
         },
+    )
+    config.add_nav_item(
+        "Leads",
+        "Leads",
+        "leads.list",
+        Permission.LEADS,
+        match=(
+            "leads.detail",
+            "leads.update",
+            "leads.status",
+            "leads.assign",
+            "leads.tags",
+            "leads.note",
+            "leads.ai_note",
+            "leads.proposal",
+        ),
+    )
+    config.add_nav_item(
+        "Settings",
+        "Lead capture",
+        "leads.settings",
+        Permission.SETTINGS,
+        match=("leads.rules", "leads.question", "leads.site_form"),
+        order=35,
     )
     # The visitor's answer to the last qualification question is read after the inbox's
     # handoff rules (a chat handed to a person is not the assistant's to qualify) and before

@@ -2,8 +2,17 @@
 
 # Importing the service registers the email outbox handler.
 from asthron.notify import service  # noqa: F401
+from asthron.security.permissions import Permission
 
 
 def includeme(config):
     # config.add_email_template: the emails the owner may reword (notify/templates.py).
     config.include(".templates")
+    config.add_nav_item(
+        "Settings",
+        "Email",
+        "integrations.email",
+        Permission.INTEGRATIONS,
+        match=("integrations.email",),
+        order=40,
+    )

@@ -22,6 +22,7 @@ from asthron.accounts.service import normalize_email
 from asthron.audit.service import Actor
 from asthron.db import registry_of
 from asthron.forms import FormError
+from asthron.jobs.models import OutboxItem
 from asthron.jobs.service import JobContext, PermanentJobError, add_outbox_item, outbox_handler
 from asthron.notify.forms import SmtpSettingsForm
 from asthron.notify.models import EmailTemplate, SmtpSettings
@@ -84,6 +85,25 @@ class _PinnedSMTPSSL(smtplib.SMTP_SSL):
 
 def get_settings(db: Session) -> SmtpSettings | None:
     return db.get(SmtpSettings, 1)
+
+
+def email_configured(db: Session) -> bool:
+    """Whether outbound email is set up: without it a queued email waits until it is, so a
+    page must not say that one was sent."""
+    return get_settings(db) is not None
+
+
+def delivery_states(db: Session, outbox_ids) -> dict[int, tuple[str, str | None]]:
+    """(state, last error) of the given email outbox rows: pending, done or failed."""
+    ids = [i for i in outbox_ids if i is not None]
+    if not ids:
+        return {}
+    rows = db.execute(
+        sa.select(OutboxItem.id, OutboxItem.state, OutboxItem.last_error).where(
+            OutboxItem.id.in_(ids), OutboxItem.kind == EMAIL_KIND
+        )
+    )
+    return {row_id: (state, error) for row_id, state, error in rows}
 
 
 def save_settings(db: Session, box: SecretBox, actor: Actor, new: SmtpSettingsForm) -> SmtpSettings:

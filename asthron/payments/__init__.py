@@ -9,9 +9,26 @@ subscribe to.
 
 from asthron.payments import alerts, chat, service, tasks  # noqa: F401 - tasks: outbox handlers
 from asthron.payments.stripe_api import StripeOptions
+from asthron.security.permissions import Permission
 
 
 def includeme(config):
+    config.add_nav_item(
+        "Conversations",
+        "Payments",
+        "payments.list",
+        Permission.PAYMENTS,
+        match=("payments.detail", "payments.refund", "payments.request"),
+        order=30,
+    )
+    config.add_nav_item(
+        "Settings",
+        "Stripe",
+        "payments.settings",
+        Permission.INTEGRATIONS,
+        match=("payments.check",),
+        order=45,
+    )
     extra = config.registry["app_settings"].extra
     config.registry["stripe_options"] = StripeOptions.from_extra(extra)
     config.add_domain_event_subscriber("booking.held", service.payment_for_held_booking)

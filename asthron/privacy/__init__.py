@@ -5,7 +5,8 @@ It imports no other feature: every table declares its own personal-data rule
 """
 
 from asthron.privacy import tasks  # noqa: F401  (the worker's periodic retention purge)
+from asthron.security.permissions import Permission
 
 
 def includeme(config):
-    pass
+    config.add_nav_item("Settings", "Privacy", "privacy.page", Permission.DATA_DELETION, order=70)

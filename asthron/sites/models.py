@@ -44,5 +44,8 @@ class Site(Base):
     privacy_policy_effective: Mapped[dt.date | None] = mapped_column(sa.Date)
     # Signs visitor identities from the business's own backend (HMAC); Fernet-encrypted.
     identity_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    # When the widget first loaded on a page of the site's own (not the dashboard's /demo):
+    # the home page's "installed" tick (conversations/widget_api.py stamps it once).
+    widget_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -8,13 +8,16 @@ import hmac
 import re
 import secrets
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from zope.sqlalchemy import mark_changed
 
 from asthron import audit
 from asthron.audit.service import Actor
+from asthron.db import utcnow
 from asthron.forms import first_message
 from asthron.security.crypto import SecretDecryptionError, masked
 from asthron.sites.forms import SiteSettings
@@ -174,6 +177,38 @@ def origin_allowed(site: Site, origin: str | None) -> bool:
         return normalize_origin(origin) in (site.allowed_origins or [])
     except SiteError:
         return False
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _same_address(origin: str, public_url: str) -> bool:
+    """Whether ``origin`` is the app's own address (127.0.0.1 and localhost count as one)."""
+    try:
+        mine, theirs = urlsplit(normalize_origin(public_url)), urlsplit(normalize_origin(origin))
+    except SiteError:
+        return False
+    if mine.hostname in _LOOPBACK and theirs.hostname in _LOOPBACK:
+        return (mine.scheme, mine.port) == (theirs.scheme, theirs.port)
+    return mine == theirs
+
+
+def note_widget_seen(db: Session, site, origin: str | None, public_url: str) -> bool:
+    """Stamp ``widget_seen_at`` the first time the widget loads on one of the site's own
+    pages: an allowed origin that is not the dashboard's own address (its /demo page).
+    One conditional UPDATE, only while the stamp is missing; returns whether it stamped."""
+    if site.widget_seen_at is not None or not origin or not origin_allowed(site, origin):
+        return False
+    if _same_address(origin, public_url):
+        return False
+    stamped = db.execute(
+        sa.update(Site)
+        .where(Site.id == site.id, Site.widget_seen_at.is_(None))
+        .values(widget_seen_at=utcnow())
+    ).rowcount
+    if stamped:
+        mark_changed(db)
+    return bool(stamped)
 
 
 def embed_snippet(site: Site, public_url: str) -> str:

@@ -2,6 +2,7 @@
 Standard Webhooks spec, through the outbox, behind the SSRF guard (docs/webhooks.md)."""
 
 from asthron.domain_events import EVENT_KINDS
+from asthron.security.permissions import Permission
 
 # Importing the tasks registers the delivery outbox handler.
 from asthron.webhooks import service, tasks  # noqa: F401
@@ -12,6 +13,9 @@ def includeme(config):
         "webhook_disabled",
         "To the owners when a webhook endpoint is switched off",
         {"url": "https://crm.example.com/hooks/asthron", "reason": "410 Gone"},
+    )
+    config.add_nav_item(
+        "Settings", "Webhooks", "webhooks.list", Permission.WEBHOOKS, match=("webhooks.",), order=60
     )
     for kind in EVENT_KINDS:
         config.add_domain_event_subscriber(kind, service.on_domain_event)

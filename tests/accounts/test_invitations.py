@@ -52,15 +52,91 @@ def users_with(run_in_tm, email) -> list[tuple[str, str, bool]]:
     )
 
 
-def test_invite_from_the_team_page_and_accept_the_emailed_link(app, make_user, login, run_in_tm):
+def outbox_count(run_in_tm) -> int:
+    return run_in_tm(lambda db: db.scalar(sa.select(sa.func.count()).select_from(OutboxItem)))
+
+
+def shown_link(page) -> str:
+    return page.html.select_one("#invite-link")["value"]
+
+
+def test_without_email_the_page_says_so_and_shows_the_link_once(app, make_user, login, run_in_tm):
+    owner = make_user("owner")
+    browser = client(app)
+    login(owner, app=browser)
+    team = browser.get("/team")
+    assert "Email isn't set up" in team.text
+    assert "Create invitation link" in team.text
+    page = browser.post(
+        "/team/invite",
+        {"email": "New.Member@Example.com", "role": "admin", "csrf_token": csrf(browser)},
+        status=200,
+    )
+    assert "No email was sent to new.member@example.com" in page.text
+    assert "The invitation was sent" not in page.text
+    # Nothing waits in the outbox to claim otherwise later.
+    assert outbox_count(run_in_tm) == 0
+    link = shown_link(page)
+    assert link.startswith("http://localhost/invitations/")
+    # Shown once: the team page afterwards lists the invitation, never its link.
+    again = browser.get("/team")
+    assert link not in again.text
+    assert "not emailed" in again.text
+
+    newcomer = client(app)
+    token = link.rsplit("/", 1)[1]
+    assert accept(newcomer, token).status_int == 303
+    assert users_with(run_in_tm, "new.member@example.com") == [("admin", "Jo Iner", True)]
+
+
+def test_a_failed_invitation_email_is_shown_as_failed(
+    app, make_user, login, run_in_tm, smtp_server, configure_smtp
+):
+    configure_smtp(smtp_server(start=False))
+    browser = client(app)
+    login(make_user("owner"), app=browser)
+    form = {"email": "bounce@example.com", "role": "staff", "csrf_token": csrf(browser)}
+    browser.post("/team/invite", form, status=200)
+    run_in_tm(
+        lambda db: db.execute(
+            sa.update(OutboxItem).values(state="failed", last_error="550 no such user")
+        )
+    )
+    row = browser.get("/team").html.select_one("tr:has(button[aria-label])")
+    assert "bounce@example.com" in row.get_text() and "email failed" in row.get_text()
+
+
+def test_a_new_link_replaces_the_old_one(app, make_user, login, run_in_tm):
+    browser = client(app)
+    login(make_user("owner"), app=browser)
+    form = {"email": "late@example.com", "role": "staff", "csrf_token": csrf(browser)}
+    first = shown_link(browser.post("/team/invite", form, status=200))
+    team = browser.get("/team")
+    assert team.html.select_one('button[aria-label="New link for late@example.com"]')
+    second = shown_link(browser.post("/team/invite", form, status=200))
+    assert first != second
+    client(app).get(first.removeprefix("http://localhost"), status=404)
+    client(app).get(second.removeprefix("http://localhost"), status=200)
+
+
+def test_invite_from_the_team_page_and_accept_the_emailed_link(
+    app, make_user, login, run_in_tm, smtp_server, configure_smtp
+):
+    # Configured but not reachable yet: the email waits in the outbox.
+    configure_smtp(smtp_server(start=False))
     owner = make_user("owner")
     owner_browser = client(app)
     login(owner, app=owner_browser)
-    owner_browser.post(
+    page = owner_browser.post(
         "/team/invite",
         {"email": "New.Member@Example.com", "role": "admin", "csrf_token": csrf(owner_browser)},
-        status=303,
+        status=200,
     )
+    # Queued is not sent: the page says so, and still offers the link as a fallback.
+    assert "The invitation email is queued" in page.text
+    assert "was sent" not in page.text
+    page_link = shown_link(page)
+    assert "email not sent yet" in owner_browser.get("/team").text
     text = run_in_tm(
         lambda db: db.scalars(sa.select(OutboxItem).order_by(OutboxItem.id.desc())).first().payload
     )
@@ -71,6 +147,7 @@ def test_invite_from_the_team_page_and_accept_the_emailed_link(app, make_user, l
 
     text = unsealed(text, app.registry["secret_box"])
     token = re.search(r"/invitations/([\w-]+)", text["text"]).group(1)
+    assert page_link.endswith(token)
     # Only the hash of the link's token is kept with the invitation.
     stored = run_in_tm(lambda db: [i.token_hash for i in db.scalars(sa.select(Invitation))])
     assert token not in stored

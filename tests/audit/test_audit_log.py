@@ -33,6 +33,7 @@ AUDITED = {
     "team.deactivate": "user.deactivate",
     "team.reactivate": "user.reactivate",
     "accounts.session_revoke": "session.revoke",
+    "accounts.theme": "user.theme_change",
     "audit.export": "audit.export",
     "integrations.email": "email.settings_update",
     "accounts.invitation": "invitation.accept",
