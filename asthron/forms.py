@@ -94,6 +94,11 @@ NOTICES = {
     "webhook_deleted": "The webhook endpoint was deleted.",
     "webhook_test_queued": "A test event was queued: see the delivery log below.",
     "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
+    "booking_approved": "The booking was approved; the customer was told.",
+    "booking_declined": "The booking request was declined; the customer was told.",
+    "booking_cancelled": "The booking was cancelled; the customer was told.",
+    "booking_no_show": "The booking was marked a no-show.",
+    "booking_rescheduled": "The booking was moved; the customer was told.",
 }
 
 

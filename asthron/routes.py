@@ -40,7 +40,13 @@ def includeme(config):
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
 
     config.add_route("bookings.list", "/bookings")
-    config.add_route("bookings.decide", "/bookings/{booking_id:\\d{1,9}}/decide")
+    config.add_route("bookings.calendar", "/bookings/calendar")
+    # Staff actions on one booking (other pages link to these names).
+    config.add_route("bookings.approve", "/bookings/{booking_id:\\d{1,9}}/approve")
+    config.add_route("bookings.decline", "/bookings/{booking_id:\\d{1,9}}/decline")
+    config.add_route("bookings.cancel", "/bookings/{booking_id:\\d{1,9}}/cancel")
+    config.add_route("bookings.no_show", "/bookings/{booking_id:\\d{1,9}}/no-show")
+    config.add_route("bookings.reschedule", "/bookings/{booking_id:\\d{1,9}}/reschedule")
 
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")
@@ -69,6 +75,11 @@ def includeme(config):
     # The public booking page of a service, and the booking's own page (its random reference).
     config.add_route("bookings.page", "/book/{site_key}/{slug}")
     config.add_route("bookings.done", "/booked/{reference}")
+    # The customer's own links from the booking's emails (a random token each; see
+    # asthron/bookings/links.py): GET shows a page, only POST changes anything.
+    config.add_route("bookings.manage", "/booking/{token}")
+    config.add_route("bookings.manage_cancel", "/booking/{token}/cancel")
+    config.add_route("bookings.manage_reschedule", "/booking/{token}/reschedule")
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")

@@ -1,4 +1,5 @@
-"""The bookings' place on the message path: the assistant may offer the next free times."""
+"""The bookings' place on the message path: the assistant may offer the next free times; staff
+see a conversation's bookings beside it, and a person's bookings on their timeline."""
 
 from __future__ import annotations
 
@@ -8,8 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron.bookings import service as bookings
-from asthron.bookings.models import BookingService
-from asthron.conversations.hooks import PromptContribution
+from asthron.bookings.models import Booking, BookingService
+from asthron.bookings.notices import local_time
+from asthron.bookings.service import STATUS_LABELS
+from asthron.conversations.hooks import (
+    PromptContribution,
+    SidePanel,
+    TimelineEntry,
+    TimelineSubject,
+)
 from asthron.conversations.models import Conversation
 from asthron.db import registry_of, utcnow
 from asthron.sites.hours import zone
@@ -67,3 +75,71 @@ def open_slots_prompt(db: Session, conversation_id: int) -> PromptContribution |
 
 def _any_active_service(db: Session) -> bool:
     return bool(db.scalar(sa.select(sa.exists().where(BookingService.active))))
+
+
+# -- the bookings beside the conversation and on the person's timeline ---------------------------
+
+PANEL_BOOKINGS = 5
+TIMELINE_BOOKINGS = 50
+SHOWN = ("pending", "confirmed", "cancelled", "rejected", "no_show")
+
+
+def _described(db: Session, rows) -> list[tuple[Booking, str, str]]:
+    """(booking, service name, its time on the business's clock) for each row."""
+    out = []
+    for booking, service_name, timezone in rows:
+        out.append((booking, service_name, local_time(booking.starts_at, timezone)))
+    return out
+
+
+def _with_names(stmt):
+    return (
+        stmt.join(BookingService, BookingService.id == Booking.service_id)
+        .join(Site, Site.id == BookingService.site_id)
+        .where(Booking.status.in_(SHOWN))
+    )
+
+
+def booking_panel(db: Session, conversation_id: int) -> SidePanel | None:
+    """The conversation's bookings, beside the chat in the inbox, newest first."""
+    rows = db.execute(
+        _with_names(sa.select(Booking, BookingService.name, Site.timezone))
+        .where(Booking.conversation_id == conversation_id)
+        .order_by(Booking.starts_at.desc(), Booking.id.desc())
+        .limit(PANEL_BOOKINGS)
+    )
+    facts = [
+        (f"{name} · {STATUS_LABELS.get(booking.status, booking.status)}", when)
+        for booking, name, when in _described(db, rows)
+    ]
+    return SidePanel("Bookings", facts) if facts else None
+
+
+def booking_timeline(db: Session, subject: TimelineSubject) -> list[TimelineEntry]:
+    """The person's bookings (made in their conversations, or with their email or phone)."""
+    matches = []
+    if subject.conversation_ids:
+        matches.append(Booking.conversation_id.in_(subject.conversation_ids))
+    if subject.email:
+        matches.append(Booking.customer_email == subject.email)
+    if subject.phone:
+        matches.append(Booking.customer_phone == subject.phone)
+    if not matches:
+        return []
+    rows = db.execute(
+        _with_names(sa.select(Booking, BookingService.name, Site.timezone))
+        .where(sa.or_(*matches))
+        .order_by(Booking.created_at.desc(), Booking.id.desc())
+        .limit(TIMELINE_BOOKINGS)
+    )
+    return [
+        TimelineEntry(
+            booking.created_at,
+            "booking",
+            f"{name}, {when}: {STATUS_LABELS.get(booking.status, booking.status)}"
+            f" (reference {booking.reference}).",
+            booking.customer_name or "customer",
+            booking.conversation_id,
+        )
+        for booking, name, when in _described(db, rows)
+    ]

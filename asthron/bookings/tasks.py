@@ -1,5 +1,5 @@
 """Background work: writing bookings into calendars (outbox: must not be lost) and reading
-calendars' busy times every few minutes."""
+calendars' busy times every few minutes, and sending the reminders that are due."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from huey import crontab
 from sqlalchemy.orm import Session
 
-from asthron.bookings import calendars
+from asthron.bookings import calendars, reminders
 from asthron.bookings.models import Booking, CalendarConnection
+from asthron.db import utcnow
 from asthron.jobs.queue import app_task
 from asthron.jobs.service import JobContext, add_outbox_item, outbox_handler
 
@@ -49,3 +50,9 @@ def sync_calendars(db: Session) -> None:
         except Exception:
             # One unreachable calendar never stops the others; its last_error says why.
             log.warning("calendar %s could not be read", connection.id, exc_info=True)
+
+
+@app_task(periodic=crontab(minute="*"))
+def send_booking_reminders(db: Session) -> int:
+    """Every minute: the reminders that are due (claimed one by one, so never sent twice)."""
+    return reminders.send_due_reminders(db, utcnow())

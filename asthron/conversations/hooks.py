@@ -20,10 +20,16 @@ equal order run in registration order.
     In the transaction that closed the conversation.
 ``side_panels(db, conversation_id) -> SidePanel | None``
     What a feature knows about the conversation, shown to staff beside it (the lead).
+``timeline_entries(db, subject: TimelineSubject) -> list[TimelineEntry]``
+    What a feature knows about one person, for their timeline (the lead's page): the subject
+    names their conversations, email and phone; a feature returns its entries (bookings).
+    Not on the message path, but the same registry, so one feature shows its facts on
+    another's page without importing it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +49,7 @@ POINTS = (
     "on_handoff",
     "on_close",
     "side_panels",
+    "timeline_entries",
 )
 
 
@@ -78,6 +85,24 @@ class HandoffRequested:
 class SidePanel:
     title: str
     facts: list[tuple[str, str]]  # (label, value), shown in order
+
+
+@dataclass(frozen=True)
+class TimelineSubject:
+    """One person as the timeline's owner knows them."""
+
+    conversation_ids: tuple[int, ...] = ()
+    email: str | None = None  # lower-cased
+    phone: str | None = None  # E.164
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: dt.datetime
+    kind: str  # shown as a label: "booking"
+    body: str
+    actor: str = "system"
+    conversation_id: int | None = None
 
 
 class UnknownHookPoint(ValueError):
@@ -128,6 +153,9 @@ class MessageHooks:
     def side_panels(self, db: Session, conversation_id: int) -> list[SidePanel]:
         found = (hook(db, conversation_id) for hook in self.hooks("side_panels"))
         return [panel for panel in found if panel is not None]
+
+    def timeline_entries(self, db: Session, subject: TimelineSubject) -> list[TimelineEntry]:
+        return [entry for hook in self.hooks("timeline_entries") for entry in hook(db, subject)]
 
 
 def message_hooks(db: Session) -> MessageHooks:

@@ -29,6 +29,24 @@ SAMPLES = {
     "handoff.returned": {"conversation_id": 1, "site_id": 2, "user_id": 4},
     "lead.created": {"lead_id": 5, "source": "chat", "conversation_id": None},
     "lead.qualified": {"lead_id": 5, "conversation_id": 1},
+    **{
+        f"booking.{what}": {
+            "booking_id": 6,
+            "site_id": 2,
+            "service_id": 7,
+            "conversation_id": None,
+            "starts_at": "2026-03-03T09:00:00+00:00",
+            **extra,
+        }
+        for what, extra in {
+            "requested": {},
+            "confirmed": {},
+            "rescheduled": {"previous_starts_at": "2026-03-02T09:00:00+00:00", "by": "staff"},
+            "cancelled": {"by": "customer"},
+            "declined": {},
+            "no_show": {},
+        }.items()
+    },
 }
 
 
