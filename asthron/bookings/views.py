@@ -131,8 +131,7 @@ def booking_done(request):
 # -- the staff's dashboard -------------------------------------------------------------------
 
 
-def _list_page(request, *, message=None, status=200, filters=None, errors=None):
-    request.response.status = status
+def _list_page(request, *, message=None, filters=None, errors=None):
     if filters is None:
         try:
             filters = parse_form(BookingFilters, request.GET)
@@ -199,16 +198,20 @@ def _staff_change(request, change, notice_key: str):
     except bookings.SlotTaken as taken:
         times = ", ".join(_local(request, booking, o.start) for o in taken.alternatives)
         message = str(taken) + (f" Free: {times}." if times else "")
-        return render_to_response(
-            "bookings/list.html", _list_page(request, message=message, status=409), request
-        )
+        return _list_response(request, message, 409)
     except bookings.BookingError as error:
-        return render_to_response(
-            "bookings/list.html", _list_page(request, message=str(error), status=400), request
-        )
+        return _list_response(request, str(error), 400)
     # The calendar event follows: confirmed, moved or cancelled.
     queue_calendar_write(request.db, booking)
     return redirect(request, "bookings.list", notice=notice_key)
+
+
+def _list_response(request, message: str, status: int):
+    response = render_to_response(
+        "bookings/list.html", _list_page(request, message=message), request
+    )
+    response.status = status
+    return response
 
 
 def _local(request, booking: Booking, moment: dt.datetime) -> str:
