@@ -14,7 +14,7 @@ from asthron.domain_events import EVENT_KINDS
 from asthron.webhooks import service, signing
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
-SCHEMA_RE = re.compile(r"### `([a-z.]+)`\n.*?```json\n(.*?)\n```", re.S)
+SCHEMA_RE = re.compile(r"### `([a-z._]+)`\n.*?```json\n(.*?)\n```", re.S)
 SAMPLES = {
     "conversation.created": {"conversation_id": 1, "site_id": 2, "visitor_id": 3},
     "conversation.closed": {"conversation_id": 1, "site_id": 2},
