@@ -84,12 +84,9 @@ TIMELINE_BOOKINGS = 50
 SHOWN = ("pending", "confirmed", "cancelled", "rejected", "no_show")
 
 
-def _described(db: Session, rows) -> list[tuple[Booking, str, str]]:
+def _described(rows) -> list[tuple[Booking, str, str]]:
     """(booking, service name, its time on the business's clock) for each row."""
-    out = []
-    for booking, service_name, timezone in rows:
-        out.append((booking, service_name, local_time(booking.starts_at, timezone)))
-    return out
+    return [(b, name, local_time(b.starts_at, timezone)) for b, name, timezone in rows]
 
 
 def _with_names(stmt):
@@ -110,7 +107,7 @@ def booking_panel(db: Session, conversation_id: int) -> SidePanel | None:
     )
     facts = [
         (f"{name} · {STATUS_LABELS.get(booking.status, booking.status)}", when)
-        for booking, name, when in _described(db, rows)
+        for booking, name, when in _described(rows)
     ]
     return SidePanel("Bookings", facts) if facts else None
 
@@ -141,5 +138,5 @@ def booking_timeline(db: Session, subject: TimelineSubject) -> list[TimelineEntr
             booking.customer_name or "customer",
             booking.conversation_id,
         )
-        for booking, name, when in _described(db, rows)
+        for booking, name, when in _described(rows)
     ]

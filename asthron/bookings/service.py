@@ -249,6 +249,8 @@ def _reserve(
 ) -> Booking:
     if start.tzinfo is None:
         raise BookingError("The time must carry its time zone.")
+    if start <= now:
+        raise BookingError("That time has passed. Please pick a time in the future.")
     resources = resources_of(db, service)
     ids = [r.id for r in resources]
     _lock_resources(db, ids)

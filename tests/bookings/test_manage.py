@@ -107,6 +107,22 @@ def test_confirmation_email_over_smtp_with_an_invitation_and_a_cancel_link(
     assert len(server.messages) == 4
 
 
+def test_a_past_time_on_the_booking_page_is_refused_plainly(testapp, registry, make_service):
+    url = _page_url(registry, make_service(min_notice_minutes=0))
+    page = testapp.get(url)
+    form = {
+        "csrf_token": CSRF_RE.search(page.text).group(1),
+        "slot": "2020-01-06T09:00:00+00:00",
+        "name": "Alice",
+        "email": "alice@example.com",
+        "phone": "",
+        "notes": "",
+    }
+    refused = testapp.post(url, form, status=400)
+    assert "That time has passed" in refused.text
+    assert emails(registry) == []
+
+
 def test_unknown_and_malformed_links_are_404_and_change_nothing(testapp, registry, make_service):
     url = _page_url(registry, make_service(min_notice_minutes=0))
     _book_on_page(testapp, url)
