@@ -33,14 +33,17 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".security")
     # The layers, bottom up (docs/architecture.md): each may use what was included before it.
     config.include(".audit")
-    config.include(".accounts")
+    # notify first within its layer: accounts registers its invitation email with it.
     config.include(".notify")
+    config.include(".accounts")
     config.include(".sites")
     config.include(".knowledge")
     # The message path: the event log, the hook points and the reply runner...
     config.include(".conversations")
     # ...whose responder is the assistant...
     config.include(".assistant")
+    # Email routing: below the features, which raise alerts through it.
+    config.include(".alerts")
     # ...and the features, which plug into it through hooks and domain events. The inbox's
     # on-visitor-message hook (handoff rules) is ordered before the leads' by its order value,
     # not by this list.

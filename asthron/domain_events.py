@@ -45,6 +45,10 @@ EVENT_KINDS: dict[str, str] = {
     "booking.cancelled": "booking: booking_id, site_id, service_id, conversation_id, starts_at, by",
     "booking.declined": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
     "booking.no_show": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
+    "lead.updated": "lead: lead_id, change (update, status, assign, tags, verified) and what "
+    "changed: fields, from/to, user_id or tags",
+    "message.created": "conversation: conversation_id, site_id, message_id, author (visitor, "
+    "assistant or staff), author_name, text",
 }
 
 Subscriber = Callable[[Session, "DomainEvent"], None]

@@ -28,6 +28,7 @@ ERROR_STATUS = {
     "not_owner": 409,
     "conversation_closed": 409,
     "visitor_has_open_conversation": 409,
+    "slot_unavailable": 409,
     "payload_too_large": 413,
     "invalid_input": 422,
     "too_long": 422,

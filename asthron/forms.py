@@ -90,6 +90,10 @@ NOTICES = {
     "prices_saved": "The price table was saved.",
     "retention_saved": "The retention windows were saved.",
     "subject_erased": "Everything about that person was erased or anonymised.",
+    "alert_rule_saved": "The routing rule was saved.",
+    "alert_rule_deleted": "The routing rule was deleted.",
+    "template_saved": "Your wording of this email was saved.",
+    "template_reset": "This email is back to its default wording.",
     "webhook_saved": "The webhook endpoint was saved.",
     "webhook_deleted": "The webhook endpoint was deleted.",
     "webhook_test_queued": "A test event was queued: see the delivery log below.",
@@ -99,6 +103,8 @@ NOTICES = {
     "booking_cancelled": "The booking was cancelled; the customer was told.",
     "booking_no_show": "The booking was marked a no-show.",
     "booking_rescheduled": "The booking was moved; the customer was told.",
+    "booking_service_saved": "The service was saved.",
+    "booking_resource_saved": "Saved.",
 }
 
 

@@ -4,6 +4,7 @@
 def import_all_models() -> None:
     from asthron import domain_events as _domain_events  # noqa: F401
     from asthron.accounts import models as _accounts  # noqa: F401
+    from asthron.alerts import models as _alerts  # noqa: F401
     from asthron.assistant import models as _assistant  # noqa: F401
     from asthron.audit import models as _audit  # noqa: F401
     from asthron.bookings import models as _bookings  # noqa: F401

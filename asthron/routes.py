@@ -47,6 +47,16 @@ def includeme(config):
     config.add_route("bookings.cancel", "/bookings/{booking_id:\\d{1,9}}/cancel")
     config.add_route("bookings.no_show", "/bookings/{booking_id:\\d{1,9}}/no-show")
     config.add_route("bookings.reschedule", "/bookings/{booking_id:\\d{1,9}}/reschedule")
+    config.add_route("bookings.setup", "/bookings/setup")
+    config.add_route("bookings.service_new", "/bookings/setup/services/new")
+    config.add_route("bookings.service_edit", "/bookings/setup/services/{service_id:\\d{1,9}}")
+    config.add_route("bookings.resource_new", "/bookings/setup/resources/new")
+    booking_resource = "/bookings/setup/resources/{resource_id:\\d{1,9}}"
+    config.add_route("bookings.resource_edit", booking_resource)
+    config.add_route("bookings.resource_hours", booking_resource + "/hours")
+    config.add_route("bookings.resource_override", booking_resource + "/overrides")
+    config.add_route("bookings.resource_override_remove", booking_resource + "/overrides/remove")
+    config.add_route("bookings.resource_holidays", booking_resource + "/holidays")
 
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")
@@ -96,10 +106,20 @@ def includeme(config):
     config.add_route("widget_api.handoff", conversation + "/handoff")
     config.add_route("widget_api.lead", conversation + "/lead")
     config.add_route("widget_api.lead_form", conversation + "/lead-form")
+    config.add_route("widget_api.booking_slots", conversation + "/booking/slots")
+    config.add_route("widget_api.booking_hold", conversation + "/booking/hold")
+    config.add_route("widget_api.booking_confirm", conversation + "/booking/confirm")
     config.add_route("widget_api.offline_messages", api + "/offline-messages")
 
     config.add_route("integrations.email", "/integrations/email")
     config.add_route("integrations.email_test", "/integrations/email/test")
+    config.add_route("integrations.email_templates", "/integrations/email/templates")
+    config.add_route(
+        "integrations.email_template", "/integrations/email/templates/{name:[a-z_]{1,64}}"
+    )
+    config.add_route("alerts.rules", "/integrations/email/routing")
+    config.add_route("alerts.rule", "/integrations/email/routing/{rule_id:\\d{1,9}}")
+    config.add_route("alerts.rule_delete", "/integrations/email/routing/{rule_id:\\d{1,9}}/delete")
 
     config.add_route("knowledge.list", "/knowledge")
     config.add_route("knowledge.create", "/knowledge/new")

@@ -10,6 +10,11 @@ from asthron.snapshots import watch
 
 def includeme(config):
     registry = config.registry
+    config.add_email_template(
+        "budget_warning",
+        "To the owners when this month's AI spending nears the budget",
+        {"percent": 80, "spent": 40.0, "budget": 50.0},
+    )
     pool = ProviderPool(registry)
     registry["ai_providers"] = pool
     # The assistant is the reply runner's responder (the runner knows only the Responder

@@ -7,16 +7,31 @@ It imports no other feature; it plugs into the message path through hooks.
 """
 
 # tasks registers the outbox handler and the periodic tasks.
-from asthron.bookings import chat, tasks  # noqa: F401
+from asthron.bookings import chat, notices, panels, tasks  # noqa: F401
 from asthron.bookings.models import BookingService
 from asthron.snapshots import watch
 
 
 def includeme(config):
+    config.add_email_template(
+        "booking_customer",
+        "To the customer when their booking is confirmed, requested, moved, cancelled or "
+        "declined, and as a reminder (the invitation .ics is attached, not worded here)",
+        notices.CUSTOMER_SAMPLE,
+    )
+    config.add_email_template(
+        "booking_staff",
+        "To the staff member booked (else owners and admins) and routing rules: a new "
+        "booking or request, or a customer's cancellation or move",
+        notices.STAFF_SAMPLE,
+    )
     # The assistant may offer the next free times (and the booking link) in its reply.
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)
     # Staff see the conversation's bookings beside it, and a lead's bookings on its timeline.
-    config.add_message_hook("side_panels", chat.booking_panel)
-    config.add_message_hook("timeline_entries", chat.booking_timeline)
+    config.add_message_hook("side_panels", panels.booking_panel)
+    config.add_message_hook("timeline_entries", panels.booking_timeline)
+    # A visitor asking for an appointment gets the booking card (after the inbox's and the
+    # leads' hooks, which may hand the chat over or read a qualification answer).
+    config.add_message_hook("on_visitor_message", chat.offer_booking_card, order=70)
     # Whether any service is active is read on every visitor message, through a snapshot.
     watch(BookingService)

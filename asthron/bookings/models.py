@@ -77,6 +77,8 @@ class BookingService(Base):
     min_notice_minutes: Mapped[int] = mapped_column(default=60)
     window_days: Mapped[int] = mapped_column(default=60)
     daily_limit: Mapped[int | None] = mapped_column()  # per staff member or resource
+    # Per staff member or resource and week (Monday to Sunday in the site's time zone).
+    weekly_limit: Mapped[int | None] = mapped_column()
     price_cents: Mapped[int | None] = mapped_column()
     deposit_cents: Mapped[int | None] = mapped_column()
     currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")

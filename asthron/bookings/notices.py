@@ -5,7 +5,7 @@ reschedule/cancel link of its own while the booking is open, and the calendar in
 (.ics) when the booking is confirmed or moved, or its cancellation when it is cancelled. The
 staff member who serves the booking (their user account), or else the site's owners and
 admins, hear of new bookings, requests waiting for approval, and the customer's changes
-(``templates/email/booking_staff.*``).
+(``templates/email/booking_staff.*``), as alerts (``asthron.alerts``: routing rules apply).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron.accounts.models import User
+from asthron.alerts.service import Alert, send_alert
 from asthron.bookings.invitations import invitation, invitation_attachment
 from asthron.bookings.links import issue_link
 from asthron.bookings.models import Booking, BookingResource, BookingService
@@ -101,25 +102,79 @@ def staff_recipients(db: Session, booking: Booking) -> list[str]:
     )
 
 
+# what → the alert event (asthron/alerts/catalogue.py) the staff's email goes out under
+STAFF_ALERTS = {
+    "new": "booking.new",
+    "requested": "booking.new",
+    "cancelled": "booking.cancelled",
+    "rescheduled": "booking.rescheduled",
+}
+
+
 def staff_email(
     db: Session, booking: Booking, what: str, *, previous: dt.datetime | None = None
 ) -> None:
     """Tell the staff: ``what`` is new, requested, cancelled or rescheduled (by the
-    customer)."""
+    customer). It goes out as an alert, so the owner's routing rules may add recipients or
+    put it in a digest; the default recipients are ``staff_recipients``."""
     service = db.get(BookingService, booking.service_id)
     site = db.get(Site, service.site_id)
     resource = db.get(BookingResource, booking.resource_id)
-    for email in staff_recipients(db, booking):
-        queue_templated_email(
-            db,
-            email,
-            "booking_staff",
-            what=what,
-            booking=booking,
-            service=service,
-            site=site,
-            resource_name=resource.name if resource else "",
-            when=local_time(booking.starts_at, site.timezone),
-            previous=local_time(previous, site.timezone) if previous else None,
-            dashboard_url=f"{_public_url(db)}/bookings?status={booking.status}",
-        )
+    when = local_time(booking.starts_at, site.timezone)
+    link = f"{_public_url(db)}/bookings?status={booking.status}"
+    status = {"pending": "requested"}.get(booking.status, booking.status)
+    facts = {"service": service.name, "staff": resource.name if resource else "", "status": status}
+    if service.price_cents is not None:
+        facts["price"] = service.price_cents / 100
+    who = booking.customer_name or booking.customer_email or booking.reference
+    send_alert(
+        db,
+        Alert(
+            event=STAFF_ALERTS[what],
+            site_id=site.id,
+            facts=facts,
+            email="booking_staff",
+            values={
+                "what": what,
+                "booking": booking,
+                "service": service,
+                "site": site,
+                "resource_name": resource.name if resource else "",
+                "when": when,
+                "previous": local_time(previous, site.timezone) if previous else None,
+                "dashboard_url": link,
+            },
+            line=f"{service.name}, {when} — {who} ({what})",
+            link=link,
+            default_recipients=staff_recipients(db, booking),
+        ),
+    )
+
+
+# Sample values for the email editor (config.add_email_template) and its test.
+_SAMPLE_BOOKING = {
+    "reference": "q3Zt8xLk2mP0aB7c",
+    "customer_name": "Ada Lovelace",
+    "customer_email": "ada@example.com",
+    "customer_phone": "+442071234567",
+    "notes": "First visit",
+    "status": "confirmed",
+}
+_SAMPLE_COMMON = {
+    "booking": _SAMPLE_BOOKING,
+    "service": {"name": "Haircut", "duration_minutes": 30},
+    "site": {"name": "Salon", "timezone": "Europe/Berlin"},
+    "when": "Tuesday 03 March 2026, 10:00 (Europe/Berlin)",
+}
+CUSTOMER_SAMPLE = {
+    **_SAMPLE_COMMON,
+    "what": "confirmed",
+    "manage_url": "https://example.com/booking/7yQ2…",
+}
+STAFF_SAMPLE = {
+    **_SAMPLE_COMMON,
+    "what": "new",
+    "resource_name": "Stylist 1",
+    "previous": None,
+    "dashboard_url": "https://example.com/bookings?status=confirmed",
+}

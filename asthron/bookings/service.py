@@ -41,6 +41,9 @@ from asthron.sites.hours import zone
 from asthron.sites.models import Site
 
 HOLD_MINUTES = 10
+# Bookings read around a range: a whole week either side, for the weekly limit (and a day for
+# ranges past midnight and time zones).
+WEEK_MARGIN_DAYS = 8
 ALTERNATIVES = 5
 
 
@@ -92,6 +95,7 @@ def rules_for(service: BookingService) -> Rules:
         min_notice=service.min_notice_minutes * minutes,
         window=dt.timedelta(days=service.window_days),
         daily_limit=service.daily_limit,
+        weekly_limit=service.weekly_limit,
     )
 
 
@@ -140,7 +144,8 @@ def busy_times(
     db: Session, resource_ids: list[int], start: dt.datetime, end: dt.datetime, now: dt.datetime
 ) -> tuple[dict[int, list], dict[int, dict[dt.date, int]]]:
     """Per resource: busy intervals (bookings with their buffers, external calendar events)
-    meeting [start, end), and blocking bookings per local date."""
+    meeting [start, end), and blocking bookings per local date of every week concerned
+    (a weekly limit counts the whole week, however narrow the range asked)."""
     busy: dict[int, list] = defaultdict(list)
     counts: dict[int, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
     rows = db.execute(
@@ -149,8 +154,8 @@ def busy_times(
         ).where(
             Booking.resource_id.in_(resource_ids),
             _blocking(now),
-            Booking.blocks_until > start - dt.timedelta(days=1),
-            Booking.blocks_from < end + dt.timedelta(days=1),
+            Booking.blocks_until > start - dt.timedelta(days=WEEK_MARGIN_DAYS),
+            Booking.blocks_from < end + dt.timedelta(days=WEEK_MARGIN_DAYS),
         )
     )
     for resource_id, blocks_from, blocks_until, local_date in rows:

@@ -203,6 +203,14 @@ def lock_conversation(db: Session, conversation: Conversation) -> None:
     db.refresh(conversation)
 
 
+# The conversation events that are messages, and who wrote them (message.created).
+MESSAGE_AUTHORS = {
+    "visitor_message": "visitor",
+    "assistant_message": "assistant",
+    "staff_message": "staff",
+}
+
+
 def append_event(
     db: Session,
     conversation: Conversation,
@@ -240,6 +248,17 @@ def append_event(
     db.add(event)
     db.flush()
     conversation.last_activity_at = event.created_at
+    if type in MESSAGE_AUTHORS and public:
+        domain_events.record(
+            db,
+            "message.created",
+            conversation_id=conversation.id,
+            site_id=conversation.site_id,
+            message_id=event.id,
+            author=MESSAGE_AUTHORS[type],
+            author_name=author_name,
+            text=body,
+        )
     if type == "visitor_message":
         conversation.unread_for_staff += 1
     elif public and type in ("assistant_message", "staff_message", "system"):
@@ -399,6 +418,7 @@ PUBLIC_DATA_KEYS = frozenset(
         "values",
         "done",
         "staff_name",
+        "booking",
     }
 )
 

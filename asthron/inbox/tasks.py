@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from asthron.accounts import presence
 from asthron.accounts.models import User
+from asthron.alerts.service import Alert, send_alert
 from asthron.conversations import unsubscribe
 from asthron.conversations.history import history
 from asthron.conversations.hooks import HandoffRequested
@@ -61,19 +62,26 @@ def alert_waiting_chats(db: Session) -> int:
     )
     if not waiting:
         return 0
-    recipients = presence.online_staff(db) or _all_staff(db)
+    # The staff on duty (or everyone, when no one is) are the default route; the email
+    # routing rules add recipients per site, or move someone to a digest.
+    recipients = [user.email for user in presence.online_staff(db) or _all_staff(db)]
     base = registry_of(db)["app_settings"].public_url
     for conversation in waiting:
         conversation.waiting_alert_sent_at = utcnow()
-        for user in recipients:
-            queue_templated_email(
-                db,
-                user.email,
-                "waiting_alert",
-                conversation=conversation,
-                minutes=minutes,
-                link=f"{base}/inbox/{conversation.id}",
-            )
+        link = f"{base}/inbox/{conversation.id}"
+        send_alert(
+            db,
+            Alert(
+                event="chat.waiting",
+                site_id=conversation.site_id,
+                facts={"minutes": minutes},
+                email="waiting_alert",
+                values={"conversation": conversation, "minutes": minutes, "link": link},
+                line=f"Conversation #{conversation.id} waited {minutes}+ minutes for a person",
+                link=link,
+                default_recipients=recipients,
+            ),
+        )
     return len(waiting)
 
 

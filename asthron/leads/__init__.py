@@ -10,6 +10,21 @@ from asthron.snapshots import watch
 
 
 def includeme(config):
+    config.add_email_template(
+        "lead_notification",
+        "To the site's recipients and routing rules when a lead arrives or qualifies",
+        {
+            "what": "new",
+            "lead": {
+                "id": 7,
+                "name": "Ada Lovelace",
+                "email": "ada@example.com",
+                "phone": "+442071234567",
+                "company": "Analytical Engines Ltd",
+            },
+            "link": "https://example.com/leads/7",
+        },
+    )
     # The visitor's answer to the last qualification question is read after the inbox's
     # handoff rules (a chat handed to a person is not the assistant's to qualify) and before
     # the reply is prepared, so the reply moves on to the next question.

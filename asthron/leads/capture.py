@@ -303,6 +303,7 @@ def _apply_verified(db, lead: Lead, claim: LeadClaim, conversation, actor) -> li
             fields=changed,
             verified=True,
         )
+        domain_events.record(db, "lead.updated", lead_id=lead.id, change="verified", fields=changed)
     return _apply_unverified(db, lead, collided, conversation, actor) if collided else []
 
 

@@ -169,7 +169,12 @@ def submit_card(
     )
     qualified = qualification.evaluate(db, result.lead, VISITOR_ACTOR, conversation.id)
     notify_new_or_qualified(
-        db, result.lead, conversation, created=result.created, qualified=qualified
+        db,
+        result.lead,
+        conversation,
+        created=result.created,
+        qualified=qualified,
+        source="lead form",
     )
     return result
 
@@ -190,7 +195,14 @@ def capture_offline_message(db: Session, conversation: Conversation, visitor: Vi
         source="offline form",
         verified=capture.is_verified_claim(visitor, claim),
     )
-    notify_new_or_qualified(db, result.lead, conversation, created=result.created, qualified=False)
+    notify_new_or_qualified(
+        db,
+        result.lead,
+        conversation,
+        created=result.created,
+        qualified=False,
+        source="offline form",
+    )
     return result
 
 
@@ -293,7 +305,9 @@ def _record_qualification_answer(
         return
     qualification.record_answer(db, lead, question, value, answer.id, VISITOR_ACTOR)
     if qualification.evaluate(db, lead, VISITOR_ACTOR, conversation.id):
-        notify_new_or_qualified(db, lead, conversation, created=False, qualified=True)
+        notify_new_or_qualified(
+            db, lead, conversation, created=False, qualified=True, source="chat"
+        )
 
 
 def next_question_prompt(db: Session, conversation_id: int) -> PromptContribution | None:

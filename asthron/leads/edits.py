@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron import audit
+from asthron import audit, domain_events
 from asthron.accounts.models import User
 from asthron.audit.service import Actor
 from asthron.leads import capture, normalize
@@ -29,6 +29,10 @@ MAX_AI_NOTE = 5000
 def _change(db: Session, actor: Actor, lead: Lead, body: str, action: str, summary: dict):
     capture.activity(db, lead, "changed", body, actor, **summary)
     audit.record(db, actor, action, "lead", lead.id, summary)
+    # "lead.update" → change "update"; the summary names what changed, never the old values.
+    domain_events.record(
+        db, "lead.updated", lead_id=lead.id, change=action.split(".", 1)[1], **summary
+    )
 
 
 def update_fields(db: Session, actor: Actor, lead: Lead, values: dict, custom: dict) -> list[str]:

@@ -31,3 +31,20 @@ class SmtpSettings(Base):
     from_name: Mapped[str | None] = mapped_column(sa.String(120))
     timeout_seconds: Mapped[int] = mapped_column(default=15)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class EmailTemplate(Base):
+    """The owner's wording of one email, used instead of ``templates/email/<name>.*``.
+    Rendered in a sandbox (notify/templates.py): it is text the dashboard accepts."""
+
+    __tablename__ = "email_templates"
+    __table_args__ = (not_personal("the business's own wording of its emails"),)
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(sa.String(250))
+    text: Mapped[str] = mapped_column(sa.Text)
+    html: Mapped[str | None] = mapped_column(sa.Text)
+    updated_by_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import smtplib
 import ssl
 import uuid
@@ -12,6 +13,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
+import sqlalchemy as sa
 from jinja2 import TemplateNotFound
 from pyramid_jinja2 import IJinja2Environment
 from sqlalchemy.orm import Session
@@ -23,11 +25,13 @@ from asthron.db import registry_of
 from asthron.forms import FormError
 from asthron.jobs.service import JobContext, PermanentJobError, add_outbox_item, outbox_handler
 from asthron.notify.forms import SmtpSettingsForm
-from asthron.notify.models import SmtpSettings
+from asthron.notify.models import EmailTemplate, SmtpSettings
+from asthron.notify.templates import TemplateProblem, Wording, render_wording
 from asthron.security.crypto import SecretBox, masked
 from asthron.security.ssrf import DEFAULT_ALLOWLIST, SSRFError, UnresolvableHost, check_host
 
 EMAIL_KIND = "email.send"
+log = logging.getLogger(__name__)
 
 
 class EmailConfigError(ValueError):
@@ -175,8 +179,21 @@ def queue_email(
 
 
 def render_email(db: Session, name: str, values: dict) -> tuple[str, str, str | None]:
-    """(subject, text, html) from ``templates/email/<name>.subject.txt``, ``<name>.txt`` and,
-    when it exists, ``<name>.html``, with the application's own Jinja2 environments."""
+    """(subject, text, html) of the email ``name``: the owner's wording when there is one
+    (``EmailTemplate``, rendered in the sandbox of notify/templates.py), else
+    ``templates/email/<name>.subject.txt``, ``<name>.txt`` and, when it exists,
+    ``<name>.html``, with the application's own Jinja2 environments."""
+    wording = db.get(EmailTemplate, name)
+    if wording is not None:
+        try:
+            return render_wording(Wording(wording.subject, wording.text, wording.html), values)
+        except TemplateProblem as exc:
+            # The email still goes out, in the default wording; the owner sees why on the page.
+            log.warning("email %s: the owner's wording failed (%s); using the default", name, exc)
+    return default_rendering(db, name, values)
+
+
+def default_rendering(db: Session, name: str, values: dict) -> tuple[str, str, str | None]:
     registry = registry_of(db)
     text_env = registry.queryUtility(IJinja2Environment, name=".txt")
     html_env = registry.queryUtility(IJinja2Environment, name=".html")
@@ -187,6 +204,25 @@ def render_email(db: Session, name: str, values: dict) -> tuple[str, str, str | 
     except TemplateNotFound:
         html = None
     return " ".join(subject.split()), text, html
+
+
+def default_wording(db: Session, name: str) -> Wording:
+    """The source of the files in templates/email: the starting point of the editor."""
+    registry = registry_of(db)
+    text_env = registry.queryUtility(IJinja2Environment, name=".txt")
+    html_env = registry.queryUtility(IJinja2Environment, name=".html")
+
+    def source(env, path):
+        try:
+            return env.loader.get_source(env, path)[0]
+        except TemplateNotFound:
+            return None
+
+    return Wording(
+        subject=(source(text_env, f"email/{name}.subject.txt") or "").strip(),
+        text=source(text_env, f"email/{name}.txt") or "",
+        html=source(html_env, f"email/{name}.html"),
+    )
 
 
 def queue_templated_email(
@@ -328,3 +364,39 @@ def test_connection(db: Session, box: SecretBox, allowed_private=None) -> str:
         smtp.quit()
     logged_in = " and logged in" if row.username else ""
     return f"Connected to {row.host}:{row.port}{logged_in}."
+
+
+# --- the owner's wording of emails (Integrations → Email → Templates) ----------------------
+
+
+def save_wording(db: Session, actor: Actor, name: str, wording: Wording) -> EmailTemplate:
+    """Store the owner's wording of ``name`` (already checked with ``templates.check_draft``)."""
+    row = db.get(EmailTemplate, name) or EmailTemplate(name=name)
+    row.subject, row.text, row.html = wording.subject, wording.text, wording.html or None
+    row.updated_by_user_id = actor.user_id
+    db.add(row)
+    db.flush()
+    audit.record(db, actor, "email.template_update", "email_template", name, {"name": name})
+    return row
+
+
+def reset_wording(db: Session, actor: Actor, name: str) -> bool:
+    row = db.get(EmailTemplate, name)
+    if row is None:
+        return False
+    db.delete(row)
+    db.flush()
+    audit.record(db, actor, "email.template_reset", "email_template", name, {"name": name})
+    return True
+
+
+def current_wording(db: Session, name: str) -> tuple[Wording, bool]:
+    """(the wording in use, whether it is the owner's)."""
+    row = db.get(EmailTemplate, name)
+    if row is not None:
+        return Wording(row.subject, row.text, row.html), True
+    return default_wording(db, name), False
+
+
+def customised_names(db: Session) -> set[str]:
+    return set(db.scalars(sa.select(EmailTemplate.name)))

@@ -8,5 +8,10 @@ from asthron.webhooks import service, tasks  # noqa: F401
 
 
 def includeme(config):
+    config.add_email_template(
+        "webhook_disabled",
+        "To the owners when a webhook endpoint is switched off",
+        {"url": "https://crm.example.com/hooks/asthron", "reason": "410 Gone"},
+    )
     for kind in EVENT_KINDS:
         config.add_domain_event_subscriber(kind, service.on_domain_event)

@@ -52,6 +52,8 @@ AUDITED_ELSEWHERE = {
     "privacy.": "tests/privacy",
     "webhooks.": "tests/webhooks",
     "bookings.": "tests/bookings",
+    "alerts.": "tests/alerts",
+    "integrations.email_template": "tests/notify/test_templates.py",
 }
 
 

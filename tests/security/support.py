@@ -242,6 +242,10 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "slug": "no-such-service",
         "reference": "no-such-booking",
         "booking_id": 999994,
+        "rule_id": 999991,
+        "name": "no_such_email",
+        "service_id": 999993,
+        "resource_id": 999992,
         "subpath": "x",
         "site_key": "site_no_such_site",
     }

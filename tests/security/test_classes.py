@@ -127,10 +127,12 @@ def test_the_handoff_decision_schema_admits_no_other_action():
 
 def test_only_the_visitors_own_submission_books_and_nothing_pays_yet():
     """SECURITY.md asks for explicit visitor confirmation before a booking or a payment
-    (excessive agency). A booking is made only by the booking page's POST, which the visitor
-    submits themselves: no hook the assistant runs (bookings/chat.py offers times as text) and
-    no background task may call the functions that reserve a slot. Payments do not exist yet;
-    this fails the day they appear, so their confirmation test is written with them."""
+    (excessive agency). A booking is made only by what the visitor submits themselves: the
+    booking page's POST, and the chat's booking card (bookings/card.py), whose actions only
+    its widget endpoints call, when the visitor clicks. No hook the assistant runs
+    (bookings/chat.py offers times and puts the card in the chat) and no background task may
+    call the functions that reserve a slot. Payments do not exist yet; this fails the day
+    they appear, so their confirmation test is written with them."""
     import ast
 
     reserving = {"book", "hold", "confirm"}
@@ -142,8 +144,19 @@ def test_only_the_visitors_own_submission_books_and_nothing_pays_yet():
                 owner = getattr(getattr(node.func, "value", None), "id", None)
                 if name in reserving and owner != "click":  # click.confirm asks a y/n question
                     callers.add(path.relative_to(ROOT).as_posix())
-    assert callers <= {"asthron/bookings/views.py", "asthron/bookings/service.py"}, callers
+    assert callers <= {
+        "asthron/bookings/views.py",
+        "asthron/bookings/service.py",
+        "asthron/bookings/card.py",
+    }, callers
     assert "asthron/bookings/views.py" in callers
+    card_actions = {"hold_slot", "confirm_slot"}
+    card_callers = set()
+    for path in (ROOT / "asthron").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) in card_actions:
+                card_callers.add(path.relative_to(ROOT).as_posix())
+    assert card_callers == {"asthron/bookings/widget_views.py"}, card_callers
     code = "\n".join(p.read_text() for p in (ROOT / "asthron").rglob("*.py"))
     for marker in ("stripe", "charge(", "payment_intent"):
         assert marker not in code.lower(), marker

@@ -47,6 +47,15 @@ SAMPLES = {
             "no_show": {},
         }.items()
     },
+    "lead.updated": {"lead_id": 5, "change": "status", "from": "new", "to": "won"},
+    "message.created": {
+        "conversation_id": 1,
+        "site_id": 2,
+        "message_id": 7,
+        "author": "assistant",
+        "author_name": "Assistant",
+        "text": "We open at 9.",
+    },
 }
 
 

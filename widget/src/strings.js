@@ -37,6 +37,18 @@ export const EN = {
   bad_email: "Enter a valid email address.",
   bad_phone: "Enter a valid phone number.",
   new_conversation: "New conversation",
+  book_loading: "Looking for free times…",
+  book_none: "No free times in the next two weeks.",
+  book_relaxed: "Nothing is free then. These are the next free times:",
+  book_zone: "Times in {zone}",
+  book_days: "Days",
+  book_times: "Times",
+  book_other: "Another service",
+  book_change: "Change time",
+  book_confirm: "Book",
+  book_contact: "Give an email address or a phone number.",
+  book_done: "Booked:",
+  book_pending: "Requested:",
 };
 
 export function mergeStrings(overrides) {

@@ -1,7 +1,7 @@
 """booking lifecycle: reminders, customer links, no-show status, invitation sequence
 
-Revision ID: 0012_booking_lifecycle
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 03:10:00.000000
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import asthron.db
 
-revision = "0012_booking_lifecycle"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
