@@ -167,7 +167,7 @@ def test_staff_reschedule_moves_the_booking_its_reminders_and_tells_the_customer
     assert payload["previous_starts_at"] == TOMORROW_TEN.isoformat()
     assert payload["starts_at"] == later.isoformat() and payload["by"] == "staff"
     moved = emails(registry, "alice@example.com")[-1]
-    assert moved["subject"].startswith("Moved: Haircut, now Tuesday 03 March 2026, 10:30")
+    assert moved["subject"].startswith("Moved: Haircut, Tuesday 03 March 2026, 10:30")
     _calendar, event = _invite(moved)
     assert (event["DTSTART"].dt, event["SEQUENCE"]) == (later, 1)
     assert _reminders(registry, booking_id)["1h"] == (later - dt.timedelta(hours=1), None)
