@@ -38,15 +38,21 @@ EVENT_KINDS: dict[str, str] = {
     "handoff.returned": "conversation: conversation_id, site_id, user_id",
     "lead.created": "lead: lead_id, source, conversation_id",
     "lead.qualified": "lead: lead_id, conversation_id",
+    "booking.requested": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
+    "booking.confirmed": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
+    "booking.rescheduled": "booking: booking_id, site_id, service_id, conversation_id, "
+    "starts_at, previous_starts_at, by",
+    "booking.cancelled": "booking: booking_id, site_id, service_id, conversation_id, starts_at, "
+    "by, reference, refund_percent (the share of a payment the service's policy gives back), "
+    "reason",
+    "booking.declined": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
+    "booking.no_show": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
     "lead.updated": "lead: lead_id, change (update, status, assign, tags, verified) and what "
     "changed: fields, from/to, user_id or tags",
     "message.created": "conversation: conversation_id, site_id, message_id, author (visitor, "
     "assistant or staff), author_name, text",
-    "booking.confirmed": "booking: booking_id",
-    "booking.rescheduled": "booking: booking_id",
     "booking.held": "booking: booking_id, reference, site_id, service_id, amount_due, currency, "
     "description, pay_by, return_url, customer_email, conversation_id",
-    "booking.cancelled": "booking: booking_id, reference, refund_percent, reason",
     "payment.created": "payment: payment_id, payment_kind, amount_cents, currency, booking_id, "
     "conversation_id",
     "payment.succeeded": "payment: payment_id, payment_kind, amount_cents, currency, booking_id, "

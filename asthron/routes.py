@@ -45,7 +45,13 @@ def includeme(config):
     )
 
     config.add_route("bookings.list", "/bookings")
-    config.add_route("bookings.decide", "/bookings/{booking_id:\\d{1,9}}/decide")
+    config.add_route("bookings.agenda", "/bookings/calendar")
+    # Staff actions on one booking (other pages link to these names).
+    config.add_route("bookings.approve", "/bookings/{booking_id:\\d{1,9}}/approve")
+    config.add_route("bookings.decline", "/bookings/{booking_id:\\d{1,9}}/decline")
+    config.add_route("bookings.cancel", "/bookings/{booking_id:\\d{1,9}}/cancel")
+    config.add_route("bookings.no_show", "/bookings/{booking_id:\\d{1,9}}/no-show")
+    config.add_route("bookings.reschedule", "/bookings/{booking_id:\\d{1,9}}/reschedule")
     config.add_route("bookings.setup", "/bookings/setup")
     config.add_route("bookings.service_new", "/bookings/setup/services/new")
     config.add_route("bookings.service_edit", "/bookings/setup/services/{service_id:\\d{1,9}}")
@@ -107,6 +113,11 @@ def includeme(config):
     config.add_route("payments.booking", "/pay/booking/{reference}")
     # Stripe's signed webhook (no cookies, no CSRF: the signature is the authority).
     config.add_route("hooks.stripe", "/hooks/stripe")
+    # The customer's own links from the booking's emails (a random token each; see
+    # asthron/bookings/links.py): GET shows a page, only POST changes anything.
+    config.add_route("bookings.manage", "/booking/{token}")
+    config.add_route("bookings.manage_cancel", "/booking/{token}/cancel")
+    config.add_route("bookings.manage_reschedule", "/booking/{token}/reschedule")
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")

@@ -48,6 +48,10 @@ ALERT_EVENTS: dict[str, AlertEvent] = {
         "A booking is cancelled",
         {"service": "the service's name", "staff": "the staff member or resource booked"},
     ),
+    "booking.rescheduled": AlertEvent(
+        "A customer moves their booking",
+        {"service": "the service's name", "staff": "the staff member or resource booked"},
+    ),
     "payment.received": AlertEvent(
         "A payment is received",
         {"amount": "the amount, in the currency's main unit", "currency": "e.g. EUR"},

@@ -1,16 +1,31 @@
 """Bookings: services, staff and resources with their hours, free slots, booking without
-double booking, external calendars (CalDAV, Google), the public booking page.
+double booking, external calendars (CalDAV, Google), the public booking page, and the
+booking's life after it is made: emails with the invitation, the customer's links, reminders,
+approval, no-shows, the staff's list and calendar.
 
 It imports no other feature; it plugs into the message path through hooks.
 """
 
-from asthron.bookings import chat, payment_events, tasks
+# tasks registers the outbox handler and the periodic tasks.
+from asthron.bookings import chat, notices, panels, payment_events, tasks
 from asthron.bookings.models import BookingService
 from asthron.security.permissions import Permission
 from asthron.snapshots import watch
 
 
 def includeme(config):
+    config.add_email_template(
+        "booking_customer",
+        "To the customer when their booking is confirmed, requested, moved, cancelled or "
+        "declined, and as a reminder (the invitation .ics is attached, not worded here)",
+        notices.CUSTOMER_SAMPLE,
+    )
+    config.add_email_template(
+        "booking_staff",
+        "To the staff member booked (else owners and admins) and routing rules: a new "
+        "booking or request, or a customer's cancellation or move",
+        notices.STAFF_SAMPLE,
+    )
     config.add_email_template(
         "calendar_broken",
         "To the staff member whose connected calendar can no longer be read",
@@ -26,7 +41,15 @@ def includeme(config):
         "Bookings",
         "bookings.list",
         Permission.BOOKINGS,
-        match=("bookings.list", "bookings.approve", "bookings.decline", "bookings.cancel"),
+        match=(
+            "bookings.list",
+            "bookings.agenda",
+            "bookings.approve",
+            "bookings.decline",
+            "bookings.cancel",
+            "bookings.no_show",
+            "bookings.reschedule",
+        ),
         order=20,
     )
     config.add_nav_item(
@@ -47,6 +70,9 @@ def includeme(config):
     )
     # The assistant may offer the next free times (and the booking link) in its reply.
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)
+    # Staff see the conversation's bookings beside it, and a lead's bookings on its timeline.
+    config.add_message_hook("side_panels", panels.booking_panel)
+    config.add_message_hook("timeline_entries", panels.booking_timeline)
     # A visitor asking for an appointment gets the booking card (after the inbox's and the
     # leads' hooks, which may hand the chat over or read a qualification answer).
     config.add_message_hook("on_visitor_message", chat.offer_booking_card, order=70)

@@ -1,4 +1,6 @@
-"""The public booking form, read with ``asthron.forms.parse_form``."""
+"""The booking forms, read with ``asthron.forms.parse_form``: the public booking form, the
+customer's and the staff's reschedule, and the dashboard's list filters and calendar query
+(read from the query string the same way)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from typing import Annotated, Any, ClassVar
 from email_validator import EmailNotValidError, validate_email
 from pydantic import PlainValidator
 
-from asthron.forms import FormModel, Text, refuse
+from asthron.bookings.models import BOOKING_STATUSES
+from asthron.forms import Choice, FormModel, Text, WholeNumber, refuse
 from asthron.text import international_phone
 
 
@@ -20,6 +23,16 @@ def _slot(value: Any) -> dt.datetime:
     if moment is None or moment.tzinfo is None:
         refuse("Please pick a time.")
     return moment.astimezone(dt.UTC)
+
+
+def _date(value: Any) -> dt.date | None:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        refuse("Give a date like 2026-03-31.")
 
 
 def _email(value: Any) -> str:
@@ -48,3 +61,50 @@ class BookingForm(FormModel):
     email: Annotated[str, PlainValidator(_email)]
     phone: Annotated[str, PlainValidator(_phone)]
     notes: Text("Notes", 2000)
+
+
+class RescheduleForm(FormModel):
+    """The customer's new time (a radio button of the free slots)."""
+
+    slot: Annotated[dt.datetime, PlainValidator(_slot)]
+
+
+def _starts_at(value: Any) -> dt.datetime:
+    """An instant with its offset (``2026-03-03T10:00+01:00``), or a local time
+    (``2026-03-03T10:00``, from a datetime-local input) in the zone the form names."""
+    text = value.strip() if isinstance(value, str) else ""
+    try:
+        moment = dt.datetime.fromisoformat(text) if text else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        refuse("Give the new time like 2026-03-03T10:00.")
+    return moment
+
+
+class StaffRescheduleForm(FormModel):
+    """The staff's new time; a time without an offset is in the site's zone (the view adds
+    it, ``service.in_zone``)."""
+
+    starts_at: Annotated[dt.datetime, PlainValidator(_starts_at)]
+
+
+LIST_STATUSES = ("open", *BOOKING_STATUSES)
+
+
+class BookingFilters(FormModel):
+    """The list's filters (query string). ``status`` "open": pending and confirmed."""
+
+    status: Choice(LIST_STATUSES, "Pick a status from the list.", blank="open")
+    service: WholeNumber("Service", 1, 10**9, optional=True)
+    resource: WholeNumber("Staff member", 1, 10**9, optional=True)
+    since: Annotated[dt.date | None, PlainValidator(_date)]
+    until: Annotated[dt.date | None, PlainValidator(_date)]
+
+
+class CalendarQuery(FormModel):
+    """The calendar's day or week (query string)."""
+
+    date: Annotated[dt.date | None, PlainValidator(_date)]
+    view: Choice(("day", "week"), "The view is day or week.", blank="week")
+    resource: WholeNumber("Staff member", 1, 10**9, optional=True)

@@ -12,9 +12,18 @@ from asthron.db import Base, UTCDateTime, utcnow
 from asthron.personal_data import not_personal, personal_data
 
 RESOURCE_KINDS = ("staff", "resource")
-# held: a visitor is filling in the form (until hold_expires_at); pending: waits for approval;
-# confirmed; cancelled / expired / rejected no longer block anything.
-BOOKING_STATUSES = ("held", "pending", "confirmed", "cancelled", "expired", "rejected")
+# held: a visitor is filling in the form (until hold_expires_at); pending: requested, waits for
+# the business's approval; confirmed; cancelled / expired / rejected (declined) / no_show no
+# longer block anything.
+BOOKING_STATUSES = (
+    "held",
+    "pending",
+    "confirmed",
+    "cancelled",
+    "expired",
+    "rejected",
+    "no_show",
+)
 BLOCKING_STATUSES = ("held", "pending", "confirmed")
 # On PostgreSQL the migration adds this exclusion constraint by hand (btree_gist): no two
 # blocking bookings of one resource overlap, buffers included. The models do not declare it
@@ -99,7 +108,8 @@ class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
         sa.CheckConstraint(
-            "status IN ('held', 'pending', 'confirmed', 'cancelled', 'expired', 'rejected')",
+            "status IN ('held', 'pending', 'confirmed', 'cancelled', 'expired', 'rejected',"
+            " 'no_show')",
             name="status",
         ),
         sa.CheckConstraint("blocks_from < blocks_until", name="range"),
@@ -147,6 +157,9 @@ class Booking(Base):
     calendar_event_uid: Mapped[str | None] = mapped_column(sa.String(200))
     calendar_event_where: Mapped[str | None] = mapped_column(sa.String(2000))
     calendar_event_etag: Mapped[str | None] = mapped_column(sa.String(200))
+    # The iCalendar SEQUENCE of the customer's invitation: raised by every reschedule and
+    # cancellation, so calendars apply the newest one.
+    ical_sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -247,3 +260,40 @@ class ExternalBusy(Base):
     )
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class BookingReminder(Base):
+    """A reminder email due before a booking; ``sent_at`` is set by the one run that sends it."""
+
+    __tablename__ = "booking_reminders"
+    __table_args__ = (
+        sa.UniqueConstraint("booking_id", "kind"),
+        sa.Index("ix_booking_reminders_due_at", "due_at"),
+        not_personal("when a booking's reminder is due; the booking holds the person"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))  # "24h", "1h"
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class BookingLink(Base):
+    """A link the customer got by email to reschedule or cancel their booking. Only the
+    SHA-256 of its random token is stored; each email carries a link of its own."""
+
+    __tablename__ = "booking_links"
+    __table_args__ = (
+        sa.UniqueConstraint("token_hash"),
+        not_personal("a hash of a random token; the booking holds the person"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the booking was cancelled, declined or marked a no-show: the link is used up.
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

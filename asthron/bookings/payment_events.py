@@ -133,34 +133,19 @@ def release_unpaid_hold(db: Session, event: domain_events.DomainEvent) -> None:
     )
 
 
-def refund_percent(policy: dict | None, starts_at: dt.datetime, cancelled_at: dt.datetime) -> int:
-    """The share of the payment a cancellation gives back under the service's policy:
-    ``{"full_hours": 48, "partial_hours": 24, "partial_percent": 50}`` means in full up to
-    48 hours before the start, half up to 24 hours before, nothing later. No policy: in full."""
-    if not policy:
-        return 100
-    hours_before = (starts_at - cancelled_at).total_seconds() / 3600
-    if hours_before >= float(policy.get("full_hours", 0)):
-        return 100
-    partial_hours = policy.get("partial_hours")
-    if partial_hours is not None and hours_before >= float(partial_hours):
-        return max(0, min(100, int(policy.get("partial_percent", 0))))
-    return 0
-
-
-def booking_cancelled(db: Session, booking: Booking, *, now: dt.datetime | None = None) -> None:
-    """Call after a booking was cancelled: records ``booking.cancelled`` with the refund its
-    service's policy gives (payments refunds that share of whatever was paid)."""
-    service = db.get(BookingService, booking.service_id)
-    percent = refund_percent(service.refund_policy, booking.starts_at, now or utcnow())
-    _record_cancelled(db, booking, refund_percent=percent, reason="booking cancelled")
-
-
 def _record_cancelled(db: Session, booking: Booking, *, refund_percent: int, reason: str) -> None:
+    """A paid booking the system had to cancel (its hold was given away before the payment
+    came): the same event as a person's cancellation, by "system"."""
+    service = db.get(BookingService, booking.service_id)
     domain_events.record(
         db,
         "booking.cancelled",
         booking_id=booking.id,
+        site_id=service.site_id,
+        service_id=service.id,
+        conversation_id=booking.conversation_id,
+        starts_at=booking.starts_at.astimezone(dt.UTC).isoformat(),
+        by="system",
         reference=booking.reference,
         refund_percent=refund_percent,
         reason=reason,

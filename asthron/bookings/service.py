@@ -24,9 +24,9 @@ import sqlalchemy as sa
 import zope.sqlalchemy
 from sqlalchemy.orm import Session
 
-from asthron import audit
+from asthron import audit, domain_events
 from asthron.audit.service import Actor
-from asthron.bookings import calendars
+from asthron.bookings import calendars, links, notices, reminders
 from asthron.bookings.availability import Rules, Schedule, Slot, free_slots
 from asthron.bookings.models import (
     NO_OVERLAP_CONSTRAINT,
@@ -302,6 +302,8 @@ def _reserve(
 ) -> Booking:
     if start.tzinfo is None:
         raise BookingError("The time must carry its time zone.")
+    if start <= now:
+        raise BookingError("That time has passed. Please pick a time in the future.")
     if fresh is None:
         fresh = read_fresh_busy(db, service, start)
     resources = resources_of(db, service)
@@ -361,8 +363,11 @@ def book(
 ) -> Booking:
     """Book ``start`` in one transaction: confirmed, or pending when the service requires the
     business's approval. Raises ``SlotTaken`` (with alternatives) when it is no longer free."""
+    now = now or utcnow()
     status = "pending" if service.requires_approval else "confirmed"
-    return _reserve(db, service, start, customer, status=status, now=now or utcnow())
+    booking = _reserve(db, service, start, customer, status=status, now=now)
+    _booked(db, booking, now)
+    return booking
 
 
 def hold(
@@ -401,9 +406,11 @@ def confirm(
         ):
             booking.status = "expired"
             db.flush()
-            return _reserve(
+            booking = _reserve(
                 db, service, booking.starts_at, customer, status=status, now=now, fresh=fresh
             )
+            _booked(db, booking, now)
+            return booking
         booking.status = status
         booking.hold_expires_at = None
         booking.customer_name = customer.name
@@ -411,59 +418,276 @@ def confirm(
         booking.customer_phone = customer.phone
         booking.notes = customer.notes
         booking.updated_at = now
+        _booked(db, booking, now)
         return booking
     booking.status = "expired"
     db.flush()
-    return _reserve(db, service, booking.starts_at, customer, status=status, now=now, fresh=fresh)
-
-
-# -- staff -------------------------------------------------------------------------------------
-
-# action → (the statuses it applies to, the status it leads to)
-DECISIONS = {
-    "approve": (("pending",), "confirmed"),
-    "reject": (("pending",), "rejected"),
-    "cancel": (("held", "pending", "confirmed"), "cancelled"),
-}
-
-
-def decide(
-    db: Session, actor: Actor, booking: Booking, action: str, *, now: dt.datetime | None = None
-) -> Booking:
-    """Approve or reject a pending booking, or cancel one; audited. Rejected and cancelled
-    bookings free their time at once."""
-    if action not in DECISIONS:
-        raise BookingError("Unknown action.")
-    allowed, status = DECISIONS[action]
-    if booking.status not in allowed:
-        raise BookingError(f"A {booking.status} booking cannot be {status}.")
-    before = booking.status
-    booking.status = status
-    booking.updated_at = now or utcnow()
-    audit.record(
-        db, actor, f"booking.{action}", "booking", booking.id, {"from": before, "to": status}
+    booking = _reserve(
+        db, service, booking.starts_at, customer, status=status, now=now, fresh=fresh
     )
+    _booked(db, booking, now)
+    return booking
     return booking
 
 
-@dataclass(frozen=True)
-class BookingRow:
-    booking: Booking
-    service_name: str
-    resource_name: str
-    timezone: str
+# -- what follows every change ---------------------------------------------------------------
 
 
-def upcoming(db: Session, *, now: dt.datetime | None = None, limit: int = 200) -> list[BookingRow]:
-    """Bookings that have not ended, pending and confirmed ones, soonest first."""
-    now = now or utcnow()
-    rows = db.execute(
-        sa.select(Booking, BookingService.name, BookingResource.name, Site.timezone)
-        .join(BookingService, BookingService.id == Booking.service_id)
-        .join(BookingResource, BookingResource.id == Booking.resource_id)
-        .join(Site, Site.id == BookingService.site_id)
-        .where(Booking.ends_at > now, Booking.status.in_(("pending", "confirmed")))
-        .order_by(Booking.starts_at, Booking.id)
-        .limit(limit)
+def _announce(db: Session, booking: Booking, kind: str, **extra) -> None:
+    """Record the ``booking.<kind>`` domain event (webhooks deliver it)."""
+    service = db.get(BookingService, booking.service_id)
+    db.flush()
+    domain_events.record(
+        db,
+        f"booking.{kind}",
+        booking_id=booking.id,
+        site_id=service.site_id,
+        service_id=service.id,
+        conversation_id=booking.conversation_id,
+        starts_at=booking.starts_at.astimezone(dt.UTC).isoformat(),
+        **extra,
     )
-    return [BookingRow(*row) for row in rows]
+
+
+def _booked(db: Session, booking: Booking, now: dt.datetime) -> None:
+    """A new booking (not a hold): the event, the customer's email, the staff's, reminders."""
+    if booking.status == "confirmed":
+        _announce(db, booking, "confirmed")
+        notices.customer_email(db, booking, "confirmed", now=now)
+        notices.staff_email(db, booking, "new")
+        reminders.schedule_reminders(db, booking, now)
+    elif booking.status == "pending":
+        _announce(db, booking, "requested")
+        notices.customer_email(db, booking, "requested", now=now)
+        notices.staff_email(db, booking, "requested")
+
+
+def _closed(db: Session, booking: Booking, now: dt.datetime) -> None:
+    """Cancelled, declined or a no-show: no more reminders, the customer's links stop."""
+    reminders.cancel_reminders(db, booking)
+    links.revoke_links(db, booking, now)
+
+
+# -- staff and customers change bookings ---------------------------------------------------------
+
+CUSTOMER = "customer"
+STAFF = "staff"
+
+
+def _refuse_unless(booking: Booking, allowed: tuple[str, ...], doing: str) -> None:
+    if booking.status not in allowed:
+        label = STATUS_LABELS.get(booking.status, booking.status)
+        raise BookingError(f"A booking that is {label} cannot be {doing}.")
+
+
+def _audit(db: Session, actor: Actor, action: str, booking: Booking, summary: dict) -> None:
+    audit.record(db, actor, f"booking.{action}", "booking", booking.id, summary)
+
+
+def approve(
+    db: Session, actor: Actor, booking: Booking, *, now: dt.datetime | None = None
+) -> Booking:
+    """Confirm a requested (pending) booking; audited; the customer gets the invitation."""
+    now = now or utcnow()
+    _refuse_unless(booking, ("pending",), "approved")
+    booking.status = "confirmed"
+    booking.updated_at = now
+    _audit(db, actor, "approve", booking, {"from": "pending", "to": "confirmed"})
+    _announce(db, booking, "confirmed")
+    notices.customer_email(db, booking, "confirmed", now=now)
+    reminders.schedule_reminders(db, booking, now)
+    return booking
+
+
+def decline(
+    db: Session, actor: Actor, booking: Booking, *, now: dt.datetime | None = None
+) -> Booking:
+    """Decline a requested booking; audited; its time is free again at once."""
+    now = now or utcnow()
+    _refuse_unless(booking, ("pending",), "declined")
+    booking.status = "rejected"
+    booking.updated_at = now
+    _audit(db, actor, "decline", booking, {"from": "pending", "to": "rejected"})
+    _announce(db, booking, "declined")
+    _closed(db, booking, now)
+    notices.customer_email(db, booking, "declined", now=now)
+    return booking
+
+
+def refund_percent(policy: dict | None, starts_at: dt.datetime, cancelled_at: dt.datetime) -> int:
+    """The share of the payment a cancellation gives back under the service's policy:
+    ``{"full_hours": 48, "partial_hours": 24, "partial_percent": 50}`` means in full up to
+    48 hours before the start, half up to 24 hours before, nothing later. No policy: in full."""
+    if not policy:
+        return 100
+    hours_before = (starts_at - cancelled_at).total_seconds() / 3600
+    if hours_before >= float(policy.get("full_hours", 0)):
+        return 100
+    partial_hours = policy.get("partial_hours")
+    if partial_hours is not None and hours_before >= float(partial_hours):
+        return max(0, min(100, int(policy.get("partial_percent", 0))))
+    return 0
+
+
+def cancel(
+    db: Session,
+    actor: Actor,
+    booking: Booking,
+    *,
+    by: str = STAFF,
+    now: dt.datetime | None = None,
+) -> Booking:
+    """Cancel a booking (staff: any open one; the customer: until it starts); audited. The
+    customer gets the cancellation (with the .ics that removes it from their calendar when
+    they had the invitation); a customer's cancellation is told to the staff."""
+    now = now or utcnow()
+    _refuse_unless(booking, ("held", "pending", "confirmed"), "cancelled")
+    if by == CUSTOMER and booking.starts_at <= now:
+        raise BookingError("This booking has already started, so it cannot be cancelled here.")
+    before = booking.status
+    booking.status = "cancelled"
+    booking.updated_at = now
+    booking.ical_sequence += 1
+    _audit(db, actor, "cancel", booking, {"from": before, "to": "cancelled", "by": by})
+    if before == "held":
+        return booking  # nobody was told of a hold, and nothing was paid for it
+    service = db.get(BookingService, booking.service_id)
+    # Payments refunds this share of whatever was paid (subscribed to booking.cancelled).
+    _announce(
+        db,
+        booking,
+        "cancelled",
+        by=by,
+        reference=booking.reference,
+        refund_percent=refund_percent(service.refund_policy, booking.starts_at, now),
+        reason=f"cancelled by the {by}",
+    )
+    _closed(db, booking, now)
+    notices.customer_email(db, booking, "cancelled", now=now, invite=before == "confirmed")
+    if by == CUSTOMER:
+        notices.staff_email(db, booking, "cancelled")
+    return booking
+
+
+def mark_no_show(
+    db: Session, actor: Actor, booking: Booking, *, now: dt.datetime | None = None
+) -> Booking:
+    """The customer did not come: only a confirmed booking, only once it has started."""
+    now = now or utcnow()
+    _refuse_unless(booking, ("confirmed",), "marked a no-show")
+    if booking.starts_at > now:
+        raise BookingError("A booking can be marked a no-show only after its start time.")
+    booking.status = "no_show"
+    booking.updated_at = now
+    _audit(db, actor, "no_show", booking, {"from": "confirmed", "to": "no_show"})
+    _announce(db, booking, "no_show")
+    _closed(db, booking, now)
+    return booking
+
+
+def reschedule(
+    db: Session,
+    actor: Actor,
+    booking: Booking,
+    start: dt.datetime,
+    *,
+    by: str = STAFF,
+    now: dt.datetime | None = None,
+) -> Booking:
+    """Move a pending or confirmed booking to ``start``, a free slot of the same service
+    (any of its staff members; the booking's own time counts as free). Locked and checked
+    like a new booking: ``SlotTaken`` with alternatives when the time is not free. The
+    booking keeps its id, reference, links and calendar UID; its reminders move with it."""
+    now = now or utcnow()
+    _refuse_unless(booking, ("pending", "confirmed"), "moved")
+    if start.tzinfo is None:
+        raise BookingError("The time must carry its time zone.")
+    start = start.astimezone(dt.UTC)
+    if start <= now:
+        raise BookingError("That time has passed. Please pick a time in the future.")
+    if by == CUSTOMER and booking.starts_at <= now:
+        raise BookingError("This booking has already started, so it cannot be moved here.")
+    if start == booking.starts_at:
+        raise BookingError("The booking is already at that time.")
+    service = db.get(BookingService, booking.service_id)
+    resources = resources_of(db, service)
+    _lock_resources(db, sorted({booking.resource_id, *(r.id for r in resources)}))
+    _expire_holds(db, [r.id for r in resources], now)
+    db.refresh(booking)
+    _refuse_unless(booking, ("pending", "confirmed"), "moved")
+    status, previous = booking.status, booking.starts_at
+    # Out of the way while the new time is checked, so its own time counts as free; the
+    # rows stay locked (and the transaction uncommitted) meanwhile.
+    booking.status = "cancelled"
+    db.flush()
+    duration = dt.timedelta(minutes=service.duration_minutes)
+    offered = offered_slots(db, service, now=now, start=start, end=start + duration)
+    match = next((o for o in offered if o.start == start), None)
+    if match is None:
+        alternatives = offered_slots(db, service, now=now, start=start, limit=ALTERNATIVES)
+        booking.status = status
+        db.flush()
+        raise SlotTaken(alternatives)
+    site = db.get(Site, service.site_id)
+    resource_id = booking.resource_id if booking.resource_id in match.resource_ids else None
+    booking.resource_id = resource_id or match.resource_ids[0]
+    booking.starts_at, booking.ends_at = start, start + duration
+    booking.blocks_from = start - dt.timedelta(minutes=service.buffer_before_minutes)
+    booking.blocks_until = booking.ends_at + dt.timedelta(minutes=service.buffer_after_minutes)
+    booking.local_date = start.astimezone(zone(site.timezone)).date()
+    booking.status = status
+    booking.updated_at = now
+    booking.ical_sequence += 1
+    try:
+        with db.begin_nested():
+            db.flush()
+    except sa.exc.IntegrityError as error:
+        if NO_OVERLAP_CONSTRAINT not in str(error.orig):
+            raise
+        # The savepoint took the move back; the booking must not stay out of the way.
+        booking.status = status
+        db.flush()
+        raise SlotTaken(
+            offered_slots(db, service, now=now, start=start, limit=ALTERNATIVES)
+        ) from None
+    _audit(
+        db,
+        actor,
+        "reschedule",
+        booking,
+        {"from": previous.isoformat(), "to": start.isoformat(), "by": by},
+    )
+    _announce(db, booking, "rescheduled", previous_starts_at=previous.isoformat(), by=by)
+    notices.customer_email(db, booking, "rescheduled", now=now, invite=status == "confirmed")
+    if by == CUSTOMER:
+        notices.staff_email(db, booking, "rescheduled", previous=previous)
+    if status == "confirmed":
+        reminders.schedule_reminders(db, booking, now)
+    return booking
+
+
+def in_site_zone(db: Session, booking: Booking, moment: dt.datetime) -> dt.datetime:
+    """``moment`` as an instant: a wall-clock time without offset is read in the booking's
+    site's zone. A wall time the clocks skip (a DST gap) is refused, not guessed."""
+    if moment.tzinfo is not None:
+        return moment
+    service = db.get(BookingService, booking.service_id)
+    site = db.get(Site, service.site_id)
+    tz = zone(site.timezone)
+    aware = moment.replace(tzinfo=tz)
+    if aware.astimezone(dt.UTC).astimezone(tz).replace(tzinfo=None) != moment:
+        raise BookingError(
+            f"{moment:%Y-%m-%d %H:%M} does not exist in {site.timezone}: the clocks skip it."
+        )
+    return aware
+
+
+STATUS_LABELS = {
+    "held": "being booked",
+    "pending": "awaiting approval",
+    "confirmed": "confirmed",
+    "cancelled": "cancelled",
+    "expired": "expired",
+    "rejected": "declined",
+    "no_show": "a no-show",
+}

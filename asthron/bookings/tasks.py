@@ -1,5 +1,5 @@
-"""Background work: making calendars show bookings as they are (outbox: must not be lost) and
-reading calendars' busy times every few minutes."""
+"""Background work: making calendars show bookings as they are (outbox: must not be lost),
+reading calendars' busy times every few minutes, and sending the reminders that are due."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from huey import crontab
 from sqlalchemy.orm import Session
 
-from asthron.bookings import calendars
+from asthron.bookings import calendars, reminders
 from asthron.bookings.models import Booking, CalendarConnection
+from asthron.db import utcnow
 from asthron.jobs.queue import app_task
 from asthron.jobs.service import JobContext, add_outbox_item, outbox_handler
 
@@ -64,3 +65,9 @@ def sync_all(db: Session) -> None:
 @app_task(periodic=crontab(minute="*/5"))
 def sync_calendars(db: Session) -> None:
     sync_all(db)
+
+
+@app_task(periodic=crontab(minute="*"))
+def send_booking_reminders(db: Session) -> int:
+    """Every minute: the reminders that are due (claimed one by one, so never sent twice)."""
+    return reminders.send_due_reminders(db, utcnow())

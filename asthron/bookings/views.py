@@ -1,5 +1,6 @@
 """The public booking page of a service (a server-rendered form that works without
-JavaScript), and the staff's list of upcoming bookings with approve, reject and cancel.
+JavaScript), and the staff's bookings: the filtered list, the day/week calendar, and
+approve, decline, cancel, no-show and reschedule (each a POST; the logic is in service.py).
 
 No login: the site's public key and the service's slug name the page; the booking reference
 (random, 128 bits) is the authority for its confirmation page. The form carries the
@@ -13,15 +14,22 @@ from itertools import groupby
 
 import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
-from asthron.bookings import payment_events
+from asthron.bookings import agenda, payment_events
 from asthron.bookings import service as bookings
-from asthron.bookings.forms import BookingForm
+from asthron.bookings.forms import (
+    LIST_STATUSES,
+    BookingFilters,
+    BookingForm,
+    CalendarQuery,
+    StaffRescheduleForm,
+)
 from asthron.bookings.models import Booking, BookingService
 from asthron.bookings.tasks import queue_calendar_write
 from asthron.db import utcnow
-from asthron.forms import FormError, matched_id, parse_form, redirect
+from asthron.forms import FormError, matched_id, notice, parse_form, redirect
 from asthron.security.permissions import Permission
 from asthron.sites.hours import zone
 from asthron.sites.models import Site
@@ -41,7 +49,7 @@ def _site_and_service(request) -> tuple[Site, BookingService]:
         raise HTTPNotFound() from None
 
 
-def _days(slots, site: Site) -> list[tuple[str, list[tuple[str, str]]]]:
+def slot_days(slots, site: Site) -> list[tuple[str, list[tuple[str, str]]]]:
     """Slots grouped by local day: [("Monday 2 March", [(value, "09:30"), …]), …]."""
     tz = zone(site.timezone)
     local = [(s.start.isoformat(), s.start.astimezone(tz)) for s in slots]
@@ -64,7 +72,7 @@ def _page(request, site, service, *, slots=None, errors=None, values=None, messa
     return {
         "site": site,
         "service": service,
-        "days": _days(slots, site),
+        "days": slot_days(slots, site),
         "errors": errors or {},
         "values": values or {},
         "message": message,
@@ -128,43 +136,136 @@ def booking_done(request):
     }
 
 
+# -- the staff's dashboard -------------------------------------------------------------------
+
+
+def _list_page(request, *, message=None, filters=None, errors=None):
+    if filters is None:
+        try:
+            filters = parse_form(BookingFilters, request.GET)
+        except FormError as error:
+            request.response.status = 400
+            errors = error.errors
+            filters = BookingFilters(
+                status="open", service=None, resource=None, since=None, until=None
+            )
+    return {
+        "rows": agenda.list_bookings(request.db, filters),
+        "filters": filters,
+        "errors": errors or {},
+        "statuses": LIST_STATUSES,
+        "labels": bookings.STATUS_LABELS,
+        "services": agenda.service_choices(request.db),
+        "resources": agenda.resource_choices(request.db),
+        "message": message,
+        "notice": notice(request),
+        "now": utcnow(),
+    }
+
+
 @view_config(
     route_name="bookings.list",
     renderer="bookings/list.html",
     permission=Permission.BOOKINGS,
     request_method="GET",
 )
-def booking_list(request, message: str | None = None):
-    rows = bookings.upcoming(request.db)
-    return {
-        "rows": [
-            (row, row.booking.starts_at.astimezone(zone(row.timezone)).strftime("%a %d %b %H:%M"))
-            for row in rows
-        ],
-        "message": message,
-    }
+def booking_list(request):
+    return _list_page(request)
 
 
 @view_config(
-    route_name="bookings.decide",
-    renderer="bookings/list.html",
+    route_name="bookings.agenda",
+    renderer="bookings/calendar.html",
     permission=Permission.BOOKINGS,
-    request_method="POST",
+    request_method="GET",
 )
-def booking_decide(request):
+def booking_calendar(request):
+    try:
+        query = parse_form(CalendarQuery, request.GET)
+        errors = {}
+    except FormError as error:
+        request.response.status = 400
+        query, errors = CalendarQuery(date=None, view="week", resource=None), error.errors
+    return {
+        "grid": agenda.calendar(request.db, query),
+        "query": query,
+        "errors": errors,
+        "resources": agenda.resource_choices(request.db),
+        "labels": bookings.STATUS_LABELS,
+    }
+
+
+def _staff_change(request, change, notice_key: str):
+    """Run one staff action on the booking in the URL; a refusal is the list with its reason
+    (400, or 409 with the free times when the new time is taken), and nothing changed."""
     booking = request.db.get(Booking, matched_id(request, "booking_id"))
     if booking is None:
         raise HTTPNotFound()
-    action = request.POST.get("action", "")
     try:
-        bookings.decide(
-            request.db, request.actor, booking, action if isinstance(action, str) else ""
-        )
+        change(booking)
+    except bookings.SlotTaken as taken:
+        times = ", ".join(_local(request, booking, o.start) for o in taken.alternatives)
+        message = str(taken) + (f" Free: {times}." if times else "")
+        return _list_response(request, message, 409)
     except bookings.BookingError as error:
-        request.response.status = 400
-        return booking_list(request, message=str(error))
-    if action == "cancel":
-        payment_events.booking_cancelled(request.db, booking)
-    # The calendar event follows: confirmed, or cancelled.
+        return _list_response(request, str(error), 400)
+    # The calendar event follows: confirmed, moved or cancelled.
     queue_calendar_write(request.db, booking)
-    return redirect(request, "bookings.list")
+    return redirect(request, "bookings.list", notice=notice_key)
+
+
+def _list_response(request, message: str, status: int):
+    response = render_to_response(
+        "bookings/list.html", _list_page(request, message=message), request
+    )
+    response.status = status
+    return response
+
+
+def _local(request, booking: Booking, moment: dt.datetime) -> str:
+    service = request.db.get(BookingService, booking.service_id)
+    site = request.db.get(Site, service.site_id)
+    return moment.astimezone(zone(site.timezone)).strftime("%a %d %b %H:%M")
+
+
+@view_config(route_name="bookings.approve", permission=Permission.BOOKINGS, request_method="POST")
+def booking_approve(request):
+    return _staff_change(
+        request, lambda b: bookings.approve(request.db, request.actor, b), "booking_approved"
+    )
+
+
+@view_config(route_name="bookings.decline", permission=Permission.BOOKINGS, request_method="POST")
+def booking_decline(request):
+    return _staff_change(
+        request, lambda b: bookings.decline(request.db, request.actor, b), "booking_declined"
+    )
+
+
+@view_config(route_name="bookings.cancel", permission=Permission.BOOKINGS, request_method="POST")
+def booking_cancel(request):
+    return _staff_change(
+        request, lambda b: bookings.cancel(request.db, request.actor, b), "booking_cancelled"
+    )
+
+
+@view_config(route_name="bookings.no_show", permission=Permission.BOOKINGS, request_method="POST")
+def booking_no_show(request):
+    return _staff_change(
+        request, lambda b: bookings.mark_no_show(request.db, request.actor, b), "booking_no_show"
+    )
+
+
+@view_config(
+    route_name="bookings.reschedule", permission=Permission.BOOKINGS, request_method="POST"
+)
+def booking_reschedule(request):
+    def move(booking):
+        try:
+            form = parse_form(StaffRescheduleForm, request.POST)
+        except FormError as error:
+            raise bookings.BookingError(error.message) from None
+        start = bookings.in_site_zone(request.db, booking, form.starts_at)
+        bookings.reschedule(request.db, request.actor, booking, start)
+
+    return _staff_change(request, move, "booking_rescheduled")

@@ -25,10 +25,16 @@ equal order run in registration order.
     a ConversationError (a WhatsApp chat outside its 24-hour window) and nothing is stored.
 ``side_panels(db, conversation_id) -> SidePanel | None``
     What a feature knows about the conversation, shown to staff beside it (the lead).
+``timeline_entries(db, subject: TimelineSubject) -> list[TimelineEntry]``
+    What a feature knows about one person, for their timeline (the lead's page): the subject
+    names their conversations, email and phone; a feature returns its entries (bookings).
+    Not on the message path, but the same registry, so one feature shows its facts on
+    another's page without importing it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +55,7 @@ POINTS = (
     "on_close",
     "outbound_message",
     "side_panels",
+    "timeline_entries",
 )
 
 
@@ -92,6 +99,24 @@ class SidePanel:
     facts: list[tuple[str, str]]  # (label, value), shown in order
     # (label, path): a dashboard page of the feature for this conversation.
     link: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class TimelineSubject:
+    """One person as the timeline's owner knows them."""
+
+    conversation_ids: tuple[int, ...] = ()
+    email: str | None = None  # lower-cased
+    phone: str | None = None  # E.164
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: dt.datetime
+    kind: str  # shown as a label: "booking"
+    body: str
+    actor: str = "system"
+    conversation_id: int | None = None
 
 
 class UnknownHookPoint(ValueError):
@@ -146,6 +171,9 @@ class MessageHooks:
     def side_panels(self, db: Session, conversation_id: int) -> list[SidePanel]:
         found = (hook(db, conversation_id) for hook in self.hooks("side_panels"))
         return [panel for panel in found if panel is not None]
+
+    def timeline_entries(self, db: Session, subject: TimelineSubject) -> list[TimelineEntry]:
+        return [entry for hook in self.hooks("timeline_entries") for entry in hook(db, subject)]
 
 
 def message_hooks(db: Session) -> MessageHooks:

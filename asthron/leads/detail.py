@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from asthron.conversations.hooks import TimelineSubject, message_hooks
 from asthron.conversations.models import Conversation, ConversationEvent
 from asthron.leads import capture
 from asthron.leads.models import (
@@ -44,8 +45,9 @@ def linked_conversations(db: Session, lead_id: int) -> list[Conversation]:
 
 
 def timeline(db: Session, lead: Lead, limit: int = 300) -> list[TimelineItem]:
-    """Activity (captures, merges, changes, notes, answers), and the conversations linked to
-    the lead, newest first."""
+    """Activity (captures, merges, changes, notes, answers), the conversations linked to the
+    lead, and what other features know of the lead (``timeline_entries`` hooks: bookings),
+    newest first."""
     items = []
     for entry in db.scalars(
         sa.select(LeadActivity)
@@ -64,7 +66,8 @@ def timeline(db: Session, lead: Lead, limit: int = 300) -> list[TimelineItem]:
                 entry.data or {},
             )
         )
-    for conversation in linked_conversations(db, lead.id):
+    conversations = linked_conversations(db, lead.id)
+    for conversation in conversations:
         items.append(
             TimelineItem(
                 conversation.created_at,
@@ -73,6 +76,11 @@ def timeline(db: Session, lead: Lead, limit: int = 300) -> list[TimelineItem]:
                 "visitor",
                 conversation.id,
             )
+        )
+    subject = TimelineSubject(tuple(c.id for c in conversations), lead.email, lead.phone)
+    for entry in message_hooks(db).timeline_entries(db, subject):
+        items.append(
+            TimelineItem(entry.when, entry.kind, entry.body, entry.actor, entry.conversation_id)
         )
     items.sort(key=lambda item: item.when, reverse=True)
     return items

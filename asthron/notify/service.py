@@ -8,6 +8,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from dataclasses import asdict, dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -146,6 +147,23 @@ def masked_password(db: Session, box: SecretBox) -> str:
 EXTRA_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post"})
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A text file sent with an email (a calendar invitation: ``invite.ics``,
+    ``text/calendar``, params ``{"method": "REQUEST"}``)."""
+
+    filename: str
+    mime_type: str
+    text: str
+    params: dict = field(default_factory=dict)
+
+    def as_payload(self) -> dict:
+        maintype, _, subtype = self.mime_type.partition("/")
+        if maintype != "text" or not subtype:
+            raise ValueError("only text attachments are supported")
+        return asdict(self)
+
+
 def queue_email(
     db: Session,
     to: str,
@@ -153,6 +171,7 @@ def queue_email(
     text: str,
     html: str | None = None,
     headers: dict | None = None,
+    attachments: list[Attachment] | tuple[Attachment, ...] = (),
 ):
     """Record an email in the caller's transaction; it is sent once that commits."""
     to = normalize_email(to)
@@ -167,12 +186,15 @@ def queue_email(
         if unknown:
             raise ValueError(f"headers not allowed: {sorted(unknown)}")
         payload["headers"] = dict(headers)
+    bodies = {"text": text, "html": html}
+    if attachments:
+        bodies["attachments"] = [attachment.as_payload() for attachment in attachments]
     box = db.info.get("secret_box")
     if box is not None:
         # Bodies carry invitation links and visitors' words: sealed at rest in the outbox.
-        payload["sealed"] = box.encrypt(json.dumps({"text": text, "html": html}))
+        payload["sealed"] = box.encrypt(json.dumps(bodies))
     else:
-        payload.update(text=text, html=html)
+        payload.update(bodies)
     return add_outbox_item(db, EMAIL_KIND, payload)
 
 
@@ -223,10 +245,17 @@ def default_wording(db: Session, name: str) -> Wording:
     )
 
 
-def queue_templated_email(db: Session, to: str, name: str, headers: dict | None = None, **values):
+def queue_templated_email(
+    db: Session,
+    to: str,
+    name: str,
+    headers: dict | None = None,
+    attachments: list[Attachment] | tuple[Attachment, ...] = (),
+    **values,
+):
     """Render the email ``name`` (see ``render_email``) and queue it like ``queue_email``."""
     subject, text, html = render_email(db, name, values)
-    return queue_email(db, to, subject, text, html, headers=headers)
+    return queue_email(db, to, subject, text, html, headers=headers, attachments=attachments)
 
 
 def unsealed(payload: dict, box: SecretBox) -> dict:
@@ -249,6 +278,13 @@ def build_message(row: SmtpSettings, payload: dict) -> EmailMessage:
     message.set_content(payload["text"])
     if payload.get("html"):
         message.add_alternative(payload["html"], subtype="html")
+    for attachment in payload.get("attachments") or ():
+        message.add_attachment(
+            attachment["text"],
+            subtype=attachment["mime_type"].partition("/")[2],
+            filename=attachment["filename"],
+            params=attachment.get("params") or {},
+        )
     return message
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from asthron.bookings.models import BookingResource, BookingService, BookingServiceResource
 from asthron.sites.models import Site
@@ -66,3 +67,26 @@ def fake_google(ini_settings, monkeypatch):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     yield fake
     fake.stop()
+
+
+def emails(registry, to: str | None = None) -> list[dict]:
+    """The queued emails (outbox payloads, bodies unsealed), oldest first."""
+    from asthron.db import new_transaction
+    from asthron.jobs.models import OutboxItem
+    from asthron.notify.service import EMAIL_KIND, unsealed
+
+    with new_transaction(registry) as db:
+        rows = db.scalars(
+            sa.select(OutboxItem).where(OutboxItem.kind == EMAIL_KIND).order_by(OutboxItem.id)
+        )
+        found = [unsealed(row.payload, registry["secret_box"]) for row in rows]
+    return [e for e in found if to is None or e["to"] == to]
+
+
+def domain_events(registry, prefix: str = "booking.") -> list[tuple[str, dict]]:
+    from asthron.db import new_transaction
+    from asthron.domain_events import DomainEvent
+
+    with new_transaction(registry) as db:
+        rows = db.scalars(sa.select(DomainEvent).order_by(DomainEvent.id))
+        return [(e.kind, e.payload) for e in rows if e.kind.startswith(prefix)]

@@ -108,13 +108,13 @@ def test_staff_approve_and_cancel_bookings(testapp, registry, make_service, make
         booking_id = bookings.book(db, service, start, customer).id
     login(make_user("staff"))
     page = testapp.get("/bookings")
-    assert "Carol" in page.text and "pending" in page.text
-    decide = f"/bookings/{booking_id}/decide"
+    assert "Carol" in page.text and "awaiting approval" in page.text
     token = csrf_from(page)
-    testapp.post(decide, {"csrf_token": token, "action": "approve"}, status=303)
-    refused = testapp.post(decide, {"csrf_token": token, "action": "approve"}, status=400)
-    assert "cannot be confirmed" in refused.text
-    testapp.post(decide, {"csrf_token": token, "action": "cancel"}, status=303)
+    approve = f"/bookings/{booking_id}/approve"
+    testapp.post(approve, {"csrf_token": token}, status=303)
+    refused = testapp.post(approve, {"csrf_token": token}, status=400)
+    assert "A booking that is confirmed cannot be approved." in refused.text
+    testapp.post(f"/bookings/{booking_id}/cancel", {"csrf_token": token}, status=303)
     with new_transaction(registry) as db:
         assert db.get(Booking, booking_id).status == "cancelled"
         actions = set(db.scalars(sa.select(AuditEntry.action)))

@@ -7,10 +7,18 @@ assistant's reply.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
-from asthron.conversations.hooks import MessageHooks, SidePanel, UnknownHookPoint
+from asthron.conversations.hooks import (
+    MessageHooks,
+    SidePanel,
+    TimelineEntry,
+    TimelineSubject,
+    UnknownHookPoint,
+)
 from asthron.domain_events import DomainEvent, Subscribers, UnknownDomainEvent
 
 
@@ -136,3 +144,20 @@ def test_side_panels_come_from_features(registry, run_in_tm):
     panels = run_in_tm(lambda db: hooks.side_panels(db, 1))
     assert [p.title for p in panels][-1] == "Booking"
     assert all(p.title in ("Lead", "Booking", "Payments") for p in panels)
+
+
+def test_timeline_entries_gather_every_features_entries():
+    hooks = MessageHooks()
+    when = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+    seen = []
+
+    def bookings(db, subject):
+        seen.append(subject)
+        return [TimelineEntry(when, "booking", "Haircut, Tuesday 10:00: confirmed")]
+
+    hooks.add("timeline_entries", bookings)
+    hooks.add("timeline_entries", lambda db, subject: [])
+    subject = TimelineSubject((4, 5), "alice@example.com", None)
+    entries = hooks.timeline_entries(None, subject)
+    assert [e.body for e in entries] == ["Haircut, Tuesday 10:00: confirmed"]
+    assert seen == [subject]

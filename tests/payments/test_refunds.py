@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from asthron.audit.models import AuditEntry
-from asthron.bookings import payment_events
+from asthron.bookings import service as bookings_service
 from asthron.db import utcnow
 from asthron.jobs.models import OutboxItem
 from asthron.jobs.service import sweep
@@ -182,14 +182,14 @@ def test_cancelling_refunds_by_the_services_policy(
     payment = paid_payment(refund_policy=policy)
     booking = booking_of(run_in_tm, payment)
     now = booking.starts_at - dt.timedelta(hours=hours_before)
-    assert payment_events.refund_percent(policy, booking.starts_at, now) == refunded * 100 // 2000
+    assert bookings_service.refund_percent(policy, booking.starts_at, now) == refunded * 100 // 2000
 
     def cancel(db):
+        from asthron.audit.service import Actor
+        from asthron.bookings import service as bookings
         from asthron.bookings.models import Booking
 
-        row = db.get(Booking, booking.id)
-        row.status = "cancelled"
-        payment_events.booking_cancelled(db, row, now=now)
+        bookings.cancel(db, Actor.cli(), db.get(Booking, booking.id), now=now)
 
     run_in_tm(cancel)
     from asthron.jobs.service import sweep as run_due
@@ -207,8 +207,8 @@ def test_staff_cancel_on_the_bookings_page_refunds_in_full_without_a_policy(
     page = testapp.get("/bookings")
     booking = booking_of(run_in_tm, payment)
     testapp.post(
-        f"/bookings/{booking.id}/decide",
-        {"csrf_token": csrf_from(page), "action": "cancel"},
+        f"/bookings/{booking.id}/cancel",
+        {"csrf_token": csrf_from(page)},
         status=303,
     )
     assert [r["amount"] for r in fake_stripe.refunds] == [2000]

@@ -14,7 +14,7 @@ from asthron.domain_events import EVENT_KINDS
 from asthron.webhooks import service, signing
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
-SCHEMA_RE = re.compile(r"### `([a-z.]+)`\n.*?```json\n(.*?)\n```", re.S)
+SCHEMA_RE = re.compile(r"### `([a-z._]+)`\n.*?```json\n(.*?)\n```", re.S)
 SAMPLES = {
     "conversation.created": {"conversation_id": 1, "site_id": 2, "visitor_id": 3},
     "conversation.closed": {"conversation_id": 1, "site_id": 2},
@@ -29,6 +29,29 @@ SAMPLES = {
     "handoff.returned": {"conversation_id": 1, "site_id": 2, "user_id": 4},
     "lead.created": {"lead_id": 5, "source": "chat", "conversation_id": None},
     "lead.qualified": {"lead_id": 5, "conversation_id": 1},
+    **{
+        f"booking.{what}": {
+            "booking_id": 6,
+            "site_id": 2,
+            "service_id": 7,
+            "conversation_id": None,
+            "starts_at": "2026-03-03T09:00:00+00:00",
+            **extra,
+        }
+        for what, extra in {
+            "requested": {},
+            "confirmed": {},
+            "rescheduled": {"previous_starts_at": "2026-03-02T09:00:00+00:00", "by": "staff"},
+            "cancelled": {
+                "by": "customer",
+                "reference": "abc",
+                "refund_percent": 50,
+                "reason": "cancelled by the customer",
+            },
+            "declined": {},
+            "no_show": {},
+        }.items()
+    },
     "lead.updated": {"lead_id": 5, "change": "status", "from": "new", "to": "won"},
     "message.created": {
         "conversation_id": 1,
@@ -38,8 +61,6 @@ SAMPLES = {
         "author_name": "Assistant",
         "text": "We open at 9.",
     },
-    "booking.confirmed": {"booking_id": 6},
-    "booking.rescheduled": {"booking_id": 6},
     "booking.held": {
         "booking_id": 6,
         "reference": "abc",
@@ -52,12 +73,6 @@ SAMPLES = {
         "return_url": "https://example.com/booked/abc",
         "customer_email": "ada@example.com",
         "conversation_id": None,
-    },
-    "booking.cancelled": {
-        "booking_id": 6,
-        "reference": "abc",
-        "refund_percent": 50,
-        "reason": "booking cancelled",
     },
     "payment.created": {
         "payment_id": 8,
