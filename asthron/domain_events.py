@@ -38,8 +38,10 @@ EVENT_KINDS: dict[str, str] = {
     "handoff.returned": "conversation: conversation_id, site_id, user_id",
     "lead.created": "lead: lead_id, source, conversation_id",
     "lead.qualified": "lead: lead_id, conversation_id",
-    "booking.requested": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
-    "booking.confirmed": "booking: booking_id, site_id, service_id, conversation_id, starts_at",
+    "booking.requested": "booking: booking_id, site_id, service_id, conversation_id, starts_at, "
+    "customer (name, email, phone)",
+    "booking.confirmed": "booking: booking_id, site_id, service_id, conversation_id, starts_at, "
+    "customer (name, email, phone)",
     "booking.rescheduled": "booking: booking_id, site_id, service_id, conversation_id, "
     "starts_at, previous_starts_at, by",
     "booking.cancelled": "booking: booking_id, site_id, service_id, conversation_id, starts_at, "

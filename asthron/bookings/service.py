@@ -449,15 +449,24 @@ def _announce(db: Session, booking: Booking, kind: str, **extra) -> None:
     )
 
 
+def _customer_of(booking: Booking) -> dict:
+    """The customer as the new-booking events carry them (leads makes them a lead)."""
+    return {
+        "name": booking.customer_name or None,
+        "email": booking.customer_email,
+        "phone": booking.customer_phone,
+    }
+
+
 def _booked(db: Session, booking: Booking, now: dt.datetime) -> None:
     """A new booking (not a hold): the event, the customer's email, the staff's, reminders."""
     if booking.status == "confirmed":
-        _announce(db, booking, "confirmed")
+        _announce(db, booking, "confirmed", customer=_customer_of(booking))
         notices.customer_email(db, booking, "confirmed", now=now)
         notices.staff_email(db, booking, "new")
         reminders.schedule_reminders(db, booking, now)
     elif booking.status == "pending":
-        _announce(db, booking, "requested")
+        _announce(db, booking, "requested", customer=_customer_of(booking))
         notices.customer_email(db, booking, "requested", now=now)
         notices.staff_email(db, booking, "requested")
 

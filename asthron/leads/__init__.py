@@ -4,7 +4,7 @@ It plugs into the message path through hooks (asthron.conversations.hooks) and d
 it imports no other feature.
 """
 
-from asthron.leads import chat, tasks
+from asthron.leads import chat, from_bookings, tasks
 from asthron.leads.models import QualificationQuestion
 from asthron.security.permissions import Permission
 from asthron.snapshots import watch
@@ -62,6 +62,9 @@ def includeme(config):
     # The AI lead note: when a lead is captured, and when its conversation closes.
     config.add_message_hook("on_close", tasks.note_after_close)
     config.add_domain_event_subscriber("lead.created", tasks.note_after_capture)
+    # Whoever books becomes (or is matched to) a lead.
+    config.add_domain_event_subscriber("booking.requested", from_bookings.lead_from_booking)
+    config.add_domain_event_subscriber("booking.confirmed", from_bookings.lead_from_booking)
     # The conversation's lead, beside the chat in the inbox.
     config.add_message_hook("side_panels", chat.lead_panel)
     # Each visitor message asks whether any question is active (asthron.snapshots).

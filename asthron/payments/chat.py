@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from asthron import domain_events
 from asthron.conversations import service as conversations
-from asthron.conversations.hooks import SidePanel
+from asthron.conversations.hooks import SidePanel, TimelineEntry, TimelineSubject
 from asthron.conversations.models import Conversation
 from asthron.payments import stripe_api
 from asthron.payments.models import Payment
@@ -102,7 +102,45 @@ def payments_panel(db: Session, conversation_id: int) -> SidePanel | None:
     )
 
 
+TIMELINE_PAYMENTS = 20
+
+
+def payments_timeline(db: Session, subject: TimelineSubject) -> list[TimelineEntry]:
+    """A lead's payments: asked for in their conversations, or paid with their email."""
+    matches = []
+    if subject.conversation_ids:
+        matches.append(Payment.conversation_id.in_(subject.conversation_ids))
+    if subject.email:
+        matches.append(Payment.customer_email == subject.email)
+    if not matches:
+        return []
+    rows = db.scalars(
+        sa.select(Payment)
+        .where(sa.or_(*matches))
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(TIMELINE_PAYMENTS)
+    )
+    return [
+        TimelineEntry(
+            payment.paid_at or payment.created_at,
+            "payment",
+            f"{payment.description or 'Payment'}: "
+            f"{format_amount(payment.amount_cents, payment.currency)}, {payment.status}"
+            + (
+                f" ({format_amount(payment.refunded_cents, payment.currency)} refunded)"
+                if payment.refunded_cents
+                else ""
+            )
+            + ".",
+            "customer",
+            payment.conversation_id,
+        )
+        for payment in rows
+    ]
+
+
 def subscribe(config) -> None:
+    config.add_message_hook("timeline_entries", payments_timeline)
     config.add_domain_event_subscriber("payment.created", payment_card)
     for kind in ("payment.succeeded", "payment.expired", "payment.failed", "payment.refunded"):
         config.add_domain_event_subscriber(kind, payment_state)
