@@ -246,6 +246,7 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "name": "no_such_email",
         "subpath": "x",
         "site_key": "site_no_such_site",
+        "digest": "0" * 64,
     }
     return world
 
