@@ -41,9 +41,7 @@ def widget_config(request, site: Site) -> dict:
         "launcher_text": site.launcher_text or "",
         "reply_time": site.reply_time or "",
         "avatar_url": (
-            request.route_url(
-                "widget.avatar", site_key=site.public_key, digest=site.avatar_digest
-            )
+            request.route_url("widget.avatar", site_key=site.public_key, digest=site.avatar_digest)
             if site.avatar_digest
             else None
         ),

@@ -242,7 +242,9 @@ def avatar_update(request):
         if field(request, "remove", 10):
             changed = service.remove_avatar(request.db, request.actor, site)
             return redirect(
-                request, "sites.edit", "avatar_removed" if changed else "nothing_changed",
+                request,
+                "sites.edit",
+                "avatar_removed" if changed else "nothing_changed",
                 site_id=site.id,
             )
         upload = request.POST.get("avatar")

@@ -839,8 +839,13 @@ function createWidget(siteKey, apiBase, identity, preview) {
       const target = (ev ? byId.get(ev.id) : cards[cards.length - 1]) || null;
       const field = target && target.querySelector("input,select,textarea,button");
       if (field) {
-        field.focus();
-        target.scrollIntoView({ block: "nearest" }); // the whole form, not just its first field
+        field.focus({ preventScroll: true });
+        // The whole form in view (its top first if it is taller than the log), not just the
+        // field; only the log scrolls, never the host page.
+        const box = scroller.getBoundingClientRect();
+        const r = target.getBoundingClientRect();
+        if (r.top < box.top || r.height > box.height) scroller.scrollTop += r.top - box.top - 8;
+        else if (r.bottom > box.bottom) scroller.scrollTop += r.bottom - box.bottom + 8;
       } else note(s.have_details);
     } catch (e) {
       note(s.error);
