@@ -65,3 +65,20 @@ def test_widget(host_site, make_site, open_page, theme, scheme):
     p.get_by_role("button", name="Leave my details").click()
     expect(p.locator(".card").get_by_label("Name")).to_be_focused()
     assert serious_violations(p) == []  # the chat with a lead form
+
+
+def test_the_check_can_fail(browser):
+    """A page with an unlabelled image and unreadable text: axe reports both."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_content(
+            '<!doctype html><html lang="en"><title>Bad</title><main><img src="x.png">'
+            '<p class="faint">Faint</p></main>'
+        )
+        page.add_style_tag(content=".faint { color: #eee; background: #fff }")
+        found = serious_violations(page)
+    finally:
+        context.close()
+    assert any(v.startswith("image-alt (critical)") for v in found), found
+    assert any(v.startswith("color-contrast (serious)") for v in found), found
