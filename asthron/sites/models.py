@@ -32,11 +32,11 @@ class Site(Base):
     position: Mapped[str] = mapped_column(sa.String(8), default="right")
     language: Mapped[str] = mapped_column(sa.String(16), default="en")
     # The widget's colours: "auto" follows the visitor's prefers-color-scheme.
-    theme: Mapped[str] = mapped_column(sa.String(8), default="auto", server_default="auto")
+    theme: Mapped[str] = mapped_column(sa.String(8), default="auto")
     # Text beside the launcher's icon ("" = the round icon alone).
-    launcher_text: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
+    launcher_text: Mapped[str] = mapped_column(sa.String(40), default="")
     # Shown under the title as "Usually replies in {reply_time}" ("" = not shown).
-    reply_time: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
+    reply_time: Mapped[str] = mapped_column(sa.String(40), default="")
     # The uploaded avatar's SHA-256 (its bytes are in site_avatars); None = no avatar.
     avatar_digest: Mapped[str | None] = mapped_column(sa.String(64))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
