@@ -94,6 +94,40 @@
   });
 
   // -- hours grid helpers --------------------------------------------------------------------
+  // Empty break ranges stay out of sight until "Add a break" (without this script they all show).
+  var showRanges = function (row) {
+    row.querySelectorAll(".range").forEach(function (range, i) {
+      var filled = [].some.call(range.querySelectorAll("input"), function (input) {
+        return input.value;
+      });
+      if (i === 0 || filled) range.hidden = false;
+    });
+    var more = row.querySelector("button.add-break");
+    if (more) more.hidden = !row.querySelector(".range[hidden]");
+  };
+  if (form) {
+    form.querySelectorAll(".hours-grid tr[data-day]").forEach(function (row) {
+      var day = row.querySelector("th").textContent;
+      row.querySelectorAll(".range").forEach(function (range, i) {
+        if (i > 0 && !range.querySelector("input").value) range.hidden = true;
+      });
+      var more = document.createElement("button");
+      more.type = "button";
+      more.className = "link add-break";
+      more.textContent = "Add a break";
+      more.setAttribute("aria-label", "Add a break on " + day);
+      more.addEventListener("click", function () {
+        var next = row.querySelector(".range[hidden]");
+        if (next) {
+          next.hidden = false;
+          next.querySelector("input").focus();
+        }
+        showRanges(row);
+      });
+      row.querySelector(".ranges").appendChild(more);
+      showRanges(row);
+    });
+  }
   var copyMonday = byId("copy-monday");
   if (copyMonday && form) {
     copyMonday.hidden = false;
@@ -107,6 +141,7 @@
           if (input.type === "checkbox") input.checked = fields[i].checked;
           else input.value = fields[i].value;
         });
+        showRanges(row);
       });
     });
   }

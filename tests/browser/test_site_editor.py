@@ -112,6 +112,9 @@ def test_hours_grid_round_trip(server, make_site, make_user, open_page, run_in_t
     p.get_by_label("Open on these hours").check()
     p.get_by_label("Monday: opens", exact=True).fill("08:30")
     p.get_by_label("Monday: closes", exact=True).fill("12:00")
+    expect(p.get_by_label("Monday after break 1: opens")).to_be_hidden()  # until asked for
+    p.get_by_role("button", name="Add a break on Monday").click()
+    expect(p.get_by_label("Monday after break 1: opens")).to_be_focused()
     p.get_by_label("Monday after break 1: opens").fill("13:00")
     p.get_by_label("Monday after break 1: closes").fill("17:30")
     p.get_by_role("button", name="Copy Monday to Tuesday–Friday").click()
