@@ -53,6 +53,11 @@ def make_config(global_config=None, **settings) -> Configurator:
     config.include(".webhooks")
     # Bookings: services, availability, calendars; a prompt contributor offers free times.
     config.include(".bookings")
+    # Payments (Stripe): subscribes to bookings' domain events; a side panel in the inbox.
+    config.include(".payments")
+    # Messaging channels (WhatsApp, Messenger, Instagram): another way in and out of a
+    # conversation, through the outbound-message hook and the outbox.
+    config.include(".channels")
     # Retention, subject export/erase, backups, keys: reads the others only via metadata.
     config.include(".privacy")
     config.include(".health")

@@ -42,6 +42,18 @@ EVENT_KINDS: dict[str, str] = {
     "changed: fields, from/to, user_id or tags",
     "message.created": "conversation: conversation_id, site_id, message_id, author (visitor, "
     "assistant or staff), author_name, text",
+    "booking.confirmed": "booking: booking_id",
+    "booking.rescheduled": "booking: booking_id",
+    "booking.held": "booking: booking_id, reference, site_id, service_id, amount_due, currency, "
+    "description, pay_by, return_url, customer_email, conversation_id",
+    "booking.cancelled": "booking: booking_id, reference, refund_percent, reason",
+    "payment.created": "payment: payment_id, payment_kind, amount_cents, currency, booking_id, "
+    "conversation_id",
+    "payment.succeeded": "payment: payment_id, payment_kind, amount_cents, currency, booking_id, "
+    "conversation_id",
+    "payment.failed": "payment: payment_id, payment_kind, booking_id, conversation_id",
+    "payment.expired": "payment: payment_id, payment_kind, booking_id, conversation_id",
+    "payment.refunded": "payment: payment_id, amount_cents, currency, refunded_cents, booking_id",
 }
 
 Subscriber = Callable[[Session, "DomainEvent"], None]

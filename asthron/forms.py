@@ -85,6 +85,8 @@ NOTICES = {
     "visitor_saved": "The visitor's details were saved.",
     "article_saved": "The article was saved.",
     "article_deleted": "The article was deleted.",
+    "synonyms_saved": "The synonyms were saved; the assistant uses them from now on.",
+    "gaps_dismissed": "Those questions were taken off the list.",
     "assistant_saved": "The assistant's profile was saved.",
     "provider_saved": "The provider settings were saved.",
     "provider_removed": "The provider was removed.",
@@ -100,6 +102,12 @@ NOTICES = {
     "webhook_deleted": "The webhook endpoint was deleted.",
     "webhook_test_queued": "A test event was queued: see the delivery log below.",
     "webhook_redelivery_queued": "The delivery was queued again, with the same webhook-id.",
+    "booking_service_saved": "The service was saved.",
+    "booking_resource_saved": "Saved.",
+    "payments_saved": "The Stripe settings were saved.",
+    "refund_requested": "The refund was sent to Stripe: see its state below.",
+    "channel_saved": "The channel was saved.",
+    "channel_deleted": "The channel was disconnected.",
 }
 
 

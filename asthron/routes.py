@@ -40,9 +40,40 @@ def includeme(config):
 
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
+    config.add_route(
+        "conversations.mark_wrong",
+        "/conversations/{conversation_id:\\d{1,9}}/replies/{event_id:\\d{1,9}}/wrong",
+    )
 
     config.add_route("bookings.list", "/bookings")
     config.add_route("bookings.decide", "/bookings/{booking_id:\\d{1,9}}/decide")
+    config.add_route("bookings.setup", "/bookings/setup")
+    config.add_route("bookings.service_new", "/bookings/setup/services/new")
+    config.add_route("bookings.service_edit", "/bookings/setup/services/{service_id:\\d{1,9}}")
+    config.add_route("bookings.resource_new", "/bookings/setup/resources/new")
+    booking_resource = "/bookings/setup/resources/{resource_id:\\d{1,9}}"
+    config.add_route("bookings.resource_edit", booking_resource)
+    config.add_route("bookings.resource_hours", booking_resource + "/hours")
+    config.add_route("bookings.resource_override", booking_resource + "/overrides")
+    config.add_route("bookings.resource_override_remove", booking_resource + "/overrides/remove")
+    config.add_route("bookings.resource_holidays", booking_resource + "/holidays")
+    # Calendar connections per staff member/resource; the OAuth callback Google redirects to.
+    config.add_route("bookings.calendars", "/bookings/calendars")
+    config.add_route(
+        "bookings.calendar_caldav", "/bookings/calendars/{resource_id:\\d{1,9}}/caldav"
+    )
+    config.add_route(
+        "bookings.calendar_google_start", "/bookings/calendars/{resource_id:\\d{1,9}}/google"
+    )
+    config.add_route(
+        "bookings.calendar_choose", "/bookings/calendars/{resource_id:\\d{1,9}}/choose"
+    )
+    config.add_route("bookings.calendar_test", "/bookings/calendars/{resource_id:\\d{1,9}}/test")
+    config.add_route(
+        "bookings.calendar_disconnect", "/bookings/calendars/{resource_id:\\d{1,9}}/disconnect"
+    )
+    config.add_route("bookings.calendar_google_callback", "/bookings/calendars/google/callback")
+    config.add_route("bookings.google_app", "/bookings/calendars/google-app")
 
     config.add_route("inbox.list", "/inbox")
     config.add_route("inbox.stream", "/inbox/stream")
@@ -74,6 +105,12 @@ def includeme(config):
     # The public booking page of a service, and the booking's own page (its random reference).
     config.add_route("bookings.page", "/book/{site_key}/{slug}")
     config.add_route("bookings.done", "/booked/{reference}")
+    # The customer's pay page (the payment's random reference), and the one a held booking's
+    # customer is sent to (the booking's reference).
+    config.add_route("payments.pay", "/pay/{reference}")
+    config.add_route("payments.booking", "/pay/booking/{reference}")
+    # Stripe's signed webhook (no cookies, no CSRF: the signature is the authority).
+    config.add_route("hooks.stripe", "/hooks/stripe")
 
     api = "/api/widget/v1"
     config.add_route("widget_api.preflight", api + "/*subpath", request_method="OPTIONS")
@@ -90,6 +127,9 @@ def includeme(config):
     config.add_route("widget_api.handoff", conversation + "/handoff")
     config.add_route("widget_api.lead", conversation + "/lead")
     config.add_route("widget_api.lead_form", conversation + "/lead-form")
+    config.add_route("widget_api.booking_slots", conversation + "/booking/slots")
+    config.add_route("widget_api.booking_hold", conversation + "/booking/hold")
+    config.add_route("widget_api.booking_confirm", conversation + "/booking/confirm")
     config.add_route("widget_api.offline_messages", api + "/offline-messages")
 
     config.add_route("integrations.email", "/integrations/email")
@@ -104,6 +144,9 @@ def includeme(config):
 
     config.add_route("knowledge.list", "/knowledge")
     config.add_route("knowledge.create", "/knowledge/new")
+    config.add_route("knowledge.gaps", "/knowledge/gaps")
+    config.add_route("knowledge.gaps_dismiss", "/knowledge/gaps/dismiss")
+    config.add_route("knowledge.synonyms", "/knowledge/synonyms")
     config.add_route("knowledge.edit", "/knowledge/{article_id:\\d{1,9}}")
     config.add_route("knowledge.delete", "/knowledge/{article_id:\\d{1,9}}/delete")
 
@@ -115,6 +158,13 @@ def includeme(config):
     config.add_route("assistant.providers_remove", "/integrations/ai/{slot}/remove")
     config.add_route("usage.dashboard", "/usage")
 
+    config.add_route("payments.settings", "/integrations/payments")
+    config.add_route("payments.check", "/integrations/payments/check")
+    config.add_route("payments.list", "/payments")
+    config.add_route("payments.detail", "/payments/{payment_id:\\d{1,9}}")
+    config.add_route("payments.refund", "/payments/{payment_id:\\d{1,9}}/refund")
+    config.add_route("payments.request", "/payments/request/{conversation_id:\\d{1,9}}")
+
     config.add_route("webhooks.list", "/integrations/webhooks")
     endpoint = "/integrations/webhooks/{endpoint_id:\\d{1,9}}"
     config.add_route("webhooks.detail", endpoint)
@@ -124,6 +174,15 @@ def includeme(config):
     delivery = endpoint + "/deliveries/{delivery_id:\\d{1,9}}"
     config.add_route("webhooks.delivery", delivery)
     config.add_route("webhooks.redeliver", delivery + "/redeliver")
+
+    config.add_route("channels.list", "/integrations/channels")
+    channel = "/integrations/channels/{connection_id:\\d{1,9}}"
+    config.add_route("channels.detail", channel)
+    config.add_route("channels.test", channel + "/test")
+    config.add_route("channels.delete", channel + "/delete")
+    config.add_route("channels.template", "/inbox/{conversation_id:\\d{1,9}}/template")
+    # Meta's webhook: verification (GET) and signed deliveries (POST); no cookies, no CSRF.
+    config.add_route("channel_webhooks.meta", "/channels/meta/{connection_id:\\d{1,9}}/webhook")
 
     config.add_route("leads.list", "/leads")
     config.add_route("leads.bulk", "/leads/bulk")

@@ -30,6 +30,8 @@ class EffectiveProvider:
     first_token_timeout: float = 20.0
     total_timeout: float = 90.0
     keep_alive: str | None = None
+    # The embedding model for dense retrieval (openai and ollama kinds); "": none.
+    embedding_model: str = ""
 
     @property
     def breaker_key(self) -> tuple:
@@ -62,6 +64,7 @@ def _from_ini(settings, slot: str) -> EffectiveProvider | None:
         first_token_timeout=number("first_token_timeout", 20.0),
         total_timeout=number("total_timeout", 90.0),
         keep_alive=raw.get(prefix + "keep_alive"),
+        embedding_model=(raw.get(prefix + "embedding_model") or "").strip()[:200],
     )
 
 
@@ -83,6 +86,7 @@ def _from_row(row: ProviderConfig, box) -> EffectiveProvider:
         first_token_timeout=row.first_token_timeout,
         total_timeout=row.total_timeout,
         keep_alive=row.keep_alive,
+        embedding_model=row.embedding_model or "",
     )
 
 

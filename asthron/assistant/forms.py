@@ -125,6 +125,7 @@ class ProviderForm(FormModel):
     first_token_timeout: Number("The first-token timeout", 0.1, 600)
     total_timeout: Number("The total timeout", 1, 3600)
     keep_alive: Text("Keep-alive", 20, one_line=True) | None = None
+    embedding_model: Text("The embedding model", 200, one_line=True) = ""
     enabled: Checkbox() = False
 
     @model_validator(mode="before")

@@ -64,6 +64,8 @@ class ProviderConfig(Base):
     first_token_timeout: Mapped[float] = mapped_column(default=20.0)
     total_timeout: Mapped[float] = mapped_column(default=90.0)
     keep_alive: Mapped[str | None] = mapped_column(sa.String(20))
+    # The provider's embedding model for dense retrieval ("nomic-embed-text"); empty: none.
+    embedding_model: Mapped[str] = mapped_column(sa.String(200), default="")
     enabled: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

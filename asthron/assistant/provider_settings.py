@@ -26,6 +26,7 @@ PROVIDER_FIELDS = (
     "first_token_timeout",
     "total_timeout",
     "keep_alive",
+    "embedding_model",
 )
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
@@ -67,6 +68,7 @@ def provider_values(row: ProviderConfig | None) -> dict:
             "first_token_timeout": 20.0,
             "total_timeout": 90.0,
             "keep_alive": "",
+            "embedding_model": "",
             "enabled": True,
         }
     return {
@@ -101,6 +103,7 @@ def save_provider(db: Session, box: SecretBox, actor: Actor, new: ProviderForm) 
             "kind": new.kind,
             "base_url": new.base_url,
             "model": new.model,
+            "embedding_model": new.embedding_model,
             "enabled": new.enabled,
             "api_key_changed": api_key_changed,
             "api_key_cleared": api_key == "",

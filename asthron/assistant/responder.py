@@ -12,6 +12,7 @@ from asthron.assistant import config as ai_config
 from asthron.assistant import usage
 from asthron.assistant.budget import warn_if_needed
 from asthron.assistant.chain import Attempt, FailoverChain, Started
+from asthron.assistant.knowledge_gaps import ABSTAINED_KEY
 from asthron.assistant.models import AssistantProfile
 from asthron.assistant.prompt import build_messages
 from asthron.assistant.provider_pool import ProviderPool
@@ -25,7 +26,7 @@ from asthron.conversations.responder import (
     ReplyStream,
 )
 from asthron.db import new_transaction
-from asthron.knowledge.search import answerable, search
+from asthron.knowledge.search import answerable, search, terms
 from asthron.snapshots import row_snapshot, snapshots
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ def _hours_text(context: ReplyContext) -> str:
 
 
 RETRIEVE_LIMIT = 4
+
+
+def _asked_something(query: str) -> bool:
+    """Whether the visitor's words hold anything to look up ("thanks!" does not)."""
+    return bool(terms(query))
 
 
 def retrieve(db, query: str) -> list:
@@ -195,6 +201,10 @@ class AssistantResponder:
         if used is not None and used.ok:
             for contribution in prepared.contributions:
                 data.update(contribution.reply_data)
+            # Nothing answered the question: the reply said it didn't know (the built-in
+            # provider) or was told to (a model); the question is a knowledge gap.
+            if _asked_something(prepared.query) and not answerable(passages):
+                data[ABSTAINED_KEY] = True
         yield ReplyOutcome(
             without_remote_images(text).strip(),
             cut_off=cut_off,

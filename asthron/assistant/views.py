@@ -88,6 +88,7 @@ def _ini_values(ini) -> dict:
         first_token_timeout=ini.first_token_timeout,
         total_timeout=ini.total_timeout,
         keep_alive=ini.keep_alive or "",
+        embedding_model=ini.embedding_model,
     )
     return values
 

@@ -11,7 +11,8 @@ Pure Python (zoneinfo), no database. One call answers for one staff member or re
     → slots          starts on a grid aligned to each range's opening *on the wall clock*
                      (09:00, 09:30, … in local time, also on a DST day), from
                      ``now + min_notice`` up to ``now + window`` (inclusive), skipping local
-                     days whose bookings reached ``daily_limit``
+                     days whose bookings reached ``daily_limit`` and local weeks (Monday to
+                     Sunday, by the day a booking starts on) that reached ``weekly_limit``
 
 Wall-clock rules on DST days: a range boundary in a skipped hour is the moment of the jump; an
 ambiguous boundary (a repeated hour) opens at its first occurrence and closes at its last, so a
@@ -134,6 +135,7 @@ class Rules:
     min_notice: dt.timedelta = dt.timedelta(0)
     window: dt.timedelta = dt.timedelta(days=60)  # the latest start is now + window
     daily_limit: int | None = None  # bookings per local day for one staff member
+    weekly_limit: int | None = None  # bookings per local week (Monday to Sunday)
 
     def __post_init__(self):
         if self.duration <= dt.timedelta(0) or self.interval <= dt.timedelta(0):
@@ -144,6 +146,25 @@ class Rules:
 class Slot:
     start: dt.datetime  # UTC
     end: dt.datetime
+
+
+def week_of(day: dt.date) -> dt.date:
+    """The Monday that starts ``day``'s week (weeks run Monday to Sunday, local dates)."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _week_counts(day_counts: Mapping[dt.date, int]) -> dict[dt.date, int]:
+    weeks: dict[dt.date, int] = {}
+    for day, count in day_counts.items():
+        weeks[week_of(day)] = weeks.get(week_of(day), 0) + count
+    return weeks
+
+
+def _day_full(rules: Rules, day: dt.date, counts, weeks) -> bool:
+    """Whether ``day`` is closed to new bookings by the daily or the weekly limit."""
+    if rules.daily_limit is not None and counts.get(day, 0) >= rules.daily_limit:
+        return True
+    return rules.weekly_limit is not None and weeks.get(week_of(day), 0) >= rules.weekly_limit
 
 
 def _ts(moment: dt.datetime) -> int:
@@ -228,7 +249,8 @@ def free_slots(
     """The free slots of one staff member or resource, in time order.
 
     ``busy`` are their booked or blocked intervals (UTC or any aware datetimes);
-    ``day_counts`` their bookings per local date, for ``rules.daily_limit``;
+    ``day_counts`` their bookings per local date, for ``rules.daily_limit`` and
+    ``rules.weekly_limit`` (give every day of the weeks concerned, not only the range asked);
     ``start``/``end`` narrow the answer (slot starts in [start, end)).
     """
     tz = zone(schedule.timezone)
@@ -244,8 +266,8 @@ def free_slots(
     step = int(rules.interval.total_seconds())
     before = int(rules.buffer_before.total_seconds())
     after = int(rules.buffer_after.total_seconds())
-    limit = rules.daily_limit
     counts = day_counts or {}
+    weeks = _week_counts(counts)
 
     # A slot [s, s + duration) is free when [s - before, s + duration + after) meets no busy
     # interval: widen the busy intervals instead, once.
@@ -262,7 +284,7 @@ def free_slots(
     one_day = dt.timedelta(days=1)
     while day <= last_day:
         ranges = schedule.ranges_on(day)
-        if ranges and not (limit is not None and counts.get(day, 0) >= limit):
+        if ranges and not _day_full(rules, day, counts, weeks):
             for rng in ranges:
                 opens = _wall_to_instant(day, rng[0], tz, closing=False)
                 closes = _wall_to_instant(day, rng[1], tz, closing=True)
@@ -306,10 +328,11 @@ def naive_free_slots(
     earliest = now + rules.min_notice
     latest = now + rules.window
     counts = day_counts or {}
+    weeks = _week_counts(counts)
     found = set()
     day = earliest.astimezone(tz).date() - dt.timedelta(days=1)
     while day <= latest.astimezone(tz).date():
-        if not (rules.daily_limit is not None and counts.get(day, 0) >= rules.daily_limit):
+        if not _day_full(rules, day, counts, weeks):
             for rng in schedule.ranges_on(day):
                 opens = _utc(_wall_to_instant(day, rng[0], tz, closing=False))
                 closes = _utc(_wall_to_instant(day, rng[1], tz, closing=True))

@@ -68,10 +68,15 @@ class BookingService(Base):
     min_notice_minutes: Mapped[int] = mapped_column(default=60)
     window_days: Mapped[int] = mapped_column(default=60)
     daily_limit: Mapped[int | None] = mapped_column()  # per staff member or resource
+    # Per staff member or resource and week (Monday to Sunday in the site's time zone).
+    weekly_limit: Mapped[int | None] = mapped_column()
     price_cents: Mapped[int | None] = mapped_column()
     deposit_cents: Mapped[int | None] = mapped_column()
     currency: Mapped[str] = mapped_column(sa.String(3), default="EUR")
     requires_approval: Mapped[bool] = mapped_column(default=False)
+    # What a cancellation refunds of a paid booking (bookings/payment_events.py):
+    # {"full_hours": 48, "partial_hours": 24, "partial_percent": 50}; None: in full.
+    refund_policy: Mapped[dict | None] = mapped_column(sa.JSON)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -136,31 +141,95 @@ class Booking(Base):
     conversation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("conversations.id", ondelete="SET NULL"), index=True
     )
-    # The event written to the resource's calendar (CalDAV), once written.
+    # The event written to the resource's calendar, once written: its UID (CalDAV) or event
+    # id (Google), where it is (the CalDAV event URL, or the Google calendar id) and the
+    # CalDAV ETag it was written with.
     calendar_event_uid: Mapped[str | None] = mapped_column(sa.String(200))
+    calendar_event_where: Mapped[str | None] = mapped_column(sa.String(2000))
+    calendar_event_etag: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+CALENDAR_PROVIDERS = ("caldav", "google")
+
+
 class CalendarConnection(Base):
-    """A CalDAV calendar whose busy times count for a resource, and where its bookings go."""
+    """An external calendar account of a resource: whose busy times count, and where its
+    bookings go. CalDAV: one calendar URL with a username and (encrypted) app password.
+    Google: OAuth tokens (encrypted), the calendars whose busy times count and the one that
+    receives bookings. ``broken_at`` is set when we can no longer read it (a revoked grant):
+    the resource is then offered no slots until someone reconnects it."""
 
     __tablename__ = "booking_calendars"
     __table_args__ = (
         sa.UniqueConstraint("resource_id"),
-        not_personal("the business's own calendar account; the password is encrypted"),
+        sa.CheckConstraint("provider IN ('caldav', 'google')", name="provider"),
+        not_personal("the business's own calendar account; passwords and tokens are encrypted"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     resource_id: Mapped[int] = mapped_column(
         sa.ForeignKey("booking_resources.id", ondelete="CASCADE")
     )
-    calendar_url: Mapped[str] = mapped_column(sa.String(2000))
+    provider: Mapped[str] = mapped_column(sa.String(16), default="caldav")
+    # CalDAV: the calendar collection's URL. Google: empty.
+    calendar_url: Mapped[str] = mapped_column(sa.String(2000), default="")
+    # CalDAV: the login. Google: the account's address, as shown.
     username: Mapped[str] = mapped_column(sa.String(200), default="")
     password_encrypted: Mapped[str | None] = mapped_column(sa.Text)  # SecretBox (Fernet)
+    # Google: the authorized-user token JSON (refresh token included), SecretBox-encrypted.
+    token_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    # Google: the account's calendars [{"id", "summary", "primary", "writable"}], which of them
+    # count as busy, and the one that receives bookings.
+    calendars: Mapped[list] = mapped_column(sa.JSON, default=list)
+    busy_calendar_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    write_calendar_id: Mapped[str] = mapped_column(sa.String(1000), default="")
     write_bookings: Mapped[bool] = mapped_column(default=True)
+    connected_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
     synced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(sa.String(500), default="")
+    broken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def readable(self) -> bool:
+        """Whether its stored busy times can be trusted: read successfully, last time too.
+        An unreadable calendar makes its resource fully busy (never false free time)."""
+        return self.broken_at is None and self.synced_at is not None and not self.last_error
+
+
+class GoogleOAuthApp(Base):
+    """The Google OAuth client typed in the dashboard (else the .ini's is used): one row."""
+
+    __tablename__ = "booking_google_app"
+    __table_args__ = (not_personal("the business's OAuth client; the secret is encrypted"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.String(300))
+    client_secret_encrypted: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GoogleOAuthState(Base):
+    """A started Google authorisation: its state is bound to the login session that started
+    it, and carries the PKCE verifier; used once, within minutes."""
+
+    __tablename__ = "booking_google_oauth_states"
+    __table_args__ = (not_personal("a short-lived random value and the PKCE verifier, encrypted"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_session_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True
+    )
+    resource_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("booking_resources.id", ondelete="CASCADE")
+    )
+    code_verifier_encrypted: Mapped[str] = mapped_column(sa.Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ExternalBusy(Base):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.audit.service import Actor
+from asthron.bookings import calendars
 from asthron.bookings.availability import Rules, Schedule, Slot, free_slots
 from asthron.bookings.models import (
     NO_OVERLAP_CONSTRAINT,
@@ -33,6 +34,7 @@ from asthron.bookings.models import (
     BookingResource,
     BookingService,
     BookingServiceResource,
+    CalendarConnection,
     ExternalBusy,
 )
 from asthron.db import utcnow
@@ -40,6 +42,9 @@ from asthron.sites.hours import zone
 from asthron.sites.models import Site
 
 HOLD_MINUTES = 10
+# Bookings read around a range: a whole week either side, for the weekly limit (and a day for
+# ranges past midnight and time zones).
+WEEK_MARGIN_DAYS = 8
 ALTERNATIVES = 5
 
 
@@ -61,6 +66,16 @@ class SlotTaken(BookingError):
 
 class HoldExpired(BookingError):
     pass
+
+
+class CalendarUnavailable(BookingError):
+    """The staff member's calendar could not be checked just now: nothing was booked."""
+
+    def __init__(self):
+        super().__init__(
+            "We could not check the calendar just now, so nothing was booked. "
+            "Please try again in a minute."
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ def rules_for(service: BookingService) -> Rules:
         min_notice=service.min_notice_minutes * minutes,
         window=dt.timedelta(days=service.window_days),
         daily_limit=service.daily_limit,
+        weekly_limit=service.weekly_limit,
     )
 
 
@@ -139,7 +155,8 @@ def busy_times(
     db: Session, resource_ids: list[int], start: dt.datetime, end: dt.datetime, now: dt.datetime
 ) -> tuple[dict[int, list], dict[int, dict[dt.date, int]]]:
     """Per resource: busy intervals (bookings with their buffers, external calendar events)
-    meeting [start, end), and blocking bookings per local date."""
+    meeting [start, end), and blocking bookings per local date of every week concerned
+    (a weekly limit counts the whole week, however narrow the range asked)."""
     busy: dict[int, list] = defaultdict(list)
     counts: dict[int, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
     rows = db.execute(
@@ -148,8 +165,8 @@ def busy_times(
         ).where(
             Booking.resource_id.in_(resource_ids),
             _blocking(now),
-            Booking.blocks_until > start - dt.timedelta(days=1),
-            Booking.blocks_from < end + dt.timedelta(days=1),
+            Booking.blocks_until > start - dt.timedelta(days=WEEK_MARGIN_DAYS),
+            Booking.blocks_from < end + dt.timedelta(days=WEEK_MARGIN_DAYS),
         )
     )
     for resource_id, blocks_from, blocks_until, local_date in rows:
@@ -164,6 +181,15 @@ def busy_times(
     )
     for resource_id, starts_at, ends_at in rows:
         busy[resource_id].append((starts_at, ends_at))
+    # A calendar we could not read (last time), or whose grant was revoked, hides whatever
+    # it holds: its resource is busy throughout, never falsely free.
+    for connection in db.scalars(
+        sa.select(CalendarConnection).where(CalendarConnection.resource_id.in_(resource_ids))
+    ):
+        if not connection.readable:
+            busy[connection.resource_id].append(
+                (start - dt.timedelta(days=1), end + dt.timedelta(days=2))
+            )
     return busy, counts
 
 
@@ -175,16 +201,24 @@ def offered_slots(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     limit: int | None = None,
+    fresh: FreshBusy | None = None,
 ) -> list[OfferedSlot]:
-    """The service's free slots: a time is offered when any of its staff/resources is free."""
+    """The service's free slots: a time is offered when any of its staff/resources is free.
+    ``fresh``: calendar busy times just read (``read_fresh_busy``), counted besides the
+    stored ones; a resource whose calendar could not be read then is not free at all."""
     now = now or utcnow()
     site = db.get(Site, service.site_id)
     resources = resources_of(db, service)
+    if fresh is not None:
+        resources = [r for r in resources if r.id not in fresh.unreadable]
     if not resources:
         return []
     rules = rules_for(service)
     horizon = now + rules.window + dt.timedelta(minutes=service.duration_minutes)
     busy, counts = busy_times(db, [r.id for r in resources], start or now, end or horizon, now)
+    if fresh is not None:
+        for resource_id, intervals in fresh.busy.items():
+            busy[resource_id].extend(intervals)
     by_start: dict[Slot, list[int]] = defaultdict(list)
     for resource in resources:
         for slot in free_slots(
@@ -202,6 +236,25 @@ def offered_slots(
 
 
 # -- booking -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FreshBusy:
+    busy: dict[int, list]
+    unreadable: frozenset[int]
+
+
+def read_fresh_busy(
+    db: Session, service: BookingService, start: dt.datetime, resource_ids=None
+) -> FreshBusy:
+    """Read the calendars of the service's staff/resources now, uncached, around a slot that
+    starts at ``start`` (buffers included). Done before the booking's lock is taken: the
+    network is slow, and the lock is the database's."""
+    ids = resource_ids or [r.id for r in resources_of(db, service)]
+    begins = start - dt.timedelta(minutes=service.buffer_before_minutes)
+    ends = start + dt.timedelta(minutes=service.duration_minutes + service.buffer_after_minutes)
+    busy, unreadable = calendars.fresh_busy(db, ids, begins, ends)
+    return FreshBusy(busy, frozenset(unreadable))
 
 
 def _lock_resources(db: Session, resource_ids: list[int]) -> None:
@@ -245,19 +298,28 @@ def _reserve(
     status: str,
     now: dt.datetime,
     exclude_booking_id: int | None = None,
+    fresh: FreshBusy | None = None,
 ) -> Booking:
     if start.tzinfo is None:
         raise BookingError("The time must carry its time zone.")
+    if fresh is None:
+        fresh = read_fresh_busy(db, service, start)
     resources = resources_of(db, service)
     ids = [r.id for r in resources]
     _lock_resources(db, ids)
     _expire_holds(db, ids, now)
     duration = dt.timedelta(minutes=service.duration_minutes)
     wanted = Slot(start.astimezone(dt.UTC), start.astimezone(dt.UTC) + duration)
-    # Read under the lock: the slot as it is now, not as the visitor saw it.
-    offered = offered_slots(db, service, now=now, start=wanted.start, end=wanted.end)
+    # Read under the lock: the slot as it is now, not as the visitor saw it, with the
+    # calendars as they were just read.
+    offered = offered_slots(db, service, now=now, start=wanted.start, end=wanted.end, fresh=fresh)
     match = next((o for o in offered if o.start == wanted.start), None)
     if match is None:
+        if fresh.unreadable and any(
+            o.start == wanted.start
+            for o in offered_slots(db, service, now=now, start=wanted.start, end=wanted.end)
+        ):
+            raise CalendarUnavailable()
         raise SlotTaken(offered_slots(db, service, now=now, start=start, limit=ALTERNATIVES))
     site = db.get(Site, service.site_id)
     booking = Booking(
@@ -325,9 +387,23 @@ def confirm(
         raise HoldExpired("This booking can no longer be confirmed. Please start again.")
     service = db.get(BookingService, booking.service_id)
     status = "pending" if service.requires_approval else "confirmed"
+    # The calendars as they are now (before the lock: the network is slow). Something put
+    # into the staff member's calendar while the visitor filled in the form wins.
+    fresh = read_fresh_busy(db, service, booking.starts_at)
     _lock_resources(db, [booking.resource_id])
     db.refresh(booking)
     if booking.status == "held" and booking.hold_expires_at > now:
+        if booking.resource_id in fresh.unreadable:
+            raise CalendarUnavailable()
+        if any(
+            low < booking.blocks_until and booking.blocks_from < high
+            for low, high in fresh.busy.get(booking.resource_id, ())
+        ):
+            booking.status = "expired"
+            db.flush()
+            return _reserve(
+                db, service, booking.starts_at, customer, status=status, now=now, fresh=fresh
+            )
         booking.status = status
         booking.hold_expires_at = None
         booking.customer_name = customer.name
@@ -338,7 +414,7 @@ def confirm(
         return booking
     booking.status = "expired"
     db.flush()
-    return _reserve(db, service, booking.starts_at, customer, status=status, now=now)
+    return _reserve(db, service, booking.starts_at, customer, status=status, now=now, fresh=fresh)
 
 
 # -- staff -------------------------------------------------------------------------------------

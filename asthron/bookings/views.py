@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
+from asthron.bookings import payment_events
 from asthron.bookings import service as bookings
 from asthron.bookings.forms import BookingForm
 from asthron.bookings.models import Booking, BookingService
@@ -87,8 +88,12 @@ def booking_post(request):
     customer = bookings.Customer(
         name=form.name, email=form.email, phone=form.phone or None, notes=form.notes
     )
+    paid = payment_events.amount_due(service) > 0
     try:
-        booking = bookings.book(request.db, service, form.slot, customer)
+        if paid:
+            booking = payment_events.hold_for_payment(request.db, service, form.slot, customer)
+        else:
+            booking = bookings.book(request.db, service, form.slot, customer)
     except bookings.SlotTaken as taken:
         request.response.status = 409
         values = {"name": form.name, "email": form.email, "phone": form.phone, "notes": form.notes}
@@ -98,6 +103,10 @@ def booking_post(request):
     except bookings.BookingError as error:
         request.response.status = 400
         return _page(request, site, service, message=str(error))
+    if paid:
+        # The payments feature's pay page (booking.held made the payment); it comes back to
+        # bookings.done after Checkout.
+        return HTTPSeeOther(request.route_url("payments.booking", reference=booking.reference))
     queue_calendar_write(request.db, booking)
     return HTTPSeeOther(request.route_url("bookings.done", reference=booking.reference))
 
@@ -154,6 +163,8 @@ def booking_decide(request):
     except bookings.BookingError as error:
         request.response.status = 400
         return booking_list(request, message=str(error))
+    if action == "cancel":
+        payment_events.booking_cancelled(request.db, booking)
     # The calendar event follows: confirmed, or cancelled.
     queue_calendar_write(request.db, booking)
     return redirect(request, "bookings.list")

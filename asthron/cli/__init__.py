@@ -153,6 +153,7 @@ COMMAND_MODULES = (
     "kb",
     "keys",
     "leads",
+    "payments",
     "retention",
     "serve",
     "setup",

@@ -93,13 +93,15 @@ def request_handoff(db: Session, conversation: Conversation, trigger: str, reaso
             "handoff_waiting",
         )
     else:
+        # A messaging channel (WhatsApp...) is itself the way back: no email needed.
+        by_channel = conversation.channel != service.WEB_CHANNEL
         _system(
             db,
             conversation,
             "Nobody from our team is available right now."
-            f" We'll answer {now.answer_by_text()}."
-            " Leave your email and we'll get back to you there.",
-            "collect_contact",
+            f" We'll answer {now.answer_by_text()}"
+            + (" here." if by_channel else ". Leave your email and we'll get back to you there."),
+            "handoff_waiting" if by_channel else "collect_contact",
         )
     _publish_ownership(db, conversation)
     audit.record(

@@ -18,6 +18,11 @@ equal order run in registration order.
     In the transaction that moved the conversation to "waiting".
 ``on_close(db, conversation)``
     In the transaction that closed the conversation.
+``outbound_message(db, message: OutboundMessage)``
+    In the transaction that stores a public assistant, staff or system message on a
+    conversation that came through another channel than the widget (``conversation.channel``),
+    inside a savepoint around the insert: the channel queues the message's delivery, or raises
+    a ConversationError (a WhatsApp chat outside its 24-hour window) and nothing is stored.
 ``side_panels(db, conversation_id) -> SidePanel | None``
     What a feature knows about the conversation, shown to staff beside it (the lead).
 """
@@ -42,6 +47,7 @@ POINTS = (
     "after_reply",
     "on_handoff",
     "on_close",
+    "outbound_message",
     "side_panels",
 )
 
@@ -75,9 +81,17 @@ class HandoffRequested:
 
 
 @dataclass(frozen=True)
+class OutboundMessage:
+    conversation: Conversation
+    event: ConversationEvent
+
+
+@dataclass(frozen=True)
 class SidePanel:
     title: str
     facts: list[tuple[str, str]]  # (label, value), shown in order
+    # (label, path): a dashboard page of the feature for this conversation.
+    link: tuple[str, str] | None = None
 
 
 class UnknownHookPoint(ValueError):
@@ -124,6 +138,10 @@ class MessageHooks:
     def on_close(self, db: Session, conversation: Conversation) -> None:
         for hook in self.hooks("on_close"):
             hook(db, conversation)
+
+    def outbound_message(self, db: Session, message: OutboundMessage) -> None:
+        for hook in self.hooks("outbound_message"):
+            hook(db, message)
 
     def side_panels(self, db: Session, conversation_id: int) -> list[SidePanel]:
         found = (hook(db, conversation_id) for hook in self.hooks("side_panels"))

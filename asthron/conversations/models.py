@@ -71,6 +71,7 @@ class Conversation(Base):
         sa.CheckConstraint("owner IN ('assistant', 'waiting', 'human')", name="owner"),
         sa.CheckConstraint("open_slot IS NULL OR open_slot = 1", name="open_slot"),
         sa.Index("ix_conversations_site_id_last_activity_at", "site_id", "last_activity_at"),
+        sa.Index("ix_conversations_channel", "channel"),
         # The staff inbox (bench/inbox_list.py): newest activity first, keyset-paginated on
         # (last_activity_at, id), without sorting the whole table for every list and push...
         sa.Index("ix_conversations_last_activity_at_id", "last_activity_at", "id"),
@@ -115,6 +116,11 @@ class Conversation(Base):
     waiting_alert_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Consecutive assistant replies that did not answer (for the handoff rule).
     unanswered_streak: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The way in and out: "web" (the widget) or a messaging channel (asthron.channels:
+    # whatsapp, messenger, instagram), whose replies go back the same way.
+    channel: Mapped[str] = mapped_column(sa.String(16), default="web", server_default="web")
+    # The other side's id on that channel (a WhatsApp number, a page-scoped user id).
+    channel_thread_id: Mapped[str | None] = mapped_column(sa.String(128))
 
     visitor: Mapped[Visitor] = relationship()
 

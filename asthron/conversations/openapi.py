@@ -59,7 +59,7 @@ SCHEMAS = {
                             "Stable, machine-readable: malformed_json, invalid_input, too_long, "
                             "payload_too_large, unauthenticated, origin_not_allowed, "
                             "unknown_site, not_found, conversation_closed, rate_limited, "
-                            "too_many_streams, invalid_identity, bad_request, …"
+                            "too_many_streams, invalid_identity, slot_unavailable, bad_request, …"
                         ),
                         "pattern": "^[a-z_]+$",
                     },
@@ -67,7 +67,7 @@ SCHEMAS = {
                     "fields": {
                         "type": "object",
                         "additionalProperties": {"type": "string"},
-                        "description": "Per-field messages (a lead form card), when given.",
+                        "description": "Per-field messages (a lead or booking card), when given.",
                     },
                 },
                 required=["code", "message"],
@@ -190,7 +190,9 @@ SCHEMAS = {
                 "type": "object",
                 "description": (
                     "Public details: reply_id (assistant replies), offline, cut_off, action, "
-                    "and for cards card, card_id, fields, values, done; staff_name."
+                    "and for cards card, card_id, fields, values, done, booking (the booking "
+                    "card: services, the service chosen, what was asked for, what was "
+                    "confirmed); staff_name."
                 ),
                 "propertyNames": {"enum": sorted(PUBLIC_DATA_KEYS)},
                 "properties": {
@@ -200,6 +202,7 @@ SCHEMAS = {
                     "card": {"type": "string"},
                     "card_id": {"type": "string"},
                     "done": {"type": "boolean"},
+                    "booking": {"type": "object"},
                 },
             },
         }
@@ -222,6 +225,69 @@ SCHEMAS = {
             "event": _nullable(_ref("Event")),
         },
         description="The lead form card, or null when a lead is known or a card is open.",
+    ),
+    "BookingSlots": _object(
+        {
+            "service": _object(
+                {
+                    "slug": {"type": "string"},
+                    "name": {"type": "string"},
+                    "duration_minutes": {"type": "integer", "minimum": 1},
+                    "price_cents": _nullable({"type": "integer"}),
+                    "currency": {"type": "string"},
+                }
+            ),
+            "timezone": {"type": "string", "description": "The zone the days are grouped in."},
+            "relaxed": {
+                "type": "boolean",
+                "description": "Nothing was free when the visitor asked: these are the next times.",
+            },
+            "days": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "date": {"type": "string", "format": "date"},
+                        "slots": {
+                            "type": "array",
+                            "items": _object(
+                                {
+                                    "start": TIMESTAMP,
+                                    "end": TIMESTAMP,
+                                    "time": {**HH_MM, "description": "Local wall-clock start."},
+                                }
+                            ),
+                        },
+                    }
+                ),
+            },
+        },
+        description="A service's free times, by day in the visitor's time zone.",
+    ),
+    "BookingHold": _object(
+        {
+            "hold": {"type": "string", "description": "Pass it to confirm."},
+            "start": TIMESTAMP,
+            "end": TIMESTAMP,
+            "expires_at": TIMESTAMP,
+            "prefill": _object(
+                {
+                    "name": {"type": "string"},
+                    "email": {"type": "string"},
+                    "phone": {"type": "string"},
+                },
+                description="Details the visitor already gave, for the form.",
+            ),
+        },
+        description="The time is kept for this visitor for a few minutes.",
+    ),
+    "BookingConfirmed": _object(
+        {
+            "status": {
+                "enum": ["confirmed", "pending"],
+                "description": "pending: the business approves it first.",
+            },
+            "event": _ref("Event"),
+        }
     ),
     # The data of live (never stored) stream frames.
     "StreamDelta": _object(
@@ -292,7 +358,8 @@ ERROR_TEXT = {
     401: "The bearer token is missing or not valid.",
     403: "The Origin is not one of the site's allowed origins.",
     404: "Unknown site key, or no such conversation for this visitor.",
-    409: "The conversation is closed.",
+    409: "The conversation is closed; or (booking card, code slot_unavailable) the time is no "
+    "longer free or has passed: ask for fresh times.",
     413: "The request body is larger than 16 KiB.",
     422: "A field is missing, of the wrong type, empty or too long (code too_long).",
     429: "Rate limited (or, for streams and waiting long polls, too many open at once). "
@@ -580,6 +647,36 @@ def _paths() -> dict:
                 {"201": _json("LeadSaved", "The details were saved.")},
                 {400, 401, 403, 404, 413, 422, 429},
                 body=_body("LeadRequest"),
+                params=[CONVERSATION_ID, ORIGIN_HEADER],
+            )
+        },
+        f"{API}/conversations/{{conversation_id}}/booking/slots": {
+            "post": _operation(
+                "bookingSlots",
+                "A booking card's free times for one service, in the visitor's time zone.",
+                {"200": _json("BookingSlots", "The free times.")},
+                {400, 401, 403, 404, 413, 422, 429},
+                body=_body("BookingSlotsRequest"),
+                params=[CONVERSATION_ID, ORIGIN_HEADER],
+            )
+        },
+        f"{API}/conversations/{{conversation_id}}/booking/hold": {
+            "post": _operation(
+                "holdBookingSlot",
+                "Keep a time for this visitor while they give their details (one at a time).",
+                {"201": _json("BookingHold", "The time is held.")},
+                {400, 401, 403, 404, 409, 413, 422, 429},
+                body=_body("BookingHoldRequest"),
+                params=[CONVERSATION_ID, ORIGIN_HEADER],
+            )
+        },
+        f"{API}/conversations/{{conversation_id}}/booking/confirm": {
+            "post": _operation(
+                "confirmBooking",
+                "Book the held time with the visitor's name and email or phone.",
+                {"201": _json("BookingConfirmed", "Booked; the event says so in the chat.")},
+                {400, 401, 403, 404, 409, 413, 422, 429},
+                body=_body("BookingConfirmRequest"),
                 params=[CONVERSATION_ID, ORIGIN_HEADER],
             )
         },

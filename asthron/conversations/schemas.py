@@ -154,6 +154,39 @@ class LeadRequest(RequestBody):
     )
 
 
+# The booking card (asthron/bookings/widget_views.py).
+ServiceSlug = Annotated[str, Field(min_length=1, max_length=80, pattern=NO_NUL)]
+ISO_INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
+PATTERN_MESSAGES[ISO_INSTANT] = "must be a time with its offset, like 2026-03-05T13:00:00Z"
+
+
+class BookingSlotsRequest(RequestBody):
+    card_id: CardId
+    service: ServiceSlug = Field(description="A service's slug, from the card's data.")
+    timezone: Timezone | None = Field(
+        default=None, description="The visitor's IANA time zone; the times are grouped in it."
+    )
+
+
+class BookingHoldRequest(RequestBody):
+    card_id: CardId
+    service: ServiceSlug
+    start: str = Field(
+        max_length=40,
+        pattern=ISO_INSTANT,
+        description="A slot's start as the slots answer gave it.",
+    )
+
+
+class BookingConfirmRequest(RequestBody):
+    card_id: CardId
+    hold: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="From the hold answer.")
+    name: plain(120)
+    email: plain(320) | None = None
+    phone: plain(40) | None = None
+    timezone: Timezone | None = None
+
+
 REQUEST_MODELS: tuple[type[RequestBody], ...] = (
     SessionRequest,
     OpenConversationRequest,
@@ -161,6 +194,9 @@ REQUEST_MODELS: tuple[type[RequestBody], ...] = (
     ReadRequest,
     OfflineMessageRequest,
     LeadRequest,
+    BookingSlotsRequest,
+    BookingHoldRequest,
+    BookingConfirmRequest,
 )
 
 Model = TypeVar("Model", bound=RequestBody)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from asthron import domain_events
 from asthron.accounts.service import AccountError, normalize_email
 from asthron.conversations.history import AUTHOR_OF_TYPE
-from asthron.conversations.hooks import VisitorMessage, message_hooks
+from asthron.conversations.hooks import OutboundMessage, VisitorMessage, message_hooks
 from asthron.conversations.models import Conversation, ConversationEvent, Visitor, VisitorPageView
 from asthron.db import registry_of, utcnow
 from asthron.realtime import INBOX_CHANNEL, conversation_channel, notifier_for_session
@@ -24,6 +24,10 @@ CLIENT_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 TOUCH_INTERVAL = dt.timedelta(seconds=60)
 MAX_EVENT_ID = 2**31 - 1  # an Integer primary key on every database
 EVENT_LOG_LOCK = 0x61737468  # "asth": the advisory lock that orders event-log commits
+WEB_CHANNEL = "web"
+# What goes back out through a messaging channel: what the visitor would see in the widget,
+# except cards (forms the widget draws; a channel has no way to show them).
+OUTBOUND_TYPES = frozenset({"assistant_message", "staff_message", "system"})
 
 
 class ConversationError(Exception):
@@ -132,13 +136,18 @@ def update_page(visitor: Visitor, page_url, db: Session | None = None) -> None:
 # -- conversations --------------------------------------------------------------------------
 
 
-def open_conversation(db: Session, visitor: Visitor) -> tuple[Conversation, bool]:
+def open_conversation(
+    db: Session, visitor: Visitor, channel: str = WEB_CHANNEL, thread_id: str | None = None
+) -> tuple[Conversation, bool]:
     """The visitor's open conversation, created if there is none. The unique constraint on
-    (visitor_id, open_slot) settles concurrent first messages: the loser reads the winner's."""
+    (visitor_id, open_slot) settles concurrent first messages: the loser reads the winner's.
+    ``channel`` and ``thread_id`` say where a new conversation came from (asthron.channels)."""
     existing = current_conversation(db, visitor)
     if existing is not None:
         return existing, False
-    conversation = Conversation(site_id=visitor.site_id, visitor_id=visitor.id)
+    conversation = Conversation(
+        site_id=visitor.site_id, visitor_id=visitor.id, channel=channel, channel_thread_id=thread_id
+    )
     try:
         with db.begin_nested():
             db.add(conversation)
@@ -245,8 +254,16 @@ def append_event(
         public=public,
         data=data or {},
     )
-    db.add(event)
-    db.flush()
+    if conversation.channel != WEB_CHANNEL and public and type in OUTBOUND_TYPES:
+        # The channel queues the delivery in this transaction, or refuses the message; the
+        # savepoint makes a refusal store nothing even when the caller goes on and commits.
+        with db.begin_nested():
+            db.add(event)
+            db.flush()
+            message_hooks(db).outbound_message(db, OutboundMessage(conversation, event))
+    else:
+        db.add(event)
+        db.flush()
     conversation.last_activity_at = event.created_at
     if type in MESSAGE_AUTHORS and public:
         domain_events.record(
@@ -418,6 +435,8 @@ PUBLIC_DATA_KEYS = frozenset(
         "values",
         "done",
         "staff_name",
+        "booking",
+        "payment",
     }
 )
 

@@ -47,6 +47,13 @@ FILTERS = {
     "human": "With a person",
     "closed": "Closed",
 }
+# The channels a list may be filtered by (conversations.channel): name -> label.
+CHANNELS = {
+    "web": "Website",
+    "whatsapp": "WhatsApp",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
+}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CURSOR_RE = re.compile(r"^(\d{1,17})-(\d{1,10})$")
 
@@ -61,6 +68,7 @@ class InboxQuery:
     site_id: int | None = None
     q: str = ""
     before: tuple[dt.datetime, int] | None = None
+    channel: str | None = None
 
     def params(self, with_cursor: bool = False) -> dict:
         """The query string that reproduces this query (for links and the live stream)."""
@@ -71,6 +79,8 @@ class InboxQuery:
             out["site"] = str(self.site_id)
         if self.q:
             out["q"] = self.q
+        if self.channel is not None:
+            out["channel"] = self.channel
         if with_cursor and self.before is not None:
             out["before"] = encode_cursor(*self.before)
         return out
@@ -92,6 +102,11 @@ class Row:
     last_activity_at: dt.datetime
     waiting_since: dt.datetime | None
     unread: int
+    channel: str = "web"
+
+    @property
+    def channel_label(self) -> str:
+        return CHANNELS.get(self.channel, self.channel)
 
     @property
     def visitor_label(self) -> str:
@@ -157,7 +172,10 @@ def parse_query(db: Session, params) -> InboxQuery:
         raise InboxInputError(f"The search is too long ({MAX_QUERY} characters at most).")
     before_text = one("before")
     before = decode_cursor(before_text) if before_text else None
-    return InboxQuery(name, site_id, q, before)
+    channel = one("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        raise InboxInputError("Unknown channel; choose one of: " + ", ".join(CHANNELS) + ".")
+    return InboxQuery(name, site_id, q, before, channel)
 
 
 def like_pattern(text: str) -> str:
@@ -184,6 +202,8 @@ def _filtered(stmt, query: InboxQuery, user_id: int | None):
         stmt = stmt.where(C.status == "closed")
     if query.site_id is not None:
         stmt = stmt.where(C.site_id == query.site_id)
+    if query.channel is not None:
+        stmt = stmt.where(C.channel == query.channel)
     if query.q:
         pattern = like_pattern(query.q)
         in_messages = (
@@ -237,6 +257,7 @@ def list_conversations(
             C.last_activity_at,
             C.waiting_since,
             C.unread_for_staff,
+            C.channel,
         )
         .join(Visitor, Visitor.id == C.visitor_id)
         .join(Site, Site.id == C.site_id)

@@ -23,7 +23,7 @@ import itertools
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -41,7 +41,7 @@ GENERIC_IDF_SHARE = 0.35
 # does mention.
 MISSING_WEIGHT = 1.0
 # Built-in synonyms: each group is interchangeable (matched at a discount). The owner adds
-# more with ``knowledge.synonyms`` (asthron kb synonyms).
+# more on Dashboard → Knowledge → Synonyms (``knowledge.synonyms``).
 BUILTIN_SYNONYMS: tuple[tuple[str, ...], ...] = (
     ("rent", "rental", "hire"),
     ("price", "cost", "costs", "charge", "fee", "much"),
@@ -153,6 +153,7 @@ class Ranked:
     matched: frozenset[str]  # the slots' words it covers
     quote: tuple[str, ...] = ()
     window: float = 0.0  # the share of the question found in two neighbouring sentences
+    lead: bool = False  # the best passage by its words: the question's answerability is its
 
 
 @dataclass
@@ -175,12 +176,17 @@ class Index:
                 totals[name] += length
             for w in words(f"{doc.title} {doc.heading} {doc.text}"):
                 surface[w] += 1
+        self.position = {doc.chunk_id: i for i, doc in enumerate(self.docs)}
         n = max(1, len(self.docs))
         self.avg = {name: max(1.0, totals[name] / n) for name in FIELD_WEIGHTS}
         self.n = len(self.docs)
         self.max_idf = self._idf(0)
         self.surface = surface
         self.vocabulary = [w for w in surface if len(w) >= 3 and not w.isdigit()]
+        words_seen = set(self.vocabulary)
+        self.stem_vocabulary = sorted(
+            {stem(w) for w in self.vocabulary if len(w) >= 5} - words_seen
+        )
         self.known_stems = set(self.df)
         self.sorted_stems = sorted(self.known_stems)
         self.bigrams = set()
@@ -220,8 +226,12 @@ class Index:
             if (stem(left), stem(right)) in self.bigrams:
                 return [left, right]
         limit = 1 if len(word) < 9 else 2
+        # The articles' words and their stems: "paymnet" is "payment" when the articles
+        # only say "payments".
         candidates = [
-            w for w in (*self.vocabulary, *STOP_WORDS) if abs(len(w) - len(word)) <= limit
+            w
+            for w in (*self.vocabulary, *self.stem_vocabulary, *STOP_WORDS)
+            if abs(len(w) - len(word)) <= limit
         ]
         found = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=limit, limit=8)
         if not found:
@@ -294,9 +304,14 @@ class Index:
                 total += weight * tf / norm
         return total
 
-    def rank(self, question: str, limit: int = 4) -> tuple[list[Ranked], bool]:
+    def rank(
+        self, question: str, limit: int = 4, dense: Sequence[tuple[int, float]] = ()
+    ) -> tuple[list[Ranked], bool]:
         """The best passage of each of the best ``limit`` articles, and whether the question
-        is answerable from them."""
+        is answerable from them. ``dense``: (chunk id, similarity) from an embedding model,
+        best first; its article order is fused with the lexical one (reciprocal rank fusion).
+        Answerability stays lexical (calibrated on tests/eval): a passage only the vectors
+        found is shown to nobody unless it also covers the question's words."""
         slots = self.slots(question)
         if not slots or not self.docs:
             return [], False
@@ -305,6 +320,17 @@ class Index:
         for slot in slots:
             for s in slot.alternatives:
                 candidates.update(self.postings.get(s, ()))
+        dense_articles: list[int] = []
+        dense_docs: dict[int, int] = {}  # article -> its nearest passage
+        for chunk_id, _similarity in dense:
+            i = self.position.get(chunk_id)
+            if i is None:
+                continue
+            article_id = self.docs[i].article_id
+            if article_id not in dense_docs:
+                dense_docs[article_id] = i
+                dense_articles.append(article_id)
+                candidates.add(i)
         best_by_article: dict[int, Ranked] = {}
         for i in candidates:
             doc = self.docs[i]
@@ -334,12 +360,32 @@ class Index:
                 best_by_article[doc.article_id] = Ranked(
                     doc, score, coverage, frozenset(matched), (), window
                 )
+        for article_id, i in dense_docs.items():
+            # Found by the vectors alone: its nearest passage stands for it.
+            current = best_by_article.get(article_id)
+            if current is None or current.score <= 0:
+                best_by_article[article_id] = Ranked(self.docs[i], 0.0, 0.0, frozenset())
         ranked = sorted(best_by_article.values(), key=lambda r: (-r.score, r.doc.chunk_id))
+        if dense_articles:
+            fused = reciprocal_rank_fusion(
+                [[r.doc.article_id for r in ranked if r.score > 0], dense_articles],
+                weights=(1.0, DENSE_WEIGHT),
+            )
+            # Passages the words found, in fused order, then those only the vectors found.
+            ranked.sort(
+                key=lambda r: (r.score <= 0, -fused.get(r.doc.article_id, 0.0), r.doc.chunk_id)
+            )
+        # The passages after the first are picked by what their words add (the fused order
+        # decides the first): measured, the vectors' near-equal ranks crowd out the second
+        # article a two-part question needs.
         top = self._diversify(ranked[: limit * 4], slots, limit)
-        answerable = bool(top) and (
-            top[0].coverage >= ANSWERABLE and top[0].window >= ANSWERABLE_WINDOW
-        )
-        return [self._with_quote(r, slots) for r in top], answerable
+        if not top:
+            return [], False
+        # Answerability is judged on the passage the words rank best (with vectors fused in,
+        # it need not be the first).
+        lead = max(top, key=lambda r: r.score)
+        answerable = lead.coverage >= ANSWERABLE and lead.window >= ANSWERABLE_WINDOW
+        return [self._with_quote(r, slots, r is lead) for r in top], answerable
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms found together in two neighbouring sentences (or
@@ -379,7 +425,7 @@ class Index:
             rest.remove(best)
         return chosen
 
-    def _with_quote(self, ranked: Ranked, slots: list[Slot]) -> Ranked:
+    def _with_quote(self, ranked: Ranked, slots: list[Slot], lead: bool = False) -> Ranked:
         """The sentences of the passage that answer: those covering the most question terms,
         in their original order (at most two, plus the heading's context)."""
         parts = sentences(ranked.doc.text)
@@ -396,8 +442,28 @@ class Index:
             chosen = parts[:1]
         quote = tuple(s for s in parts if s in chosen)
         return Ranked(
-            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window
+            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window, lead
         )
+
+
+# Reciprocal rank fusion's constant (Cormack et al., 2009): a rank's weight is 1 / (K + rank).
+RRF_K = 60
+
+
+# How much the vectors' ranking counts beside the words' (1.0: equally).
+DENSE_WEIGHT = 1.0
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """Each item's summed weight / (k + rank) over the rankings it appears in (rank from 1)."""
+    fused: dict[int, float] = defaultdict(float)
+    for index, ranking in enumerate(rankings):
+        weight = weights[index] if weights is not None else 1.0
+        for rank, item in enumerate(ranking, 1):
+            fused[item] += weight / (k + rank)
+    return dict(fused)
 
 
 def make_doc(chunk_id: int, article_id: int, title: str, heading: str, text: str) -> Doc:

@@ -10,12 +10,14 @@ quote or to put in a model's prompt.
 kept as the plain baseline of ``bench/answers.py``; both backends take the same input, ignore
 the same stop words, match any remaining term (OR) and rank by relevance.
 
-Owner synonyms: an article tagged ``synonyms`` (keep it unpublished) whose lines each list
-words or phrases that mean the same, comma-separated ("hire, rent, lend"). It is never quoted.
+Owner synonyms: the groups saved on Dashboard → Knowledge → Synonyms (``knowledge_synonyms``,
+one comma-separated group per line: "hire, rent, lend"), and, as before, an article tagged
+``synonyms`` (kept unpublished) holding such lines. Neither is ever quoted.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from asthron.knowledge import ranking
-from asthron.knowledge.models import Article, ArticleChunk
+from asthron.knowledge import embeddings, ranking
+from asthron.knowledge.models import Article, ArticleChunk, KnowledgeSynonym
 
+log = logging.getLogger(__name__)
 WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 STOP_WORDS = frozenset(
     [
@@ -226,7 +229,10 @@ def _fingerprint(db: Session) -> tuple:
         .select_from(Article)
         .outerjoin(ArticleChunk, ArticleChunk.article_id == Article.id)
     ).one()
-    return (str(db.get_bind().url), *(str(v) for v in row))
+    synonyms = db.execute(
+        sa.select(sa.func.count(KnowledgeSynonym.id), sa.func.max(KnowledgeSynonym.id))
+    ).one()
+    return (str(db.get_bind().url), *(str(v) for v in (*row, *synonyms)))
 
 
 def _build_index(db: Session) -> ranking.Index:
@@ -246,6 +252,8 @@ def _build_index(db: Session) -> ranking.Index:
     for article in db.scalars(sa.select(Article)):
         if SYNONYMS_TAG in (article.tags or []):
             extra.extend(parse_synonyms(article.body))
+    for words in db.scalars(sa.select(KnowledgeSynonym.words).order_by(KnowledgeSynonym.id)):
+        extra.extend(parse_synonyms(words))
     return ranking.Index(docs, ranking.synonym_groups(extra))
 
 
@@ -277,12 +285,27 @@ def index_for(db: Session) -> ranking.Index:
     return index
 
 
-def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
+DENSE_CANDIDATES = 12
+_NO_EMBEDDER = object()
+
+
+def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> list[Passage]:
     """The best passage of each of the best ``limit`` published articles for ``query``, best
-    first, each with its answerability."""
+    first, each with its answerability. With an embedder (the configured one unless given;
+    None: lexical only) the passages nearest in meaning are fused into the ranking."""
     if not terms(query):
         return []
-    ranked, question_ok = index_for(db).rank(query[:2000], limit=limit)
+    query = query[:2000]
+    if embedder is _NO_EMBEDDER:
+        embedder = embeddings.embedder_for(db)
+    dense: list[tuple[int, float]] = []
+    if embedder is not None:
+        try:
+            dense = embeddings.nearest_chunks(db, embedder, query, DENSE_CANDIDATES)
+        except Exception as exc:
+            # The provider is down or slow: the lexical ranking stands alone.
+            log.warning("dense retrieval unavailable: %s", exc)
+    ranked, question_ok = index_for(db).rank(query, limit=limit, dense=dense)
     return [
         Passage(
             r.doc.chunk_id,
@@ -293,10 +316,10 @@ def search(db: Session, query: str, limit: int = 4) -> list[Passage]:
             r.score,
             r.coverage,
             r.quote,
-            question_ok and (i == 0 or r.coverage >= ranking.PASSAGE_ANSWERABLE),
+            question_ok and (r.lead or r.coverage >= ranking.PASSAGE_ANSWERABLE),
             r.matched,
         )
-        for i, r in enumerate(ranked)
+        for r in ranked
     ]
 
 

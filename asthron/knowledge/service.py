@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from asthron import audit
 from asthron.audit.service import Actor
-from asthron.knowledge import search
+from asthron.jobs.queue import enqueue_after_commit
+from asthron.knowledge import embeddings, search, tasks
 from asthron.knowledge.chunking import chunk_markdown
 from asthron.knowledge.models import Article, ArticleChunk
 
@@ -62,6 +63,14 @@ def _reindex(db: Session, article: Article) -> None:
         )
     db.flush()
     search.index_chunks(db, article.chunks, article.title)
+    _embed_after_commit(db)
+
+
+def _embed_after_commit(db: Session) -> None:
+    """New passages get their vectors in the background (dense retrieval), when an embedder
+    is configured; outside the application (a bare session) there is no queue to use."""
+    if db.info.get("registry") is not None and embeddings.embedder_for(db) is not None:
+        enqueue_after_commit(tasks.embed_passages, db=db)
 
 
 def create_article(db: Session, actor: Actor, data: ArticleInput) -> Article:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound
 from pyramid.view import view_config
 
-from asthron.forms import field, matched_id, notice, query_field, redirect
-from asthron.knowledge import service
+from asthron.forms import field, matched_id, notice, parse_id, query_field, redirect
+from asthron.knowledge import gaps, service
 from asthron.knowledge.models import Article
 from asthron.knowledge.search import search
 from asthron.security.permissions import Permission
@@ -52,9 +52,15 @@ def _form_input(request) -> tuple[service.ArticleInput, dict]:
     return data, values
 
 
-def _form_page(request, article, values, error=None, status=200):
+def _form_page(request, article, values, error=None, status=200, asked=()):
     request.response.status_code = status
-    return {"article": article, "values": values, "error": error, "notice": notice(request)}
+    return {
+        "article": article,
+        "values": values,
+        "error": error,
+        "notice": notice(request),
+        "asked": list(asked),  # what visitors asked, when written from a knowledge gap
+    }
 
 
 @view_config(
@@ -88,7 +94,15 @@ def article_list(request):
     request_method="GET",
 )
 def article_new(request):
-    return _form_page(request, None, _values_of(None))
+    """The new-article form; ``?gap=<id>`` (from the knowledge gaps page) starts it with that
+    group's question as the title and shows what visitors asked."""
+    values, asked = _values_of(None), []
+    gap_id = parse_id(request.GET.get("gap"))
+    group = gaps.group_of(request.db, gap_id) if gap_id else None
+    if group is not None:
+        values["title"] = group.question[:200]
+        asked = group.questions[:10]
+    return _form_page(request, None, values, asked=asked)
 
 
 @view_config(

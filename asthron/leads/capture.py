@@ -9,6 +9,7 @@ email is the visitor's signed identity (``Visitor.verified_email``) updates that
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -205,6 +206,10 @@ def capture(
     Then the lead with that email is updated directly; any other claim only fills empty fields
     and proposes the rest.
     """
+    if visitor is not None and visitor.phone and not claim.phone:
+        # A phone that staff set or that a messaging channel verified (a WhatsApp number is
+        # the sender's own): the lead gets it too, and finds the lead that already has it.
+        claim = dataclasses.replace(claim, phone=visitor.phone)
     if not claim.identifies:
         raise normalize.LeadDataError("email", "Give an email address or a phone number.")
     # The conversation's own lead, when details come in pieces (an email, later a phone).

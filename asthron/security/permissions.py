@@ -17,10 +17,20 @@ class Permission(StrEnum):
     SECRETS = "secrets.manage"
     DATA_DELETION = "data.delete"
     WEBHOOKS = "webhooks.manage"
+    # Asking a visitor for a payment in the chat; seeing and refunding payments.
+    PAYMENT_REQUESTS = "payments.request"
+    PAYMENTS = "payments.manage"
+    CHANNELS = "channels.manage"
 
 
 _STAFF = frozenset(
-    {Permission.DASHBOARD, Permission.CONVERSATIONS, Permission.LEADS, Permission.BOOKINGS}
+    {
+        Permission.DASHBOARD,
+        Permission.CONVERSATIONS,
+        Permission.LEADS,
+        Permission.BOOKINGS,
+        Permission.PAYMENT_REQUESTS,
+    }
 )
 _ADMIN = _STAFF | {
     Permission.SETTINGS,
@@ -29,6 +39,8 @@ _ADMIN = _STAFF | {
     Permission.AUDIT,
     Permission.SESSIONS_ANY,
     Permission.WEBHOOKS,
+    Permission.PAYMENTS,
+    Permission.CHANNELS,
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

@@ -280,7 +280,38 @@
     meta.appendChild(time);
     item.appendChild(meta);
     item.appendChild(el("div", "ev-body", ev.body));
+    if (type === "assistant_message" && ev.id) addReplyTools(item, ev);
+    var status = ev.data && ev.data.channel_status;
+    if (typeof status === "string") item.appendChild(el("div", "ev-status", status));
     return item;
+  }
+
+  // The reply's sources (article titles, for staff) and the "Mark wrong" button, as
+  // templates/inbox/_event.html renders them.
+  function addReplyTools(item, ev) {
+    var data = ev.data || {};
+    var titles = (Array.isArray(data.sources) ? data.sources : [])
+      .map(function (s) { return s && typeof s.title === "string" ? s.title : ""; })
+      .filter(Boolean);
+    if (titles.length) item.appendChild(el("div", "ev-sources small", "Sources: " + titles.join("; ")));
+    if (data.marked_wrong) {
+      item.appendChild(el("div", "ev-flag small", "Marked wrong"));
+      return;
+    }
+    var pattern = log.getAttribute("data-mark-wrong");
+    if (!pattern) return;
+    var form = el("form", "ev-mark-wrong");
+    form.method = "post";
+    form.action = pattern.replace("/replies/0/", "/replies/" + ev.id + "/");
+    var token = el("input");
+    token.type = "hidden";
+    token.name = "csrf_token";
+    token.value = root.getAttribute("data-csrf");
+    var button = el("button", "secondary small", "Mark wrong");
+    button.type = "submit";
+    form.appendChild(token);
+    form.appendChild(button);
+    item.appendChild(form);
   }
 
   function addEvent(ev) {

@@ -1,7 +1,7 @@
 """widget editor: the widget's theme, launcher text, reply time and avatar
 
 Revision ID: 0019
-Revises: 0011
+Revises: 0016
 Create Date: 2026-12-07 03:50:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import asthron.db
 
 revision = '0019'
-down_revision = '0011'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -321,3 +321,43 @@ def test_the_model_is_told_to_say_it_does_not_know_when_nothing_answers():
     assert NO_ANSWER in contents
     contents = [m.content for m in build_messages(None, "Shop", "", [], [], no_answer=False)]
     assert NO_ANSWER not in contents
+
+
+def test_with_a_model_only_answerable_passages_reach_the_prompt(
+    testapp, make_site, provider, run_in_tm, registry
+):
+    import sqlalchemy as sa
+
+    from asthron.assistant.prompt import NO_ANSWER
+    from asthron.audit.service import Actor
+    from asthron.conversations.models import ConversationEvent
+    from asthron.knowledge import service as kb
+    from asthron.knowledge.models import KnowledgeGap
+
+    for title, body in [
+        ("Delivery", "We deliver anywhere in the city within two working days."),
+        ("Gift cards", "Gift cards are sold in the shop, from 10 to 200 euros."),
+    ]:
+        run_in_tm(
+            lambda db, t=title, b=body: kb.create_article(
+                db, Actor.cli(), kb.ArticleInput(t, b, [])
+            )
+        )
+    site = make_site()
+    _visitor, _cid, answered = chat(testapp, site, "How long does delivery take?")
+    system = [m.content for m in provider.requests[-1] if m.role == "system"]
+    assert any("[1] Delivery" in c for c in system) and NO_ANSWER not in system
+    assert all("Gift cards" not in c for c in system)  # below the threshold: left out
+
+    _visitor, conversation_id, unsure = chat(testapp, site, "Do you repair bicycles?")
+    system = [m.content for m in provider.requests[-1] if m.role == "system"]
+    assert NO_ANSWER in system
+    assert all("Reference passages" not in c for c in system)
+    finish_replies(registry)
+    data = run_in_tm(lambda db: db.get(ConversationEvent, unsure["id"]).data)
+    assert data["sources"] == [] and data["abstained"] is True
+    assert run_in_tm(
+        lambda db: [(g.question, g.reason) for g in db.scalars(sa.select(KnowledgeGap))]
+    ) == [("Do you repair bicycles?", "abstained")]
+    answered_data = run_in_tm(lambda db: db.get(ConversationEvent, answered["id"]).data)
+    assert [s["title"] for s in answered_data["sources"]] == ["Delivery"]

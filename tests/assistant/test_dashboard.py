@@ -635,3 +635,29 @@ def test_hostile_bodies_are_form_errors_never_500(owner, run_in_tm):
         page = post(owner, PROVIDERS, dict(PROVIDER, **change), status=400)
         assert 'role="alert"' in page.text, change
     assert profile_row(run_in_tm) is None and provider_rows(run_in_tm) == {}
+
+
+def test_the_embedding_model_is_saved_shown_and_chosen_for_dense_retrieval(owner, run_in_tm):
+    from asthron.assistant.embeddings import embedding_provider
+
+    post(owner, PROVIDERS, dict(PROVIDER, embedding_model="text-embedding-3-small"))
+    assert provider_rows(run_in_tm)["primary"]["embedding_model"] == "text-embedding-3-small"
+    assert 'value="text-embedding-3-small"' in owner.get(PROVIDERS).text
+    actions = audit_actions(run_in_tm, "ai.provider_")
+    assert actions[-1][1]["embedding_model"] == "text-embedding-3-small"
+
+    def chosen(db):
+        from asthron.assistant import config as ai_config
+        from asthron.db import registry_of
+
+        registry = registry_of(db)
+        providers = ai_config.effective_providers(
+            db, registry["app_settings"], registry["secret_box"]
+        )
+        found = embedding_provider(providers)
+        return found and (found.slot, found.embedding_model)
+
+    assert run_in_tm(chosen) == ("primary", "text-embedding-3-small")
+    post(owner, PROVIDERS, dict(PROVIDER, embedding_model=""))
+    assert run_in_tm(chosen) is None  # no embedding model: lexical retrieval alone
+    post(owner, PROVIDERS, dict(PROVIDER, embedding_model="two\nlines"), status=400)

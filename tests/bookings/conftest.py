@@ -48,3 +48,21 @@ def make_service(run_in_tm):
         return run_in_tm(create)
 
     return make
+
+
+@pytest.fixture
+def fake_google(ini_settings, monkeypatch):
+    """A loopback fake of Google's token endpoint, and the app's OAuth client pointed at it.
+    Request it before ``app``/``registry`` (it changes the settings the app is built from)."""
+    from tests.fakes.google_oauth import FakeGoogleOAuth
+
+    fake = FakeGoogleOAuth().start()
+    ini_settings["asthron.google_client_id"] = "client-1.apps.example"
+    ini_settings["asthron.google_client_secret"] = "client-secret-1"
+    ini_settings["asthron.google_token_uri"] = fake.token_uri
+    ini_settings["asthron.google_auth_uri"] = f"{fake.url}/auth"
+    ini_settings["asthron.google_revoke_uri"] = f"{fake.url}/revoke"
+    # oauthlib refuses plain http unless told: the fake listens on loopback without TLS.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    yield fake
+    fake.stop()

@@ -281,3 +281,38 @@ def test_agrees_with_the_naive_version(zone):
         assert free_slots(schedule, case, now=now, busy=busy) == naive_free_slots(
             schedule, case, now=now, busy=busy
         )
+
+
+def test_weekly_limit_closes_the_local_week_in_the_business_zone():
+    """Weeks run Monday to Sunday on the business's wall clock: in Auckland (UTC+13 in March)
+    Monday 00:00–06:00 is still Sunday in UTC, and it belongs to the full week."""
+    zone = "Pacific/Auckland"
+    schedule = Schedule.from_config(zone, EVERY_DAY)
+    counts = {dt.date(2026, 3, 10): 2}  # a Tuesday: the week of Monday 9 March
+    slots = free_slots(
+        schedule,
+        rules(60, weekly_limit=2),
+        now=utc(2026, 3, 6),
+        end=utc(2026, 3, 18),
+        day_counts=counts,
+    )
+    days = sorted({s.start.astimezone(ZoneInfo(zone)).date() for s in slots})
+    assert dt.date(2026, 3, 8) in days  # Sunday before: the previous week
+    assert dt.date(2026, 3, 16) in days  # Monday after: the next week
+    assert not [d for d in days if dt.date(2026, 3, 9) <= d <= dt.date(2026, 3, 15)]
+    # Monday 9 March 00:00 in Auckland is Sunday 8 March 11:00 UTC: refused all the same.
+    assert utc(2026, 3, 8, 11) not in {s.start for s in slots}
+    # One booking less and the week is open again; the naive version agrees either way.
+    open_week = free_slots(
+        schedule,
+        rules(60, weekly_limit=3),
+        now=utc(2026, 3, 6),
+        end=utc(2026, 3, 18),
+        day_counts=counts,
+    )
+    assert utc(2026, 3, 8, 11) in {s.start for s in open_week}
+    for limit, found in ((2, slots), (3, open_week)):
+        naive = naive_free_slots(
+            schedule, rules(60, weekly_limit=limit), now=utc(2026, 3, 6), day_counts=counts
+        )
+        assert [s for s in naive if s.start < utc(2026, 3, 18)] == found

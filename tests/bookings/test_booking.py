@@ -195,3 +195,18 @@ def test_a_staff_members_own_hours_overrides_and_holidays(registry, make_service
         "10 14:00",  # Monday the 9th is a holiday
         "10 14:30",
     ]
+
+
+def test_weekly_limit_counts_the_whole_local_week(registry, make_service):
+    service_id = make_service(weekly_limit=2)
+    with new_transaction(registry) as db:
+        bookings.book(db, _service(db, service_id), TEN, ALICE, now=NOW)  # Monday
+    with new_transaction(registry) as db:
+        bookings.book(db, _service(db, service_id), TEN + dt.timedelta(days=1), ALICE, now=NOW)
+    with new_transaction(registry) as db:
+        slots = bookings.offered_slots(db, _service(db, service_id), now=NOW, limit=1)
+        # The week of Monday 2 March is full: the next slot is Monday 9 March, 09:00 Berlin.
+        assert slots[0].start == dt.datetime(2026, 3, 9, 8, 0, tzinfo=dt.UTC)
+        # Booking Friday re-reads the whole week under the lock, not only Friday.
+        with pytest.raises(bookings.SlotTaken):
+            bookings.book(db, _service(db, service_id), TEN + dt.timedelta(days=4), ALICE, now=NOW)

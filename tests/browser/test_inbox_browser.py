@@ -131,3 +131,46 @@ def test_a_second_member_is_told_who_owns_the_chat(
     expect(bob.page.get_by_label("Reply to the visitor")).to_have_count(0)
     expect(bob.page.get_by_label(re.compile("Internal note"))).to_be_visible()
     assert not alice.errors and not bob.errors, alice.errors + bob.errors
+
+
+def test_a_live_reply_shows_its_sources_and_can_be_marked_wrong(
+    server, host_site, make_site, open_page, make_user, run_in_tm
+):
+    import sqlalchemy as sa
+
+    from asthron.audit.service import Actor
+    from asthron.knowledge import service as kb
+    from asthron.knowledge.models import KnowledgeGap
+
+    run_in_tm(
+        lambda db: kb.create_article(
+            db, Actor.cli(), kb.ArticleInput("Gift cards", "Gift cards cost 10 to 200.", [])
+        )
+    )
+    site = make_site(host_site.origin)
+    visitor = open_page(host_site.page("/", site["key"]))
+    v = visitor.page
+    v.locator(".launcher").click()
+    v.get_by_role("button", name="Got it").click()
+    _visitor_says(visitor, "hello")
+    expect(v.locator(".msg:not(.me) .bubble")).to_have_count(1)
+
+    staff = _log_in(open_page, server, make_user, "Bea")
+    s = staff.page
+    s.goto(server + "/inbox")
+    s.locator("#inbox-list tbody tr[data-conversation-id]").get_by_role("link").click()
+    expect(s.locator("#transcript .ev-assistant_message")).to_have_count(1)
+
+    # A reply that arrives while the conversation is open is built by static/inbox.js.
+    _visitor_says(visitor, "How much do gift cards cost?")
+    live = s.locator("#transcript .ev-assistant_message").nth(1)
+    expect(live.locator(".ev-sources")).to_have_text("Sources: Gift cards")
+    live.get_by_role("button", name="Mark wrong").click()
+    expect(s.locator("#transcript .ev-assistant_message").nth(1).locator(".ev-flag")).to_have_text(
+        "Marked wrong"
+    )
+    gaps = run_in_tm(
+        lambda db: [(g.question, g.reason) for g in db.scalars(sa.select(KnowledgeGap))]
+    )
+    assert ("How much do gift cards cost?", "marked_wrong") in gaps
+    assert not staff.errors, staff.errors

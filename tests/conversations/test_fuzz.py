@@ -60,7 +60,15 @@ def no_long_polls(monkeypatch):
 # may still be a documented 422 with a message: a lead card's fields against the site's form
 # (required fields, email or phone), and an email address's domain (email-validator refuses
 # special-use and reserved domains such as .test or .invalid, which `format: email` allows).
-RULES_BEYOND_THE_SCHEMA = {"submitLead", "leaveOfflineMessage"}
+# The booking card's calls name a card, a service and a held time that must exist, and a
+# start that must be a real, free instant.
+RULES_BEYOND_THE_SCHEMA = {
+    "submitLead",
+    "leaveOfflineMessage",
+    "bookingSlots",
+    "holdBookingSlot",
+    "confirmBooking",
+}
 
 
 @pytest.mark.app_settings(

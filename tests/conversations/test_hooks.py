@@ -135,4 +135,4 @@ def test_side_panels_come_from_features(registry, run_in_tm):
     hooks.add("side_panels", lambda db, cid: None)  # nothing to show
     panels = run_in_tm(lambda db: hooks.side_panels(db, 1))
     assert [p.title for p in panels][-1] == "Booking"
-    assert all(p.title in ("Lead", "Booking") for p in panels)
+    assert all(p.title in ("Lead", "Booking", "Payments") for p in panels)

@@ -305,6 +305,9 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     handed = call("POST", f"{conversation}/handoff", headers=auth)
     assert handed.status_int == 200 and handed.json["owner"] in ("waiting", "human")
 
+    # -- the booking card -----------------------------------------------------------------
+    _exercise_booking_card(app, call, run_in_tm, site, bad_token, other)
+
     # -- closed conversation --------------------------------------------------------------
     _close(run_in_tm, conversation_id)
     assert call("POST", f"{conversation}/handoff", headers=auth).status_int == 409
@@ -360,6 +363,73 @@ def test_real_responses_match_the_document(app, testapp, make_site, run_in_tm, r
     stream_ok = ("get", f"{API}/conversations/{{conversation_id}}/stream", "200")
     missing = documented - spec.checked - {stream_ok}
     assert not missing, f"documented but never exercised: {sorted(missing)}"
+
+
+def _exercise_booking_card(app, call, run_in_tm, site, bad_token, other):
+    """Every documented answer of the booking card's three calls."""
+    from asthron.bookings.models import BookingResource, BookingService, BookingServiceResource
+    from asthron.sites.models import Site
+
+    def add_service(db):
+        db.get(Site, site["id"]).business_hours = {
+            day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        }
+        service = BookingService(site_id=site["id"], slug="cut", name="Cut", min_notice_minutes=0)
+        resource = BookingResource(site_id=site["id"], name="Sam")
+        db.add_all([service, resource])
+        db.flush()
+        db.add(BookingServiceResource(service_id=service.id, resource_id=resource.id))
+
+    run_in_tm(add_service)
+
+    def step(*args, **kwargs):
+        # Each call on its own: the rate limits are exercised at the end.
+        app.registry["rate_limiter"].reset()
+        return call(*args, **kwargs)
+
+    booker = Visitor(_client(app, "192.0.2.54"), site)
+    auth = booker.headers
+    wrong_origin = {**auth, "Origin": OTHER_ORIGIN}
+    conversation_id = step("POST", f"{API}/conversations", {}, auth).json["id"]
+    base = f"{API}/conversations/{conversation_id}/booking"
+    call(
+        "POST",
+        f"{API}/conversations/{conversation_id}/messages",
+        {"body": "Can I book an appointment?", "client_id": "booking01"},
+        auth,
+    )
+    events = call("GET", f"{API}/conversations/{conversation_id}/events", headers=auth).json
+    card = next(e for e in events["events"] if e["data"].get("card") == "booking")
+    card_id = card["data"]["card_id"]
+    big = b"{" + b" " * (17 * 1024) + b"}"
+    ask = {"card_id": card_id, "service": "cut"}
+    for path in ("/slots", "/hold", "/confirm"):
+        step("POST", base + path, raw=b"{", headers=auth)  # 400
+        step("POST", base + path, ask, bad_token)  # 401
+        step("POST", base + path, ask, wrong_origin)  # 403
+        step("POST", base + path, raw=big, headers=auth)  # 413
+    step("POST", base + "/slots", ask, other.headers)  # 404: not their conversation
+    step("POST", base + "/slots", {**ask, "timezone": "Nowhere/Else"}, auth)  # 422
+    slots = step("POST", base + "/slots", {**ask, "timezone": "Europe/Paris"}, auth)
+    assert slots.status_int == 200
+    start = slots.json["days"][0]["slots"][0]["start"]
+    step("POST", base + "/hold", {**ask, "service": "none", "start": start}, auth)  # 404
+    step("POST", base + "/hold", {**ask, "start": "2026-02-30T10:00:00Z"}, auth)  # 422
+    past = step("POST", base + "/hold", {**ask, "start": "2020-01-01T10:00:00Z"}, auth)
+    assert past.json["error"]["code"] == "slot_unavailable"
+    held = step("POST", base + "/hold", {**ask, "start": start}, auth)
+    assert held.status_int == 201
+    details = {"card_id": card_id, "hold": held.json["hold"], "name": "Ada"}
+    step("POST", base + "/confirm", {**details, "hold": "nope"}, auth)  # 404
+    step("POST", base + "/confirm", {**details, "email": "not-an-email"}, auth)  # 422
+    booked = step("POST", base + "/confirm", {**details, "email": "ada@example.com"}, auth)
+    assert booked.status_int == 201, booked.json
+    again = step("POST", base + "/confirm", {**details, "email": "ada@example.com"}, auth)
+    assert again.status_int == 409
+    for path, body in (("/slots", ask), ("/hold", {**ask, "start": start}), ("/confirm", details)):
+        app.registry["rate_limiter"].reset()
+        responses = [call("POST", base + path, body, auth) for _ in range(40)]
+        assert responses[-1].status_int == 429, path
 
 
 def _visitor_id(run_in_tm, token):

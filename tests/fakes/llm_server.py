@@ -8,6 +8,9 @@ One server answers all of them, so the real client libraries can be pointed at i
   ``GET /api/tags``.
 * Anthropic: ``POST /v1/messages`` (SSE events ``message_start`` … ``message_stop``) and
   ``GET /v1/models`` (told apart from OpenAI's by the ``anthropic-version`` header).
+* Embeddings: OpenAI's ``POST /v1/embeddings`` and Ollama's ``POST /api/embed``, with
+  deterministic vectors (``fake_embedding``: hashed words and character trigrams, seeded by
+  the model's name, so another model gives other vectors).
 
 Streams use chunked transfer encoding, as the real servers do, so a socket closed midway is an
 incomplete body to the client. ``scenario`` picks the behaviour; every request is recorded.
@@ -15,9 +18,14 @@ incomplete body to the client. ``scenario`` picks the behaviour; every request i
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
+import math
+import re
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -151,6 +159,26 @@ def closed_port() -> int:
     return port
 
 
+EMBEDDING_DIMENSIONS = 96
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def fake_embedding(text: str, model: str = "embed-test", dimensions: int = EMBEDDING_DIMENSIONS):
+    """A deterministic unit vector: each word and each of its character trigrams adds ±1 to
+    a dimension chosen by a hash seeded with the model's name. Texts sharing words or word
+    pieces point the same way, as a real embedding model's roughly do."""
+    vector = [0.0] * dimensions
+    for word in _WORD_RE.findall(text.lower()):
+        padded = f"#{word}#"
+        features = [word] + [padded[i : i + 3] for i in range(len(padded) - 2)]
+        for feature in features:
+            digest = hashlib.blake2b(f"{model}|{feature}".encode(), digest_size=8).digest()
+            index = int.from_bytes(digest[:4], "little") % dimensions
+            vector[index] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
 class _Disconnect(Exception):
     """Raised inside a handler to drop the connection without finishing the body."""
 
@@ -201,6 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
                         }
                     },
                 )
+            elif path in ("/v1/embeddings", "/api/embed"):
+                self._embed(protocol, body if isinstance(body, dict) else {})
             elif path.endswith("/models") or path == "/api/tags":
                 self._models(protocol)
             elif isinstance(body, dict) and body.get("stream") is False:
@@ -227,6 +257,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/v1/messages":
             return "anthropic"
         if method == "GET" and path == "/api/tags":
+            return "ollama"
+        if method == "POST" and path == "/v1/embeddings":
+            return "openai"
+        if method == "POST" and path == "/api/embed":
             return "ollama"
         if method == "GET" and path == "/v1/models":
             return "anthropic" if "anthropic-version" in headers else "openai"
@@ -258,6 +292,47 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             payload = {"type": "error", "error": {"type": error_type, "message": message}}
         self._json(status, payload, headers)
+
+    def _embed(self, protocol: str, body: dict) -> None:
+        model = str(body.get("model") or "")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not model or not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self._json(400, {"error": "model and input (text or list of texts) are required"})
+            return
+        vectors = [fake_embedding(t, model) for t in texts]
+        tokens = sum(len(t.split()) for t in texts)
+        if protocol == "ollama":
+            self._json(
+                200,
+                {
+                    "model": model,
+                    "embeddings": vectors,
+                    "total_duration": 1000,
+                    "load_duration": 10,
+                    "prompt_eval_count": tokens,
+                },
+            )
+            return
+
+        def encoded(vector):
+            if body.get("encoding_format") == "base64":
+                packed = struct.pack(f"<{len(vector)}f", *vector)
+                return base64.b64encode(packed).decode()
+            return vector
+
+        self._json(
+            200,
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": encoded(v)}
+                    for i, v in enumerate(vectors)
+                ],
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
 
     def _models(self, protocol: str) -> None:
         fake = self.fake

@@ -31,6 +31,7 @@ def test_role_table_grants_what_each_role_needs():
         Permission.CONVERSATIONS,
         Permission.LEADS,
         Permission.BOOKINGS,
+        Permission.PAYMENT_REQUESTS,
     }
     assert staff < admin < owner
     # Admins manage staff and admins, never owners; staff manage no one.

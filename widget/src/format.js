@@ -68,6 +68,13 @@ export function formatWhen(lang, iso) {
   }).format(date);
 }
 
+// A date ("2026-03-05") as a short day label; it names a calendar day, so no zone shifts it.
+export function formatDay(lang, date) {
+  const day = new Date(date + "T00:00:00Z");
+  if (isNaN(day)) return date;
+  return formatter(lang, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" }).format(day);
+}
+
 export function visitorTimeZone() {
   try {
     return Intl.DateTimeFormat().resolvedOptions().timeZone || null;

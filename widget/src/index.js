@@ -1,5 +1,5 @@
 // The Asthron chat widget. One IIFE, no dependencies; the only global is window.Asthron.
-import { card } from "./cards.js";
+import { bookingCard, card, payCard, payUpdate } from "./cards.js";
 import { h, icon } from "./dom.js";
 import { appendRichText, formatTime, formatWhen, safeUrl, visitorTimeZone } from "./format.js";
 import { readEventStream } from "./sse.js";
@@ -511,7 +511,15 @@ function createWidget(siteKey, apiBase, identity, preview) {
       el =
         kind === "lead_form" || kind === "confirm_contact" // other kinds show as their text
           ? card(ev, s, (fields) => submitCard(ev, fields), focusInside)
-          : message(author, ev.body, ev.created_at, ev.author_name);
+          : kind === "booking"
+            ? bookingCard(ev, s, lang, (step, body) => bookingCall(ev, step, body), (e) => {
+                addEvent(e);
+                focusInside();
+              })
+            : kind === "payment"
+              ? payCard(ev, s)
+              : message(author, ev.body, ev.created_at, ev.author_name);
+      if (kind !== "payment" && ev.data && ev.data.payment) payUpdate(ev.data.payment, s);
       const action = author === "system" && ev.data && ev.data.action;
       if (action === "collect_contact") {
         // "Leave my details" shows once: on the newest request for them, not also below.
@@ -825,6 +833,9 @@ function createWidget(siteKey, apiBase, identity, preview) {
 
   const submitCard = (ev, fields) =>
     call(`/conversations/${ev.conversation_id}/lead`, { card_id: ev.data.card_id, fields });
+
+  const bookingCall = (ev, step, body) =>
+    call(`/conversations/${ev.conversation_id}/booking/${step}`, { card_id: ev.data.card_id, ...body });
 
   // "Leave my details": the server puts a lead form card in the chat (or there is one already).
   async function leaveDetails() {

@@ -81,7 +81,11 @@ export function stylesheetText(accent, onAccent) {
 .ferr{font-size:12.5px;margin-top:2px}
 .ferr:empty{display:none}
 .card .btn{min-height:36px;padding:6px 14px}
+.card a.btn{display:block;text-align:center;text-decoration:none;line-height:24px}
 .ok{color:var(--okc);font-weight:600}
+.row.start{justify-content:flex-start;gap:6px}
+.card .btn.ghost[aria-pressed=true]{background:var(--a);color:var(--on);border-color:var(--a)}
+.tz{color:var(--mut);font-size:12.5px}
 .tools{display:flex;justify-content:flex-end;margin-top:6px;font-size:12.5px;color:var(--mut)}
 .sr{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .foot{padding:12px 14px 14px;border-top:1px solid var(--bd);background:var(--sf)}

@@ -196,6 +196,20 @@ class OllamaProvider:
 
     # --- health and models ------------------------------------------------------------------
 
+    def embed(self, texts: list[str], model: str, timeouts=None) -> list[list[float]]:
+        """One vector per text from ``/api/embed`` (``model``: the embedding model)."""
+        timeouts = timeouts or self.defaults.timeouts
+        state = StreamState(self.kind, timeouts)
+        try:
+            client = self._client(timeouts.connect, timeouts.total)
+            response = client.embed(model=model, input=list(texts), keep_alive=self.keep_alive)
+            vectors = [[float(x) for x in row] for row in response.embeddings]
+        except Exception as exc:
+            raise self._map_error(exc, state) from None
+        if len(vectors) != len(texts):
+            raise ProviderError("bad_response", f"{self.kind}: wrong number of embeddings")
+        return vectors
+
     def list_models(self) -> list[str]:
         state = StreamState(self.kind, self.defaults.timeouts)
         timeouts = self.defaults.timeouts

@@ -213,6 +213,27 @@ class OpenAICompatProvider:
         except Exception as exc:
             raise ProviderError("bad_response", f"{self.kind}: malformed reply: {exc}") from None
 
+    # --- embeddings (dense retrieval) --------------------------------------------------------
+
+    def embed(self, texts: list[str], model: str, timeouts=None) -> list[list[float]]:
+        """One vector per text from ``/embeddings`` (``model``: the embedding model)."""
+        timeouts = timeouts or self.defaults.timeouts
+        state = StreamState(self.kind, timeouts)
+        try:
+            response = self._client.embeddings.create(
+                model=model,
+                input=list(texts),
+                encoding_format="float",
+                timeout=_timeout(timeouts.connect, timeouts.total),
+            )
+            rows = sorted(response.data, key=lambda row: row.index)
+            vectors = [[float(x) for x in row.embedding] for row in rows]
+        except Exception as exc:
+            raise _map_error(exc, state) from None
+        if len(vectors) != len(texts):
+            raise ProviderError("bad_response", f"{self.kind}: wrong number of embeddings")
+        return vectors
+
     # --- health and models ------------------------------------------------------------------
 
     def list_models(self) -> list[str]:

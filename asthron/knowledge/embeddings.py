@@ -1,0 +1,243 @@
+"""Dense retrieval: passage vectors from an embedding model, fused with the lexical ranking.
+
+The knowledge layer knows only the ``Embedder`` protocol. Whoever can make vectors (the
+assistant, from a configured provider's embedding model: ``assistant/embeddings.py``) puts a
+callable ``db -> Embedder | None`` in the registry slot ``EMBEDDER_SLOT`` at configuration
+time; with none, or when it returns None, retrieval is lexical alone.
+
+Vectors are computed in the background (``knowledge/tasks.py``: after an article is saved,
+and every few minutes for anything missed or made by another model) and stored in
+``passage_embeddings``: float32 bytes, compared by brute-force cosine over an in-memory copy
+of the normalised vectors (a business has thousands of passages, not millions: about 1 ms per
+thousand 256-dimension passages). On PostgreSQL with the pgvector extension the migration adds
+an ``embedding_pgvector`` column, which is filled too and ranked in SQL (``<=>``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import mul
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from asthron.knowledge.models import Article, ArticleChunk, PassageEmbedding
+
+log = logging.getLogger(__name__)
+
+EMBEDDER_SLOT = "knowledge.embedder"
+BATCH = 32
+# Passages embedded per task run; the periodic run and the next save carry on from there.
+MAX_PER_RUN = 2000
+MAX_TEXT = 4000
+MAX_DIMENSIONS = 8192
+
+
+class Embedder(Protocol):
+    """Something that turns texts into vectors. ``name`` identifies the vector space (the
+    provider, its address and the model): vectors stored under another name are recomputed."""
+
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+def embedder_for(db: Session) -> Embedder | None:
+    """The configured embedder, or None (no embedding model: lexical retrieval alone)."""
+    registry = db.info.get("registry")
+    source = registry.get(EMBEDDER_SLOT) if registry is not None else None
+    if source is None:
+        return None
+    try:
+        return source(db)
+    except Exception:
+        log.exception("could not build the embedder")
+        return None
+
+
+def passage_text(title: str, heading: str, text: str) -> str:
+    return "\n".join(p for p in (title, heading, text) if p)[:MAX_TEXT]
+
+
+def normalised(vector: Sequence[float]) -> array:
+    values = array("f", (float(x) for x in vector))
+    norm = math.sqrt(sum(x * x for x in values)) or 1.0
+    return array("f", (x / norm for x in values))
+
+
+def pack(vector: array) -> bytes:
+    """float32, little-endian whatever the machine."""
+    copy = array("f", vector)
+    if sys.byteorder == "big":
+        copy.byteswap()
+    return copy.tobytes()
+
+
+def unpack(data: bytes) -> array:
+    values = array("f")
+    values.frombytes(data)
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values
+
+
+def _has_pgvector(db: Session) -> bool:
+    bind = db.get_bind()
+    if bind.dialect.name != "postgresql":
+        return False
+    key = str(bind.url)
+    if key not in _PGVECTOR:
+        found = db.execute(
+            sa.text(
+                "SELECT 1 FROM information_schema.columns WHERE table_name = "
+                "'passage_embeddings' AND column_name = 'embedding_pgvector'"
+            )
+        ).scalar()
+        _PGVECTOR[key] = bool(found)
+    return _PGVECTOR[key]
+
+
+_PGVECTOR: dict[str, bool] = {}
+
+
+def pending_chunks(db: Session, name: str, limit: int) -> list[tuple[int, str]]:
+    """Published passages with no vector from this embedder: (chunk id, text to embed)."""
+    rows = db.execute(
+        sa.select(ArticleChunk.id, Article.title, ArticleChunk.heading, ArticleChunk.text)
+        .join(Article, Article.id == ArticleChunk.article_id)
+        .outerjoin(
+            PassageEmbedding,
+            sa.and_(PassageEmbedding.chunk_id == ArticleChunk.id, PassageEmbedding.model == name),
+        )
+        .where(Article.published.is_(True), PassageEmbedding.chunk_id.is_(None))
+        .order_by(ArticleChunk.id)
+        .limit(limit)
+    ).all()
+    return [(row.id, passage_text(row.title, row.heading, row.text)) for row in rows]
+
+
+def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> int:
+    """Compute and store the vectors of passages that have none from ``embedder`` (new or
+    edited articles, or all of them after a model change, whose old vectors are replaced).
+    Returns how many were stored; a provider failure raises (the next run tries again)."""
+    pending = pending_chunks(db, embedder.name, limit)
+    pgvector = _has_pgvector(db)
+    stored = 0
+    for start in range(0, len(pending), BATCH):
+        batch = pending[start : start + BATCH]
+        vectors = embedder.embed([text for _id, text in batch])
+        if len(vectors) != len(batch):
+            raise ValueError("the embedder returned the wrong number of vectors")
+        ids = [chunk_id for chunk_id, _text in batch]
+        db.execute(sa.delete(PassageEmbedding).where(PassageEmbedding.chunk_id.in_(ids)))
+        for chunk_id, vector in zip(ids, vectors, strict=True):
+            if not vector or len(vector) > MAX_DIMENSIONS:
+                raise ValueError("the embedder returned an unusable vector")
+            unit = normalised(vector)
+            db.add(
+                PassageEmbedding(
+                    chunk_id=chunk_id,
+                    model=embedder.name,
+                    dimensions=len(unit),
+                    vector=pack(unit),
+                )
+            )
+        db.flush()
+        if pgvector:
+            for chunk_id, vector in zip(ids, vectors, strict=True):
+                literal = "[" + ",".join(repr(float(x)) for x in normalised(vector)) + "]"
+                db.execute(
+                    sa.text(
+                        "UPDATE passage_embeddings SET embedding_pgvector = CAST(:v AS vector) "
+                        "WHERE chunk_id = :id"
+                    ),
+                    {"v": literal, "id": chunk_id},
+                )
+        stored += len(batch)
+    return stored
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """The stored unit vectors of one embedder, in memory."""
+
+    chunk_ids: tuple[int, ...]
+    vectors: tuple[array, ...]
+
+    def nearest(self, query: array, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity), most similar first."""
+        scored = [
+            (sum(map(mul, query, vector)), chunk_id)
+            for chunk_id, vector in zip(self.chunk_ids, self.vectors, strict=True)
+            if len(vector) == len(query)
+        ]
+        scored.sort(reverse=True)
+        return [(chunk_id, similarity) for similarity, chunk_id in scored[:limit]]
+
+
+_VECTORS: OrderedDict[tuple, VectorIndex] = OrderedDict()
+_VECTORS_LOCK = threading.Lock()
+_CACHED = 8
+
+
+def _vector_index(db: Session, name: str) -> VectorIndex:
+    fingerprint = db.execute(
+        sa.select(
+            sa.func.count(PassageEmbedding.chunk_id),
+            sa.func.max(PassageEmbedding.chunk_id),
+            sa.func.max(PassageEmbedding.created_at),
+        ).where(PassageEmbedding.model == name)
+    ).one()
+    key = (str(db.get_bind().url), name, *(str(v) for v in fingerprint))
+    with _VECTORS_LOCK:
+        index = _VECTORS.get(key)
+        if index is not None:
+            _VECTORS.move_to_end(key)
+            return index
+    rows = db.execute(
+        sa.select(PassageEmbedding.chunk_id, PassageEmbedding.vector)
+        .join(ArticleChunk, ArticleChunk.id == PassageEmbedding.chunk_id)
+        .join(Article, Article.id == ArticleChunk.article_id)
+        .where(PassageEmbedding.model == name, Article.published.is_(True))
+        .order_by(PassageEmbedding.chunk_id)
+    ).all()
+    index = VectorIndex(
+        tuple(row.chunk_id for row in rows), tuple(unpack(row.vector) for row in rows)
+    )
+    with _VECTORS_LOCK:
+        _VECTORS[key] = index
+        while len(_VECTORS) > _CACHED:
+            _VECTORS.popitem(last=False)
+    return index
+
+
+def nearest_chunks(
+    db: Session, embedder: Embedder, query: str, limit: int
+) -> list[tuple[int, float]]:
+    """The passages nearest to ``query`` as (chunk id, cosine similarity), best first; empty
+    when nothing is embedded yet. A provider failure raises (the caller falls back)."""
+    index = _vector_index(db, embedder.name)
+    if not index.chunk_ids:
+        return []
+    unit = normalised(embedder.embed([query[:MAX_TEXT]])[0])
+    if _has_pgvector(db):
+        literal = "[" + ",".join(repr(float(x)) for x in unit) + "]"
+        rows = db.execute(
+            sa.text(
+                "SELECT chunk_id, 1 - (embedding_pgvector <=> CAST(:q AS vector)) AS similarity "
+                "FROM passage_embeddings WHERE model = :model AND embedding_pgvector IS NOT NULL "
+                "AND chunk_id = ANY(:ids) ORDER BY embedding_pgvector <=> CAST(:q AS vector) "
+                "LIMIT :limit"
+            ),
+            {"q": literal, "model": embedder.name, "ids": list(index.chunk_ids), "limit": limit},
+        ).all()
+        return [(row.chunk_id, float(row.similarity)) for row in rows]
+    return index.nearest(unit, limit)

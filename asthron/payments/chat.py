@@ -1,0 +1,109 @@
+"""Payments in the chat: the card that opens Checkout, its state live on both sides, and the
+payments of a conversation beside it in the inbox."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from asthron import domain_events
+from asthron.conversations import service as conversations
+from asthron.conversations.hooks import SidePanel
+from asthron.conversations.models import Conversation
+from asthron.payments import stripe_api
+from asthron.payments.models import Payment
+from asthron.payments.service import format_amount, public_url
+
+STATE_TEXT = {
+    "paid": "Payment of {amount} received. Thank you!",
+    "expired": "The payment request for {amount} has expired.",
+    "failed": "The payment of {amount} failed.",
+    "refunded": "{amount} was refunded.",
+}
+
+
+def pay_url(db: Session, payment: Payment) -> str:
+    return f"{public_url(db)}/pay/{payment.reference}"
+
+
+def _conversation(db: Session, payment: Payment) -> Conversation | None:
+    if payment.conversation_id is None:
+        return None
+    return db.get(Conversation, payment.conversation_id)
+
+
+def payment_card(db: Session, event: domain_events.DomainEvent) -> None:
+    """``payment.created`` in a conversation: a card the visitor opens Checkout from."""
+    payment = db.get(Payment, event.payload["payment_id"])
+    conversation = _conversation(db, payment)
+    if conversation is None:
+        return
+    amount = format_amount(payment.amount_cents, payment.currency)
+    conversations.append_event(
+        db,
+        conversation,
+        "card",
+        f"{payment.description or 'Payment'}: {amount}",
+        author_name="Payments",
+        data={
+            "card": "payment",
+            "payment": {
+                "card_id": payment.reference,
+                "url": pay_url(db, payment),
+                "amount": amount,
+                "status": "open",
+            },
+        },
+    )
+
+
+def payment_state(db: Session, event: domain_events.DomainEvent) -> None:
+    """A payment's new state, told in its conversation; the widget updates its card."""
+    payment = db.get(Payment, event.payload["payment_id"])
+    conversation = _conversation(db, payment)
+    if conversation is None:
+        return
+    state = event.kind.split(".", 1)[1]
+    state = "paid" if state == "succeeded" else state
+    cents = event.payload.get("amount_cents") if state == "refunded" else payment.amount_cents
+    amount = format_amount(int(cents or 0), payment.currency)
+    conversations.append_event(
+        db,
+        conversation,
+        "system",
+        STATE_TEXT[state].format(amount=amount),
+        data={"payment": {"card_id": payment.reference, "status": state}},
+    )
+
+
+def payments_panel(db: Session, conversation_id: int) -> SidePanel | None:
+    """The conversation's payments beside it, and where staff ask for one."""
+    payments = list(
+        db.scalars(
+            sa.select(Payment)
+            .where(Payment.conversation_id == conversation_id)
+            .order_by(Payment.id.desc())
+            .limit(10)
+        )
+    )
+    if not payments and not stripe_api.secret_key(db):
+        return None  # Stripe is not connected: nothing to show or ask for
+    facts = [
+        (
+            p.description or "Payment",
+            f"{format_amount(p.amount_cents, p.currency)}: {p.status}",
+        )
+        for p in payments
+    ]
+    return SidePanel(
+        title="Payments",
+        facts=facts,
+        link=("Ask for a payment", f"/payments/request/{conversation_id}"),
+    )
+
+
+def subscribe(config) -> None:
+    config.add_domain_event_subscriber("payment.created", payment_card)
+    for kind in ("payment.succeeded", "payment.expired", "payment.failed", "payment.refunded"):
+        config.add_domain_event_subscriber(kind, payment_state)
+    config.add_message_hook("side_panels", payments_panel)

@@ -1,0 +1,162 @@
+"""Dense retrieval: the providers' embedding endpoints (against the loopback fake server),
+vectors computed in the background on article save, re-embedding after a model change,
+reciprocal rank fusion with the lexical ranking, and the lexical path alone when the
+embedding provider fails. (pgvector is not installed on the test machine: the brute-force
+path is the one tested; see asthron/knowledge/embeddings.py.)"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from asthron.assistant.models import ProviderConfig
+from asthron.assistant.providers.base import ProviderError
+from asthron.assistant.providers.ollama_provider import OllamaProvider
+from asthron.assistant.providers.openai_compat import OpenAICompatProvider
+from asthron.audit.service import Actor
+from asthron.knowledge import embeddings, ranking, search, tasks
+from asthron.knowledge import service as kb
+from asthron.knowledge.models import PassageEmbedding
+from tests.fakes.llm_server import FakeLLMServer, fake_embedding
+
+ARTICLES = [
+    ("Opening hours", "We are open Monday to Friday from 9:00 to 17:00."),
+    ("Bicycle repairs", "We repair all kinds of bicycles, e-bikes included, in our workshop."),
+]
+
+
+@pytest.fixture
+def fake_server():
+    server = FakeLLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+def test_the_providers_embed_through_the_real_wire_protocols(fake_server, kind):
+    if kind == "ollama":
+        provider = OllamaProvider("chat-test", base_url=fake_server.url)
+        path = "/api/embed"
+    else:
+        provider = OpenAICompatProvider("chat-test", base_url=fake_server.openai_base_url)
+        path = "/v1/embeddings"
+    vectors = provider.embed(["first text", "second text"], "embed-test")
+    assert len(vectors) == 2
+    assert vectors[0] == pytest.approx(fake_embedding("first text", "embed-test"), abs=1e-6)
+    assert vectors[0] != pytest.approx(vectors[1])
+    body = fake_server.last(path).body
+    assert body["model"] == "embed-test" and body["input"] == ["first text", "second text"]
+    fake_server.scenario = "500"
+    with pytest.raises(ProviderError):
+        provider.embed(["third"], "embed-test")
+
+
+def test_reciprocal_rank_fusion():
+    fused = ranking.reciprocal_rank_fusion([[1, 2, 3], [3, 9]])
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused[1] == pytest.approx(1 / 61) and fused[9] == pytest.approx(1 / 62)
+    assert fused[2] == fused[9]  # the same rank in either list counts the same
+    assert sorted(fused, key=fused.get, reverse=True)[:2] == [3, 1]
+    weighted = ranking.reciprocal_rank_fusion([[1, 2], [2]], weights=(1.0, 0.5))
+    assert weighted[2] == pytest.approx(1 / 62 + 0.5 / 61)
+
+
+def test_fusion_reorders_what_the_words_found_and_never_leads_with_a_vector_only_passage():
+    docs = [
+        ranking.make_doc(1, 1, "Bike repairs", "", "We repair bikes and fix punctures."),
+        ranking.make_doc(2, 2, "Bike hire", "", "Hire a bike for a day; we repair it if needed."),
+        ranking.make_doc(3, 3, "Gift cards", "", "Gift cards from 10 to 200."),
+    ]
+    index = ranking.Index(docs)
+    lexical, ok = index.rank("Do you repair bikes?", limit=3)
+    assert [r.doc.article_id for r in lexical][:2] == [1, 2] and ok
+    fused, ok = index.rank("Do you repair bikes?", limit=3, dense=[(2, 0.9), (3, 0.8)])
+    order = [r.doc.article_id for r in fused]
+    assert order[0] == 2  # both rankings had it, one of them first
+    assert order[-1] == 3  # found by the vectors alone: last, and no words of the question
+    assert fused[-1].coverage == 0.0
+    # Answerability is still judged on the passage the words rank best.
+    assert ok and [r.lead for r in fused] == [False, True, False]
+
+
+@pytest.fixture
+def embedding_provider(run_in_tm, fake_server):
+    """The primary provider (dashboard row) is Ollama with an embedding model, at the fake."""
+
+    def configure(model="embed-a"):
+        def save(db):
+            row = db.scalar(sa.select(ProviderConfig).where(ProviderConfig.slot == "primary"))
+            if row is None:
+                row = ProviderConfig(slot="primary", kind="ollama", base_url=fake_server.url)
+                row.model = "chat-test"
+                db.add(row)
+            row.embedding_model = model
+
+        run_in_tm(save)
+
+    configure()
+    return configure
+
+
+def stored(run_in_tm):
+    return run_in_tm(
+        lambda db: sorted(
+            (e.model.rsplit("|", 1)[-1], e.dimensions)
+            for e in db.scalars(sa.select(PassageEmbedding))
+        )
+    )
+
+
+def create(run_in_tm):
+    return run_in_tm(
+        lambda db: [
+            kb.create_article(db, Actor.cli(), kb.ArticleInput(t, b, [])).id for t, b in ARTICLES
+        ]
+    )
+
+
+def test_saving_an_article_embeds_its_passages_in_the_background(
+    embedding_provider, run_in_tm, fake_server
+):
+    create(run_in_tm)  # the worker runs tasks at once in tests (huey immediate)
+    assert stored(run_in_tm) == [("embed-a", 96), ("embed-a", 96)]
+    inputs = [text for body in fake_server.bodies("/api/embed") for text in body["input"]]
+    assert any(text.startswith("Bicycle repairs\n") for text in inputs)
+
+    # A model change: the next run replaces every vector with the new model's.
+    embedding_provider("embed-b")
+    assert run_in_tm(tasks.embed_now) == 2
+    assert stored(run_in_tm) == [("embed-b", 96), ("embed-b", 96)]
+    assert run_in_tm(tasks.embed_now) == 0  # nothing left to do: idempotent
+
+
+def test_search_fuses_the_nearest_passages_and_survives_a_failing_provider(
+    embedding_provider, run_in_tm, fake_server
+):
+    create(run_in_tm)
+    calls = len(fake_server.bodies("/api/embed"))
+    passages = run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))
+    assert passages[0].title == "Bicycle repairs"
+    query = fake_server.bodies("/api/embed")[calls:]
+    assert query == [{"model": "embed-a", "input": ["Do you fix bicycles?"]}] or (
+        query[0]["input"] == ["Do you fix bicycles?"]
+    )
+
+    lexical = run_in_tm(lambda db: search.search(db, "Do you fix bicycles?", embedder=None))
+    fake_server.scenario = "500"
+    failing = run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))
+    assert [(p.title, p.answerable) for p in failing] == [(p.title, p.answerable) for p in lexical]
+
+
+def test_without_an_embedding_model_retrieval_is_lexical(run_in_tm, fake_server):
+    create(run_in_tm)
+    assert run_in_tm(embeddings.embedder_for) is None
+    assert stored(run_in_tm) == []
+    assert run_in_tm(lambda db: search.search(db, "repairs"))[0].title == "Bicycle repairs"
+    assert fake_server.bodies("/api/embed") == []
+
+
+def test_vectors_round_trip_as_little_endian_float32():
+    unit = embeddings.normalised([3.0, 4.0])
+    assert list(embeddings.unpack(embeddings.pack(unit))) == pytest.approx([0.6, 0.8])
+    assert embeddings.pack(unit)[:4] == bytes.fromhex("9a99193f")  # 0.6f, little-endian
