@@ -40,7 +40,9 @@ def serious_violations(page) -> list[str]:
 def test_home_and_site_editor(server, make_site, make_user, open_page, scheme):
     site = make_site("https://shop.example.com")
     # The dashboard's strict CSP would refuse the injected axe script.
-    page = log_in(open_page, server, make_user, bypass_csp=True, color_scheme=scheme)
+    page = log_in(
+        open_page, server, make_user, bypass_csp=True, color_scheme=scheme, reduced_motion="reduce"
+    )
     p = page.page
     p.goto(server + "/")
     assert serious_violations(p) == []
@@ -56,7 +58,13 @@ def test_home_and_site_editor(server, make_site, make_user, open_page, scheme):
 )
 def test_widget(host_site, make_site, open_page, theme, scheme):
     site = make_site(host_site.origin, theme=theme, launcher_text="Chat", reply_time="an hour")
-    page = open_page(host_site.page("/", site["key"]), bypass_csp=True, color_scheme=scheme)
+    # No motion: axe would measure the panel's colours half-way through its fade-in.
+    page = open_page(
+        host_site.page("/", site["key"]),
+        bypass_csp=True,
+        color_scheme=scheme,
+        reduced_motion="reduce",
+    )
     p = page.page
     assert serious_violations(p) == []  # closed: the launcher alone
     p.locator(".launcher").click()
