@@ -79,6 +79,8 @@ NOTICES = {
     "welcome": "Welcome to Asthron.",
     "site_saved": "The site was saved.",
     "privacy_page_saved": "The privacy page was saved as a new version.",
+    "avatar_saved": "The avatar was saved.",
+    "avatar_removed": "The avatar was removed.",
     "nothing_changed": "Nothing changed.",
     "visitor_saved": "The visitor's details were saved.",
     "article_saved": "The article was saved.",

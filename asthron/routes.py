@@ -36,6 +36,8 @@ def includeme(config):
     config.add_route("sites.edit", "/sites/{site_id:\\d{1,9}}")
     config.add_route("sites.identity_secret", "/sites/{site_id:\\d{1,9}}/identity-secret")
     config.add_route("sites.privacy_policy", "/sites/{site_id:\\d{1,9}}/privacy-page")
+    config.add_route("sites.preview", "/sites/{site_id:\\d{1,9}}/preview")
+    config.add_route("sites.avatar", "/sites/{site_id:\\d{1,9}}/avatar")
 
     config.add_route("conversations.list", "/conversations")
     config.add_route("conversations.detail", "/conversations/{conversation_id:\\d{1,9}}")
@@ -100,6 +102,9 @@ def includeme(config):
 
     config.add_route("widget.script", "/widget.js")
     config.add_route("widget.demo", "/demo")
+    config.add_route(
+        "widget.avatar", "/widget-avatar/{site_key:[A-Za-z0-9_-]{8,64}}/{digest:[0-9a-f]{64}}"
+    )
     config.add_route(
         "unsubscribe.visitor", "/unsubscribe/{visitor_id:\\d{1,9}}/{token:[0-9a-f]{64}}"
     )

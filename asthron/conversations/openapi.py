@@ -82,6 +82,13 @@ SCHEMAS = {
             "greeting": {"type": "string"},
             "accent_color": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
             "position": {"enum": ["right", "left"]},
+            "theme": {
+                "enum": ["auto", "light", "dark"],
+                "description": "auto follows the visitor's prefers-color-scheme.",
+            },
+            "launcher_text": {"type": "string", "description": "Beside the launcher's icon."},
+            "reply_time": {"type": "string", "description": '"Usually replies in …"'},
+            "avatar_url": _nullable({"type": "string", "format": "uri"}),
             "language": {"type": "string"},
             "strings": {
                 "type": "object",

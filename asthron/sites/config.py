@@ -37,6 +37,14 @@ def widget_config(request, site: Site) -> dict:
         "greeting": site.greeting,
         "accent_color": site.accent_color,
         "position": site.position,
+        "theme": site.theme or "auto",
+        "launcher_text": site.launcher_text or "",
+        "reply_time": site.reply_time or "",
+        "avatar_url": (
+            request.route_url("widget.avatar", site_key=site.public_key, digest=site.avatar_digest)
+            if site.avatar_digest
+            else None
+        ),
         "language": site.language,
         "strings": strings_for(site.language),
         # The owner's own page, else the one Asthron serves (privacy/public_page.py).

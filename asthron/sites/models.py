@@ -16,6 +16,7 @@ class Site(Base):
     __table_args__ = (
         sa.UniqueConstraint("public_key"),
         sa.CheckConstraint("position IN ('right', 'left')", name="position"),
+        sa.CheckConstraint("theme IN ('auto', 'light', 'dark')", name="theme"),
         not_personal("the business's websites"),
     )
 
@@ -30,6 +31,14 @@ class Site(Base):
     accent_color: Mapped[str] = mapped_column(sa.String(7), default="#2f5bea")
     position: Mapped[str] = mapped_column(sa.String(8), default="right")
     language: Mapped[str] = mapped_column(sa.String(16), default="en")
+    # The widget's colours: "auto" follows the visitor's prefers-color-scheme.
+    theme: Mapped[str] = mapped_column(sa.String(8), default="auto")
+    # Text beside the launcher's icon ("" = the round icon alone).
+    launcher_text: Mapped[str] = mapped_column(sa.String(40), default="")
+    # Shown under the title as "Usually replies in {reply_time}" ("" = not shown).
+    reply_time: Mapped[str] = mapped_column(sa.String(40), default="")
+    # The uploaded avatar's SHA-256 (its bytes are in site_avatars); None = no avatar.
+    avatar_digest: Mapped[str | None] = mapped_column(sa.String(64))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     # {"mon": [["09:00", "17:00"]], ...}; a missing or empty day is closed.
     business_hours: Mapped[dict] = mapped_column(sa.JSON, default=dict)
@@ -49,3 +58,20 @@ class Site(Base):
     widget_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SiteAvatar(Base):
+    """The avatar or team photo the widget shows in its header: an uploaded PNG, JPEG, GIF
+    or WebP (checked by its first bytes), served at /widget-avatar/{site_key}/{digest}."""
+
+    __tablename__ = "site_avatars"
+    __table_args__ = (
+        not_personal("a picture the business chose to show every visitor of its website"),
+    )
+
+    site_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_type: Mapped[str] = mapped_column(sa.String(16))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

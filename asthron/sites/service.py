@@ -21,7 +21,7 @@ from asthron.db import utcnow
 from asthron.forms import first_message
 from asthron.security.crypto import SecretDecryptionError, masked
 from asthron.sites.forms import SiteSettings
-from asthron.sites.models import Site
+from asthron.sites.models import Site, SiteAvatar
 from asthron.sites.rules import SiteError, normalize_origin
 from asthron.snapshots import row_snapshot
 from asthron.text import strip_controls
@@ -41,6 +41,9 @@ class SiteInput:
     greeting: str = "Hi! How can we help?"
     accent_color: str = "#2f5bea"
     position: str = "right"
+    theme: str = "auto"
+    launcher_text: str = ""
+    reply_time: str = ""
     language: str = "en"
     timezone: str = "UTC"
     business_hours: dict | None = None
@@ -72,6 +75,11 @@ def _apply(site: Site, data: SiteInput) -> None:
         data.holidays,
     )
     site.privacy_notice, site.privacy_url = data.privacy_notice, data.privacy_url
+    site.theme, site.launcher_text, site.reply_time = (
+        data.theme,
+        data.launcher_text,
+        data.reply_time,
+    )
 
 
 def create_site(db: Session, actor: Actor, data: SiteInput) -> Site:
@@ -156,6 +164,71 @@ def set_privacy_policy(db: Session, actor: Actor, site: Site, text, effective) -
         },
     )
     return True
+
+
+# -- the widget's avatar ------------------------------------------------------------------
+
+MAX_AVATAR_BYTES = 256 * 1024
+# Recognised by their first bytes, never by the name or type the browser sent. No SVG: it
+# can carry script.
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def image_type(data: bytes) -> str | None:
+    """The image type ``data`` starts like (PNG, JPEG, GIF, WebP), or None."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _IMAGE_SIGNATURES if data.startswith(magic)), None)
+
+
+def set_avatar(db: Session, actor: Actor, site: Site, data: bytes) -> None:
+    """Store an uploaded avatar (team photo) for the widget's header; SiteError when it is
+    empty, too large or not a PNG, JPEG, GIF or WebP image."""
+    if not data:
+        raise SiteError("The avatar file is empty.")
+    if len(data) > MAX_AVATAR_BYTES:
+        raise SiteError(f"The avatar must be at most {MAX_AVATAR_BYTES // 1024} KB.")
+    kind = image_type(data)
+    if kind is None:
+        raise SiteError("The avatar must be a PNG, JPEG, GIF or WebP image.")
+    avatar = db.get(SiteAvatar, site.id) or SiteAvatar(site_id=site.id)
+    avatar.content_type, avatar.data = kind, data
+    db.add(avatar)
+    site.avatar_digest = hashlib.sha256(data).hexdigest()
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "site.avatar_update",
+        "site",
+        site.id,
+        {"name": site.name, "type": kind, "bytes": len(data), "sha256": site.avatar_digest[:16]},
+    )
+
+
+def remove_avatar(db: Session, actor: Actor, site: Site) -> bool:
+    """Remove the avatar; False when there was none."""
+    avatar = db.get(SiteAvatar, site.id)
+    if avatar is None and site.avatar_digest is None:
+        return False
+    if avatar is not None:
+        db.delete(avatar)
+    site.avatar_digest = None
+    db.flush()
+    audit.record(db, actor, "site.avatar_remove", "site", site.id, {"name": site.name})
+    return True
+
+
+def avatar_of(db: Session, site: Site, digest: str) -> SiteAvatar | None:
+    """The site's avatar if ``digest`` names the current one (an old URL finds nothing)."""
+    if site.avatar_digest is None or not hmac.compare_digest(site.avatar_digest, digest):
+        return None
+    return db.get(SiteAvatar, site.id)
 
 
 def list_sites(db: Session) -> list[Site]:

@@ -10,7 +10,8 @@ from pyramid.view import view_config
 from asthron.forms import FormError, field, matched_id, notice, parse_form, redirect
 from asthron.security.permissions import Permission
 from asthron.sites import service
-from asthron.sites.forms import SiteForm
+from asthron.sites.config import widget_config
+from asthron.sites.forms import THEMES, SiteForm, grid_of
 from asthron.sites.models import Site
 
 FIELDS = (
@@ -19,6 +20,9 @@ FIELDS = (
     "greeting",
     "accent_color",
     "position",
+    "theme",
+    "launcher_text",
+    "reply_time",
     "language",
     "timezone",
     "privacy_notice",
@@ -42,18 +46,52 @@ def _values_of(site: Site | None) -> dict:
             "greeting": "Hi! How can we help?",
             "accent_color": "#2f5bea",
             "position": "right",
+            "theme": "auto",
+            "launcher_text": "",
+            "reply_time": "",
             "language": "en",
             "timezone": "UTC",
             "privacy_notice": "",
             "privacy_url": "",
             "business_hours": "{}",
             "holidays": "",
+            "hours_mode": "always",
+            "grid": grid_of(None),
         }
     return {
         **{name: getattr(site, name) for name in FIELDS},
         "origins": "\n".join(site.allowed_origins or []),
         "business_hours": json.dumps(site.business_hours or {}),
-        "holidays": " ".join(site.holidays or []),
+        "holidays": "\n".join(site.holidays or []),
+        "hours_mode": "schedule" if site.business_hours else "always",
+        "grid": grid_of(site.business_hours),
+    }
+
+
+def _posted_values(request, site: Site | None) -> dict:
+    """The form as posted, to show it again with its error (the grid as the owner left it)."""
+    values = dict(_values_of(site), **request.POST.mixed())
+    for row in values["grid"]:
+        day = row["day"]
+        row["open"] = bool(request.POST.get(f"{day}_open"))
+        row["ranges"] = [
+            [request.POST.get(f"{day}_from_{i}", ""), request.POST.get(f"{day}_to_{i}", "")]
+            for i in range(len(row["ranges"]))
+        ]
+    return values
+
+
+def _page(request, site: Site, **extra) -> dict:
+    """What the site's page shows: the form, the live preview, the snippet and the rest."""
+    return {
+        "site": site,
+        "values": _values_of(site),
+        "themes": THEMES,
+        "snippet": service.embed_snippet(site, request.app_settings.public_url),
+        "identity": _identity(request, site),
+        "policy": _policy(request, site),
+        "preview_config": json.dumps(widget_config(request, site), separators=(",", ":")),
+        **extra,
     }
 
 
@@ -74,7 +112,7 @@ def site_list(request):
     request_method="GET",
 )
 def site_new(request):
-    return {"site": None, "values": _values_of(None), "snippet": None}
+    return {"site": None, "values": _values_of(None), "themes": THEMES, "snippet": None}
 
 
 @view_config(
@@ -91,7 +129,8 @@ def site_create(request):
         request.response.status_code = 400
         return {
             "site": None,
-            "values": dict(_values_of(None), **request.POST.mixed()),
+            "values": _posted_values(request, None),
+            "themes": THEMES,
             "snippet": None,
             "error": str(exc),
         }
@@ -130,15 +169,7 @@ def _identity(request, site: Site, new_secret: str | None = None, rotated=False)
     request_method="GET",
 )
 def site_edit(request):
-    site = _site(request)
-    return {
-        "site": site,
-        "values": _values_of(site),
-        "notice": notice(request),
-        "snippet": service.embed_snippet(site, request.app_settings.public_url),
-        "identity": _identity(request, site),
-        "policy": _policy(request, site),
-    }
+    return _page(request, _site(request), notice=notice(request))
 
 
 @view_config(
@@ -156,14 +187,7 @@ def privacy_policy_update(request):
         changed = service.set_privacy_policy(request.db, request.actor, site, text, effective)
     except service.SiteError as exc:
         request.response.status_code = 400
-        return {
-            "site": site,
-            "values": _values_of(site),
-            "snippet": service.embed_snippet(site, request.app_settings.public_url),
-            "identity": _identity(request, site),
-            "policy": _policy(request, site, text, effective),
-            "error": str(exc),
-        }
+        return _page(request, site, policy=_policy(request, site, text, effective), error=str(exc))
     return redirect(
         request,
         "sites.edit",
@@ -184,13 +208,7 @@ def identity_secret_rotate(request):
     site = _site(request)
     rotated = site.identity_secret_encrypted is not None
     secret = service.rotate_identity_secret(request.db, request.secret_box, request.actor, site)
-    return {
-        "site": site,
-        "values": _values_of(site),
-        "snippet": service.embed_snippet(site, request.app_settings.public_url),
-        "identity": _identity(request, site, secret, rotated),
-        "policy": _policy(request, site),
-    }
+    return _page(request, site, identity=_identity(request, site, secret, rotated))
 
 
 @view_config(
@@ -207,12 +225,52 @@ def site_update(request):
     except (service.SiteError, FormError) as exc:
         request.response.status_code = 400
         request.db.expire(site)
-        return {
-            "site": site,
-            "values": dict(_values_of(site), **request.POST.mixed()),
-            "snippet": service.embed_snippet(site, request.app_settings.public_url),
-            "identity": _identity(request, site),
-            "policy": _policy(request, site),
-            "error": str(exc),
-        }
+        return _page(request, site, values=_posted_values(request, site), error=str(exc))
     return redirect(request, "sites.edit", "site_saved", site_id=site.id)
+
+
+@view_config(
+    route_name="sites.avatar",
+    renderer="sites/edit.html",
+    permission=Permission.SETTINGS,
+    request_method="POST",
+)
+def avatar_update(request):
+    """Upload the widget's avatar (team photo), or remove it (``remove`` posted)."""
+    site = _site(request)
+    try:
+        if field(request, "remove", 10):
+            changed = service.remove_avatar(request.db, request.actor, site)
+            return redirect(
+                request,
+                "sites.edit",
+                "avatar_removed" if changed else "nothing_changed",
+                site_id=site.id,
+            )
+        upload = request.POST.get("avatar")
+        stream = getattr(upload, "file", None)
+        if stream is None:
+            raise service.SiteError("Choose an image file to upload.")
+        data = stream.read(service.MAX_AVATAR_BYTES + 1)
+        service.set_avatar(request.db, request.actor, site, data)
+    except service.SiteError as exc:
+        request.response.status_code = 400
+        return _page(request, site, error=str(exc))
+    return redirect(request, "sites.edit", "avatar_saved", site_id=site.id)
+
+
+@view_config(
+    route_name="sites.preview",
+    renderer="sites/preview.html",
+    permission=Permission.SETTINGS,
+    request_method="GET",
+)
+def site_preview(request):
+    """The editor's live preview: a page, framed by the site's page only, that runs the real
+    widget.js in preview mode with the saved settings; the editor's script sends the draft
+    ones as the owner types (static/site-editor.js)."""
+    site = _site(request)
+    request.csp["frame-ancestors"] = ["'self'"]
+    request.response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    config = widget_config(request, site)
+    return {"site": site, "config": json.dumps(config, separators=(",", ":"))}

@@ -44,6 +44,21 @@ def widget_script(request):
     return response
 
 
+@view_config(route_name="widget.avatar", request_method="GET", require_csrf=False)
+def widget_avatar(request):
+    """The avatar the widget's header shows, on any website: its URL names its digest, so it
+    is cached for good; an image type checked at upload, never sniffed, never a document."""
+    site = sites.get_by_key(request.db, request.matchdict["site_key"])
+    avatar = site and sites.avatar_of(request.db, site, request.matchdict["digest"])
+    if not avatar:
+        raise HTTPNotFound()
+    response = Response(body=avatar.data, content_type=avatar.content_type)
+    response.cache_control = "public, max-age=31536000, immutable"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    request.csp.update({"default-src": ["'none'"], "frame-ancestors": ["'none'"]})
+    return response
+
+
 @view_config(route_name="widget.demo", request_method="GET", renderer="sites/demo.html")
 def demo_page(request):
     """A page that embeds the widget, so a newcomer sees the whole loop (development only)."""

@@ -253,6 +253,7 @@ def build_world(app, make_user, run_in_tm, login) -> World:
         "crawl_id": 999992,
         "subpath": "x",
         "site_key": "site_no_such_site",
+        "digest": "0" * 64,
     }
     return world
 

@@ -121,7 +121,7 @@ def test_bad_input_is_400_with_the_form_shown_again(admin, registry):
         response = create(admin, **{"name": "Kept <b>name</b>", **overrides})
         assert response.status_int == 400, overrides
         assert message in html.unescape(response.text), overrides
-        assert '<form method="post">' in response.text
+        assert '<form method="post" id="site-form"' in response.text
         if overrides.get("name") != "":
             # What was typed is shown again, escaped.
             assert 'value="Kept &lt;b&gt;name&lt;/b&gt;"' in response.text

@@ -46,7 +46,8 @@ export function card(ev, s, send, after) {
 
   function done(vals) {
     el.classList.add("done");
-    el.replaceChildren(intro(), vals ? list(vals) : null, h("p", { class: "ok" }, "✓ " + s.details_sent));
+    // replaceChildren would write a null as the text "null" (a finished card from history).
+    el.replaceChildren(...[intro(), vals && list(vals), h("p", { class: "ok" }, "✓ " + s.details_sent)].filter(Boolean));
   }
 
   async function post(fields, busy) {

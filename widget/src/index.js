@@ -52,7 +52,9 @@ function sleep(ms, signal) {
   });
 }
 
-function createWidget(siteKey, apiBase, identity) {
+// preview: the dashboard's editor shows this widget in a sandboxed frame with a draft
+// config (JSON on the script tag, then postMessage from the parent); it calls no API.
+function createWidget(siteKey, apiBase, identity, preview) {
   const storageKey = "asthron:" + siteKey;
   // The signed-in user the page vouches for ("" if none); a session belongs to one of them.
   const user = identity ? identity.email.trim().toLowerCase() : "";
@@ -109,6 +111,7 @@ function createWidget(siteKey, apiBase, identity) {
   let doneText, nameIn, emailIn, msgIn, personBtn, typingLabel, tools, detailsBtn;
 
   async function call(path, body, signal) {
+    if (preview != null) return { status: 0, ok: false, data: null };
     const headers = {};
     if (saved.t) headers.Authorization = "Bearer " + saved.t;
     if (body) headers["Content-Type"] = "application/json";
@@ -192,6 +195,12 @@ function createWidget(siteKey, apiBase, identity) {
     const privacy = config.privacy || {};
     const privacyUrl = safeUrl(privacy.url);
     const hours = config.hours || {};
+    const theme = config.theme === "light" || config.theme === "dark" ? config.theme : "auto";
+    const avatarUrl =
+      safeUrl(config.avatar_url) ||
+      (preview != null && /^data:image\/(png|jpeg|gif|webp);base64,[\w+/=]+$/.test(config.avatar_url)
+        ? config.avatar_url
+        : null);
     closedBar = leaveBtn = null;
 
     host = h("div", { id: "asthron-widget" });
@@ -210,17 +219,30 @@ function createWidget(siteKey, apiBase, identity) {
       "button",
       { type: "button", class: "launcher", "aria-expanded": "false", "aria-controls": "p", onclick: toggle },
       icon("chat"),
+      config.launcher_text ? h("span", { class: "lt" }, String(config.launcher_text)) : null,
       badge,
     );
+    if (config.launcher_text) launcher.classList.add("txt");
 
     const title = h("h2", { class: "title", id: "t" }, config.title || "");
     personBtn = h("button", { type: "button", class: "hb", onclick: talk }, icon("person"), s.talk);
+    // The title wraps rather than truncates; "Talk to a person" has a row of its own.
     const head = h(
       "div",
       { class: "head" },
-      title,
+      h(
+        "div",
+        { class: "hr" },
+        avatarUrl ? h("img", { class: "av", src: avatarUrl, alt: "" }) : null,
+        h(
+          "div",
+          { class: "ht" },
+          title,
+          config.reply_time ? h("p", { class: "sub" }, s.replies_in.replace("{when}", String(config.reply_time))) : null,
+        ),
+        h("button", { type: "button", class: "x", "aria-label": s.close, onclick: close }, icon("close")),
+      ),
       personBtn,
-      h("button", { type: "button", class: "x", "aria-label": s.close, onclick: close }, icon("close")),
     );
 
     if (hours.open_now === false) {
@@ -322,7 +344,7 @@ function createWidget(siteKey, apiBase, identity) {
       offDone,
       foot,
     );
-    wrap = h("div", { class: config.position === "left" ? "w left" : "w" }, launcher, panel);
+    wrap = h("div", { class: "w " + theme + (config.position === "left" ? " left" : "") }, launcher, panel);
     wrap.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && isOpen) {
         e.preventDefault();
@@ -397,7 +419,7 @@ function createWidget(siteKey, apiBase, identity) {
       scrollDown(true);
       markReadSoon();
     }
-    focusInside();
+    if (preview == null) focusInside(); // the preview never takes the editor's focus
   }
 
   function close() {
@@ -500,7 +522,10 @@ function createWidget(siteKey, apiBase, identity) {
       if (kind !== "payment" && ev.data && ev.data.payment) payUpdate(ev.data.payment, s);
       const action = author === "system" && ev.data && ev.data.action;
       if (action === "collect_contact") {
+        // "Leave my details" shows once: on the newest request for them, not also below.
+        log.querySelectorAll(".sys .linkbtn").forEach((b) => b.remove());
         el.appendChild(detailsButton());
+        detailsBtn.hidden = true;
       }
       if (ev.conversation_id === saved.c && OWNER_AFTER[action]) setOwner(OWNER_AFTER[action]);
       const draft = replyId && drafts.get(replyId);
@@ -521,7 +546,7 @@ function createWidget(siteKey, apiBase, identity) {
       if (ev.id > (saved.r || 0) && !(isOpen && !document.hidden)) unread++;
       showBadge();
     }
-    scrollDown(author === "visitor");
+    scrollDown(author === "visitor" || ev.type === "card");
     if (isOpen) markReadSoon();
   }
 
@@ -824,8 +849,15 @@ function createWidget(siteKey, apiBase, identity) {
       const cards = log.querySelectorAll(".card:not(.done)");
       const target = (ev ? byId.get(ev.id) : cards[cards.length - 1]) || null;
       const field = target && target.querySelector("input,select,textarea,button");
-      if (field) field.focus();
-      else note(s.have_details);
+      if (field) {
+        field.focus({ preventScroll: true });
+        // The whole form in view (its top first if it is taller than the log), not just the
+        // field; only the log scrolls, never the host page.
+        const box = scroller.getBoundingClientRect();
+        const r = target.getBoundingClientRect();
+        if (r.top < box.top || r.height > box.height) scroller.scrollTop += r.top - box.top - 8;
+        else if (r.bottom > box.bottom) scroller.scrollTop += r.bottom - box.bottom + 8;
+      } else note(s.have_details);
     } catch (e) {
       note(s.error);
     }
@@ -891,7 +923,26 @@ function createWidget(siteKey, apiBase, identity) {
   window.addEventListener("pageshow", (e) => e.persisted && connect());
   document.addEventListener("visibilitychange", () => isOpen && !document.hidden && markReadSoon());
 
-  boot(0);
+  function showPreview(next) {
+    if (!next || typeof next !== "object") return;
+    if (built) host.remove();
+    built = isOpen = false;
+    byId.clear();
+    config = next;
+    wantOpen = true;
+    build();
+  }
+
+  if (preview != null) {
+    try {
+      showPreview(JSON.parse(preview));
+    } catch (e) {
+      // no initial draft: wait for the editor's message
+    }
+    window.addEventListener("message", (e) => {
+      if (e.source === window.parent && e.data && e.data.asthronPreview) showPreview(e.data.asthronPreview);
+    });
+  } else boot(0);
   return { open, close, toggle };
 }
 
@@ -907,7 +958,12 @@ function start() {
   // the business's server; this server checks it).
   const attr = (name) => script.getAttribute("data-user-" + name) || undefined;
   const identity = attr("email") ? { email: attr("email"), name: attr("name"), signature: attr("signature") || "" } : null;
-  const widget = createWidget(siteKey, new URL(script.src).origin + API_PATH, identity);
+  const widget = createWidget(
+    siteKey,
+    new URL(script.src).origin + API_PATH,
+    identity,
+    script.getAttribute("data-preview"),
+  );
   window.Asthron = Object.freeze({ open: widget.open, close: widget.close, toggle: widget.toggle });
 }
 

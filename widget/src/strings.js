@@ -25,6 +25,7 @@ export const EN = {
   talk: "Talk to a person",
   staff_typing: "{name} is typing…",
   leave_details: "Leave my details",
+  replies_in: "Usually replies in {when}",
   have_details: "We already have your details. Thank you!",
   phone: "Phone",
   company: "Company",
