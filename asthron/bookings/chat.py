@@ -147,6 +147,13 @@ def offer_booking_card(db: Session, message: VisitorMessage) -> bool:
     window = intents.resolve(want, utcnow().astimezone(visitor_zone).date())
     if window.day is not None:
         want["date"] = window.day.isoformat()
+    base = registry_of(db)["app_settings"].public_url
+    offered = [s for s in services if chosen is None or s.slug == chosen][:MAX_SERVICES]
+    # WhatsApp and friends show no cards: the booking pages' links instead.
+    fallback = "\n".join(
+        [CARD_TEXT[language(site)]]
+        + [f"{s.name}: {base}/book/{site.public_key}/{s.slug}" for s in offered]
+    )
     conversations.append_event(
         db,
         conversation,
@@ -156,6 +163,7 @@ def offer_booking_card(db: Session, message: VisitorMessage) -> bool:
         data={
             "card": BOOKING_CARD,
             "card_id": uuid.uuid4().hex,
+            conversations.CARD_FALLBACK: fallback,
             BOOKING_CARD: {
                 "services": [service_json(s) for s in services],
                 "service": chosen,

@@ -21,6 +21,7 @@ from asthron.channels import service as channels
 from asthron.channels.models import ChannelConnection, ChannelContact, ChannelMessage
 from asthron.conversations.hooks import OutboundMessage
 from asthron.conversations.models import Conversation, ConversationEvent
+from asthron.conversations.service import CARD_FALLBACK
 from asthron.db import new_transaction
 from asthron.jobs.service import PermanentJobError, add_outbox_item, outbox_handler
 
@@ -60,7 +61,11 @@ def _parts(connection: ChannelConnection, event: ConversationEvent) -> list[dict
     template = (event.data or {}).get("template")
     if template:
         return [{"template": template}]
-    return [{"text": part} for part in split_text(event.body, TEXT_LIMITS[connection.kind])]
+    text = event.body
+    if event.type == "card":
+        # Widget-only: the channel gets the card's own words for a chat without cards.
+        text = (event.data or {}).get(CARD_FALLBACK) or event.body
+    return [{"text": part} for part in split_text(text, TEXT_LIMITS[connection.kind])]
 
 
 def queue_outbound(db: Session, message: OutboundMessage) -> None:

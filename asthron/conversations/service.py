@@ -28,6 +28,9 @@ WEB_CHANNEL = "web"
 # What goes back out through a messaging channel: what the visitor would see in the widget,
 # except cards (forms the widget draws; a channel has no way to show them).
 OUTBOUND_TYPES = frozenset({"assistant_message", "staff_message", "system"})
+# A card (a lead form, a booking card, a payment) is widget-only; a channel without cards sends
+# its ``data["text_fallback"]`` instead (e.g. the booking page's link), when the card has one.
+CARD_FALLBACK = "text_fallback"
 
 
 class ConversationError(Exception):
@@ -254,7 +257,8 @@ def append_event(
         public=public,
         data=data or {},
     )
-    if conversation.channel != WEB_CHANNEL and public and type in OUTBOUND_TYPES:
+    goes_out = type in OUTBOUND_TYPES or (type == "card" and (data or {}).get(CARD_FALLBACK))
+    if conversation.channel != WEB_CHANNEL and public and goes_out:
         # The channel queues the delivery in this transaction, or refuses the message; the
         # savepoint makes a refusal store nothing even when the caller goes on and commits.
         with db.begin_nested():

@@ -48,6 +48,7 @@ EXTRACTION_INSTRUCTION = (
 # call: without one, extraction keeps nothing anyway (a name alone is not worth asking about).
 CONTACT_SIGNAL_RE = re.compile(r"@|\bat\b.{1,40}\bdot\b|\d[\d ().+/-]{5,}\d", re.IGNORECASE)
 VISITOR_ACTOR = Actor(label="visitor")
+LEAD_FORM_FALLBACK = "Just reply with your name and your email address or phone number."
 
 
 class CardError(conversations.ConversationError):
@@ -86,6 +87,8 @@ def offer_lead_form(
             "card_id": uuid.uuid4().hex,
             "fields": form.fields,
             "reason": reason,
+            # A channel without forms: the visitor answers in words (contact extraction).
+            conversations.CARD_FALLBACK: f"{form.intro}\n{LEAD_FORM_FALLBACK}".strip(),
         },
     )
 

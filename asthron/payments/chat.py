@@ -47,6 +47,9 @@ def payment_card(db: Session, event: domain_events.DomainEvent) -> None:
         author_name="Payments",
         data={
             "card": "payment",
+            # A channel without cards (WhatsApp…) gets the pay page's link.
+            conversations.CARD_FALLBACK: f"{payment.description or 'Payment'}: {amount}\n"
+            f"{pay_url(db, payment)}",
             "payment": {
                 "card_id": payment.reference,
                 "url": pay_url(db, payment),

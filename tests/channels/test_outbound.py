@@ -261,3 +261,34 @@ def test_the_whatsapp_number_is_the_leads_verified_phone(connect, deliver, run_i
         return result.lead.phone, result.lead.email
 
     assert run_in_tm(lead_of) == ("+" + WA_ID, "lena@example.com")
+
+
+def test_a_card_goes_out_as_its_text_fallback_and_a_card_without_one_stays(
+    connect, deliver, run_in_tm, graph
+):
+    connection_id, _ = connect()
+    deliver(connection_id, wa_text("Hello"))
+    wait_for(lambda: graph.sends(), "the assistant's reply")
+    wait_for(lambda: _settled(run_in_tm), "the reply's item")
+    before = len(graph.sends())
+
+    def cards(db):
+        conversation = db.scalar(sa.select(Conversation))
+        conversations.append_event(
+            db, conversation, "card", "Widget only", data={"card": "confirm_contact"}
+        )
+        conversations.append_event(
+            db,
+            conversation,
+            "card",
+            "Pick a time below.",
+            data={
+                "card": "booking",
+                conversations.CARD_FALLBACK: "Book here: https://example.com/book/k/cut",
+            },
+        )
+
+    run_in_tm(cards)
+    wait_for(lambda: len(graph.sends()) > before, "the card's fallback")
+    bodies = [s.body["text"]["body"] for s in graph.sends()[before:]]
+    assert bodies == ["Book here: https://example.com/book/k/cut"]
