@@ -24,7 +24,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import snowballstemmer
@@ -154,6 +154,7 @@ class Ranked:
     quote: tuple[str, ...] = ()
     window: float = 0.0  # the share of the question found in two neighbouring sentences
     lead: bool = False  # the best passage by its words: the question's answerability is its
+    similarity: float = 0.0  # cosine to the question of its article's nearest passage (dense)
 
 
 @dataclass
@@ -322,13 +323,15 @@ class Index:
                 candidates.update(self.postings.get(s, ()))
         dense_articles: list[int] = []
         dense_docs: dict[int, int] = {}  # article -> its nearest passage
-        for chunk_id, _similarity in dense:
+        similarity: dict[int, float] = {}  # article -> its nearest passage's cosine
+        for chunk_id, cosine in dense:
             i = self.position.get(chunk_id)
             if i is None:
                 continue
             article_id = self.docs[i].article_id
             if article_id not in dense_docs:
                 dense_docs[article_id] = i
+                similarity[article_id] = cosine
                 dense_articles.append(article_id)
                 candidates.add(i)
         best_by_article: dict[int, Ranked] = {}
@@ -385,6 +388,10 @@ class Index:
         # it need not be the first).
         lead = max(top, key=lambda r: r.score)
         answerable = lead.coverage >= ANSWERABLE and lead.window >= ANSWERABLE_WINDOW
+        if dense_articles:
+            top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
+            lead = max(top, key=lambda r: r.score)
+            answerable = dense_answerable(answerable, lead, top[0])
         return [self._with_quote(r, slots, r is lead) for r in top], answerable
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
@@ -441,9 +448,25 @@ class Index:
         if not chosen:
             chosen = parts[:1]
         quote = tuple(s for s in parts if s in chosen)
-        return Ranked(
-            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window, lead
-        )
+        return replace(ranked, quote=quote, lead=lead)
+
+
+# Answerability with an embedding model (calibrated on tests/eval with all-MiniLM-L6-v2,
+# docs/benchmarks.md): the words' verdict stands unless the question's nearest passage
+# disagrees. A question whose first passage is this close in meaning is answerable even when
+# its words are not in the articles (colloquial questions: "sink's bunged up")...
+DENSE_ANSWERABLE = 2.0
+# ...and one the words call answerable is not when even the passage they rank best is this far
+# from it in meaning (a near miss sharing every word: "can you fit a water meter?").
+DENSE_VETO = -1.0
+
+
+def dense_answerable(lexical: bool, lead: Ranked, first: Ranked) -> bool:
+    """The question's answerability once the vectors are in: cosine similarities are those
+    of the embedding model (each passage's article's nearest passage to the question)."""
+    if lexical:
+        return lead.similarity >= DENSE_VETO
+    return first.score > 0 and first.similarity >= DENSE_ANSWERABLE
 
 
 # Reciprocal rank fusion's constant (Cormack et al., 2009): a rank's weight is 1 / (K + rank).

@@ -316,7 +316,12 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
             r.score,
             r.coverage,
             r.quote,
-            question_ok and (r.lead or r.coverage >= ranking.PASSAGE_ANSWERABLE),
+            question_ok
+            and (
+                r.lead
+                or r.coverage >= ranking.PASSAGE_ANSWERABLE
+                or r.similarity >= ranking.DENSE_ANSWERABLE
+            ),
             r.matched,
         )
         for r in ranked
