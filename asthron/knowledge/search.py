@@ -285,7 +285,9 @@ def index_for(db: Session) -> ranking.Index:
     return index
 
 
-DENSE_CANDIDATES = 12
+# Nearest passages asked for: the first ranking.DENSE_FUSED are fused into the ranking, all
+# of them give the similarity of the passages the words found (answerability).
+DENSE_CANDIDATES = 64
 _NO_EMBEDDER = object()
 
 
@@ -316,12 +318,7 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
             r.score,
             r.coverage,
             r.quote,
-            question_ok
-            and (
-                r.lead
-                or r.coverage >= ranking.PASSAGE_ANSWERABLE
-                or r.similarity >= ranking.DENSE_ANSWERABLE
-            ),
+            question_ok and (r.lead or r.coverage >= ranking.PASSAGE_ANSWERABLE),
             r.matched,
         )
         for r in ranked
