@@ -10,6 +10,11 @@ then goes through
 - **baseline**: ``knowledge.search.fts_search`` (the plain full-text search Asthron used
   before) with the old built-in rule: quote the first passage if there is one.
 
+and, when a provider embeds, Asthron with dense retrieval (``DenseSystem``, through the real
+Ollama embedder code against the loopback fake's ``/api/embed``): once with the fake's hashed
+vectors, and once with a real local model, all-MiniLM-L6-v2 (optional extra
+``bench-embeddings``; without it the row is skipped and a note says why).
+
 Per kind of question: **hit@1** = the reply quotes a right article first; **hit@3** = the
 right article (both, for two-fact questions) is among the first three retrieved; **in
 reply** = the reply quotes the right article (both) anywhere; **abstain** = the reply says
@@ -273,10 +278,12 @@ def evaluate(backend: str, systems: dict | None = None, data: Path = DATA) -> di
             try:
                 with Session(engine) as db:
                     ids = load(db, business)
-                    for system in systems.values():
+                    for name, system in systems.items():
+                        # One embedder's vectors at a time: a passage keeps only the vectors
+                        # of the last model that embedded it (a model change re-embeds).
                         if hasattr(system, "prepare"):
                             system.prepare(db)
-                    score(db, business, ids, systems, reports)
+                        score(db, business, ids, {name: system}, reports)
             finally:
                 engine.dispose()
     finally:

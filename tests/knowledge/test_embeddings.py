@@ -91,14 +91,18 @@ def test_words_that_match_but_mean_something_else_are_vetoed_by_the_vectors():
     index = ranking.Index(docs)
     question = "Can you fit a water meter?"
     assert index.rank(question)[1]  # the words alone: answerable
-    close = ranking.DENSE_VETO + 0.05
-    far = ranking.DENSE_VETO - 0.05
-    assert index.rank(question, dense=[(1, close), (2, 0.01)])[1]
-    assert not index.rank(question, dense=[(1, far), (2, 0.01)])[1]
+    veto = ranking.dense_veto_for("ollama|http://127.0.0.1:11434|all-minilm:l6-v2")
+    assert veto == ranking.DENSE_VETO
+    close, far = veto + 0.05, veto - 0.05
+    assert index.rank(question, dense=[(1, close), (2, 0.01)], dense_veto=veto)[1]
+    assert not index.rank(question, dense=[(1, far), (2, 0.01)], dense_veto=veto)[1]
     # Not even among the nearest passages the caller passed: as far as can be.
-    assert not index.rank(question, dense=[(2, 0.5)])[1]
+    assert not index.rank(question, dense=[(2, 0.5)], dense_veto=veto)[1]
     # The vectors never make answerable what the words do not cover.
-    assert not index.rank("Do you sell scooters?", dense=[(2, 0.99), (1, 0.99)])[1]
+    assert not index.rank("Do you sell scooters?", dense=[(2, 0.99), (1, 0.99)], dense_veto=veto)[1]
+    # A model whose cosine scale was not calibrated only fuses: the words decide.
+    assert ranking.dense_veto_for("openai|https://example.test/v1|text-embedding-3-small") is None
+    assert index.rank(question, dense=[(1, far), (2, 0.01)], dense_veto=None)[1]
 
 
 def test_only_the_nearest_few_are_fused_the_rest_give_similarities(monkeypatch):
