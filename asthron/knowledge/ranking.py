@@ -24,7 +24,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import snowballstemmer
@@ -154,6 +154,7 @@ class Ranked:
     quote: tuple[str, ...] = ()
     window: float = 0.0  # the share of the question found in two neighbouring sentences
     lead: bool = False  # the best passage by its words: the question's answerability is its
+    similarity: float = 0.0  # cosine to the question of its article's nearest passage (dense)
 
 
 @dataclass
@@ -305,13 +306,19 @@ class Index:
         return total
 
     def rank(
-        self, question: str, limit: int = 4, dense: Sequence[tuple[int, float]] = ()
+        self,
+        question: str,
+        limit: int = 4,
+        dense: Sequence[tuple[int, float]] = (),
+        dense_veto: float | None = None,
     ) -> tuple[list[Ranked], bool]:
         """The best passage of each of the best ``limit`` articles, and whether the question
         is answerable from them. ``dense``: (chunk id, similarity) from an embedding model,
-        best first; its article order is fused with the lexical one (reciprocal rank fusion).
-        Answerability stays lexical (calibrated on tests/eval): a passage only the vectors
-        found is shown to nobody unless it also covers the question's words."""
+        best first; the first ``DENSE_FUSED`` give an article order fused with the lexical one
+        (reciprocal rank fusion). Answerability is lexical (calibrated on tests/eval), vetoed
+        when the best passage by its words is further in meaning than ``dense_veto`` (cosine;
+        None: no veto, the model's scale is unknown): a passage only
+        the vectors found is shown to nobody unless it also covers the question's words."""
         slots = self.slots(question)
         if not slots or not self.docs:
             return [], False
@@ -322,12 +329,16 @@ class Index:
                 candidates.update(self.postings.get(s, ()))
         dense_articles: list[int] = []
         dense_docs: dict[int, int] = {}  # article -> its nearest passage
-        for chunk_id, _similarity in dense:
+        similarity: dict[int, float] = {}  # article -> its nearest passage's cosine
+        for position, (chunk_id, cosine) in enumerate(dense):
             i = self.position.get(chunk_id)
             if i is None:
                 continue
             article_id = self.docs[i].article_id
-            if article_id not in dense_docs:
+            similarity.setdefault(article_id, cosine)
+            # Only the nearest few are fused into the ranking; the rest tell how close in
+            # meaning the passages the words found are (answerability).
+            if article_id not in dense_docs and position < DENSE_FUSED:
                 dense_docs[article_id] = i
                 dense_articles.append(article_id)
                 candidates.add(i)
@@ -385,6 +396,10 @@ class Index:
         # it need not be the first).
         lead = max(top, key=lambda r: r.score)
         answerable = lead.coverage >= ANSWERABLE and lead.window >= ANSWERABLE_WINDOW
+        if dense_articles:
+            top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
+            lead = max(top, key=lambda r: r.score)
+            answerable = dense_answerable(answerable, lead, dense_veto)
         return [self._with_quote(r, slots, r is lead) for r in top], answerable
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
@@ -441,15 +456,44 @@ class Index:
         if not chosen:
             chosen = parts[:1]
         quote = tuple(s for s in parts if s in chosen)
-        return Ranked(
-            ranked.doc, ranked.score, ranked.coverage, ranked.matched, quote, ranked.window, lead
-        )
+        return replace(ranked, quote=quote, lead=lead)
+
+
+# Answerability with an embedding model: a question the words call answerable is not when the
+# passage they rank best is this far from it in meaning (cosine; a passage not among the
+# nearest ``search.DENSE_CANDIDATES`` counts as 0): a near miss sharing every word with some
+# article ("can you fit a water meter?"). Chosen on tests/eval with all-MiniLM-L6-v2 as the
+# highest threshold that costs the development set nothing (docs/benchmarks.md); a rescue
+# the other way (answer when the words do not cover the question but the vectors are close)
+# was measured too and gained nothing there, so the words alone decide that side.
+# Cosine scales differ between models (the fake's hashed vectors lose 0.26 of hit@1 at 0.2):
+# the veto applies only to the model families calibrated here; others only fuse.
+DENSE_VETO = 0.2
+DENSE_VETO_BY_MODEL = {"all-minilm": DENSE_VETO}
+
+
+def dense_veto_for(embedder_name: str) -> float | None:
+    """The veto threshold calibrated for the embedder's model (its name ends with the model,
+    as ``assistant.embeddings`` makes it: "ollama|<url>|all-minilm:l6-v2"), or None."""
+    model = embedder_name.rsplit("|", 1)[-1].split(":", 1)[0].lower()
+    model = model.rsplit("/", 1)[-1]  # "sentence-transformers/all-MiniLM-L6-v2"
+    for family, threshold in DENSE_VETO_BY_MODEL.items():
+        if model.startswith(family):
+            return threshold
+    return None
+
+
+def dense_answerable(lexical: bool, lead: Ranked, veto: float | None) -> bool:
+    """The question's answerability once the vectors are in."""
+    return lexical and (veto is None or lead.similarity >= veto)
 
 
 # Reciprocal rank fusion's constant (Cormack et al., 2009): a rank's weight is 1 / (K + rank).
 RRF_K = 60
 
 
+# The nearest passages fused into the ranking (of the more the caller passes for similarity).
+DENSE_FUSED = 12
 # How much the vectors' ranking counts beside the words' (1.0: equally).
 DENSE_WEIGHT = 1.0
 

@@ -285,7 +285,9 @@ def index_for(db: Session) -> ranking.Index:
     return index
 
 
-DENSE_CANDIDATES = 12
+# Nearest passages asked for: the first ranking.DENSE_FUSED are fused into the ranking, all
+# of them give the similarity of the passages the words found (answerability).
+DENSE_CANDIDATES = 64
 _NO_EMBEDDER = object()
 
 
@@ -305,7 +307,8 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
         except Exception as exc:
             # The provider is down or slow: the lexical ranking stands alone.
             log.warning("dense retrieval unavailable: %s", exc)
-    ranked, question_ok = index_for(db).rank(query, limit=limit, dense=dense)
+    veto = ranking.dense_veto_for(embedder.name) if dense else None
+    ranked, question_ok = index_for(db).rank(query, limit=limit, dense=dense, dense_veto=veto)
     return [
         Passage(
             r.doc.chunk_id,

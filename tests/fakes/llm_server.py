@@ -28,6 +28,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -70,6 +71,9 @@ class FakeLLMServer:
     ollama_models: list[str] = field(default_factory=lambda: ["llama-test:latest", "qwen:7b"])
     anthropic_models: list[str] = field(default_factory=lambda: ["claude-test", "claude-other"])
     requests: list[RecordedRequest] = field(default_factory=list)
+    # (texts, model) -> vectors for the embedding endpoints; None: ``fake_embedding``. The
+    # benchmark plugs a real local embedding model in here (bench/answers.py).
+    embed_texts: Callable[[list[str], str], list[list[float]]] | None = None
 
     def __post_init__(self) -> None:
         self._stopping = threading.Event()
@@ -300,7 +304,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not model or not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             self._json(400, {"error": "model and input (text or list of texts) are required"})
             return
-        vectors = [fake_embedding(t, model) for t in texts]
+        if self.fake.embed_texts is not None:
+            vectors = [list(map(float, v)) for v in self.fake.embed_texts(texts, model)]
+        else:
+            vectors = [fake_embedding(t, model) for t in texts]
         tokens = sum(len(t.split()) for t in texts)
         if protocol == "ollama":
             self._json(

@@ -70,13 +70,56 @@ def test_fusion_reorders_what_the_words_found_and_never_leads_with_a_vector_only
     index = ranking.Index(docs)
     lexical, ok = index.rank("Do you repair bikes?", limit=3)
     assert [r.doc.article_id for r in lexical][:2] == [1, 2] and ok
-    fused, ok = index.rank("Do you repair bikes?", limit=3, dense=[(2, 0.9), (3, 0.8)])
+    dense = [(2, 0.9), (3, 0.8), (1, 0.5)]
+    fused, ok = index.rank("Do you repair bikes?", limit=3, dense=dense)
     order = [r.doc.article_id for r in fused]
     assert order[0] == 2  # both rankings had it, one of them first
     assert order[-1] == 3  # found by the vectors alone: last, and no words of the question
     assert fused[-1].coverage == 0.0
     # Answerability is still judged on the passage the words rank best.
     assert ok and [r.lead for r in fused] == [False, True, False]
+    assert [r.similarity for r in fused] == [0.9, 0.5, 0.8]
+
+
+def test_words_that_match_but_mean_something_else_are_vetoed_by_the_vectors():
+    """A near miss sharing every word with an article: answerable by its words, not when the
+    passage they rank best is far from the question in meaning (ranking.DENSE_VETO)."""
+    docs = [
+        ranking.make_doc(1, 1, "Water heaters", "", "We fit water heaters and read the meter."),
+        ranking.make_doc(2, 2, "Gift cards", "", "Gift cards from 10 to 200."),
+    ]
+    index = ranking.Index(docs)
+    question = "Can you fit a water meter?"
+    assert index.rank(question)[1]  # the words alone: answerable
+    veto = ranking.dense_veto_for("ollama|http://127.0.0.1:11434|all-minilm:l6-v2")
+    assert veto == ranking.DENSE_VETO
+    close, far = veto + 0.05, veto - 0.05
+    assert index.rank(question, dense=[(1, close), (2, 0.01)], dense_veto=veto)[1]
+    assert not index.rank(question, dense=[(1, far), (2, 0.01)], dense_veto=veto)[1]
+    # Not even among the nearest passages the caller passed: as far as can be.
+    assert not index.rank(question, dense=[(2, 0.5)], dense_veto=veto)[1]
+    # The vectors never make answerable what the words do not cover.
+    assert not index.rank("Do you sell scooters?", dense=[(2, 0.99), (1, 0.99)], dense_veto=veto)[1]
+    # A model whose cosine scale was not calibrated only fuses: the words decide.
+    assert ranking.dense_veto_for("openai|https://example.test/v1|text-embedding-3-small") is None
+    assert index.rank(question, dense=[(1, far), (2, 0.01)], dense_veto=None)[1]
+
+
+def test_only_the_nearest_few_are_fused_the_rest_give_similarities(monkeypatch):
+    docs = [ranking.make_doc(i, i, f"Topic {i}", "", f"Text number {i}.") for i in (1, 2, 3)]
+    docs.append(ranking.make_doc(4, 4, "Bike repairs", "", "We repair bikes."))
+    index = ranking.Index(docs)
+    monkeypatch.setattr(ranking, "DENSE_FUSED", 2)
+    fused, ok = index.rank("repair bikes", limit=4, dense=[(1, 0.6), (2, 0.5), (4, 0.4)])
+    assert sorted(r.doc.article_id for r in fused) == [1, 2, 4]  # 3: neither words nor vectors
+    assert ok and next(r for r in fused if r.doc.article_id == 4).similarity == 0.4
+
+
+def test_the_fake_server_can_serve_a_real_models_vectors(fake_server):
+    """bench/answers.py plugs a local embedding model into the fake's /api/embed."""
+    fake_server.embed_texts = lambda texts, model: [[len(t), 1.0] for t in texts]
+    provider = OllamaProvider("chat-test", base_url=fake_server.url)
+    assert provider.embed(["abc", "hello"], "all-minilm-l6-v2") == [[3.0, 1.0], [5.0, 1.0]]
 
 
 @pytest.fixture
