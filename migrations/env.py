@@ -66,13 +66,29 @@ def run_migrations_online():
 
 
 def _run(connection):
+    sqlite = connection.dialect.name == "sqlite"
     if connection.dialect.name == "postgresql":
         # Fail fast rather than queue behind a long transaction holding a lock.
         connection.exec_driver_sql("SET lock_timeout = '10s'")
+    if sqlite and not connection.in_transaction():
+        # Batch mode rebuilds a table by copying it and dropping the old one. With foreign
+        # keys on, that DROP fires the ON DELETE actions of every table pointing at it (a
+        # site's conversations and bookings deleted, a payment's booking set to NULL). They
+        # are off while migrating (the pragma only works outside a transaction), the result
+        # is checked before it commits, and they are on again after.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(connection=connection, **_options(connection.dialect.name, connection))
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
     connection.commit()
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 if context.is_offline_mode():

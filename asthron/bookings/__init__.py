@@ -58,15 +58,16 @@ def includeme(config):
         "bookings.setup",
         Permission.SETTINGS,
         match=("bookings.service_", "bookings.resource_"),
-        order=25,
+        order=45,
     )
     config.add_nav_item(
-        "Settings",
+        # Staff connect their own calendar here, so it sits beside Bookings, not in Settings.
+        "Conversations",
         "Calendars",
         "bookings.calendars",
         Permission.BOOKINGS,
         match=("bookings.calendar", "bookings.google_app"),
-        order=26,
+        order=21,
     )
     # The assistant may offer the next free times (and the booking link) in its reply.
     config.add_message_hook("prompt_contributors", chat.open_slots_prompt)

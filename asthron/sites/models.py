@@ -32,11 +32,14 @@ class Site(Base):
     position: Mapped[str] = mapped_column(sa.String(8), default="right")
     language: Mapped[str] = mapped_column(sa.String(16), default="en")
     # The widget's colours: "auto" follows the visitor's prefers-color-scheme.
-    theme: Mapped[str] = mapped_column(sa.String(8), default="auto")
+    # Server defaults too: rows written outside the ORM (a restore, a script) stay valid.
+    theme: Mapped[str] = mapped_column(sa.String(8), default="auto", server_default="auto")
     # Text beside the launcher's icon ("" = the round icon alone).
-    launcher_text: Mapped[str] = mapped_column(sa.String(40), default="")
+    launcher_text: Mapped[str] = mapped_column(
+        sa.String(40), default="", server_default=sa.text("''")
+    )
     # Shown under the title as "Usually replies in {reply_time}" ("" = not shown).
-    reply_time: Mapped[str] = mapped_column(sa.String(40), default="")
+    reply_time: Mapped[str] = mapped_column(sa.String(40), default="", server_default=sa.text("''"))
     # The uploaded avatar's SHA-256 (its bytes are in site_avatars); None = no avatar.
     avatar_digest: Mapped[str | None] = mapped_column(sa.String(64))
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")

@@ -23,11 +23,6 @@ def upgrade():
         batch_op.add_column(sa.Column('reply_time', sa.String(length=40), server_default='', nullable=False))
         batch_op.add_column(sa.Column('avatar_digest', sa.String(length=64), nullable=True))
         batch_op.create_check_constraint('theme', "theme IN ('auto', 'light', 'dark')")
-    # The defaults only fill the existing rows; the models give the values from now on.
-    with op.batch_alter_table('sites', schema=None) as batch_op:
-        batch_op.alter_column('theme', server_default=None)
-        batch_op.alter_column('launcher_text', server_default=None)
-        batch_op.alter_column('reply_time', server_default=None)
 
     op.create_table('site_avatars',
     sa.Column('site_id', sa.Integer(), nullable=False),

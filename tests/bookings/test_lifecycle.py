@@ -61,6 +61,8 @@ def test_a_booking_is_announced_emailed_and_reminded(registry, make_service, mak
         "service_id": service_id,
         "conversation_id": None,
         "starts_at": "2026-03-03T09:00:00+00:00",
+        # Leads makes the customer a lead from this.
+        "customer": {"name": ALICE.name, "email": ALICE.email, "phone": ALICE.phone},
     }
     (customer,) = emails(registry, "alice@example.com")
     assert customer["subject"].startswith("Booked: Haircut, Tuesday 03 March 2026, 10:00")

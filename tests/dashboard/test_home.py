@@ -122,7 +122,14 @@ def test_menu_is_grouped_highlights_the_page_and_follows_permissions(testapp, lo
     headings = [h.get_text() for h in side.select(".nav-heading")]
     assert headings == ["Conversations", "Settings"]
     settings = [a.get_text(strip=True) for a in side.select(".nav-group")[1].select("a")]
-    assert settings[:5] == ["Websites", "Assistant", "AI providers", "Lead capture", "Email"]
+    assert settings[:6] == [
+        "Websites",
+        "Assistant",
+        "AI providers",
+        "Lead capture",
+        "Email",
+        "Email routing",
+    ]
     assert "Team" in settings and "Webhooks" in settings
     top = [a.get_text(strip=True) for a in side.select(".nav-groups > li > a")]
     assert top == ["Home", "Leads", "Knowledge", "Usage", "Audit log"]
@@ -146,7 +153,7 @@ def test_staff_see_no_settings_and_no_checklist(testapp, login, make_user):
     page = testapp.get("/")
     side = page.html.select_one("nav.side")
     labels = [a.get_text(strip=True) for a in side.select("a")]
-    assert labels == ["Home", "Inbox", "Bookings", "Leads"]
+    assert labels == ["Home", "Inbox", "Bookings", "Calendars", "Leads"]
     assert "Getting started" not in page.text
     assert 'data-stat="cost"' not in page.text
 

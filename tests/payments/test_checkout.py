@@ -98,6 +98,9 @@ def test_a_paid_booking_is_held_until_stripe_says_it_is_paid(
         "booking.held",
         "payment.created",
         "payment.succeeded",
+        # Paid, so booked: announced, and the customer becomes a lead (leads subscribes).
+        "booking.confirmed",
+        "lead.created",
     ]
     # Paid: the pay page says so and offers no second payment.
     page = testapp.get(f"/pay/{payment.reference}")
