@@ -163,10 +163,13 @@ def test_dark_theme_follows_the_system_and_the_users_choice(server, open_page, m
     assert body_background(light) == DARK_BG
     dark.goto(server + "/account/sessions")
     dark.get_by_label("Light").check()
-    dark.get_by_role("button", name="Save theme").click()
+    # The save is a form post: wait for the page it leads to before reading its style.
+    with dark.expect_navigation():
+        dark.get_by_role("button", name="Save theme").click()
     assert body_background(dark) == LIGHT_BG
     dark.get_by_label("Automatic (as your device prefers)").check()
-    dark.get_by_role("button", name="Save theme").click()
+    with dark.expect_navigation():
+        dark.get_by_role("button", name="Save theme").click()
     assert body_background(dark) == DARK_BG
 
 
