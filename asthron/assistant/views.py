@@ -15,6 +15,7 @@ from asthron.assistant import forms, pricing, profile_settings, provider_setting
 from asthron.assistant.config import _from_ini, _from_row, effective_providers
 from asthron.assistant.models import PROVIDER_KINDS, PROVIDER_SLOTS, AssistantProfile
 from asthron.assistant.provider_check import check_provider
+from asthron.conversations.hooks import message_hooks
 from asthron.conversations.models import Conversation
 from asthron.db import utcnow
 from asthron.forms import FormError, notice, parse_form, redirect
@@ -435,8 +436,10 @@ def usage_dashboard(request):
         "cost": sum((Decimal(r["cost"]) for r in month), Decimal(0)),
         "failures": sum(r["failures"] for r in month),
     }
+    sections = message_hooks(db).usage_sections(db, request.has_permission)
     return {
         "charts": charts,
+        "sections": sections,
         "by_provider": month,
         "totals": totals,
         "month": now.strftime("%B %Y"),

@@ -56,6 +56,7 @@ POINTS = (
     "outbound_message",
     "side_panels",
     "timeline_entries",
+    "usage_sections",
 )
 
 
@@ -98,6 +99,18 @@ class SidePanel:
     title: str
     facts: list[tuple[str, str]]  # (label, value), shown in order
     # (label, path): a dashboard page of the feature for this conversation.
+    link: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class UsageSection:
+    """A table a feature adds to the usage page (payments: money received per month)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    empty: str = "Nothing yet."
+    # (label, path): the feature's own page for more.
     link: tuple[str, str] | None = None
 
 
@@ -174,6 +187,12 @@ class MessageHooks:
 
     def timeline_entries(self, db: Session, subject: TimelineSubject) -> list[TimelineEntry]:
         return [entry for hook in self.hooks("timeline_entries") for entry in hook(db, subject)]
+
+    def usage_sections(self, db: Session, permitted) -> list[UsageSection]:
+        """The features' tables for the usage page; ``permitted(permission)`` says whether the
+        viewer may see a feature's figures."""
+        found = (hook(db, permitted) for hook in self.hooks("usage_sections"))
+        return [section for section in found if section is not None]
 
 
 def message_hooks(db: Session) -> MessageHooks:

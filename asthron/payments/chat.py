@@ -8,11 +8,11 @@ from sqlalchemy.orm import Session
 
 from asthron import domain_events
 from asthron.conversations import service as conversations
-from asthron.conversations.hooks import SidePanel, TimelineEntry, TimelineSubject
+from asthron.conversations.hooks import SidePanel, TimelineEntry, TimelineSubject, UsageSection
 from asthron.conversations.models import Conversation
 from asthron.payments import stripe_api
 from asthron.payments.models import Payment
-from asthron.payments.service import format_amount, public_url
+from asthron.payments.service import format_amount, monthly_totals, public_url
 
 STATE_TEXT = {
     "paid": "Payment of {amount} received. Thank you!",
@@ -142,7 +142,31 @@ def payments_timeline(db: Session, subject: TimelineSubject) -> list[TimelineEnt
     ]
 
 
+def usage_totals(db: Session, permitted) -> UsageSection | None:
+    """The usage page's "Payments received" table: the last 12 months, per currency."""
+    if not permitted("payments.manage"):
+        return None
+    return UsageSection(
+        title="Payments received",
+        columns=("Month", "Currency", "Payments", "Paid", "Refunded", "Net"),
+        rows=[
+            (
+                total.month,
+                total.currency.upper(),
+                str(total.payments),
+                format_amount(total.paid_cents, total.currency),
+                format_amount(total.refunded_cents, total.currency),
+                total.net,
+            )
+            for total in monthly_totals(db)
+        ],
+        empty="No payments received in the last 12 months.",
+        link=("All payments", "/payments"),
+    )
+
+
 def subscribe(config) -> None:
+    config.add_message_hook("usage_sections", usage_totals)
     config.add_message_hook("timeline_entries", payments_timeline)
     config.add_domain_event_subscriber("payment.created", payment_card)
     for kind in ("payment.succeeded", "payment.expired", "payment.failed", "payment.refunded"):

@@ -55,11 +55,19 @@ def test_list_filters_and_monthly_totals(testapp, run_in_tm, make_user, login):
     hostile = testapp.get("/payments", {"status": "paid' OR 1=1 --", "since": "garbage"})
     assert all(f"Payment {r}" in hostile.text for r in "abcd")
 
+    # The same totals on the usage page (the usage_sections hook: assistant never imports
+    # payments).
     usage = testapp.get("/usage")
-    assert "/payments#totals" in usage.text
+    assert "Payments received" in usage.text
+    assert (
+        f"<td>{month}</td><td>EUR</td><td>2</td><td>75.00 EUR</td><td>10.00 EUR</td>"
+        "<td>65.00 EUR</td>"
+    ) in usage.text
 
 
 def test_staff_see_no_payments_list(testapp, make_user, login):
     login(make_user("staff"))
     testapp.get("/payments", status=403)
     assert "/payments#totals" not in testapp.get("/", status=200).text
+    # Staff cannot open the usage page at all (owners and admins only).
+    testapp.get("/usage", status=403)
