@@ -34,7 +34,9 @@ def test_long_title_is_never_truncated(host_site, make_site, open_page):
         expect(title).to_have_text(LONG_TITLE)
         assert title.evaluate("el => el.scrollWidth <= el.clientWidth")
         assert title.evaluate("el => getComputedStyle(el).textOverflow") != "ellipsis"
-        # "Talk to a person" does not share the title's line.
+        # "Talk to a person" does not share the title's line. It appears once the consent
+        # ("Got it") has been recorded, which is a request: wait for it.
+        expect(p.locator(".hb")).to_be_visible()
         talk = p.locator(".hb").bounding_box()
         assert talk["y"] >= title.bounding_box()["y"] + title.bounding_box()["height"] - 1
 
