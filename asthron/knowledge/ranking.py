@@ -20,17 +20,20 @@ instead of quoting a near miss.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from importlib import resources
 
 import snowballstemmer
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from asthron.knowledge import lexicon
 from asthron.knowledge.vocabulary import GENERIC_WORDS, LEMMAS, STOP_WORDS
 
 WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
@@ -79,19 +82,33 @@ COVERAGE_FLOOR = 0.5
 WINDOW_WEIGHT = 1.0
 FUZZY_WEIGHT = 0.85
 SYNONYM_WEIGHT = 0.6
-# Answerability thresholds, calibrated on tests/eval (docs/benchmarks.md, "Answer quality"):
-# the best passage's article must hold 40% of the question (IDF-weighted), 35% of it within
-# two neighbouring sentences; any further passage shown must hold 30%.
-ANSWERABLE = 0.4
-ANSWERABLE_WINDOW = 0.35
+# The owner's synonyms count as the word itself (above ``FUZZY_WEIGHT``: a full match).
+OWNER_SYNONYM_WEIGHT = 0.9
+# What makes a phrase a phrasal verb or an idiom ("put together", "get rid of", "turn up"):
+# a particle or preposition after its first word. Phrases of content words alone ("credit
+# card") are left to their words.
+PARTICLES = STOP_WORDS | {"together", "away", "back", "apart", "aside", "along", "ahead", "around"}
+# A word sharing a common sense with the question's (WordNet, ``knowledge.lexicon``): matched
+# at a deeper discount than the curated synonyms, since a sense may not be the one meant.
+LEXICON_WEIGHT = 0.5
+# Answerability: a logistic model of what the best passage covers (``Index.features``),
+# fitted on the development sets of tests/eval by scripts/calibrate-answerability, which
+# writes data/answerability.json: its weights, and the probability at or above which a
+# question counts as answered. Any further passage shown must hold 30% of the question.
+ANSWERABILITY_MODEL = json.loads(
+    resources.files("asthron.knowledge").joinpath("data", "answerability.json").read_text()
+)
+ANSWERABLE = ANSWERABILITY_MODEL["threshold"]
 PASSAGE_ANSWERABLE = 0.3
+# What the model reads, in ``Index.features`` (the model file names the same).
+FEATURE_NAMES = ("coverage", "window", "missing", "by_synonym", "in_title")
 
 _stemmer = snowballstemmer.stemmer("english")
 
 
 @lru_cache(maxsize=20000)
 def stem(word: str) -> str:
-    word = LEMMAS.get(word, word)
+    word = LEMMAS.get(word) or lexicon.base_form(word)
     if word.endswith("'s"):
         word = word[:-2]
     return _stemmer.stemWord(word)
@@ -111,13 +128,27 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_RE.split(text) if s and s.strip()]
 
 
-def synonym_groups(extra: Iterable[Iterable[str]] = ()) -> dict[str, set[str]]:
-    """Stem -> the stems it may stand for."""
-    groups: dict[str, set[str]] = defaultdict(set)
-    for group in (*BUILTIN_SYNONYMS, *extra):
-        stems = {stem(w) for phrase in group for w in words(phrase)}
-        for s in stems:
-            groups[s] |= stems - {s}
+@lru_cache(maxsize=50000)
+def lexicon_stems(word_or_phrase: str) -> frozenset[str]:
+    """The stems of the single words sharing a common sense with ``word_or_phrase``."""
+    found = set()
+    for other in lexicon.related(word_or_phrase):
+        if " " not in other and other not in STOP_WORDS:
+            found.add(stem(other))
+    return frozenset(found)
+
+
+def synonym_groups(extra: Iterable[Iterable[str]] = ()) -> dict[str, dict[str, float]]:
+    """Stem -> the stems it may stand for, each with the weight it matches at: the built-in
+    groups at ``SYNONYM_WEIGHT``; the owner's (``extra``) at ``OWNER_SYNONYM_WEIGHT``, since
+    the owner says they mean the same in this business."""
+    groups: dict[str, dict[str, float]] = defaultdict(dict)
+    for weight, source in ((SYNONYM_WEIGHT, BUILTIN_SYNONYMS), (OWNER_SYNONYM_WEIGHT, extra)):
+        for group in source:
+            stems = {stem(w) for phrase in group for w in words(phrase)}
+            for s in stems:
+                for other in stems - {s}:
+                    groups[s][other] = max(weight, groups[s].get(other, 0.0))
     return groups
 
 
@@ -160,7 +191,7 @@ class Ranked:
 @dataclass
 class Index:
     docs: list[Doc]
-    synonyms: dict[str, set[str]] = field(default_factory=dict)
+    synonyms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.df: Counter = Counter()
@@ -260,23 +291,36 @@ class Index:
         question = HOW_MUCH_RE.sub(" price ", question or "")
         slots: list[Slot] = []
         seen: set[str] = set()
-        for word in words(question):
-            if word in STOP_WORDS or len(word) < 2 or stem(word) in seen:
-                continue
-            base = stem(word)
+        for word in self._terms(words(question)):
+            if " " in word:
+                # A phrase: its head word ("travel" of "travel to") and what the phrase means.
+                base, alternatives = word, {}
+                if base in seen:
+                    continue
+                head = stem(word.split()[0])
+                if head in self.known_stems and word.split()[0] not in STOP_WORDS:
+                    alternatives[head] = 1.0
+                self._add_related(alternatives, [word])
+            else:
+                if word in STOP_WORDS or len(word) < 2 or stem(word) in seen:
+                    continue
+                base = stem(word)
+                alternatives = {}
+                if base in self.known_stems:
+                    alternatives[base] = 1.0
+                for longer in self._extensions(base):
+                    alternatives.setdefault(longer, 0.9)
+                fixed_words = []
+                if not alternatives:
+                    fixed_words = self._correct(word)
+                    for fixed in fixed_words:
+                        alternatives.setdefault(stem(fixed), FUZZY_WEIGHT)
+                for s in [base, *alternatives]:
+                    for other, weight in self.synonyms.get(s, {}).items():
+                        if other in self.known_stems:
+                            alternatives.setdefault(other, weight)
+                self._add_related(alternatives, [word, *fixed_words])
             seen.add(base)
-            alternatives: dict[str, float] = {}
-            if base in self.known_stems:
-                alternatives[base] = 1.0
-            for longer in self._extensions(base):
-                alternatives.setdefault(longer, 0.9)
-            if not alternatives:
-                for fixed in self._correct(word):
-                    alternatives.setdefault(stem(fixed), FUZZY_WEIGHT)
-            for s in [base, *alternatives]:
-                for other in self.synonyms.get(s, ()):
-                    if other in self.known_stems:
-                        alternatives.setdefault(other, SYNONYM_WEIGHT)
             known = [self._idf(self.df[s]) for s, w in alternatives.items() if w >= FUZZY_WEIGHT]
             if base in self.known_stems:
                 idf = self._idf(self.df[base])
@@ -293,6 +337,43 @@ class Index:
                 continue  # "ok", "xl": too short to mean anything on its own
             slots.append(Slot(word, alternatives, idf, bool(alternatives)))
         return slots
+
+    def _terms(self, tokens: list[str]) -> list[str]:
+        """The question's words, with a phrasal verb or idiom the lexicon knows as one term
+        ("put together", "get rid of"): its words alone would match the wrong passages."""
+        phrases = lexicon.phrases()
+        terms: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for size in range(lexicon.MAX_PHRASE_WORDS, 1, -1):
+                part = tokens[i : i + size]
+                if len(part) < size or not any(w in PARTICLES for w in part[1:]):
+                    continue
+                for head in lexicon.lemmas(part[0]) or [part[0]]:
+                    phrase = " ".join([head, *part[1:]])
+                    # Only a phrase that says something the articles use: else its words
+                    # count one by one, as they would without the lexicon.
+                    if phrase in phrases and lexicon_stems(phrase) & self.known_stems:
+                        terms.append(phrase)
+                        i += size
+                        break
+                else:
+                    continue
+                break
+            else:
+                terms.append(tokens[i])
+                i += 1
+        return terms
+
+    def _add_related(self, alternatives: dict[str, float], forms: list[str]) -> None:
+        for form in forms:
+            for entry in lexicon.lemmas(form) or [form]:
+                for other in lexicon_stems(entry):
+                    if other in self.known_stems:
+                        alternatives.setdefault(other, LEXICON_WEIGHT)
+                    # "hurt" -> "injure", which the articles say as "injury".
+                    for longer in self._extensions(other):
+                        alternatives.setdefault(longer, LEXICON_WEIGHT)
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -319,9 +400,33 @@ class Index:
         when the best passage by its words is further in meaning than ``dense_veto`` (cosine;
         None: no veto, the model's scale is unknown): a passage only
         the vectors found is shown to nobody unless it also covers the question's words."""
+        slots, ranked, dense_articles, similarity = self._ranked(question, dense)
+        if not ranked:
+            return [], False
+        # The passages after the first are picked by what their words add (the fused order
+        # decides the first): measured, the vectors' near-equal ranks crowd out the second
+        # article a two-part question needs.
+        top = self._diversify(ranked[: limit * 4], slots, limit)
+        if not top:
+            return [], False
+        # Answerability is judged on the passage the words rank best (with vectors fused in,
+        # it need not be the first).
+        lead = max(top, key=lambda r: r.score)
+        answerable = self.answerability(lead, slots) >= ANSWERABLE
+        if dense_articles:
+            top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
+            lead = max(top, key=lambda r: r.score)
+            answerable = dense_answerable(answerable, lead, dense_veto)
+        return [self._with_quote(r, slots, r is lead) for r in top], answerable
+
+    def _ranked(
+        self, question: str, dense: Sequence[tuple[int, float]]
+    ) -> tuple[list[Slot], list[Ranked], list[int], dict[int, float]]:
+        """The question's slots; the best passage of every article that matches, best first;
+        the articles the vectors fused in; and each article's cosine to the question."""
         slots = self.slots(question)
         if not slots or not self.docs:
-            return [], False
+            return slots, [], [], {}
         total_idf = sum(slot.idf for slot in slots) or 1.0
         candidates: set[int] = set()
         for slot in slots:
@@ -386,21 +491,53 @@ class Index:
             ranked.sort(
                 key=lambda r: (r.score <= 0, -fused.get(r.doc.article_id, 0.0), r.doc.chunk_id)
             )
-        # The passages after the first are picked by what their words add (the fused order
-        # decides the first): measured, the vectors' near-equal ranks crowd out the second
-        # article a two-part question needs.
+        return slots, ranked, dense_articles, similarity
+
+    def lead_features(self, question: str, limit: int = 4) -> tuple[int, dict] | None:
+        """The article answerability is judged on for ``question`` (lexical ranking) and the
+        features it is judged by: what scripts/calibrate-answerability fits the model to."""
+        slots, ranked, _, _ = self._ranked(question, ())
         top = self._diversify(ranked[: limit * 4], slots, limit)
         if not top:
-            return [], False
-        # Answerability is judged on the passage the words rank best (with vectors fused in,
-        # it need not be the first).
+            return None
         lead = max(top, key=lambda r: r.score)
-        answerable = lead.coverage >= ANSWERABLE and lead.window >= ANSWERABLE_WINDOW
-        if dense_articles:
-            top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
-            lead = max(top, key=lambda r: r.score)
-            answerable = dense_answerable(answerable, lead, dense_veto)
-        return [self._with_quote(r, slots, r is lead) for r in top], answerable
+        return lead.doc.article_id, self.features(lead, slots)
+
+    def features(self, lead: Ranked, slots: list[Slot]) -> dict[str, float]:
+        """What answerability is judged on, each a share of the question's IDF, so that they
+        mean the same in a knowledge base of five articles or five thousand (a score or a
+        margin over the second passage would not): how much of the question the lead's
+        article holds (``coverage``), within two neighbouring sentences (``window``), only
+        through a synonym (``by_synonym``) or in its title and headings (``in_title``), and
+        how much no article mentions at all (``missing``)."""
+        total = sum(slot.idf for slot in slots) or 1.0
+        article = self.article_stems[lead.doc.article_id]
+        title = lead.doc.fields["title"].keys() | lead.doc.fields["heading"].keys()
+        missing = by_synonym = in_title = 0.0
+        for slot in slots:
+            found = max((w for s, w in slot.alternatives.items() if s in article), default=0.0)
+            if not slot.known:
+                missing += slot.idf
+            elif 0 < found < FUZZY_WEIGHT:
+                by_synonym += slot.idf
+            if any(s in title for s in slot.alternatives):
+                in_title += slot.idf
+        return {
+            "coverage": lead.coverage,
+            "window": lead.window,
+            "missing": missing / total,
+            "by_synonym": by_synonym / total,
+            "in_title": in_title / total,
+        }
+
+    def answerability(self, lead: Ranked, slots: list[Slot]) -> float:
+        """The calibrated probability that ``lead`` answers the question: a logistic model
+        of ``features`` fitted on the development sets (scripts/calibrate-answerability)."""
+        values = self.features(lead, slots)
+        z = ANSWERABILITY_MODEL["bias"] + sum(
+            weight * values[name] for name, weight in ANSWERABILITY_MODEL["weights"].items()
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms found together in two neighbouring sentences (or

@@ -89,7 +89,7 @@ def test_update_reindexes_and_delete_unindexes(articles, run_in_tm):
         )
 
     run_in_tm(rewrite)
-    assert run_in_tm(lambda db: search(db, "refund")) == []
+    assert run_in_tm(lambda db: search(db, "unused")) == []
     assert run_in_tm(lambda db: search(db, "exchanges"))[0].title == "Returns"
     run_in_tm(lambda db: service.delete_article(db, Actor.cli(), db.get(Article, articles[2])))
     assert run_in_tm(lambda db: search(db, "exchanges")) == []

@@ -1,0 +1,101 @@
+"""General English word knowledge (WordNet 3.0, asthron/knowledge/data/lexicon.tsv.gz): what
+lets a question find an article that says the same thing in other words, in any trade."""
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asthron.knowledge import lexicon, ranking
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "asthron" / "knowledge" / "data" / "lexicon.tsv.gz"
+
+
+def index(*articles):
+    docs = [ranking.make_doc(i, i, title, "", body) for i, (title, body) in enumerate(articles, 1)]
+    return ranking.Index(docs, ranking.synonym_groups())
+
+
+def test_forms_and_common_senses():
+    assert lexicon.lemmas("hiring") == ["hire"]
+    assert "stop" in lexicon.lemmas("stopped")
+    assert lexicon.base_form("teeth") == "tooth"
+    assert lexicon.base_form("went") == "go"
+    assert "repair" in lexicon.related("fix")
+    # Only common senses: "fix" as in "to sterilize an animal" is not there.
+    assert "sterilize" not in lexicon.related("fix")
+    assert "assemble" in lexicon.related("put together")
+
+
+def test_a_phrasal_verb_is_one_term_and_finds_its_meaning():
+    shop = index(
+        ("Bike assembly", "We assemble bikes bought elsewhere for 40 pounds."),
+        ("Putting a deposit down", "Put a deposit down together with your order."),
+    )
+    slots = shop.slots("Will you put together a bike I bought online?")
+    assert "put together" in [s.word for s in slots]
+    ranked, answerable = shop.rank("Will you put together a bike I bought online?")
+    assert ranked[0].doc.title == "Bike assembly"
+
+
+def test_a_phrase_keeps_its_head_word():
+    # "travel to" means "visit", and the article says both: both count.
+    area = index(("Areas we cover", "We travel to and visit every town within 20 miles."))
+    (slot,) = [s for s in area.slots("Which towns do you travel to?") if " " in s.word]
+    assert slot.alternatives[ranking.stem("travel")] == 1.0
+    ranked, answerable = area.rank("Which towns do you travel to?")
+    assert answerable and ranked[0].doc.title == "Areas we cover"
+
+
+def test_a_phrase_the_articles_do_not_use_counts_word_by_word():
+    # No article says anything "get rid of" means: its words count one by one, as before.
+    shop = index(("Opening hours", "We are open every day from nine."))
+    assert "get rid of" not in [s.word for s in shop.slots("how do I get rid of it")]
+
+
+def test_a_synonym_from_the_lexicon_counts_less_than_the_word_itself():
+    shop = index(("Jobs", "We employ four mechanics."), ("Hire bikes", "Hire a bike by the day."))
+    (slot,) = shop.slots("hiring")
+    assert slot.alternatives[ranking.stem("hire")] == 1.0
+    assert slot.alternatives[ranking.stem("employ")] == ranking.LEXICON_WEIGHT
+    assert ranking.LEXICON_WEIGHT < ranking.FUZZY_WEIGHT
+
+
+def test_the_data_carries_wordnets_notice():
+    with gzip.open(DATA, "rt") as lines:
+        head = [next(lines) for _ in range(2)]
+    assert "Princeton University" in head[0]
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/wordnet/index.sense").exists(),
+    reason="WordNet is not installed (apt-get install wordnet-base wordnet-sense-index)",
+)
+def test_the_committed_lexicon_is_what_wordnet_builds(tmp_path):
+    # The script writes into the tree it lives in: run a copy.
+    tree = tmp_path / "tree"
+    (tree / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "build-lexicon", tree / "scripts" / "build-lexicon")
+    subprocess.run(
+        [sys.executable, str(tree / "scripts" / "build-lexicon")],
+        check=True,
+        capture_output=True,
+        env={**os.environ},
+    )
+    built = tree / "asthron" / "knowledge" / "data" / "lexicon.tsv.gz"
+    assert built.read_bytes() == DATA.read_bytes()
+
+
+def test_the_builder_refuses_a_folder_without_wordnet(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build-lexicon"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "apt-get install wordnet-base" in result.stderr
