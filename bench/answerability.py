@@ -37,9 +37,11 @@ L2 = 1.0
 THRESHOLDS = [round(0.1 + 0.025 * i, 3) for i in range(29)]  # 0.1 .. 0.8
 
 
-def collect(data: Path = DATA) -> list[dict]:
-    """One row per question: its business, kind, features and label."""
-    from asthron.knowledge.search import index_for
+def collect(data: Path = DATA, dense=None) -> list[dict]:
+    """One row per question: its business, kind, the judged passage's features and label.
+    ``dense``: a ``bench.answers.DenseSystem`` whose vectors are fused in and judged by."""
+    from asthron.knowledge.embeddings import nearest_chunks
+    from asthron.knowledge.search import DENSE_CANDIDATES, index_for
     from asthron.models import import_all_models
 
     import_all_models()
@@ -52,10 +54,21 @@ def collect(data: Path = DATA) -> list[dict]:
             try:
                 with Session(engine) as db:
                     ids = load(db, business)
+                    if dense is not None:
+                        dense.prepare(db)
                     index = index_for(db)
                     for question in business["questions"]:
+                        vectors = ()
+                        if dense is not None:
+                            vectors = nearest_chunks(
+                                db, dense.embedder, question["q"], DENSE_CANDIDATES
+                            )
                         # Nothing matched (None): always declined, nothing to learn from.
-                        judged = index.lead_features(question["q"])
+                        judged = index.lead_features(
+                            question["q"],
+                            dense=vectors,
+                            dense_model={} if dense is not None else None,
+                        )
                         article_id, features = judged or (None, None)
                         want = {ids[a] for a in question["answers"]}
                         rows.append(
@@ -135,10 +148,10 @@ def figures(scored: list[tuple[dict, float]], threshold: float) -> dict:
     }
 
 
-def calibrate(rows: list[dict]) -> dict:
+def calibrate(rows: list[dict], names=None) -> dict:
     from asthron.knowledge.ranking import FEATURE_NAMES
 
-    names = list(FEATURE_NAMES)
+    names = list(names or FEATURE_NAMES)
     held_out: list[tuple[dict, float]] = []
     for business in sorted({r["business"] for r in rows}):
         w = fit([r for r in rows if r["business"] != business], names)
@@ -164,17 +177,43 @@ def calibrate(rows: list[dict]) -> dict:
     }
 
 
-def main(argv: list[str]) -> int:
+def fit_all(committed: dict | None = None) -> tuple[dict, str]:
+    """The lexical model, and the one for each embedding model calibrated here when it can
+    be loaded (the bench-embeddings extra); else the committed one is kept, and said so."""
+    from asthron.knowledge.ranking import DENSE_FEATURE_NAMES
+    from bench.answers import REAL_MODEL, DenseSystem, load_real_model
+
     model = calibrate(collect())
+    real = load_real_model()
+    if isinstance(real, str):
+        kept = (committed or {}).get("with_embeddings", {})
+        if kept:
+            model["with_embeddings"] = kept
+        return model, f"{REAL_MODEL} kept as committed: {real}"
+    system = DenseSystem(real)
+    try:
+        dense = calibrate(collect(dense=system), DENSE_FEATURE_NAMES)
+    finally:
+        system.close()
+    del dense["fitted_on"]  # the same businesses
+    # Ollama serves all-MiniLM-L6-v2 as "all-minilm".
+    model["with_embeddings"] = {"all-minilm": dense}
+    return model, f"{REAL_MODEL} refitted"
+
+
+def main(argv: list[str]) -> int:
+    committed = json.loads(MODEL_PATH.read_text()) if MODEL_PATH.exists() else None
+    model, note = fit_all(committed)
     text = json.dumps(model, indent=2) + "\n"
     if "--check" in argv:
         if MODEL_PATH.read_text() != text:
-            print(f"{MODEL_PATH.name} is not what the development sets fit:\n{text}")
+            print(f"{MODEL_PATH.name} is not what the development sets fit ({note}):\n{text}")
             return 1
-        print(f"{MODEL_PATH.name} is up to date")
+        print(f"{MODEL_PATH.name} is up to date ({note})")
         return 0
     MODEL_PATH.write_text(text)
     print(text)
+    print(note)
     return 0
 
 

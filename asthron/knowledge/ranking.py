@@ -1,20 +1,25 @@
 """Ranking passages for a visitor's question, and judging whether any of them answers it.
 
 One analyser for both databases (so SQLite and PostgreSQL give the same answers): words are
-lower-cased, stop words dropped and reduced to Snowball (Porter 2) stems; a word the knowledge
-base does not contain is corrected to the closest one it does (Damerau-Levenshtein distance 1,
-or 2 for longer words, via rapidfuzz) or split in two ("giftcards"); synonyms (built in, plus
-the owner's) add alternatives. Chunks are scored with BM25F over three fields (title,
-heading, body, weighted 3 : 2 : 1) and re-ranked by how much of the question they cover.
+lower-cased, stop words dropped and reduced to Snowball (Porter 2) stems, irregular forms to
+their base ("teeth", "went"); a word the knowledge base does not contain is corrected to the
+closest one it does (Damerau-Levenshtein distance 1, or 2 for longer words, via rapidfuzz) or
+split in two ("giftcards"). Alternatives come from synonyms (built in, and the owner's, which
+count as the word itself) and from general English (``knowledge.lexicon``: WordNet's common
+senses, and phrasal verbs such as "put together" read as one term). Chunks are scored with
+BM25F over three fields (title, heading, body, weighted 4 : 2 : 1) and re-ranked by how much
+of the question they cover.
 
 **Answerability.** Every question term has an inverse document frequency; a term that occurs
 nowhere in the knowledge base gets the highest one (an everyday word such as "today" a
 third of it), because a rare word nothing mentions ("botox", "scooter") is the surest sign
-that the question is not covered. A passage's coverage is the IDF-weighted share of the
-question's terms found in its article, its window the share found within two neighbouring
-sentences (or the title). The question is answerable when the best passage reaches
-``ANSWERABLE`` and ``ANSWERABLE_WINDOW``; otherwise the assistant says it does not know
-instead of quoting a near miss.
+that the question is not covered. The judged passage's features (``Index.features``: the
+IDF-weighted share of the question its article covers, within two neighbouring sentences,
+only through synonyms, in its title, and the share no article mentions) go through a
+logistic model fitted on the development sets (``data/answerability.json``, made by
+scripts/calibrate-answerability); below its threshold the assistant says it does not know
+instead of quoting a near miss. With an embedding model calibrated here, a second model also
+reads how close in meaning the passage is.
 """
 
 from __future__ import annotations
@@ -98,10 +103,11 @@ LEXICON_WEIGHT = 0.5
 ANSWERABILITY_MODEL = json.loads(
     resources.files("asthron.knowledge").joinpath("data", "answerability.json").read_text()
 )
-ANSWERABLE = ANSWERABILITY_MODEL["threshold"]
 PASSAGE_ANSWERABLE = 0.3
 # What the model reads, in ``Index.features`` (the model file names the same).
 FEATURE_NAMES = ("coverage", "window", "missing", "by_synonym", "in_title")
+# And with an embedding model calibrated here (``Index._judged``).
+DENSE_FEATURE_NAMES = (*FEATURE_NAMES, "similarity", "agrees", "similarity_gap")
 
 _stemmer = snowballstemmer.stemmer("english")
 
@@ -391,33 +397,74 @@ class Index:
         question: str,
         limit: int = 4,
         dense: Sequence[tuple[int, float]] = (),
-        dense_veto: float | None = None,
+        dense_model: dict | None = None,
     ) -> tuple[list[Ranked], bool]:
         """The best passage of each of the best ``limit`` articles, and whether the question
         is answerable from them. ``dense``: (chunk id, similarity) from an embedding model,
         best first; the first ``DENSE_FUSED`` give an article order fused with the lexical one
-        (reciprocal rank fusion). Answerability is lexical (calibrated on tests/eval), vetoed
-        when the best passage by its words is further in meaning than ``dense_veto`` (cosine;
-        None: no veto, the model's scale is unknown): a passage only
-        the vectors found is shown to nobody unless it also covers the question's words."""
-        slots, ranked, dense_articles, similarity = self._ranked(question, dense)
-        if not ranked:
+        (reciprocal rank fusion). ``dense_model``: the answerability model calibrated for
+        that embedding model (``dense_model_for``), which also reads how close in meaning the
+        passage is; None (a model not calibrated here, or no vectors) leaves answerability to
+        the words, judged on the passage they rank best."""
+        slots, ranked, _, similarity = self._ranked(question, dense)
+        top = self._top(ranked, slots, limit, similarity)
+        if not top:
             return [], False
+        lead, features, model = self._judged(top, slots, similarity, dense_model)
+        answerable = probability(model, features) >= model["threshold"]
+        return [self._with_quote(r, slots, r.doc is lead.doc) for r in top], answerable
+
+    def lead_features(
+        self,
+        question: str,
+        limit: int = 4,
+        dense: Sequence[tuple[int, float]] = (),
+        dense_model: dict | None = None,
+    ) -> tuple[int, dict[str, float]] | None:
+        """The article answerability is judged on for ``question`` and the features it is
+        judged by, as ``rank`` judges them: what scripts/calibrate-answerability fits the
+        models to."""
+        slots, ranked, _, similarity = self._ranked(question, dense)
+        top = self._top(ranked, slots, limit, similarity)
+        if not top:
+            return None
+        lead, features, _ = self._judged(top, slots, similarity, dense_model)
+        return lead.doc.article_id, features
+
+    def _top(
+        self, ranked: list[Ranked], slots: list[Slot], limit: int, similarity: dict[int, float]
+    ) -> list[Ranked]:
         # The passages after the first are picked by what their words add (the fused order
         # decides the first): measured, the vectors' near-equal ranks crowd out the second
         # article a two-part question needs.
         top = self._diversify(ranked[: limit * 4], slots, limit)
-        if not top:
-            return [], False
-        # Answerability is judged on the passage the words rank best (with vectors fused in,
-        # it need not be the first).
-        lead = max(top, key=lambda r: r.score)
-        answerable = self.answerability(lead, slots) >= ANSWERABLE
-        if dense_articles:
+        if similarity:
             top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
-            lead = max(top, key=lambda r: r.score)
-            answerable = dense_answerable(answerable, lead, dense_veto)
-        return [self._with_quote(r, slots, r is lead) for r in top], answerable
+        return top
+
+    def _judged(
+        self,
+        top: list[Ranked],
+        slots: list[Slot],
+        similarity: dict[int, float],
+        dense_model: dict | None,
+    ) -> tuple[Ranked, dict[str, float], dict]:
+        """The passage answerability is judged on, its features and the model that judges.
+        By the words alone: the passage they rank best. With vectors and a model calibrated
+        for them: the first passage shown (the fused order's), with how close in meaning it
+        is, whether the words agree it is the best, and how much nearer in meaning it is than
+        any other article."""
+        by_words = max(top, key=lambda r: r.score)
+        if not similarity or dense_model is None:
+            return by_words, self.features(by_words, slots), ANSWERABILITY_MODEL
+        lead = top[0]
+        others = [c for article, c in similarity.items() if article != lead.doc.article_id]
+        features = self.features(lead, slots)
+        features["similarity"] = lead.similarity
+        features["agrees"] = 1.0 if lead is by_words else 0.0
+        # Below zero when another article is nearer in meaning than the one shown.
+        features["similarity_gap"] = lead.similarity - max(others, default=0.0)
+        return lead, features, dense_model
 
     def _ranked(
         self, question: str, dense: Sequence[tuple[int, float]]
@@ -493,16 +540,6 @@ class Index:
             )
         return slots, ranked, dense_articles, similarity
 
-    def lead_features(self, question: str, limit: int = 4) -> tuple[int, dict] | None:
-        """The article answerability is judged on for ``question`` (lexical ranking) and the
-        features it is judged by: what scripts/calibrate-answerability fits the model to."""
-        slots, ranked, _, _ = self._ranked(question, ())
-        top = self._diversify(ranked[: limit * 4], slots, limit)
-        if not top:
-            return None
-        lead = max(top, key=lambda r: r.score)
-        return lead.doc.article_id, self.features(lead, slots)
-
     def features(self, lead: Ranked, slots: list[Slot]) -> dict[str, float]:
         """What answerability is judged on, each a share of the question's IDF, so that they
         mean the same in a knowledge base of five articles or five thousand (a score or a
@@ -529,15 +566,6 @@ class Index:
             "by_synonym": by_synonym / total,
             "in_title": in_title / total,
         }
-
-    def answerability(self, lead: Ranked, slots: list[Slot]) -> float:
-        """The calibrated probability that ``lead`` answers the question: a logistic model
-        of ``features`` fitted on the development sets (scripts/calibrate-answerability)."""
-        values = self.features(lead, slots)
-        z = ANSWERABILITY_MODEL["bias"] + sum(
-            weight * values[name] for name, weight in ANSWERABILITY_MODEL["weights"].items()
-        )
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms found together in two neighbouring sentences (or
@@ -596,33 +624,27 @@ class Index:
         return replace(ranked, quote=quote, lead=lead)
 
 
-# Answerability with an embedding model: a question the words call answerable is not when the
-# passage they rank best is this far from it in meaning (cosine; a passage not among the
-# nearest ``search.DENSE_CANDIDATES`` counts as 0): a near miss sharing every word with some
-# article ("can you fit a water meter?"). Chosen on tests/eval with all-MiniLM-L6-v2 as the
-# highest threshold that costs the development set nothing (docs/benchmarks.md); a rescue
-# the other way (answer when the words do not cover the question but the vectors are close)
-# was measured too and gained nothing there, so the words alone decide that side.
-# Cosine scales differ between models (the fake's hashed vectors lose 0.26 of hit@1 at 0.2):
-# the veto applies only to the model families calibrated here; others only fuse.
-DENSE_VETO = 0.2
-DENSE_VETO_BY_MODEL = {"all-minilm": DENSE_VETO}
+def probability(model: dict, features: dict[str, float]) -> float:
+    """A model's calibrated probability that the judged passage answers the question: a
+    logistic model of ``features``, fitted on the development sets of tests/eval by
+    scripts/calibrate-answerability."""
+    z = model["bias"] + sum(weight * features[name] for name, weight in model["weights"].items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def dense_veto_for(embedder_name: str) -> float | None:
-    """The veto threshold calibrated for the embedder's model (its name ends with the model,
-    as ``assistant.embeddings`` makes it: "ollama|<url>|all-minilm:l6-v2"), or None."""
+# Answerability with an embedding model reads what the vectors say too (``Index._judged``),
+# but a cosine means something different from one model to the next: only the model families
+# calibrated here (ANSWERABILITY_MODEL["with_embeddings"], fitted with all-MiniLM-L6-v2 as
+# Ollama's "all-minilm" serves it) have such a model; the others only fuse.
+def dense_model_for(embedder_name: str) -> dict | None:
+    """The answerability model calibrated for the embedder's model (its name ends with the
+    model, as ``assistant.embeddings`` makes it: "ollama|<url>|all-minilm:l6-v2"), or None."""
     model = embedder_name.rsplit("|", 1)[-1].split(":", 1)[0].lower()
     model = model.rsplit("/", 1)[-1]  # "sentence-transformers/all-MiniLM-L6-v2"
-    for family, threshold in DENSE_VETO_BY_MODEL.items():
+    for family, calibrated in ANSWERABILITY_MODEL.get("with_embeddings", {}).items():
         if model.startswith(family):
-            return threshold
+            return calibrated
     return None
-
-
-def dense_answerable(lexical: bool, lead: Ranked, veto: float | None) -> bool:
-    """The question's answerability once the vectors are in."""
-    return lexical and (veto is None or lead.similarity >= veto)
 
 
 # Reciprocal rank fusion's constant (Cormack et al., 2009): a rank's weight is 1 / (K + rank).

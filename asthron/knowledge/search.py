@@ -107,7 +107,6 @@ STOP_WORDS = frozenset(
 )
 MAX_TERMS = 16
 SYNONYMS_TAG = "synonyms"
-ANSWERABLE = ranking.ANSWERABLE
 
 
 @dataclass(frozen=True)
@@ -307,8 +306,8 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
         except Exception as exc:
             # The provider is down or slow: the lexical ranking stands alone.
             log.warning("dense retrieval unavailable: %s", exc)
-    veto = ranking.dense_veto_for(embedder.name) if dense else None
-    ranked, question_ok = index_for(db).rank(query, limit=limit, dense=dense, dense_veto=veto)
+    model = ranking.dense_model_for(embedder.name) if dense else None
+    ranked, question_ok = index_for(db).rank(query, limit=limit, dense=dense, dense_model=model)
     return [
         Passage(
             r.doc.chunk_id,

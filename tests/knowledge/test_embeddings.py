@@ -51,6 +51,9 @@ def test_the_providers_embed_through_the_real_wire_protocols(fake_server, kind):
         provider.embed(["third"], "embed-test")
 
 
+MINILM = ranking.ANSWERABILITY_MODEL["with_embeddings"]["all-minilm"]
+
+
 def test_reciprocal_rank_fusion():
     fused = ranking.reciprocal_rank_fusion([[1, 2, 3], [3, 9]])
     assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
@@ -76,33 +79,45 @@ def test_fusion_reorders_what_the_words_found_and_never_leads_with_a_vector_only
     assert order[0] == 2  # both rankings had it, one of them first
     assert order[-1] == 3  # found by the vectors alone: last, and no words of the question
     assert fused[-1].coverage == 0.0
-    # Answerability is still judged on the passage the words rank best.
+    # Without a model calibrated for these vectors, answerability is judged on the passage
+    # the words rank best.
     assert ok and [r.lead for r in fused] == [False, True, False]
+    # With one, on the first passage shown.
+    calibrated, _ = index.rank("Do you repair bikes?", limit=3, dense=dense, dense_model=MINILM)
+    assert [r.lead for r in calibrated] == [True, False, False]
     assert [r.similarity for r in fused] == [0.9, 0.5, 0.8]
 
 
-def test_words_that_match_but_mean_something_else_are_vetoed_by_the_vectors():
-    """A near miss sharing every word with an article: answerable by its words, not when the
-    passage they rank best is far from the question in meaning (ranking.DENSE_VETO)."""
+def test_words_that_match_but_mean_something_else_are_declined_with_the_vectors():
+    """A near miss sharing its words with an article: answerable by its words, not when
+    another article is much nearer in meaning than the one shown (the calibrated model of
+    ranking.ANSWERABILITY_MODEL["with_embeddings"])."""
     docs = [
-        ranking.make_doc(1, 1, "Water heaters", "", "We fit water heaters and read the meter."),
-        ranking.make_doc(2, 2, "Gift cards", "", "Gift cards from 10 to 200."),
+        ranking.make_doc(1, 1, "Water heaters", "", "Water heaters: we fit them all."),
+        ranking.make_doc(2, 2, "Meters", "", "Meter readings and gas meters."),
+        ranking.make_doc(3, 3, "Gift cards", "", "Gift cards from 10 to 200."),
     ]
     index = ranking.Index(docs)
     question = "Can you fit a water meter?"
     assert index.rank(question)[1]  # the words alone: answerable
-    veto = ranking.dense_veto_for("ollama|http://127.0.0.1:11434|all-minilm:l6-v2")
-    assert veto == ranking.DENSE_VETO
-    close, far = veto + 0.05, veto - 0.05
-    assert index.rank(question, dense=[(1, close), (2, 0.01)], dense_veto=veto)[1]
-    assert not index.rank(question, dense=[(1, far), (2, 0.01)], dense_veto=veto)[1]
-    # Not even among the nearest passages the caller passed: as far as can be.
-    assert not index.rank(question, dense=[(2, 0.5)], dense_veto=veto)[1]
-    # The vectors never make answerable what the words do not cover.
-    assert not index.rank("Do you sell scooters?", dense=[(2, 0.99), (1, 0.99)], dense_veto=veto)[1]
+    model = ranking.dense_model_for("ollama|http://127.0.0.1:11434|all-minilm:l6-v2")
+    assert model is MINILM
+    assert index.rank(question, dense=[(1, 0.7), (2, 0.2), (3, 0.1)], dense_model=model)[1]
+    far = [(3, 0.6), (2, 0.2), (1, 0.05)]
+    assert not index.rank(question, dense=far, dense_model=model)[1]
     # A model whose cosine scale was not calibrated only fuses: the words decide.
-    assert ranking.dense_veto_for("openai|https://example.test/v1|text-embedding-3-small") is None
-    assert index.rank(question, dense=[(1, far), (2, 0.01)], dense_veto=None)[1]
+    assert ranking.dense_model_for("openai|https://example.test/v1|text-embedding-3-small") is None
+    assert index.rank(question, dense=far, dense_model=None)[1]
+
+
+def test_the_calibrated_model_weighs_closeness_in_meaning():
+    # More similar, more likely answered; every feature it reads is one ranking computes.
+    assert MINILM["weights"]["similarity"] > 0
+    assert list(MINILM["weights"]) == list(ranking.DENSE_FEATURE_NAMES)
+    features = dict.fromkeys(ranking.DENSE_FEATURE_NAMES, 0.5)
+    near = ranking.probability(MINILM, {**features, "similarity": 0.9})
+    far = ranking.probability(MINILM, {**features, "similarity": 0.1})
+    assert near > far
 
 
 def test_only_the_nearest_few_are_fused_the_rest_give_similarities(monkeypatch):
