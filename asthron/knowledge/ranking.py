@@ -96,15 +96,16 @@ PARTICLES = STOP_WORDS | {"together", "away", "back", "apart", "aside", "along",
 # A word sharing a common sense with the question's (WordNet, ``knowledge.lexicon``): matched
 # at a deeper discount than the curated synonyms, since a sense may not be the one meant.
 LEXICON_WEIGHT = 0.5
-# Answerability: a logistic model of what the best passage covers (``Index.features``),
-# fitted on the development sets of tests/eval by scripts/calibrate-answerability, which
-# writes data/answerability.json: its weights, and the probability at or above which a
-# question counts as answered. Any further passage shown must hold 30% of the question.
+# Answerability (``answered``): fitted on the development sets of tests/eval by
+# scripts/calibrate-answerability, which writes data/answerability.json: the shares of the
+# question the judged passage must hold by its words ("coverage", "window"), and under
+# "with_embeddings" a logistic model per embedding model family calibrated here. Any further
+# passage shown must hold 30% of the question.
 ANSWERABILITY_MODEL = json.loads(
     resources.files("asthron.knowledge").joinpath("data", "answerability.json").read_text()
 )
 PASSAGE_ANSWERABLE = 0.3
-# What the model reads, in ``Index.features`` (the model file names the same).
+# What the models read, in ``Index.features`` (the model file names the same).
 FEATURE_NAMES = ("coverage", "window", "missing", "by_synonym", "in_title")
 # And with an embedding model calibrated here (``Index._judged``).
 DENSE_FEATURE_NAMES = (*FEATURE_NAMES, "similarity", "agrees", "similarity_gap")
@@ -411,7 +412,7 @@ class Index:
         if not top:
             return [], False
         lead, features, model = self._judged(top, slots, similarity, dense_model)
-        answerable = probability(model, features) >= model["threshold"]
+        answerable = answered(model, features)
         return [self._with_quote(r, slots, r.doc is lead.doc) for r in top], answerable
 
     def lead_features(
@@ -622,6 +623,15 @@ class Index:
             chosen = parts[:1]
         quote = tuple(s for s in parts if s in chosen)
         return replace(ranked, quote=quote, lead=lead)
+
+
+def answered(model: dict, features: dict[str, float]) -> bool:
+    """Whether the judged passage answers the question: by the words alone, when its article
+    holds the model's share of the question and two neighbouring sentences of it theirs;
+    with vectors, when the logistic model's probability reaches its threshold."""
+    if "weights" in model:
+        return probability(model, features) >= model["threshold"]
+    return features["coverage"] >= model["coverage"] and features["window"] >= model["window"]
 
 
 def probability(model: dict, features: dict[str, float]) -> float:

@@ -13,7 +13,7 @@ from bench import answerability, answers
 def test_the_committed_model_is_what_the_development_sets_fit():
     committed = json.loads(answerability.MODEL_PATH.read_text())
     committed.pop("with_embeddings")
-    assert answerability.calibrate(answerability.collect()) == committed
+    assert answerability.calibrate_rule(answerability.collect()) == committed
 
 
 def test_the_model_for_embeddings_is_what_the_development_sets_fit():
@@ -30,10 +30,33 @@ def test_the_model_for_embeddings_is_what_the_development_sets_fit():
 
 def test_it_reads_the_features_ranking_computes():
     model = ranking.ANSWERABILITY_MODEL
-    assert list(model["weights"]) == list(ranking.FEATURE_NAMES)
-    assert 0 < model["threshold"] < 1
+    assert 0 < model["window"] <= model["coverage"] < 1
+    for calibrated in model["with_embeddings"].values():
+        assert list(calibrated["weights"]) == list(ranking.DENSE_FEATURE_NAMES)
+        assert 0 < calibrated["threshold"] < 1
     held_out = {b["business"] for b in answers.businesses(answers.HELDOUT)}
     assert held_out and not held_out & set(model["fitted_on"])
+
+
+def test_the_words_only_rule():
+    model = {"coverage": 0.4, "window": 0.35}
+    shares = dict.fromkeys(ranking.FEATURE_NAMES, 0.0)
+    assert ranking.answered(model, {**shares, "coverage": 0.4, "window": 0.35})
+    assert not ranking.answered(model, {**shares, "coverage": 0.9, "window": 0.3})
+    assert not ranking.answered(model, {**shares, "coverage": 0.39, "window": 0.9})
+
+
+def test_the_grid_finds_the_thresholds_that_separate():
+    def row(coverage, right, kind="direct"):
+        features = {"coverage": coverage, "window": coverage}
+        return {"features": features, "right": right, "kind": kind, "business": "b"}
+
+    rows = [row(0.9, True), row(0.8, True), row(0.5, False, "unanswerable"), row(0.3, False)]
+    rule = answerability._best_rule(rows)
+    assert [answerability._passes(r, *rule) for r in rows] == [True, True, False, False]
+    assert answerability._rule_net(rows, *rule) == 2
+    # Ties go to the lowest thresholds: answer whatever costs nothing to answer.
+    assert min(rule) == answerability.RULE_GRID[0]
 
 
 def test_newton_fit_recovers_a_known_separation():
