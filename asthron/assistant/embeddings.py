@@ -6,14 +6,18 @@ The first enabled provider slot of an OpenAI-compatible or Ollama kind with an e
 (``knowledge.embeddings.EMBEDDER_SLOT``) by ``assistant.includeme``, so knowledge never
 imports the assistant. Behind its own circuit breaker: a provider that is down costs the
 visitor's message no more than one short timeout, then retrieval is lexical until it is back.
+Every call is metered like a reply (usage records of purpose "embedding", with the tokens the
+provider counted), and past the monthly budget no embedder is offered: retrieval is lexical.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asthron.assistant import config as ai_config
+from asthron.assistant import usage
 from asthron.assistant.chain import CircuitBreaker
 from asthron.assistant.providers.base import ProviderError, Timeouts
 from asthron.snapshots import snapshots
@@ -24,24 +28,64 @@ QUERY_TIMEOUTS = Timeouts(2.0, 5.0, 5.0)
 BULK_TIMEOUTS = Timeouts(5.0, 60.0, 60.0)
 
 
+@dataclass(frozen=True)
+class EmbeddingCall:
+    tokens: int
+    latency_ms: int
+    success: bool
+    error_kind: str | None = None
+
+
 @dataclass
 class ProviderEmbedder:
     name: str
-    provider: object  # has embed(texts, model, timeouts)
+    provider: object  # has embed(texts, model, timeouts), and perhaps embed_with_usage
     model: str
     breaker: CircuitBreaker
+    kind: str = ""  # the provider kind, as usage records name it
+    # Calls made and not yet recorded (``record_usage``): one embedder serves one request or
+    # one background run, so nothing here is shared between threads.
+    calls: list[EmbeddingCall] = field(default_factory=list)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not self.breaker.allow():
             raise ProviderError("unavailable", "embeddings: the provider is resting after errors")
         timeouts = QUERY_TIMEOUTS if len(texts) == 1 else BULK_TIMEOUTS
+        # Providers that do not say how many tokens they read: about four characters a token.
+        estimate = max(1, sum(len(t) for t in texts) // 4)
+        started = time.monotonic()
         try:
-            vectors = self.provider.embed(list(texts), self.model, timeouts)
-        except ProviderError:
+            if hasattr(self.provider, "embed_with_usage"):
+                vectors, tokens = self.provider.embed_with_usage(list(texts), self.model, timeouts)
+            else:
+                vectors, tokens = self.provider.embed(list(texts), self.model, timeouts), None
+        except ProviderError as exc:
             self.breaker.failure()
+            self.calls.append(EmbeddingCall(0, _ms_since(started), False, exc.kind))
             raise
         self.breaker.success()
+        self.calls.append(EmbeddingCall(tokens or estimate, _ms_since(started), True))
         return vectors
+
+    def record_usage(self, db) -> None:
+        """Meter the calls made so far (purpose "embedding"), in the caller's transaction:
+        the knowledge layer calls this with the session the vectors were used in."""
+        calls, self.calls = self.calls, []
+        for call in calls:
+            usage.record(
+                db,
+                provider=self.kind,
+                model=self.model,
+                purpose="embedding",
+                input_tokens=call.tokens,
+                latency_ms=call.latency_ms,
+                success=call.success,
+                error_kind=call.error_kind,
+            )
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def embedding_provider(providers) -> ai_config.EffectiveProvider | None:
@@ -68,6 +112,9 @@ class EmbedderSource:
         effective = embedding_provider(providers)
         if effective is None:
             return None
+        # Embeddings are paid calls like replies: past the monthly budget, retrieval is lexical.
+        if usage.budget_state(db, spend_if_unbudgeted=False).exhausted:
+            return None
         provider = self.pool.provider(effective)  # checks the base URL (SSRF) every time
         name = f"{effective.kind}|{effective.base_url}|{effective.embedding_model}"
         return ProviderEmbedder(
@@ -75,4 +122,5 @@ class EmbedderSource:
             provider=provider,
             model=effective.embedding_model,
             breaker=self.pool.breaker((*effective.breaker_key, "embeddings")),
+            kind=effective.kind,
         )

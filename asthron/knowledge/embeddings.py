@@ -50,6 +50,15 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+def record_usage(db: Session, embedder: Embedder) -> None:
+    """An embedder may keep what its calls cost (``record_usage(db)``, the assistant's meters
+    them): written in the session whose work used the vectors, so no second transaction is
+    opened while this one may hold the database's write lock."""
+    record = getattr(embedder, "record_usage", None)
+    if record is not None:
+        record(db)
+
+
 def embedder_for(db: Session) -> Embedder | None:
     """The configured embedder, or None (no embedding model: lexical retrieval alone)."""
     registry = db.info.get("registry")
@@ -162,6 +171,7 @@ def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> 
                     {"v": literal, "id": chunk_id},
                 )
         stored += len(batch)
+    record_usage(db, embedder)
     return stored
 
 

@@ -306,6 +306,7 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
         except Exception as exc:
             # The provider is down or slow: the lexical ranking stands alone.
             log.warning("dense retrieval unavailable: %s", exc)
+        embeddings.record_usage(db, embedder)
     model = ranking.dense_model_for(embedder.name) if dense else None
     ranked, question_ok = index_for(db).rank(query, limit=limit, dense=dense, dense_model=model)
     return [

@@ -46,6 +46,9 @@ def test_the_providers_embed_through_the_real_wire_protocols(fake_server, kind):
     assert vectors[0] != pytest.approx(vectors[1])
     body = fake_server.last(path).body
     assert body["model"] == "embed-test" and body["input"] == ["first text", "second text"]
+    # The tokens the provider counted (usage.prompt_tokens / prompt_eval_count) are metered.
+    again, tokens = provider.embed_with_usage(["first text", "second text"], "embed-test")
+    assert again == vectors and tokens == 4
     fake_server.scenario = "500"
     with pytest.raises(ProviderError):
         provider.embed(["third"], "embed-test")
@@ -218,3 +221,71 @@ def test_vectors_round_trip_as_little_endian_float32():
     unit = embeddings.normalised([3.0, 4.0])
     assert list(embeddings.unpack(embeddings.pack(unit))) == pytest.approx([0.6, 0.8])
     assert embeddings.pack(unit)[:4] == bytes.fromhex("9a99193f")  # 0.6f, little-endian
+
+
+def embedding_usage(run_in_tm):
+    from asthron.assistant.models import UsageRecord
+
+    return run_in_tm(
+        lambda db: [
+            (u.provider, u.model, u.input_tokens, u.success, u.error_kind)
+            for u in db.scalars(
+                sa.select(UsageRecord)
+                .where(UsageRecord.purpose == "embedding")
+                .order_by(UsageRecord.id)
+            )
+        ]
+    )
+
+
+def test_every_embedding_call_is_metered_with_the_tokens_the_provider_counted(
+    embedding_provider, run_in_tm, fake_server
+):
+    create(run_in_tm)  # the articles are embedded in the background, in one batch
+    words = sum(len(f"{t}\n{b}".split()) for t, b in ARTICLES)  # what the fake counts
+    assert embedding_usage(run_in_tm) == [("ollama", "embed-a", words, True, None)]
+
+    run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))
+    assert embedding_usage(run_in_tm)[-1] == ("ollama", "embed-a", 4, True, None)
+
+    # A failing call is metered too (no tokens), and the search still answers by its words.
+    fake_server.scenario = "500"
+    assert run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))
+    provider, model, tokens, success, error_kind = embedding_usage(run_in_tm)[-1]
+    assert (tokens, success) == (0, False) and error_kind
+
+
+def test_past_the_monthly_budget_retrieval_is_lexical(embedding_provider, run_in_tm, fake_server):
+    import datetime as dt
+    from decimal import Decimal
+
+    from asthron.assistant.models import AssistantProfile, UsageRecord
+
+    create(run_in_tm)
+    assert run_in_tm(embeddings.embedder_for) is not None
+
+    def spend(db):
+        profile = db.get(AssistantProfile, 1) or AssistantProfile(id=1)
+        profile.monthly_budget = Decimal("1.00")
+        db.add(profile)
+        db.add(
+            UsageRecord(
+                provider="ollama",
+                model="chat-test",
+                purpose="reply",
+                input_tokens=1,
+                output_tokens=1,
+                latency_ms=1,
+                cost=Decimal("1.50"),
+                success=True,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+
+    run_in_tm(spend)
+    assert run_in_tm(embeddings.embedder_for) is None
+    calls = len(fake_server.bodies("/api/embed"))
+    assert run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))[0].title == (
+        "Bicycle repairs"
+    )
+    assert len(fake_server.bodies("/api/embed")) == calls  # no paid call past the budget

@@ -198,17 +198,24 @@ class OllamaProvider:
 
     def embed(self, texts: list[str], model: str, timeouts=None) -> list[list[float]]:
         """One vector per text from ``/api/embed`` (``model``: the embedding model)."""
+        return self.embed_with_usage(texts, model, timeouts)[0]
+
+    def embed_with_usage(
+        self, texts: list[str], model: str, timeouts=None
+    ) -> tuple[list[list[float]], int | None]:
+        """The vectors, and the input tokens Ollama counted (None: not said)."""
         timeouts = timeouts or self.defaults.timeouts
         state = StreamState(self.kind, timeouts)
         try:
             client = self._client(timeouts.connect, timeouts.total)
             response = client.embed(model=model, input=list(texts), keep_alive=self.keep_alive)
             vectors = [[float(x) for x in row] for row in response.embeddings]
+            tokens = getattr(response, "prompt_eval_count", None)
         except Exception as exc:
             raise self._map_error(exc, state) from None
         if len(vectors) != len(texts):
             raise ProviderError("bad_response", f"{self.kind}: wrong number of embeddings")
-        return vectors
+        return vectors, tokens if isinstance(tokens, int) else None
 
     def list_models(self) -> list[str]:
         state = StreamState(self.kind, self.defaults.timeouts)

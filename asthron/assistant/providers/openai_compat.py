@@ -217,6 +217,12 @@ class OpenAICompatProvider:
 
     def embed(self, texts: list[str], model: str, timeouts=None) -> list[list[float]]:
         """One vector per text from ``/embeddings`` (``model``: the embedding model)."""
+        return self.embed_with_usage(texts, model, timeouts)[0]
+
+    def embed_with_usage(
+        self, texts: list[str], model: str, timeouts=None
+    ) -> tuple[list[list[float]], int | None]:
+        """The vectors, and the input tokens the provider counted (None: not said)."""
         timeouts = timeouts or self.defaults.timeouts
         state = StreamState(self.kind, timeouts)
         try:
@@ -228,11 +234,12 @@ class OpenAICompatProvider:
             )
             rows = sorted(response.data, key=lambda row: row.index)
             vectors = [[float(x) for x in row.embedding] for row in rows]
+            tokens = getattr(getattr(response, "usage", None), "prompt_tokens", None)
         except Exception as exc:
             raise _map_error(exc, state) from None
         if len(vectors) != len(texts):
             raise ProviderError("bad_response", f"{self.kind}: wrong number of embeddings")
-        return vectors
+        return vectors, tokens if isinstance(tokens, int) else None
 
     # --- health and models ------------------------------------------------------------------
 
