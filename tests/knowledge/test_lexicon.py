@@ -70,6 +70,9 @@ def test_the_data_carries_wordnets_notice():
     with gzip.open(DATA, "rt") as lines:
         head = [next(lines) for _ in range(2)]
     assert "Princeton University" in head[0]
+    licence = (DATA.parent / "WORDNET-LICENSE").read_text()
+    assert "WordNet 3.0 Copyright 2006 by Princeton University" in licence
+    assert 'PROVIDED "AS IS"' in licence
 
 
 @pytest.mark.skipif(
