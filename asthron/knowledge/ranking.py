@@ -116,6 +116,8 @@ _stemmer = snowballstemmer.stemmer("english")
 @lru_cache(maxsize=20000)
 def stem(word: str) -> str:
     word = LEMMAS.get(word) or lexicon.base_form(word)
+    if word[-1:] == "s" and word[:-1].isdigit():
+        return word[:-1]  # "over 65s", "the 1990s": the number
     if word.endswith("'s"):
         word = word[:-2]
     return _stemmer.stemWord(word)
@@ -278,11 +280,14 @@ class Index:
         best = min(d for _, d, _ in found)
         # A typo rarely changes the first letter; ties go to stop words (the commonest
         # words), then to the word the articles use most.
-        # Four letters: only a swap of two letters ("rnet").
+        # Four letters: only a swap of two letters ("rnet") or a dropped one ("ther", "tuch");
+        # a changed letter is as likely another word ("fees", "feet").
         options = [
             w
             for w, d, _ in found
-            if d == best and w[0] == word[0] and (len(word) > 4 or sorted(w) == sorted(word))
+            if d == best
+            and w[0] == word[0]
+            and (len(word) > 4 or sorted(w) == sorted(word) or len(w) == len(word) + 1)
         ]
         if not options:
             return []

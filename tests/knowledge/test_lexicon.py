@@ -102,3 +102,17 @@ def test_the_builder_refuses_a_folder_without_wordnet(tmp_path):
     )
     assert result.returncode == 2
     assert "apt-get install wordnet-base" in result.stderr
+
+
+def test_a_dropped_letter_in_a_short_word_and_a_plural_number():
+    shop = index(
+        ("Getting in touch", "Touch base with us by email."),
+        ("Discounts", "People over 65 pay half."),
+    )
+    (slot,) = shop.slots("tuch")
+    assert ranking.stem("touch") in slot.alternatives
+    # A changed letter in a four-letter word is as likely another word: not corrected.
+    feet = index(("Foot care", "We care for tired feet."))
+    assert not feet.slots("fees")[0].alternatives
+    assert shop.rank("discount for over 65s")[0][0].doc.title == "Discounts"
+    assert ranking.stem("65s") == "65"
