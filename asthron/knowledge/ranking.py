@@ -147,6 +147,21 @@ def lexicon_stems(word_or_phrase: str) -> frozenset[str]:
     return frozenset(found)
 
 
+# Where a message asking two things divides: after a question mark, or at "and" / "also" /
+# "plus" that begins a new question ("…, and can I pay by card?").
+PART_SPLIT_RE = re.compile(
+    r"\?+\s+|[,;]?\s+\b(?:and|also|plus)\s+(?=(?:can|could|do|does|did|is|are|was|will|would|"
+    r"should|how|what|whats|when|where|which|who|why|i|im|you|your|my|there)\b)",
+    re.IGNORECASE,
+)
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a message asks, when it asks more than one (at most three)."""
+    parts = [p.strip() for p in PART_SPLIT_RE.split(question or "") if p and p.strip()]
+    return [p for p in parts if len(words(p)) >= 2][:3]
+
+
 def synonym_groups(extra: Iterable[Iterable[str]] = ()) -> dict[str, dict[str, float]]:
     """Stem -> the stems it may stand for, each with the weight it matches at: the built-in
     groups at ``SYNONYM_WEIGHT``; the owner's (``extra``) at ``OWNER_SYNONYM_WEIGHT``, since
@@ -413,7 +428,7 @@ class Index:
         passage is; None (a model not calibrated here, or no vectors) leaves answerability to
         the words, judged on the passage they rank best."""
         slots, ranked, _, similarity = self._ranked(question, dense)
-        top = self._top(ranked, slots, limit, similarity)
+        top = self._top(question, ranked, slots, limit, similarity)
         if not top:
             return [], False
         lead, features, model = self._judged(top, slots, similarity, dense_model)
@@ -431,19 +446,37 @@ class Index:
         judged by, as ``rank`` judges them: what scripts/calibrate-answerability fits the
         models to."""
         slots, ranked, _, similarity = self._ranked(question, dense)
-        top = self._top(ranked, slots, limit, similarity)
+        top = self._top(question, ranked, slots, limit, similarity)
         if not top:
             return None
         lead, features, _ = self._judged(top, slots, similarity, dense_model)
         return lead.doc.article_id, features
 
     def _top(
-        self, ranked: list[Ranked], slots: list[Slot], limit: int, similarity: dict[int, float]
+        self,
+        question: str,
+        ranked: list[Ranked],
+        slots: list[Slot],
+        limit: int,
+        similarity: dict[int, float],
     ) -> list[Ranked]:
         # The passages after the first are picked by what their words add (the fused order
         # decides the first): measured, the vectors' near-equal ranks crowd out the second
         # article a two-part question needs.
         top = self._diversify(ranked[: limit * 4], slots, limit)
+        # A question asking two things ("how much is it, and can I pay by card?"): the best
+        # article for each part comes right after the first, ranked on that part's words
+        # alone (with the whole question's, one part's words drown the other's).
+        parts = question_parts(question)
+        if top and len(parts) > 1:
+            by_article = {r.doc.article_id: r for r in ranked}
+            picked = [top[0]]
+            for part in parts:
+                _, part_ranked, _, _ = self._ranked(part, ())
+                best = by_article.get(part_ranked[0].doc.article_id) if part_ranked else None
+                if best is not None and best not in picked:
+                    picked.append(best)
+            top = (picked + [r for r in top if r not in picked])[:limit]
         if similarity:
             top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
         return top
