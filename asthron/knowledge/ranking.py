@@ -208,7 +208,7 @@ class Ranked:
     matched: frozenset[str]  # the slots' words it covers
     quote: tuple[str, ...] = ()
     window: float = 0.0  # the share of the question found in two neighbouring sentences
-    lead: bool = False  # the best passage by its words: the question's answerability is its
+    lead: bool = False  # the passage answerability was judged on (``Index._judged``)
     similarity: float = 0.0  # cosine to the question of its article's nearest passage (dense)
 
 
