@@ -33,7 +33,8 @@ def _stored_strings(db):
         columns = [c for c in table.columns if isinstance(c.type, sa.String | sa.Text | sa.JSON)]
         if not columns:
             continue
-        for row in db.execute(sa.select(*columns)):
+        # In insertion order: PostgreSQL returns an updated row after the others otherwise.
+        for row in db.execute(sa.select(*columns).order_by(*table.primary_key.columns)):
             for column, value in zip(columns, row, strict=True):
                 for text in walk(value):
                     yield f"{table.name}.{column.name}", text
