@@ -8,9 +8,11 @@ time; with none, or when it returns None, retrieval is lexical alone.
 Vectors are computed in the background (``knowledge/tasks.py``: after an article is saved,
 and every few minutes for anything missed or made by another model) and stored in
 ``passage_embeddings``: float32 bytes, compared by brute-force cosine over an in-memory copy
-of the normalised vectors (a business has thousands of passages, not millions: about 1 ms per
-thousand 256-dimension passages). On PostgreSQL with the pgvector extension the migration adds
-an ``embedding_pgvector`` column, which is filled too and ranked in SQL (``<=>``).
+of the normalised vectors (a business has thousands of passages, not millions: measured,
+about 20 ms a question per thousand 384-dimension passages, docs/benchmarks.md "Dense
+search"). On PostgreSQL with the pgvector extension the migration adds an
+``embedding_pgvector`` column, which is filled too and ranked in SQL (``<=>``, several times
+faster; tests/knowledge/test_pgvector.py).
 """
 
 from __future__ import annotations
@@ -161,15 +163,17 @@ def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> 
             )
         db.flush()
         if pgvector:
-            for chunk_id, vector in zip(ids, vectors, strict=True):
-                literal = "[" + ",".join(repr(float(x)) for x in normalised(vector)) + "]"
-                db.execute(
-                    sa.text(
-                        "UPDATE passage_embeddings SET embedding_pgvector = CAST(:v AS vector) "
-                        "WHERE chunk_id = :id"
-                    ),
-                    {"v": literal, "id": chunk_id},
-                )
+            # One executemany per batch: a statement per passage halved the storing rate.
+            db.execute(
+                sa.text(
+                    "UPDATE passage_embeddings SET embedding_pgvector = CAST(:v AS vector) "
+                    "WHERE chunk_id = :id"
+                ),
+                [
+                    {"v": "[" + ",".join(repr(float(x)) for x in normalised(v)) + "]", "id": i}
+                    for i, v in zip(ids, vectors, strict=True)
+                ],
+            )
         stored += len(batch)
     record_usage(db, embedder)
     return stored
@@ -234,20 +238,39 @@ def nearest_chunks(
 ) -> list[tuple[int, float]]:
     """The passages nearest to ``query`` as (chunk id, cosine similarity), best first; empty
     when nothing is embedded yet. A provider failure raises (the caller falls back)."""
+    if _has_pgvector(db):
+        return _nearest_in_sql(db, embedder, query, limit)
     index = _vector_index(db, embedder.name)
     if not index.chunk_ids:
         return []
+    return index.nearest(normalised(embedder.embed([query[:MAX_TEXT]])[0]), limit)
+
+
+def _nearest_in_sql(
+    db: Session, embedder: Embedder, query: str, limit: int
+) -> list[tuple[int, float]]:
+    """``nearest_chunks`` ranked by pgvector (an exact scan: the column takes any model's
+    dimensions, so it has no approximate index, and a business's few thousand passages do
+    not need one)."""
+    embedded = db.execute(
+        sa.select(PassageEmbedding.chunk_id).where(PassageEmbedding.model == embedder.name).limit(1)
+    ).first()
+    if embedded is None:
+        return []
     unit = normalised(embedder.embed([query[:MAX_TEXT]])[0])
-    if _has_pgvector(db):
-        literal = "[" + ",".join(repr(float(x)) for x in unit) + "]"
+    literal = "[" + ",".join(repr(float(x)) for x in unit) + "]"
+    # In a savepoint: should the query fail (the caller falls back to the words), the rest of
+    # the request's transaction stays usable.
+    with db.begin_nested():
         rows = db.execute(
             sa.text(
-                "SELECT chunk_id, 1 - (embedding_pgvector <=> CAST(:q AS vector)) AS similarity "
-                "FROM passage_embeddings WHERE model = :model AND embedding_pgvector IS NOT NULL "
-                "AND chunk_id = ANY(:ids) ORDER BY embedding_pgvector <=> CAST(:q AS vector) "
-                "LIMIT :limit"
+                "SELECT p.chunk_id, 1 - (p.embedding_pgvector <=> CAST(:q AS vector)) "
+                "AS similarity FROM passage_embeddings p "
+                "JOIN article_chunks c ON c.id = p.chunk_id "
+                "JOIN articles a ON a.id = c.article_id "
+                "WHERE p.model = :model AND p.embedding_pgvector IS NOT NULL AND a.published "
+                "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id LIMIT :limit"
             ),
-            {"q": literal, "model": embedder.name, "ids": list(index.chunk_ids), "limit": limit},
+            {"q": literal, "model": embedder.name, "limit": limit},
         ).all()
-        return [(row.chunk_id, float(row.similarity)) for row in rows]
-    return index.nearest(unit, limit)
+    return [(row.chunk_id, float(row.similarity)) for row in rows]

