@@ -11,6 +11,7 @@ import traceback
 from bench import (
     answers,
     booking_slots,
+    dense_search,
     harness,
     inbox_list,
     knowledge_import,
@@ -28,6 +29,7 @@ BENCHMARKS = (
     ttft,
     inbox_list,
     answers,
+    dense_search,
     retention_purge,
     booking_slots,
     knowledge_import,

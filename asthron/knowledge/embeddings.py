@@ -9,10 +9,10 @@ Vectors are computed in the background (``knowledge/tasks.py``: after an article
 and every few minutes for anything missed or made by another model) and stored in
 ``passage_embeddings``: float32 bytes, compared by brute-force cosine over an in-memory copy
 of the normalised vectors (a business has thousands of passages, not millions: measured,
-about 20 ms a question per thousand 384-dimension passages, docs/benchmarks.md "Dense
+about 14 ms a question per thousand 384-dimension passages, docs/benchmarks.md "Dense
 search"). On PostgreSQL with the pgvector extension the migration adds an
-``embedding_pgvector`` column, which is filled too and ranked in SQL (``<=>``, several times
-faster; tests/knowledge/test_pgvector.py).
+``embedding_pgvector`` column, which is filled too and ranked in SQL (``<=>``, three times
+faster at 5,000; tests/knowledge/test_pgvector.py).
 """
 
 from __future__ import annotations
