@@ -210,6 +210,9 @@ class Ranked:
     window: float = 0.0  # the share of the question found in two neighbouring sentences
     lead: bool = False  # the passage answerability was judged on (``Index._judged``)
     similarity: float = 0.0  # cosine to the question of its article's nearest passage (dense)
+    # The best article for one of the questions a message asks, and answering it
+    # (``question_parts``): quoted beside the first.
+    answers_part: bool = False
 
 
 @dataclass
@@ -472,11 +475,21 @@ class Index:
             by_article = {r.doc.article_id: r for r in ranked}
             picked = [top[0]]
             for part in parts:
-                _, part_ranked, _, _ = self._ranked(part, ())
+                part_slots, part_ranked, _, _ = self._ranked(part, ())
                 best = by_article.get(part_ranked[0].doc.article_id) if part_ranked else None
-                if best is not None and best not in picked:
+                if best is None:
+                    continue
+                # Judged on the part alone: does its best article answer it?
+                if answered(ANSWERABILITY_MODEL, self.features(part_ranked[0], part_slots)):
+                    best = replace(best, answers_part=True)
+                same = [i for i, r in enumerate(picked) if r.doc.article_id == best.doc.article_id]
+                if same:
+                    if best.answers_part:
+                        picked[same[0]] = best
+                else:
                     picked.append(best)
-            top = (picked + [r for r in top if r not in picked])[:limit]
+            ids = {r.doc.article_id for r in picked}
+            top = (picked + [r for r in top if r.doc.article_id not in ids])[:limit]
         if similarity:
             top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
         return top

@@ -125,6 +125,8 @@ class Passage:
     answerable: bool = True
     # The question's words this passage's article covers.
     matched: frozenset[str] = frozenset()
+    # Answers one of the questions a message asks (``ranking.question_parts``).
+    answers_part: bool = False
 
 
 def terms(query: str) -> list[str]:
@@ -319,8 +321,9 @@ def search(db: Session, query: str, limit: int = 4, embedder=_NO_EMBEDDER) -> li
             r.score,
             r.coverage,
             r.quote,
-            question_ok and (r.lead or r.coverage >= ranking.PASSAGE_ANSWERABLE),
+            question_ok and (r.lead or r.answers_part or r.coverage >= ranking.PASSAGE_ANSWERABLE),
             r.matched,
+            r.answers_part,
         )
         for r in ranked
     ]

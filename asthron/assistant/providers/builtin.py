@@ -28,6 +28,9 @@ from asthron.assistant.providers.base import (
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE_RE = re.compile(r"(?<!\w)(\+?\d[\d ().-]{6,}\d)(?!\w)")
 MIN_SCORE = 0.0
+# At most this many articles quoted: the first, and one for each part of a message asking two
+# things (``Passage.answers_part``).
+MAX_QUOTED = 3
 CLOSE_SECOND = 0.8  # a second passage scoring this close to the first is quoted as well
 DONT_KNOW = (
     "I'm not sure about that, and I'd rather not guess. "
@@ -94,6 +97,11 @@ class BuiltinProvider:
             if (covered and set(getattr(other, "matched", ())) - covered) or (
                 other.score >= CLOSE_SECOND * best.score
             ):
+                chosen.append(other)
+        # A message asking two things: the article answering each part is quoted too.
+        for other in passages[1:]:
+            part = getattr(other, "answers_part", False)
+            if part and len(chosen) < MAX_QUOTED and other not in chosen:
                 chosen.append(other)
         return chosen
 
