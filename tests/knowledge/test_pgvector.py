@@ -10,6 +10,8 @@ a server of their own: PostgreSQL with pgvector and the contrib modules from the
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,8 +53,17 @@ def pgvector_server():
         if REQUIRE_SERVICES:
             pytest.fail(embedded_postgres.INSTALL_HINT, pytrace=False)
         pytest.skip(embedded_postgres.INSTALL_HINT)
-    with embedded_postgres.EmbeddedPostgres() as url:
-        yield url
+    server = embedded_postgres.EmbeddedPostgres()
+    try:
+        url = server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        server.stop()
+        message = f"could not start PostgreSQL with pgvector: {exc}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield url
+    server.stop()
 
 
 def _create_database(server: str, name: str, owner: str | None = None) -> None:
