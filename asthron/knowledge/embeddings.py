@@ -84,6 +84,18 @@ def normalised(vector: Sequence[float]) -> array:
     return array("f", (x / norm for x in values))
 
 
+def usable(vector: Sequence[float]) -> bool:
+    """A vector that can be stored and compared: not empty, not too long, finite (as float32:
+    pgvector refuses NaN and infinity) and not all zeros (no direction to compare)."""
+    if not vector or len(vector) > MAX_DIMENSIONS:
+        return False
+    try:
+        values = array("f", (float(x) for x in vector))
+    except (TypeError, ValueError):
+        return False
+    return all(math.isfinite(x) for x in values) and any(values)
+
+
 def pack(vector: array) -> bytes:
     """float32, little-endian whatever the machine."""
     copy = array("f", vector)
@@ -149,32 +161,34 @@ def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> 
             raise ValueError("the embedder returned the wrong number of vectors")
         ids = [chunk_id for chunk_id, _text in batch]
         db.execute(sa.delete(PassageEmbedding).where(PassageEmbedding.chunk_id.in_(ids)))
+        units = {}
         for chunk_id, vector in zip(ids, vectors, strict=True):
-            if not vector or len(vector) > MAX_DIMENSIONS:
-                raise ValueError("the embedder returned an unusable vector")
-            unit = normalised(vector)
-            db.add(
-                PassageEmbedding(
-                    chunk_id=chunk_id,
-                    model=embedder.name,
-                    dimensions=len(unit),
-                    vector=pack(unit),
-                )
+            if not usable(vector):
+                # One passage's bad vector (NaN, empty…) must not stop the rest being embedded;
+                # it stays pending and is asked for again on the next run.
+                log.warning("unusable vector for passage %s from %s", chunk_id, embedder.name)
+                continue
+            units[chunk_id] = normalised(vector)
+        db.add_all(
+            PassageEmbedding(
+                chunk_id=chunk_id, model=embedder.name, dimensions=len(unit), vector=pack(unit)
             )
+            for chunk_id, unit in units.items()
+        )
         db.flush()
-        if pgvector:
-            # One executemany per batch: a statement per passage halved the storing rate.
+        if pgvector and units:
+            # One executemany per batch rather than a statement per passage.
             db.execute(
                 sa.text(
                     "UPDATE passage_embeddings SET embedding_pgvector = CAST(:v AS vector) "
                     "WHERE chunk_id = :id"
                 ),
                 [
-                    {"v": "[" + ",".join(repr(float(x)) for x in normalised(v)) + "]", "id": i}
-                    for i, v in zip(ids, vectors, strict=True)
+                    {"v": "[" + ",".join(repr(float(x)) for x in unit) + "]", "id": chunk_id}
+                    for chunk_id, unit in units.items()
                 ],
             )
-        stored += len(batch)
+        stored += len(units)
     record_usage(db, embedder)
     return stored
 
@@ -243,7 +257,8 @@ def nearest_chunks(
     index = _vector_index(db, embedder.name)
     if not index.chunk_ids:
         return []
-    return index.nearest(normalised(embedder.embed([query[:MAX_TEXT]])[0]), limit)
+    vector = embedder.embed([query[:MAX_TEXT]])[0]
+    return index.nearest(normalised(vector), limit) if usable(vector) else []
 
 
 def _nearest_in_sql(
@@ -257,7 +272,10 @@ def _nearest_in_sql(
     ).first()
     if embedded is None:
         return []
-    unit = normalised(embedder.embed([query[:MAX_TEXT]])[0])
+    vector = embedder.embed([query[:MAX_TEXT]])[0]
+    if not usable(vector):
+        return []
+    unit = normalised(vector)
     literal = "[" + ",".join(repr(float(x)) for x in unit) + "]"
     # In a savepoint: should the query fail (the caller falls back to the words), the rest of
     # the request's transaction stays usable.
@@ -269,8 +287,13 @@ def _nearest_in_sql(
                 "JOIN article_chunks c ON c.id = p.chunk_id "
                 "JOIN articles a ON a.id = c.article_id "
                 "WHERE p.model = :model AND p.embedding_pgvector IS NOT NULL AND a.published "
-                "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id LIMIT :limit"
+                # Vectors of another size (a model swapped under the same name) are skipped,
+                # as the brute-force path skips them: ``<=>`` would refuse the whole query.
+                "AND vector_dims(p.embedding_pgvector) = :dimensions "
+                # Ties as the brute-force path orders them: the later passage first.
+                "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id DESC "
+                "LIMIT :limit"
             ),
-            {"q": literal, "model": embedder.name, "limit": limit},
+            {"q": literal, "model": embedder.name, "dimensions": len(unit), "limit": limit},
         ).all()
     return [(row.chunk_id, float(row.similarity)) for row in rows]

@@ -479,15 +479,20 @@ class Index:
                 best = by_article.get(part_ranked[0].doc.article_id) if part_ranked else None
                 if best is None:
                     continue
-                # Judged on the part alone: does its best article answer it?
+                # Judged on the part alone: does its best passage answer it? In an article of
+                # several sections that passage may not be the one the whole message ranks
+                # best: it is the one that stands for the part.
                 if answered(ANSWERABILITY_MODEL, self.features(part_ranked[0], part_slots)):
-                    best = replace(best, answers_part=True)
+                    best = replace(best, doc=part_ranked[0].doc, answers_part=True)
                 same = [i for i, r in enumerate(picked) if r.doc.article_id == best.doc.article_id]
-                if same:
-                    if best.answers_part:
-                        picked[same[0]] = best
-                else:
+                if not same:
                     picked.append(best)
+                elif best.answers_part:
+                    if picked[same[0]].doc.chunk_id == best.doc.chunk_id:
+                        picked[same[0]] = replace(picked[same[0]], answers_part=True)
+                    elif all(r.doc.chunk_id != best.doc.chunk_id for r in picked):
+                        # The article's other section, which answers this part.
+                        picked.insert(same[0] + 1, best)
             ids = {r.doc.article_id for r in picked}
             top = (picked + [r for r in top if r.doc.article_id not in ids])[:limit]
         if similarity:

@@ -97,3 +97,27 @@ def test_the_reply_quotes_at_most_three_articles():
     assert [p.title for p in quoted] == ["Article 1", "Article 2", "Article 3"]
     assert MAX_QUOTED == 3
     assert provider.quoted(Grounding(question="q", passages=passages(False))) == []
+
+
+def test_in_an_article_of_several_sections_the_section_answering_the_part_is_quoted(
+    run_in_tm,
+):
+    body = (
+        "## Opening hours\n\nWe open at 8am on Sundays and at 6am on weekdays.\n\n"
+        "## Monthly socials\n\nGym Only members pay £5 per social; the socials are on the "
+        "first Friday of every month."
+    )
+
+    def create(db):
+        for title, text in [("Club guide", body), *ARTICLES[:2]]:
+            kb.create_article(db, Actor.cli(), kb.ArticleInput(title, text, []))
+
+    run_in_tm(create)
+    passages, quoted, reply = _reply(
+        run_in_tm, "How much is Gym Only per month, and what time do you open on Sundays?"
+    )
+    assert ("Club guide", "Opening hours") in {
+        (p.title, p.heading) for p in passages if p.answers_part
+    }
+    assert ("Club guide", "Opening hours") in {(p.title, p.heading) for p in quoted}
+    assert "8am on Sundays" in reply

@@ -207,18 +207,75 @@ def test_a_failing_vector_query_falls_back_to_the_words_and_the_transaction_live
     embedder = HashedEmbedder()
     embeddings.embed_pending(db, embedder)
     db.commit()
-    # A hostile row: a vector of other dimensions under the same model makes ``<=>`` fail.
-    chunk = db.execute(sa.text("SELECT min(chunk_id) FROM passage_embeddings")).scalar()
-    db.execute(
-        sa.text("UPDATE passage_embeddings SET embedding_pgvector = '[1,0,0]' WHERE chunk_id = :c"),
-        {"c": chunk},
-    )
+    assert embeddings.nearest_chunks(db, embedder, "repairs", 3)  # pgvector is in use
+    # The column goes while this process still believes in it (an administrator dropped
+    # pgvector): the vector query fails.
+    db.execute(sa.text("ALTER TABLE passage_embeddings DROP COLUMN embedding_pgvector"))
     with pytest.raises(sa.exc.DBAPIError):
         embeddings.nearest_chunks(db, embedder, "repairs", 3)
     passages = search.search(db, "Do you repair bicycles?", embedder=embedder)
     assert passages[0].article_id == ids["Bicycle repairs"]
-    # The same transaction still answers.
+    # The same transaction still answers (the fixture's rollback brings the column back).
     assert db.execute(sa.text("SELECT count(*) FROM articles")).scalar() == len(ARTICLES)
+
+
+def test_vectors_of_another_size_under_the_same_name_are_skipped_as_brute_force_skips_them(
+    db, monkeypatch
+):
+    # A local server swapped the model it serves under the same name: one passage's stored
+    # vector has other dimensions than the question's.
+    _load(db)
+    embedder = HashedEmbedder()
+    embeddings.embed_pending(db, embedder)
+    chunk = db.execute(sa.text("SELECT min(chunk_id) FROM passage_embeddings")).scalar()
+    db.execute(
+        sa.text(
+            "UPDATE passage_embeddings SET embedding_pgvector = '[1,0,0]', dimensions = 3, "
+            "vector = :v WHERE chunk_id = :c"
+        ),
+        {"v": embeddings.pack(embeddings.normalised([1.0, 0.0, 0.0])), "c": chunk},
+    )
+    db.commit()
+    in_sql = embeddings.nearest_chunks(db, embedder, "opening hours", 10)
+    monkeypatch.setattr(embeddings, "_has_pgvector", lambda db: False)
+    brute_force = embeddings.nearest_chunks(db, embedder, "opening hours", 10)
+    assert len(in_sql) == len(ARTICLES) - 1
+    assert chunk not in {c for c, _ in in_sql}
+    assert [c for c, _ in in_sql] == [c for c, _ in brute_force]
+
+
+class BrokenEmbedder(HashedEmbedder):
+    """Answers NaN for one text and an all-zero vector for another."""
+
+    def embed(self, texts):
+        vectors = super().embed(texts)
+        for i, text in enumerate(texts):
+            if "Gift cards" in text:
+                vectors[i] = [float("nan")] * len(vectors[i])
+            if text == "zero":
+                vectors[i] = [0.0] * len(vectors[i])
+        return vectors
+
+
+def test_a_passage_with_an_unusable_vector_does_not_stop_the_others(db):
+    ids = _load(db)
+    embedder = BrokenEmbedder()
+    # pgvector refuses NaN: storing it would fail the batch, run after run.
+    assert embeddings.embed_pending(db, embedder) == len(ARTICLES) - 1
+    db.commit()
+    stored = db.execute(
+        sa.text(
+            "SELECT c.article_id FROM passage_embeddings p "
+            "JOIN article_chunks c ON c.id = p.chunk_id WHERE p.embedding_pgvector IS NOT NULL"
+        )
+    ).scalars()
+    assert set(stored) == set(ids.values()) - {ids["Gift cards"]}
+    # It stays pending, asked for again on the next run.
+    assert [text for _, text in embeddings.pending_chunks(db, embedder.name, 10)] == [
+        embeddings.passage_text("Gift cards", "", ARTICLES[3][1])
+    ]
+    # A question whose vector has no direction finds nothing (not NaN similarities).
+    assert embeddings.nearest_chunks(db, embedder, "zero", 3) == []
 
 
 def test_an_unpublished_articles_passages_are_not_ranked(db):
