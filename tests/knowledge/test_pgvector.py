@@ -124,6 +124,15 @@ def _load(db: Session) -> dict[str, int]:
     return ids
 
 
+def _embedded(db: Session) -> tuple[dict[str, int], HashedEmbedder]:
+    """The articles, their passages embedded and stored (as the worker would), committed."""
+    ids = _load(db)
+    embedder = HashedEmbedder()
+    assert embeddings.embed_pending(db, embedder) == len(ARTICLES)
+    db.commit()
+    return ids, embedder
+
+
 def test_the_migration_adds_a_vector_column_where_pgvector_is_available(pgvector_url):
     assert _column_type(pgvector_url) == "vector"
 
@@ -148,10 +157,7 @@ def test_a_database_user_who_may_not_create_the_extension_still_migrates(pgvecto
 
 
 def test_pgvector_ranks_the_passages_as_the_brute_force_path_does(db, monkeypatch):
-    _load(db)
-    embedder = HashedEmbedder()
-    assert embeddings.embed_pending(db, embedder) == len(ARTICLES)
-    db.commit()
+    _, embedder = _embedded(db)
     filled = db.execute(
         sa.text("SELECT count(*) FROM passage_embeddings WHERE embedding_pgvector IS NOT NULL")
     ).scalar()
@@ -167,10 +173,7 @@ def test_pgvector_ranks_the_passages_as_the_brute_force_path_does(db, monkeypatc
 
 
 def test_search_on_pgvector_finds_what_the_brute_force_search_finds(db, monkeypatch):
-    ids = _load(db)
-    embedder = HashedEmbedder()
-    embeddings.embed_pending(db, embedder)
-    db.commit()
+    ids, embedder = _embedded(db)
     question = "Do you fix bicycles?"
     with_sql = search.search(db, question, embedder=embedder)
     monkeypatch.setattr(embeddings, "_has_pgvector", lambda db: False)
@@ -203,10 +206,7 @@ def test_a_model_change_replaces_the_stored_pgvector_vectors(db):
 
 
 def test_a_failing_vector_query_falls_back_to_the_words_and_the_transaction_lives_on(db):
-    ids = _load(db)
-    embedder = HashedEmbedder()
-    embeddings.embed_pending(db, embedder)
-    db.commit()
+    ids, embedder = _embedded(db)
     assert embeddings.nearest_chunks(db, embedder, "repairs", 3)  # pgvector is in use
     # The column goes while this process still believes in it (an administrator dropped
     # pgvector): the vector query fails.
@@ -224,9 +224,7 @@ def test_vectors_of_another_size_under_the_same_name_are_skipped_as_brute_force_
 ):
     # A local server swapped the model it serves under the same name: one passage's stored
     # vector has other dimensions than the question's.
-    _load(db)
-    embedder = HashedEmbedder()
-    embeddings.embed_pending(db, embedder)
+    _, embedder = _embedded(db)
     chunk = db.execute(sa.text("SELECT min(chunk_id) FROM passage_embeddings")).scalar()
     db.execute(
         sa.text(
@@ -279,10 +277,7 @@ def test_a_passage_with_an_unusable_vector_does_not_stop_the_others(db):
 
 
 def test_an_unpublished_articles_passages_are_not_ranked(db):
-    ids = _load(db)
-    embedder = HashedEmbedder()
-    embeddings.embed_pending(db, embedder)
-    db.commit()
+    ids, embedder = _embedded(db)
     question = "can you repair my e-bike"
     repairs = {
         row.id
