@@ -36,7 +36,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bench.harness import ROOT, Result, Section, migrate
+from bench.harness import ROOT, Result, Section, migrate, scratch_postgres
 
 NAME = "answers"
 TITLE = "Answer quality"
@@ -240,22 +240,9 @@ def sqlite_databases(tmp: Path, count: int):
 
 
 def postgres_databases(count: int):
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        for index in range(count):
-            name = f"asthron_answers_{os.getpid()}_{index}"
-            with admin.connect() as connection:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-            try:
-                migrate(url)
-                yield url
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    for index in range(count):
+        with scratch_postgres(PG_ADMIN_URL, f"asthron_answers_{os.getpid()}_{index}") as url:
+            yield url
 
 
 def evaluate(backend: str, systems: dict | None = None, data: Path = DATA) -> dict[str, Report]:

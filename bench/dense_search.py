@@ -28,7 +28,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bench.harness import ROOT, Result, Section, migrate, percentile
+from bench.harness import ROOT, Result, Section, migrate, percentile, scratch_postgres
 
 NAME = "dense"
 TITLE = "Dense search"
@@ -117,24 +117,6 @@ def _measure(url: str, count: int, rows: list[Result], label: str) -> None:
     rows.append(Result(name, "storing the vectors", count / seconds, "passages/s", digits=0))
 
 
-def _postgres_database(admin_url: str, name: str) -> str:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    return url
-
-
-def _drop(admin_url: str, name: str) -> None:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def run(ctx) -> Section:
     import sys
 
@@ -149,14 +131,10 @@ def run(ctx) -> Section:
         _measure(f"sqlite:///{path}", count, section.results, "sqlite, brute force")
     name = "asthron_bench_dense"
     try:
-        url = _postgres_database(PG_ADMIN_URL, name)
+        with scratch_postgres(PG_ADMIN_URL, name) as url:
+            _measure(url, count, section.results, "postgresql, brute force")
     except sa.exc.OperationalError as exc:
         section.notes.append(f"PostgreSQL SKIPPED: {exc.orig}")
-    else:
-        try:
-            _measure(url, count, section.results, "postgresql, brute force")
-        finally:
-            _drop(PG_ADMIN_URL, name)
     if embedded_postgres.binaries() is None:
         section.notes.append(f"pgvector SKIPPED: {embedded_postgres.INSTALL_HINT}")
         return section
@@ -167,8 +145,8 @@ def run(ctx) -> Section:
         section.notes.append(f"pgvector SKIPPED: could not start its PostgreSQL: {exc}")
         return section
     try:
-        url = _postgres_database(f"{admin}/postgres", name)
-        _measure(url, count, section.results, "postgresql+pgvector")
+        with scratch_postgres(f"{admin}/postgres", name) as url:
+            _measure(url, count, section.results, "postgresql+pgvector")
     finally:
         server.stop()
     section.notes.append(

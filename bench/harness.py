@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +152,29 @@ def migrate(url: str) -> None:
         var_dir=Path(tempfile.gettempdir()),
     )
     command.upgrade(alembic_config(settings), "head")
+
+
+@contextmanager
+def scratch_postgres(admin_url: str, name: str):
+    """A fresh database ``name`` on ``admin_url``'s server, migrated to head, dropped after:
+    ``with scratch_postgres(url, "asthron_bench_x") as database_url: …``."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    drop = sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        with admin.connect() as connection:
+            connection.execute(drop)
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+            migrate(url)
+            yield url
+        finally:
+            with admin.connect() as connection:
+                connection.execute(drop)
+    finally:
+        admin.dispose()
 
 
 # -- the server subprocess ------------------------------------------------------------------

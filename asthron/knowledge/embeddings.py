@@ -96,6 +96,11 @@ def usable(vector: Sequence[float]) -> bool:
     return all(math.isfinite(x) for x in values) and any(values)
 
 
+def _vector_literal(unit: array) -> str:
+    """pgvector's text form of a vector: "[0.1,0.2,…]"."""
+    return "[" + ",".join(repr(float(x)) for x in unit) + "]"
+
+
 def pack(vector: array) -> bytes:
     """float32, little-endian whatever the machine."""
     copy = array("f", vector)
@@ -183,10 +188,7 @@ def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> 
                     "UPDATE passage_embeddings SET embedding_pgvector = CAST(:v AS vector) "
                     "WHERE chunk_id = :id"
                 ),
-                [
-                    {"v": "[" + ",".join(repr(float(x)) for x in unit) + "]", "id": chunk_id}
-                    for chunk_id, unit in units.items()
-                ],
+                [{"v": _vector_literal(unit), "id": chunk_id} for chunk_id, unit in units.items()],
             )
         stored += len(units)
     record_usage(db, embedder)
@@ -276,7 +278,6 @@ def _nearest_in_sql(
     if not usable(vector):
         return []
     unit = normalised(vector)
-    literal = "[" + ",".join(repr(float(x)) for x in unit) + "]"
     # In a savepoint: should the query fail (the caller falls back to the words), the rest of
     # the request's transaction stays usable.
     with db.begin_nested():
@@ -294,6 +295,11 @@ def _nearest_in_sql(
                 "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id DESC "
                 "LIMIT :limit"
             ),
-            {"q": literal, "model": embedder.name, "dimensions": len(unit), "limit": limit},
+            {
+                "q": _vector_literal(unit),
+                "model": embedder.name,
+                "dimensions": len(unit),
+                "limit": limit,
+            },
         ).all()
     return [(row.chunk_id, float(row.similarity)) for row in rows]

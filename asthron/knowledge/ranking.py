@@ -484,15 +484,18 @@ class Index:
                 # best: it is the one that stands for the part.
                 if answered(ANSWERABILITY_MODEL, self.features(part_ranked[0], part_slots)):
                     best = replace(best, doc=part_ranked[0].doc, answers_part=True)
-                same = [i for i, r in enumerate(picked) if r.doc.article_id == best.doc.article_id]
-                if not same:
+                at = next(
+                    (i for i, r in enumerate(picked) if r.doc.article_id == best.doc.article_id),
+                    None,
+                )
+                if at is None:
                     picked.append(best)
-                elif best.answers_part:
-                    if picked[same[0]].doc.chunk_id == best.doc.chunk_id:
-                        picked[same[0]] = replace(picked[same[0]], answers_part=True)
-                    elif all(r.doc.chunk_id != best.doc.chunk_id for r in picked):
-                        # The article's other section, which answers this part.
-                        picked.insert(same[0] + 1, best)
+                elif not best.answers_part:
+                    continue
+                elif picked[at].doc.chunk_id == best.doc.chunk_id:
+                    picked[at] = replace(picked[at], answers_part=True)
+                elif all(r.doc.chunk_id != best.doc.chunk_id for r in picked):
+                    picked.insert(at + 1, best)  # the article's other section, for this part
             ids = {r.doc.article_id for r in picked}
             top = (picked + [r for r in top if r.doc.article_id not in ids])[:limit]
         if similarity:
