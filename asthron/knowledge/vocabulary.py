@@ -211,6 +211,15 @@ STOP_WORDS = frozenset(
         "wouldn",
         "haven",
         "hasn",
+        "weren",
+        "mustn",
+        "needn",
+        "ain",
+        # What is left of "I've", "we'll", "you're" once the apostrophe splits the word: as
+        # words of their own they matched any passage with "we've" or "you're" in it.
+        "ve",
+        "ll",
+        "re",
         "wat",
         "wot",
         "hw",

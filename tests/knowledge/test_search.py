@@ -149,3 +149,15 @@ def test_the_answering_sentences_are_picked():
     )
     ranked, ok = ranking.Index([doc]).rank("is delivery free?")
     assert ok and ranked[0].quote == ("Delivery is free over 50 euros.",)
+
+
+def test_what_an_apostrophe_leaves_of_a_contraction_is_not_a_question_word():
+    from asthron.knowledge import ranking
+
+    # The articles say "we've" and "you'll": as words of their own, "ve" and "ll" matched them.
+    doc = ranking.make_doc(1, 1, "Parking", "", "We've a car park. You'll find it behind us.")
+    index = ranking.Index([doc])
+    slots = index.slots("I've lost my receipt, you're sure you'll reprint it? We'd like that")
+    assert [slot.word for slot in slots] == ["lost", "receipt", "sure", "reprint"]
+    ranked, _ = index.rank("I've a question you'll answer")
+    assert ranked == []
