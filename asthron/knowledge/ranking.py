@@ -431,11 +431,14 @@ class Index:
         passage is; None (a model not calibrated here, or no vectors) leaves answerability to
         the words, judged on the passage they rank best."""
         slots, ranked, _, similarity = self._ranked(question, dense)
-        top = self._top(question, ranked, slots, limit, similarity)
+        top, every_part_answered = self._top(question, ranked, slots, limit, similarity)
         if not top:
             return [], False
         lead, features, model = self._judged(top, slots, similarity, dense_model)
-        answerable = answered(model, features)
+        # A message asking two things is answered when each of its questions is, judged on
+        # its own: judged whole, each article holds only half of it ("what time do you open
+        # on Saturdays, and is there parking nearby?" was declined).
+        answerable = answered(model, features) or every_part_answered
         return [self._with_quote(r, slots, r.doc is lead.doc) for r in top], answerable
 
     def lead_features(
@@ -449,7 +452,7 @@ class Index:
         judged by, as ``rank`` judges them: what scripts/calibrate-answerability fits the
         models to."""
         slots, ranked, _, similarity = self._ranked(question, dense)
-        top = self._top(question, ranked, slots, limit, similarity)
+        top, _ = self._top(question, ranked, slots, limit, similarity)
         if not top:
             return None
         lead, features, _ = self._judged(top, slots, similarity, dense_model)
@@ -462,7 +465,9 @@ class Index:
         slots: list[Slot],
         limit: int,
         similarity: dict[int, float],
-    ) -> list[Ranked]:
+    ) -> tuple[list[Ranked], bool]:
+        """The passages shown, and whether the message asks more than one question and the
+        best passage for each, shown among them, answers it (judged on that part alone)."""
         # The passages after the first are picked by what their words add (the fused order
         # decides the first): measured, the vectors' near-equal ranks crowd out the second
         # article a two-part question needs.
@@ -471,6 +476,7 @@ class Index:
         # article for each part comes right after the first, ranked on that part's words
         # alone (with the whole question's, one part's words drown the other's).
         parts = question_parts(question)
+        answered_parts: list[int] = []  # the article answering each part judged answered
         if top and len(parts) > 1:
             by_article = {r.doc.article_id: r for r in ranked}
             picked = [top[0]]
@@ -484,6 +490,7 @@ class Index:
                 # best: it is the one that stands for the part.
                 if answered(ANSWERABILITY_MODEL, self.features(part_ranked[0], part_slots)):
                     best = replace(best, doc=part_ranked[0].doc, answers_part=True)
+                    answered_parts.append(best.doc.article_id)
                 at = next(
                     (i for i, r in enumerate(picked) if r.doc.article_id == best.doc.article_id),
                     None,
@@ -500,7 +507,9 @@ class Index:
             top = (picked + [r for r in top if r.doc.article_id not in ids])[:limit]
         if similarity:
             top = [replace(r, similarity=similarity.get(r.doc.article_id, 0.0)) for r in top]
-        return top
+        shown = {r.doc.article_id for r in top}
+        every_part_answered = len(parts) > 1 and len(answered_parts) == len(parts)
+        return top, every_part_answered and shown.issuperset(answered_parts)
 
     def _judged(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from asthron.assistant.providers.builtin import MAX_QUOTED, BuiltinProvider, Grounding
+from asthron.assistant.providers.builtin import DONT_KNOW, MAX_QUOTED, BuiltinProvider, Grounding
 from asthron.audit.service import Actor
 from asthron.knowledge import search
 from asthron.knowledge import service as kb
@@ -121,3 +121,27 @@ def test_in_an_article_of_several_sections_the_section_answering_the_part_is_quo
     }
     assert ("Club guide", "Opening hours") in {(p.title, p.heading) for p in quoted}
     assert "8am on Sundays" in reply
+
+
+def test_a_message_whose_parts_are_each_answered_is_answered(run_in_tm, articles):
+    from asthron.knowledge import ranking
+
+    question = "When do you open on Sundays, and where can I leave my car?"
+    # Judged whole, no article holds enough of the message: each holds half of it.
+    _, features = run_in_tm(lambda db: search.index_for(db).lead_features(question))
+    assert not ranking.answered(ranking.ANSWERABILITY_MODEL, features)
+    # Each part, judged on its own, is answered by an article shown: the message is answered.
+    passages, quoted, reply = _reply(run_in_tm, question)
+    assert [p.title for p in quoted] == ["Opening hours", "Finding us and parking"]
+    assert "8am on Saturdays and Sundays" in reply
+    assert "free parking" in reply
+
+
+def test_a_message_with_a_part_nothing_answers_is_still_judged_whole(run_in_tm, articles):
+    # The first part is answered on its own, the second by no article: judged whole, the
+    # message is declined, as it was before parts were judged.
+    _, quoted, reply = _reply(
+        run_in_tm, "When do you open on Sundays, and can I bring my pet iguana?"
+    )
+    assert quoted == []
+    assert reply == DONT_KNOW
