@@ -15,11 +15,12 @@ nowhere in the knowledge base gets the highest one (an everyday word such as "to
 third of it), because a rare word nothing mentions ("botox", "scooter") is the surest sign
 that the question is not covered. The judged passage's features (``Index.features``: the
 IDF-weighted share of the question its article covers, within two neighbouring sentences,
-only through synonyms, in its title, and the share no article mentions) go through a
-logistic model fitted on the development sets (``data/answerability.json``, made by
-scripts/calibrate-answerability); below its threshold the assistant says it does not know
-instead of quoting a near miss. With an embedding model calibrated here, a second model also
-reads how close in meaning the passage is.
+only through synonyms, in its title, and the share no article mentions) are judged by the
+models fitted on the development sets (``data/answerability.json``, made by
+scripts/calibrate-answerability): by the words, two thresholds on the first two; with an
+embedding model calibrated here, a logistic model that also reads how close in meaning the
+passage is. Below them the assistant says it does not know instead of quoting a near miss.
+A message asking two things is also answered when each part, judged on its own, is.
 """
 
 from __future__ import annotations
