@@ -8,7 +8,7 @@ import pytest
 
 from asthron.assistant.providers.builtin import DONT_KNOW, MAX_QUOTED, BuiltinProvider, Grounding
 from asthron.audit.service import Actor
-from asthron.knowledge import search
+from asthron.knowledge import ranking, search
 from asthron.knowledge import service as kb
 from asthron.knowledge.search import Passage
 
@@ -124,14 +124,12 @@ def test_in_an_article_of_several_sections_the_section_answering_the_part_is_quo
 
 
 def test_a_message_whose_parts_are_each_answered_is_answered(run_in_tm, articles):
-    from asthron.knowledge import ranking
-
     question = "When do you open on Sundays, and where can I leave my car?"
     # Judged whole, no article holds enough of the message: each holds half of it.
     _, features = run_in_tm(lambda db: search.index_for(db).lead_features(question))
     assert not ranking.answered(ranking.ANSWERABILITY_MODEL, features)
     # Each part, judged on its own, is answered by an article shown: the message is answered.
-    passages, quoted, reply = _reply(run_in_tm, question)
+    _, quoted, reply = _reply(run_in_tm, question)
     assert [p.title for p in quoted] == ["Opening hours", "Finding us and parking"]
     assert "8am on Saturdays and Sundays" in reply
     assert "free parking" in reply
