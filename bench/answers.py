@@ -43,7 +43,9 @@ TITLE = "Answer quality"
 DATA = ROOT / "tests" / "eval" / "data"
 # Written before the retrieval code was read and never used to tune it (tests/eval/heldout).
 HELDOUT = ROOT / "tests" / "eval" / "heldout"
-SETS = {"development": DATA, "held-out": HELDOUT}
+# Also written blind; their totals choose between ranking changes (tests/eval/validation).
+VALIDATION = ROOT / "tests" / "eval" / "validation"
+SETS = {"development": DATA, "validation": VALIDATION, "held-out": HELDOUT}
 KINDS = ("direct", "paraphrase", "colloquial", "typo", "two_fact", "unanswerable")
 PG_ADMIN_URL = os.environ.get(
     "ASTHRON_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

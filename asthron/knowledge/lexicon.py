@@ -1,6 +1,7 @@
-"""General English word knowledge for ranking: synonyms from the common senses of a word, and
-irregular forms, both from WordNet 3.0 (``data/lexicon.tsv.gz``, made by
-``scripts/build-lexicon``; nothing reads WordNet itself at run time).
+"""General English word knowledge for ranking: synonyms from the common senses of a word,
+irregular forms, and the words known only as adjectives or adverbs, all from WordNet 3.0
+(``data/lexicon.tsv.gz``, made by ``scripts/build-lexicon``; nothing reads WordNet itself at
+run time).
 
 This is what lets a question find an article that says the same thing in other words ("put
 together" a bike -> "assembly", "hiring" -> "employ", "gumshield" -> "mouthpiece") in any
@@ -19,9 +20,10 @@ MAX_PHRASE_WORDS = 3
 
 
 @lru_cache(maxsize=1)
-def _load() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+def _load() -> tuple[dict[str, tuple[str, ...]], dict[str, str], frozenset[str]]:
     related: dict[str, tuple[str, ...]] = {}
     forms: dict[str, str] = {}
+    describing: set[str] = set()
     data = resources.files("asthron.knowledge").joinpath("data", "lexicon.tsv.gz")
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
@@ -30,9 +32,11 @@ def _load() -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
             key, _, value = line.rstrip("\n").partition("\t")
             if key.startswith("~"):
                 forms[key[1:]] = value
+            elif key.startswith("!"):
+                describing.add(key[1:])
             else:
                 related[key] = tuple(value.split("|"))
-    return related, forms
+    return related, forms, frozenset(describing)
 
 
 def related(word_or_phrase: str) -> tuple[str, ...]:
@@ -43,6 +47,13 @@ def related(word_or_phrase: str) -> tuple[str, ...]:
 def base_form(word: str) -> str:
     """The base of an irregular form ("teeth" -> "tooth", "went" -> "go"), else ``word``."""
     return _load()[1].get(word, word)
+
+
+def describes_only(word: str) -> bool:
+    """Whether WordNet knows ``word`` (or the word it is a form of) only as an adjective or
+    adverb: "literally", "frizzy", "useless", never a thing a question is about."""
+    describing = _load()[2]
+    return word in describing or any(lemma in describing for lemma in lemmas(word))
 
 
 @lru_cache(maxsize=1)
@@ -75,7 +86,7 @@ _DETACH = (
 
 def lemmas(word: str) -> list[str]:
     """The entries ``word`` may be a form of, itself first ("hiring" -> ["hire"])."""
-    related, forms = _load()
+    related, forms, _ = _load()
     found = [word] if word in related else []
     if word in forms and forms[word] in related:
         found.append(forms[word])

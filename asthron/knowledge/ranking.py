@@ -6,14 +6,17 @@ their base ("teeth", "went"); a word the knowledge base does not contain is corr
 closest one it does (Damerau-Levenshtein distance 1, or 2 for longer words, via rapidfuzz) or
 split in two ("giftcards"). Alternatives come from synonyms (built in, and the owner's, which
 count as the word itself) and from general English (``knowledge.lexicon``: WordNet's common
-senses, and phrasal verbs such as "put together" read as one term). Chunks are scored with
+senses, and phrasal verbs such as "put together" read as one term), and how visitors put
+what they ask (``knowledge.phrasing``: "spread the cost" is finance, "leave my car" parking,
+each one term). Chunks are scored with
 BM25F over three fields (title, heading, body, weighted 4 : 2 : 1) and re-ranked by how much
 of the question they cover.
 
 **Answerability.** Every question term has an inverse document frequency; a term that occurs
-nowhere in the knowledge base gets the highest one (an everyday word such as "today" a
-third of it), because a rare word nothing mentions ("botox", "scooter") is the surest sign
-that the question is not covered. The judged passage's features (``Index.features``: the
+nowhere in the knowledge base gets the highest one, because a rare word nothing mentions
+("botox", "scooter") is the surest sign that the question is not covered; an everyday word
+("today", "somewhere") or one that only says how ("literally", "frizzy") never weighs more
+than a third of it. The judged passage's features (``Index.features``: the
 IDF-weighted share of the question its article covers, within two neighbouring sentences,
 only through synonyms, in its title, and the share no article mentions) are judged by the
 models fitted on the development sets (``data/answerability.json``, made by
@@ -39,8 +42,8 @@ import snowballstemmer
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from asthron.knowledge import lexicon
-from asthron.knowledge.vocabulary import GENERIC_WORDS, LEMMAS, STOP_WORDS
+from asthron.knowledge import lexicon, phrasing
+from asthron.knowledge.vocabulary import GENERIC_WORDS, LEMMAS, STEMS, STOP_WORDS
 
 WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+")
@@ -97,6 +100,8 @@ PARTICLES = STOP_WORDS | {"together", "away", "back", "apart", "aside", "along",
 # A word sharing a common sense with the question's (WordNet, ``knowledge.lexicon``): matched
 # at a deeper discount than the curated synonyms, since a sense may not be the one meant.
 LEXICON_WEIGHT = 0.5
+# A visitor's phrase read as what articles call it (``knowledge.phrasing``): the same thing.
+PHRASE_WEIGHT = 0.9
 # Answerability (``answered``): fitted on the development sets of tests/eval by
 # scripts/calibrate-answerability, which writes data/answerability.json: the shares of the
 # question the judged passage must hold by its words ("coverage", "window"), and under
@@ -117,6 +122,8 @@ _stemmer = snowballstemmer.stemmer("english")
 @lru_cache(maxsize=20000)
 def stem(word: str) -> str:
     word = LEMMAS.get(word) or lexicon.base_form(word)
+    if word in STEMS:
+        return STEMS[word]
     if word[-1:] == "s" and word[:-1].isdigit():
         return word[:-1]  # "over 65s", "the 1990s": the number
     if word.endswith("'s"):
@@ -319,9 +326,28 @@ class Index:
 
     def slots(self, question: str) -> list[Slot]:
         # "How much" asks for a price, whatever follows.
-        question = HOW_MUCH_RE.sub(" price ", question or "")
+        question, phrases = phrasing.read_phrases(question or "")
+        question = HOW_MUCH_RE.sub(" price ", question)
         slots: list[Slot] = []
         seen: set[str] = set()
+        for text, meaning in phrases:
+            alternatives = {}
+            for w in meaning:
+                s = stem(w)
+                if s in self.known_stems:
+                    alternatives.setdefault(s, PHRASE_WEIGHT)
+                for longer in self._extensions(s):
+                    alternatives.setdefault(longer, PHRASE_WEIGHT)
+            if not alternatives:
+                # The articles use none of its words: its own words count one by one, as
+                # they would without it.
+                question = f"{question} {text}"
+                continue
+            if text in seen:
+                continue
+            seen.add(text)
+            idf = max(self._idf(self.df[s]) for s in alternatives)
+            slots.append(Slot(text, alternatives, idf, True))
         for word in self._terms(words(question)):
             if " " in word:
                 # A phrase: its head word ("travel" of "travel to") and what the phrase means.
@@ -334,6 +360,8 @@ class Index:
                 self._add_related(alternatives, [word])
             else:
                 if word in STOP_WORDS or len(word) < 2 or stem(word) in seen:
+                    continue
+                if self._is_stop_word_typo(word):
                     continue
                 base = stem(word)
                 alternatives = {}
@@ -360,14 +388,29 @@ class Index:
             elif alternatives:
                 # Known only through a synonym: as rare as its rarest synonym.
                 idf = max(self._idf(self.df[s]) for s in alternatives)
-            elif word in GENERIC_WORDS:
-                idf = self.max_idf * GENERIC_IDF_SHARE
             else:
                 idf = self.max_idf * MISSING_WEIGHT
+            if word in GENERIC_WORDS or lexicon.describes_only(word):
+                # An everyday word ("somewhere", "help") or one that only says how
+                # ("literally", "frizzy", "useless") is chat around the question, not what it
+                # is about: whether or not some other article uses it, it never weighs more
+                # than this.
+                idf = min(idf, self.max_idf * GENERIC_IDF_SHARE)
             if not alternatives and len(word) <= 2:
                 continue  # "ok", "xl": too short to mean anything on its own
             slots.append(Slot(word, alternatives, idf, bool(alternatives)))
         return slots
+
+    def _is_stop_word_typo(self, word: str) -> bool:
+        """A short word the articles never use that is a stop word with two neighbouring
+        letters swapped ("yuo", "teh", "hwo", "waht"): too short for ``_correct``, and as a
+        word nothing mentions it would count against answerability like a rare one."""
+        if len(word) > 4 or stem(word) in self.known_stems:
+            return False
+        return any(
+            word[:i] + word[i + 1] + word[i] + word[i + 2 :] in STOP_WORDS
+            for i in range(len(word) - 1)
+        )
 
     def _terms(self, tokens: list[str]) -> list[str]:
         """The question's words, with a phrasal verb or idiom the lexicon knows as one term

@@ -299,6 +299,7 @@ GENERIC_WORDS = frozenset(
         "small",
         "someone",
         "somewhere",
+        "anywhere",
         "soon",
         "sure",
         "take",
@@ -376,3 +377,9 @@ LEMMAS.update(
         for form in forms.split()
     }
 )
+# Words the Snowball stemmer runs together with others of another meaning: "instalments"
+# and "installation" both become "instal", "experiment" and "experience" both "experi".
+STEMS = {
+    **dict.fromkeys(("instalment", "instalments", "installment", "installments"), "instalment"),
+    **dict.fromkeys(("experiment", "experiments", "experimental"), "experiment"),
+}

@@ -67,6 +67,44 @@ def test_a_synonym_from_the_lexicon_counts_less_than_the_word_itself():
     assert ranking.LEXICON_WEIGHT < ranking.FUZZY_WEIGHT
 
 
+def test_words_that_only_say_how_are_known():
+    for word in ("literally", "honestly", "frizzy", "useless", "awful"):
+        assert lexicon.describes_only(word), word
+    # A noun, even one that is also an adjective ("gold"), names what a question is about.
+    for word in ("pizza", "boiler", "gems", "gold", "botox", "kitchens"):
+        assert not lexicon.describes_only(word), word
+
+
+def test_chat_around_a_question_does_not_count_against_answering_it():
+    shop = index(
+        ("Hair smoothing", "Our keratin smoothing treatment tames frizz for three months."),
+        ("Opening hours", "We are open Tuesday to Saturday from nine."),
+    )
+    chatty = "my hair is literally so frizzy and honestly useless, can a smoothing treatment help"
+    ranked, answerable = shop.rank(chatty)
+    assert ranked[0].doc.title == "Hair smoothing" and answerable
+    cap = shop.max_idf * ranking.GENERIC_IDF_SHARE
+    weights = {slot.word: slot.idf for slot in shop.slots(chatty)}
+    assert weights["literally"] == weights["useless"] == pytest.approx(cap)
+    # A thing no article mentions still weighs the most: the question is not covered.
+    ranked, answerable = shop.rank("do you do botox and lip fillers with a smoothing treatment")
+    assert not answerable
+
+
+def test_an_everyday_word_weighs_no_more_when_some_article_uses_it():
+    # "somewhere" is in one article, so it is rare here; it still says nothing of the topic.
+    shop = index(
+        ("Parking", "There is a car park behind the shop."),
+        ("Storage", "Store your bike somewhere dry over winter."),
+        ("Opening hours", "We are open every day from nine."),
+    )
+    (somewhere,) = [s for s in shop.slots("is there somewhere to park") if s.word == "somewhere"]
+    assert somewhere.known
+    assert somewhere.idf == pytest.approx(shop.max_idf * ranking.GENERIC_IDF_SHARE)
+    ranked, answerable = shop.rank("is there somewhere to park")
+    assert ranked[0].doc.title == "Parking" and answerable
+
+
 def test_the_data_carries_wordnets_notice():
     with gzip.open(DATA, "rt") as lines:
         head = [next(lines) for _ in range(2)]
