@@ -13,6 +13,7 @@ businesses in general, not for one trade.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _NOT = r"(?:don'?t|didn'?t|do\s+not|did\s+not|can'?t|cannot|couldn'?t|won'?t|fail\s+to)"
 
@@ -23,7 +24,7 @@ VISITOR_PHRASES: tuple[tuple[str, str], ...] = (
     (r"\bweekends?\b", "saturday sunday weekend weekends"),
     # Paying.
     (
-        r"\b(?:spread|split)\s+(?:the\s+)?(?:cost|payments?|bill|price)\b"
+        r"\bspread\s+(?:the\s+)?(?:cost|payments?|price)\b"
         r"|\bpay\s+(?:monthly|in\s+instal+ments|over\s+time|in\s+parts|bit\s+by\s+bit|later)\b"
         r"|\bpay\s+(?:it\s+|them\s+)?off\b|\binstal+ments?\b",
         "finance instalments",
@@ -59,7 +60,7 @@ VISITOR_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     # Missed and late appointments.
     (
-        rf"\b{_NOT}\s+(?:turn|show)\s+up\b|\bno[\s-]?shows?\b"
+        rf"\b(?:i|we|you)\s+(?:just\s+)?{_NOT}\s+(?:turn|show)\s+up\b|\bno[\s-]?shows?\b"
         r"|\bmiss(?:ed)?\s+(?:my|an?|the)\s+(?:appointment|booking|session|lesson|class)\b",
         "missed miss noshow attend",
     ),
@@ -79,15 +80,16 @@ VISITOR_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (r"\b(?:at|go\s+to|attend\w*|in)\s+(?:uni|university|college)\b", "student students"),
     (
-        r"\bpensioners?\b|\bover\s+(?:60|65|70)s?\b|\boaps?\b|\bseniors?\b|\bretired\b",
+        r"\bpensioners?\b|\bover[\s-]*(?:60|65|70)s\b|\boaps?\b|\bsenior\s+citizens?\b"
+        r"|\bretired\b",
         "pensioner pensioners senior seniors concession",
     ),
     # Jobs.
     (
-        r"\b(?:are\s+you|are\s+u|you|u)\s+(?:hiring|recruiting)\b"
-        r"|\b(?:looking\s+for|need(?:ing)?)\s+(?:staff|people|someone|anyone|more\s+staff)\s+to\b"
-        r"|\bwork\s+for\s+you\b|\bjob\s+openings?\b",
-        "jobs job vacancies careers recruiting hiring",
+        r"\b(?:are\s+you|are\s+u|you|u)\s+(?:hiring|recruiting)(?!\s+out)\b"
+        r"|\blooking\s+for\s+(?:staff|people|more\s+staff)\s+to\b|\bjob\s+openings?\b"
+        r"|\bwork\s+for\s+you\s+(?:guys|lot)\b",
+        "jobs job vacancies careers recruiting",
     ),
     # Fetching and collecting.
     (
@@ -123,7 +125,8 @@ VISITOR_PHRASES: tuple[tuple[str, str], ...] = (
         "pain emergency",
     ),
     (
-        r"\bbricking\s+it\b|\bterrifi\w*\b|\bpetrified\b|\bfreaking\s+out\b|\bdread\w*\b",
+        r"\bbricking\s+it\b|\bterrified\b|\bterrifies\b|\bterrifying\b|\bpetrified\b"
+        r"|\bfreaking\s+out\b|\bdread(?:ing|ed|ful)?\b",
         "nervous anxious scared fear",
     ),
     (r"\btaxman\b|\bthe\s+revenue\b", "hmrc tax"),
@@ -136,7 +139,8 @@ VISITOR_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     (
         r"\bmy\s+(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)[\s-]*"
-        r"(?:year|yr)s?[\s-]*old\b|\bmy\s+(?:toddler|little\s+one)\b",
+        r"(?:year|yr)s?[\s-]*old\b(?!\s+(?:phone|iphone|laptop|tablet|ipad|car|van|boiler|"
+        r"computer|bike|house|sofa|fridge|machine))|\bmy\s+(?:toddler|little\s+one)\b",
         "child children kid",
     ),
     (r"\bteenagers?\b|\bteens?\b|\bunder[\s-]*1[678]s?\b", "teenager teen under guardian"),
@@ -160,7 +164,8 @@ VISITOR_PHRASES: tuple[tuple[str, str], ...] = (
     ),
     # Sending without saying who from.
     (
-        r"\bwithout\s+(?:\w+\s+){0,3}(?:finding\s+out|knowing)\b|\banonymous(?:ly)?\b",
+        r"\bwithout\s+(?:\w+\s+){0,3}(?:finding\s+out|knowing)\s+(?:who|it\s+(?:was|is|came))\b"
+        r"|\banonymous(?:ly)?\b",
         "anonymous anonymously",
     ),
     # What happens to what is not sold.
@@ -194,12 +199,37 @@ PATTERNS: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = tuple(
 )
 
 
-def read_phrases(question: str) -> tuple[str, list[tuple[str, tuple[str, ...]]]]:
-    """The question without the visitor phrases it uses, and each phrase found (its text as
-    written) with the words articles use for it."""
-    found = []
+@dataclass(frozen=True)
+class Phrase:
+    """A visitor phrase found in a question: where it is, as written, and the words articles
+    use for it."""
+
+    start: int
+    end: int
+    text: str
+    meaning: tuple[str, ...]
+
+
+def read_phrases(question: str) -> tuple[str, list[Phrase]]:
+    """The question with typographic apostrophes made plain (phone keyboards type "don’t"),
+    and the visitor phrases in it, in order, none overlapping another (an earlier entry
+    wins)."""
+    question = question.replace("\u2019", "'").replace("\u2018", "'")
+    found: list[Phrase] = []
     for pattern, meaning in PATTERNS:
         for match in pattern.finditer(question):
-            found.append((match.group(0).lower(), meaning))
-        question = pattern.sub(" , ", question)
-    return question, found
+            if any(match.start() < p.end and p.start < match.end() for p in found):
+                continue
+            text = " ".join(match.group(0).lower().split())
+            found.append(Phrase(match.start(), match.end(), text, meaning))
+    return question, sorted(found, key=lambda p: p.start)
+
+
+def without(question: str, phrases: list[Phrase]) -> str:
+    """``question`` with ``phrases`` taken out (each leaves a space)."""
+    parts, at = [], 0
+    for phrase in phrases:
+        parts.append(question[at : phrase.start])
+        at = phrase.end
+    parts.append(question[at:])
+    return " ".join(parts)

@@ -325,29 +325,32 @@ class Index:
         return [] if choice in STOP_WORDS else [choice]
 
     def slots(self, question: str) -> list[Slot]:
-        # "How much" asks for a price, whatever follows.
         question, phrases = phrasing.read_phrases(question or "")
-        question = HOW_MUCH_RE.sub(" price ", question)
         slots: list[Slot] = []
         seen: set[str] = set()
-        for text, meaning in phrases:
-            alternatives = {}
-            for w in meaning:
-                s = stem(w)
-                if s in self.known_stems:
-                    alternatives.setdefault(s, PHRASE_WEIGHT)
-                for longer in self._extensions(s):
-                    alternatives.setdefault(longer, PHRASE_WEIGHT)
+        read: list[phrasing.Phrase] = []  # the phrases read as one term, taken out below
+        for phrase in phrases:
+            stems = {stem(w) for w in phrase.meaning}
+            alternatives = dict.fromkeys(stems & self.known_stems, PHRASE_WEIGHT)
             if not alternatives:
-                # The articles use none of its words: its own words count one by one, as
-                # they would without it.
-                question = f"{question} {text}"
-                continue
-            if text in seen:
-                continue
-            seen.add(text)
+                # Only when the articles use none of its words as they are: a longer form
+                # ("pregnan" -> "pregnancy"), never a different word ("pain" -> "painter").
+                for s in stems:
+                    for longer in self._extensions(s):
+                        alternatives.setdefault(longer, PHRASE_WEIGHT)
+            if not alternatives:
+                continue  # its own words count one by one, as they would without it
+            read.append(phrase)
+            key = " ".join(sorted(stems))
+            if key in seen:
+                continue  # "spread the cost or pay monthly": one term, not two
+            # The words it stands for, said too ("finance? can I spread the cost"), are
+            # the same term.
+            seen.update({key, *stems})
             idf = max(self._idf(self.df[s]) for s in alternatives)
-            slots.append(Slot(text, alternatives, idf, True))
+            slots.append(Slot(phrase.text, alternatives, idf, True))
+        # "How much" asks for a price, whatever follows.
+        question = HOW_MUCH_RE.sub(" price ", phrasing.without(question, read))
         for word in self._terms(words(question)):
             if " " in word:
                 # A phrase: its head word ("travel" of "travel to") and what the phrase means.
