@@ -1,8 +1,6 @@
 """Visitors' phrasings (knowledge/phrasing.py): a phrase such as "spread the cost" or "leave
 my car" is one term of the question, matched by the words articles use for it."""
 
-import re
-
 import pytest
 
 from asthron.knowledge import phrasing, ranking
@@ -90,7 +88,7 @@ def test_a_stop_word_typed_with_two_letters_swapped_is_not_a_missing_word():
     assert "teh" in [slot.word for slot in known.slots("do you serve teh tarik")]
 
 
-def test_every_pattern_compiles_and_finds_its_own_example():
+def test_a_phrase_is_found_as_written_and_taken_out():
     examples = {
         "what time do you shut on weekdays": "what time do you shut",
         "can i pay it off monthly": "pay it off",
@@ -105,7 +103,6 @@ def test_every_pattern_compiles_and_finds_its_own_example():
         plain, found = phrasing.read_phrases(question)
         assert phrase in [p.text for p in found], question
         assert phrase not in phrasing.without(plain, found)
-    assert all(isinstance(p, re.Pattern) for p, _ in phrasing.PATTERNS)
 
 
 @pytest.mark.parametrize(
