@@ -10,7 +10,7 @@ senses, and phrasal verbs such as "put together" read as one term), and how visi
 what they ask (``knowledge.phrasing``: "spread the cost" is finance, "leave my car" parking,
 each one term). Chunks are scored with
 BM25F over three fields (title, heading, body, weighted 4 : 2 : 1) and re-ranked by how much
-of the question they cover.
+of the question they cover, within two neighbouring sentences, and in their article's title.
 
 **Answerability.** Every question term has an inverse document frequency; a term that occurs
 nowhere in the knowledge base gets the highest one, because a rare word nothing mentions
@@ -89,6 +89,10 @@ BACKGROUND_DOCS = 50
 COVERAGE_FLOOR = 0.5
 # How much the best window of two sentences, rather than the passage as a whole, counts.
 WINDOW_WEIGHT = 1.0
+# How much the share of the question the article's title says counts: "what is your
+# cancellation policy?" is the article titled "Cancelling…", not the one that says
+# "cancellation policy" in passing (measured: 1.5, between 1 and 2, which measure the same).
+TITLE_WEIGHT = 1.5
 FUZZY_WEIGHT = 0.85
 SYNONYM_WEIGHT = 0.6
 # The owner's synonyms count as the word itself (above ``FUZZY_WEIGHT``: a full match).
@@ -633,7 +637,10 @@ class Index:
                         matched.add(slot.word)
             coverage = covered / total_idf
             window = self._window(doc, slots) / total_idf
-            score = bm25 * (COVERAGE_FLOOR + coverage + WINDOW_WEIGHT * window)
+            titled = self._in_title(doc, slots) / total_idf
+            score = bm25 * (
+                COVERAGE_FLOOR + coverage + WINDOW_WEIGHT * window + TITLE_WEIGHT * titled
+            )
             current = best_by_article.get(doc.article_id)
             if current is None or score > current.score:
                 best_by_article[doc.article_id] = Ranked(
@@ -682,6 +689,15 @@ class Index:
             "by_synonym": by_synonym / total,
             "in_title": in_title / total,
         }
+
+    def _in_title(self, doc: Doc, slots: list[Slot]) -> float:
+        """The IDF-weighted question terms the article's title says: what an article is
+        titled is what it is about, where a body may mention a word in passing."""
+        title = doc.fields["title"]
+        return sum(
+            slot.idf * max((w for s, w in slot.alternatives.items() if s in title), default=0.0)
+            for slot in slots
+        )
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms found together in two neighbouring sentences (or

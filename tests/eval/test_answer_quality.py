@@ -10,10 +10,13 @@ import pytest
 from bench import answers
 
 # Measured on 2026-12-07 (9 businesses, 523 answerable questions, 100 near misses):
-# hit@1 0.81, hit@3 0.92, near misses declined 0.71; two facts 0.96, paraphrases 0.65,
-# colloquial 0.59.
-FLOORS = {"hit1": 0.78, "hit3": 0.89, "abstain": 0.68}
-KIND_FLOORS = {"direct": 0.9, "typo": 0.85, "two_fact": 0.92, "paraphrase": 0.6, "colloquial": 0.55}
+# hit@1 0.82, hit@3 0.93, near misses declined 0.71, a wrong article quoted first for 0.054;
+# two facts 1.00, typos 0.93, paraphrases 0.65, colloquial 0.57.
+FLOORS = {"hit1": 0.80, "hit3": 0.91, "abstain": 0.68}
+KIND_FLOORS = {"direct": 0.9, "typo": 0.9, "two_fact": 0.95, "paraphrase": 0.6, "colloquial": 0.55}
+# A wrong confident answer costs the business more than a handoff: at most this share of the
+# answerable questions may get a wrong article quoted first (0.071 before titles counted).
+WRONG_CEILING = 0.065
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,10 @@ def test_right_article_first(report):
 
 def test_right_article_in_the_top_three(report):
     assert report.answerable().rate("hit3") >= FLOORS["hit3"], report.misses
+
+
+def test_rarely_quotes_a_wrong_article(report):
+    assert report.answerable().rate("false") <= WRONG_CEILING, report.misses
 
 
 def test_says_it_does_not_know_when_nothing_answers(report):

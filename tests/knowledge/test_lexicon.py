@@ -167,7 +167,7 @@ def test_a_message_asking_two_things_gets_both_articles_first(monkeypatch):
     ]
     assert ranking.question_parts("Do you do cuts and colour?") == ["Do you do cuts and colour?"]
     # On a development business (tests/eval/data): the two articles each such question
-    # needs are in the first three for 9 of its 12, against 5 ranking the whole message.
+    # needs are in the first three for 10 of its 12, against 7 ranking the whole message.
     business = json.loads((ROOT / "tests/eval/data/driving_school.json").read_text())
     ids = {a["id"]: i for i, a in enumerate(business["articles"], 1)}
     school = ranking.Index(
@@ -186,6 +186,6 @@ def test_a_message_asking_two_things_gets_both_articles_first(monkeypatch):
                 found += all(ids[a] in top for a in question["answers"])
         return found
 
-    assert both_in_top_three() >= 9
+    assert both_in_top_three() >= 10
     monkeypatch.setattr(ranking, "question_parts", lambda question: [question])
-    assert both_in_top_three() <= 6
+    assert both_in_top_three() <= 7
