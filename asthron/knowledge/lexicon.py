@@ -84,19 +84,27 @@ _DETACH = (
 )
 
 
+# The rules for comparatives ("cheaper", "biggest"): WordNet applies them to adjectives only.
+_COMPARATIVE = frozenset({"er", "est"})
+
+
 def lemmas(word: str) -> list[str]:
     """The entries ``word`` may be a form of, itself first ("hiring" -> ["hire"])."""
-    related, forms, _ = _load()
+    related, forms, describing = _load()
     found = [word] if word in related else []
     if word in forms and forms[word] in related:
         found.append(forms[word])
     for suffix, replacement in _DETACH:
         if word.endswith(suffix) and len(word) - len(suffix) >= 2:
             base = word[: len(word) - len(suffix)] + replacement
-            if base in related and base not in found:
-                found.append(base)
+            bases = [base]
             # "stopped" -> "stop", "running" -> "run".
-            doubled = len(base) >= 3 and base[-1] == base[-2]
-            if doubled and base[:-1] in related and base[:-1] not in found:
-                found.append(base[:-1])
+            if len(base) >= 3 and base[-1] == base[-2]:
+                bases.append(base[:-1])
+            for candidate in bases:
+                if suffix in _COMPARATIVE and (word in related or candidate not in describing):
+                    # "cheaper" is "cheap", but "corner" is not "corn" nor "dinner" "din".
+                    continue
+                if candidate in related and candidate not in found:
+                    found.append(candidate)
     return found

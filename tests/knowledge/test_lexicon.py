@@ -33,6 +33,24 @@ def test_forms_and_common_senses():
     assert "assemble" in lexicon.related("put together")
 
 
+def test_only_an_adjective_has_a_comparative():
+    assert lexicon.lemmas("cheaper") == ["cheap"]
+    assert lexicon.lemmas("cheapest") == ["cheap"]
+    # Nouns ending as comparatives do: a corner is no form of corn, nor a dinner of din.
+    for noun, not_its_base in [
+        ("corner", "corn"),
+        ("dinner", "din"),
+        ("flower", "flow"),
+        ("summer", "sum"),
+        ("number", "numb"),
+        ("letter", "let"),
+    ]:
+        assert not_its_base not in lexicon.lemmas(noun)
+    plumber = index(("Low water pressure", "A weak flow from the taps is often a blocked valve."))
+    (slot,) = plumber.slots("flower")
+    assert ranking.stem("flow") not in slot.alternatives
+
+
 def test_a_phrasal_verb_is_one_term_and_finds_its_meaning():
     shop = index(
         ("Bike assembly", "We assemble bikes bought elsewhere for 40 pounds."),
