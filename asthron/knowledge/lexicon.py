@@ -102,8 +102,13 @@ def lemmas(word: str) -> list[str]:
             if len(base) >= 3 and base[-1] == base[-2]:
                 bases.append(base[:-1])
             for candidate in bases:
-                if suffix in _COMPARATIVE and (word in related or candidate not in describing):
-                    # "cheaper" is "cheap", but "corner" is not "corn" nor "dinner" "din".
+                if suffix in _COMPARATIVE:
+                    if word in related or candidate not in describing:
+                        # "cheaper" is "cheap", but "corner" is not "corn" nor "dinner" "din".
+                        continue
+                elif candidate in describing or len(candidate) < 3:
+                    # The other rules are for nouns and verbs: "news" is no form of "new",
+                    # and "need" none of "ne" (neon's symbol), nor "gas" of "ga".
                     continue
                 if candidate in related and candidate not in found:
                     found.append(candidate)

@@ -33,7 +33,7 @@ def test_forms_and_common_senses():
     assert "assemble" in lexicon.related("put together")
 
 
-def test_only_an_adjective_has_a_comparative():
+def test_a_word_is_a_form_only_of_a_word_of_its_kind():
     assert lexicon.lemmas("cheaper") == ["cheap"]
     assert lexicon.lemmas("cheapest") == ["cheap"]
     # Nouns ending as comparatives do: a corner is no form of corn, nor a dinner of din.
@@ -46,6 +46,11 @@ def test_only_an_adjective_has_a_comparative():
         ("letter", "let"),
     ]:
         assert not_its_base not in lexicon.lemmas(noun)
+    # The rules for plurals and verb forms give a noun or a verb, of three letters or more.
+    assert lexicon.lemmas("news") == ["news"]
+    assert lexicon.lemmas("need") == ["need"]
+    assert lexicon.lemmas("ties") == ["tie"]
+    assert lexicon.lemmas("knives") == ["knife"]
     plumber = index(("Low water pressure", "A weak flow from the taps is often a blocked valve."))
     (slot,) = plumber.slots("flower")
     assert ranking.stem("flow") not in slot.alternatives
