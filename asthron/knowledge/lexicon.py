@@ -1,7 +1,8 @@
 """General English word knowledge for ranking: synonyms from the common senses of a word,
-irregular forms, and the words known only as adjectives or adverbs, all from WordNet 3.0
-(``data/lexicon.tsv.gz``, made by ``scripts/build-lexicon``; nothing reads WordNet itself at
-run time).
+irregular forms, the words known as adjectives or adverbs but never as nouns, and which are
+also verbs or have noun senses (so that a form is read only as one of a word of its kind),
+all from WordNet 3.0 (``data/lexicon.tsv.gz``, made by ``scripts/build-lexicon``; nothing
+reads WordNet itself at run time).
 
 This is what lets a question find an article that says the same thing in other words ("put
 together" a bike -> "assembly", "hiring" -> "employ", "gumshield" -> "mouthpiece") in any
@@ -12,6 +13,7 @@ use.
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -19,11 +21,33 @@ from importlib import resources
 MAX_PHRASE_WORDS = 3
 
 
+@dataclass(frozen=True)
+class _Lexicon:
+    related: dict[str, tuple[str, ...]]
+    forms: dict[str, str]
+    # Words with adjective or adverb senses and no noun sense ("literally", "complete").
+    describing: frozenset[str]
+    # Of those, the ones with a verb sense too ("complete", "slow").
+    describing_verbs: frozenset[str]
+    # Words with adjective or adverb senses and a noun sense too ("cold", "long").
+    describing_nouns: frozenset[str]
+
+    def is_adjective(self, word: str) -> bool:
+        """Has an adjective or adverb sense."""
+        return word in self.describing or word in self.describing_nouns
+
+    def is_noun_or_verb(self, word: str) -> bool:
+        """An entry with a noun or verb sense."""
+        return word in self.related and (
+            word not in self.describing or word in self.describing_verbs
+        )
+
+
 @lru_cache(maxsize=1)
-def _load() -> tuple[dict[str, tuple[str, ...]], dict[str, str], frozenset[str]]:
+def _load() -> _Lexicon:
     related: dict[str, tuple[str, ...]] = {}
     forms: dict[str, str] = {}
-    describing: set[str] = set()
+    marked: dict[str, set[str]] = {"!": set(), "%": set(), "^": set()}
     data = resources.files("asthron.knowledge").joinpath("data", "lexicon.tsv.gz")
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
         for line in lines:
@@ -32,34 +56,36 @@ def _load() -> tuple[dict[str, tuple[str, ...]], dict[str, str], frozenset[str]]
             key, _, value = line.rstrip("\n").partition("\t")
             if key.startswith("~"):
                 forms[key[1:]] = value
-            elif key.startswith("!"):
-                describing.add(key[1:])
+            elif key[:1] in marked:
+                marked[key[:1]].add(key[1:])
             else:
                 related[key] = tuple(value.split("|"))
-    return related, forms, frozenset(describing)
+    return _Lexicon(
+        related, forms, frozenset(marked["!"]), frozenset(marked["%"]), frozenset(marked["^"])
+    )
 
 
 def related(word_or_phrase: str) -> tuple[str, ...]:
     """Words and phrases sharing a common sense with ``word_or_phrase`` (lower case)."""
-    return _load()[0].get(word_or_phrase, ())
+    return _load().related.get(word_or_phrase, ())
 
 
 def base_form(word: str) -> str:
     """The base of an irregular form ("teeth" -> "tooth", "went" -> "go"), else ``word``."""
-    return _load()[1].get(word, word)
+    return _load().forms.get(word, word)
 
 
 def describes_only(word: str) -> bool:
-    """Whether WordNet knows ``word`` (or the word it is a form of) only as an adjective or
-    adverb: "literally", "frizzy", "useless", never a thing a question is about."""
-    describing = _load()[2]
+    """Whether WordNet knows ``word`` (or the word it is a form of) as an adjective or adverb
+    and never as a noun: "literally", "frizzy", "useless", never a thing a question is about."""
+    describing = _load().describing
     return word in describing or any(lemma in describing for lemma in lemmas(word))
 
 
 @lru_cache(maxsize=1)
 def phrases() -> frozenset[str]:
     """The multi-word entries ("put together", "get rid of")."""
-    return frozenset(key for key in _load()[0] if " " in key)
+    return frozenset(key for key in _load().related if " " in key)
 
 
 # WordNet's detachment rules (morphy(7WN)): how an inflected form ends, and what its base
@@ -84,13 +110,18 @@ _DETACH = (
 )
 
 
-# The rules for comparatives ("cheaper", "biggest"): WordNet applies them to adjectives only.
+# The rules for comparatives ("cheaper", "biggest"): WordNet applies them to adjectives, and
+# the others to nouns and verbs.
 _COMPARATIVE = frozenset({"er", "est"})
+# A base of two letters is an abbreviation ("tv", "pc") or one of these verbs ("going"); from
+# a word that is an entry itself it is a symbol ("ne", neon's, from "need"; "ga" from "gas").
+_TWO_LETTER_VERBS = frozenset({"be", "do", "go"})
 
 
 def lemmas(word: str) -> list[str]:
     """The entries ``word`` may be a form of, itself first ("hiring" -> ["hire"])."""
-    related, forms, describing = _load()
+    lexicon = _load()
+    related, forms = lexicon.related, lexicon.forms
     found = [word] if word in related else []
     if word in forms and forms[word] in related:
         found.append(forms[word])
@@ -102,14 +133,20 @@ def lemmas(word: str) -> list[str]:
             if len(base) >= 3 and base[-1] == base[-2]:
                 bases.append(base[:-1])
             for candidate in bases:
-                if suffix in _COMPARATIVE:
-                    if word in related or candidate not in describing:
-                        # "cheaper" is "cheap", but "corner" is not "corn" nor "dinner" "din".
-                        continue
-                elif candidate in describing or len(candidate) < 3:
-                    # The other rules are for nouns and verbs: "news" is no form of "new",
-                    # and "need" none of "ne" (neon's symbol), nor "gas" of "ga".
+                if candidate not in related or candidate in found:
                     continue
-                if candidate in related and candidate not in found:
-                    found.append(candidate)
+                if suffix in _COMPARATIVE:
+                    # "colder" is "cold", but "corner" is no form of "corn", nor "number",
+                    # a noun and a verb, of "numb".
+                    if not lexicon.is_adjective(candidate) or (
+                        word in related and not lexicon.is_adjective(word)
+                    ):
+                        continue
+                elif not lexicon.is_noun_or_verb(candidate) or (
+                    len(candidate) < 3 and word in related and candidate not in _TWO_LETTER_VERBS
+                ):
+                    # "news" is no form of "new", nor "need" of "ne" (neon's symbol); "tvs"
+                    # is of "tv".
+                    continue
+                found.append(candidate)
     return found
