@@ -133,20 +133,20 @@ def lemmas(word: str) -> list[str]:
             if len(base) >= 3 and base[-1] == base[-2]:
                 bases.append(base[:-1])
             for candidate in bases:
-                if candidate not in related or candidate in found:
-                    continue
-                if suffix in _COMPARATIVE:
-                    # "colder" is "cold", but "corner" is no form of "corn", nor "number",
-                    # a noun and a verb, of "numb".
-                    if not lexicon.is_adjective(candidate) or (
-                        word in related and not lexicon.is_adjective(word)
-                    ):
-                        continue
-                elif not lexicon.is_noun_or_verb(candidate) or (
-                    len(candidate) < 3 and word in related and candidate not in _TWO_LETTER_VERBS
-                ):
-                    # "news" is no form of "new", nor "need" of "ne" (neon's symbol); "tvs"
-                    # is of "tv".
-                    continue
-                found.append(candidate)
+                new = candidate in related and candidate not in found
+                if new and _is_form_of(lexicon, word, suffix, candidate):
+                    found.append(candidate)
     return found
+
+
+def _is_form_of(lexicon: _Lexicon, word: str, suffix: str, base: str) -> bool:
+    """Whether the rule that takes ``suffix`` off ``word`` applies to ``base``'s kind of word."""
+    if suffix in _COMPARATIVE:
+        # "colder" is "cold", but "corner" is no form of "corn", nor "number", a noun and a
+        # verb, of "numb".
+        return lexicon.is_adjective(base) and (
+            word not in lexicon.related or lexicon.is_adjective(word)
+        )
+    # "news" is no form of "new", nor "need" of "ne" (neon's symbol); "tvs" is of "tv".
+    too_short = len(base) < 3 and word in lexicon.related and base not in _TWO_LETTER_VERBS
+    return lexicon.is_noun_or_verb(base) and not too_short

@@ -211,6 +211,15 @@ class Slot:
     idf: float  # of the best-known alternative; the highest IDF when none is known
     known: bool
 
+    def weight_in(self, stems) -> float:
+        """How fully ``stems`` hold this word: its best alternative's weight among them."""
+        return max((w for s, w in self.alternatives.items() if s in stems), default=0.0)
+
+
+def held(slots: Iterable[Slot], stems) -> float:
+    """The IDF-weighted question words ``stems`` hold (each as fully as its best match)."""
+    return sum(slot.idf * slot.weight_in(stems) for slot in slots)
+
 
 @dataclass(frozen=True)
 class Ranked:
@@ -675,7 +684,7 @@ class Index:
         title = lead.doc.fields["title"].keys() | lead.doc.fields["heading"].keys()
         missing = by_synonym = in_title = 0.0
         for slot in slots:
-            found = max((w for s, w in slot.alternatives.items() if s in article), default=0.0)
+            found = slot.weight_in(article)
             if not slot.known:
                 missing += slot.idf
             elif 0 < found < FUZZY_WEIGHT:
@@ -693,11 +702,7 @@ class Index:
     def _in_title(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms the article's title says: what an article is
         titled is what it is about, where a body may mention a word in passing."""
-        title = doc.fields["title"]
-        return sum(
-            slot.idf * max((w for s, w in slot.alternatives.items() if s in title), default=0.0)
-            for slot in slots
-        )
+        return held(slots, doc.fields["title"])
 
     def _window(self, doc: Doc, slots: list[Slot]) -> float:
         """The IDF-weighted question terms found together in two neighbouring sentences (or
@@ -707,11 +712,7 @@ class Index:
         best = 0.0
         for i in range(len(sets)):
             near = sets[i] | (sets[i + 1] if i + 1 < len(sets) else frozenset()) | title
-            value = 0.0
-            for slot in slots:
-                weight = max((w for s, w in slot.alternatives.items() if s in near), default=0.0)
-                value += slot.idf * weight
-            best = max(best, value)
+            best = max(best, held(slots, near))
         return best
 
     def _diversify(self, ranked: list[Ranked], slots: list[Slot], limit: int) -> list[Ranked]:
@@ -744,11 +745,7 @@ class Index:
         scored = []
         for position, sentence in enumerate(parts):
             present = {stem(w) for w in words(sentence)}
-            value = 0.0
-            for slot in slots:
-                weight = max((w for s, w in slot.alternatives.items() if s in present), default=0)
-                value += slot.idf * weight
-            scored.append((value, -position, sentence))
+            scored.append((held(slots, present), -position, sentence))
         chosen = [s for v, _, s in sorted(scored, reverse=True)[:2] if v > 0]
         if not chosen:
             chosen = parts[:1]
