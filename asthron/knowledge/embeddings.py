@@ -155,15 +155,28 @@ def pending_chunks(db: Session, name: str, limit: int) -> list[tuple[int, str]]:
 def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> int:
     """Compute and store the vectors of passages that have none from ``embedder`` (new or
     edited articles, or all of them after a model change, whose old vectors are replaced).
-    Returns how many were stored; a provider failure raises (the next run tries again)."""
+    Returns how many were stored. A provider failure ends the run early but not in vain: the
+    batches already embedded stay stored and every call made, the failed one included, is
+    metered; the rest stay pending for the next run (the periodic task's, or the next save's).
+    Raising instead rolled the task's transaction back, losing both."""
     pending = pending_chunks(db, embedder.name, limit)
     pgvector = _has_pgvector(db)
     stored = 0
     for start in range(0, len(pending), BATCH):
         batch = pending[start : start + BATCH]
-        vectors = embedder.embed([text for _id, text in batch])
-        if len(vectors) != len(batch):
-            raise ValueError("the embedder returned the wrong number of vectors")
+        try:
+            vectors = embedder.embed([text for _id, text in batch])
+            if len(vectors) != len(batch):
+                raise ValueError("the embedder returned the wrong number of vectors")
+        except Exception as exc:
+            log.warning(
+                "embedding stopped after %d of %d passages (%s): %s",
+                stored,
+                len(pending),
+                embedder.name,
+                exc,
+            )
+            break
         ids = [chunk_id for chunk_id, _text in batch]
         db.execute(sa.delete(PassageEmbedding).where(PassageEmbedding.chunk_id.in_(ids)))
         units = {}

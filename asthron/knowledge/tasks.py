@@ -7,7 +7,8 @@ does not redo, and the dashboard shows it as stopped (``sources._active_crawl``)
 Passage vectors are queued after an article is saved (``service``), and computed every ten
 minutes as well: Huey delivers at most once, and a change of embedding model has no article
 save to start it. Each run embeds what has no vector from the current embedder, so it is
-idempotent.
+idempotent; when the provider fails partway, the run keeps what it embedded and metered, and
+the ten-minute run carries on from there (``embeddings.embed_pending``).
 """
 
 from __future__ import annotations

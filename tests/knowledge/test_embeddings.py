@@ -288,3 +288,39 @@ def test_past_the_monthly_budget_retrieval_is_lexical(embedding_provider, run_in
         "Bicycle repairs"
     )
     assert len(fake_server.bodies("/api/embed")) == calls  # no paid call past the budget
+
+
+def test_a_provider_failing_partway_keeps_what_was_embedded_and_metered(
+    run_in_tm, fake_server, monkeypatch
+):
+    """The run stops at the failed call, but the batch before it stays stored and both calls
+    are metered: raising rolled the task's whole transaction back, losing both."""
+    create(run_in_tm)  # no embedding model yet: nothing is embedded
+    assert stored(run_in_tm) == []
+    monkeypatch.setattr(embeddings, "BATCH", 1)  # one passage per call: two calls
+
+    def once_then_down(texts, model):
+        fake_server.scenario = "500"  # every later request fails
+        return [fake_embedding(t, model) for t in texts]
+
+    fake_server.embed_texts = once_then_down
+
+    # Configured after the articles, so the first run is this test's own.
+    def configure(db):
+        row = ProviderConfig(slot="primary", kind="ollama", base_url=fake_server.url)
+        row.model, row.embedding_model = "chat-test", "embed-a"
+        db.add(row)
+
+    run_in_tm(configure)
+    assert run_in_tm(tasks.embed_now) == 1
+    assert stored(run_in_tm) == [("embed-a", 96)]
+    metered = [
+        (success, bool(error_kind)) for *_, success, error_kind in embedding_usage(run_in_tm)
+    ]
+    assert metered == [(True, False), (False, True)]
+
+    # The provider is back: the next run embeds only what is still pending.
+    fake_server.scenario, fake_server.embed_texts = "normal", None
+    assert run_in_tm(tasks.embed_now) == 1
+    assert stored(run_in_tm) == [("embed-a", 96), ("embed-a", 96)]
+    assert run_in_tm(tasks.embed_now) == 0
