@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -297,7 +298,41 @@ def pg_archive_counts(path: Path) -> tuple[dict[str, int], str | None]:
     return counts, revision
 
 
+# A line of ``pg_restore --list`` for an extension the archive creates:
+# "215; 3079 16385 EXTENSION - vector".
+_EXTENSION_ENTRY_RE = re.compile(r"^\d+;\s+\d+\s+\d+\s+EXTENSION\s+-\s+(\S+)")
+
+
+def archive_extensions(path: Path) -> set[str]:
+    """The PostgreSQL extensions a ``pg_dump -Fc`` archive creates (pgvector's ``vector``
+    when the dumped server had it)."""
+    done = subprocess.run(
+        [pg_tool("pg_restore"), "--list", str(path)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise BackupError(f"{path.name} is not a readable pg_dump archive")
+    return {
+        match.group(1)
+        for match in map(_EXTENSION_ENTRY_RE.match, done.stdout.splitlines())
+        if match
+    }
+
+
+def _available_extensions(database_url: str) -> set[str]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.scalars(sa.text("SELECT name FROM pg_available_extensions")))
+    except sa.exc.DBAPIError as exc:
+        raise BackupError(f"the configured database cannot be reached: {exc.orig}") from None
+    finally:
+        engine.dispose()
+
+
 def check_restorable(backup: Backup, database_url: str, migrations_dir: Path) -> None:
+    """Refuse, before anything is changed, a backup this database cannot take: the other
+    database kind, a newer schema, or an extension the server does not have (restoring drops
+    the current schema first, so a restore failing halfway would leave the database empty)."""
     if backup.manifest["dialect"] != dialect_of(database_url):
         raise BackupError(
             f"this is a {backup.manifest['dialect']} backup; the configured database is "
@@ -308,6 +343,15 @@ def check_restorable(backup: Backup, database_url: str, migrations_dir: Path) ->
         raise BackupError(
             f"the backup's schema ({revision}) is newer than this code knows: upgrade Asthron first"
         )
+    if backup.manifest["dialect"] == "postgresql":
+        missing = archive_extensions(backup.path) - _available_extensions(database_url)
+        if missing:
+            names = ", ".join(sorted(missing))
+            hint = " (pgvector, for dense retrieval)" if "vector" in missing else ""
+            raise BackupError(
+                f"the backup uses the PostgreSQL extension {names}{hint}, which this server "
+                "does not have: install it on the server and restore again (nothing was changed)"
+            )
 
 
 def restore(backup: Backup, engine: sa.Engine) -> None:

@@ -10,7 +10,9 @@ a server of their own: PostgreSQL with pgvector and the contrib modules from the
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from asthron.audit.service import Actor
 from asthron.knowledge import embeddings, search
 from asthron.knowledge import service as kb
+from asthron.privacy import backups
 from tests.conftest import REQUIRE_SERVICES, migrate
 from tests.fakes.llm_server import fake_embedding
 from tests.fixtures import embedded_postgres
@@ -294,3 +297,40 @@ def test_an_unpublished_articles_passages_are_not_ranked(db):
     nearest = embeddings.nearest_chunks(db, embedder, question, 10)
     assert len(nearest) == len(ARTICLES) - 1
     assert not {chunk for chunk, _ in nearest} & repairs
+
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def test_a_backup_needing_pgvector_is_refused_before_a_server_without_it_is_touched(
+    pgvector_url, db, tmp_path, monkeypatch, pg_database_url
+):
+    """Restoring drops the current schema first; a pg_restore failing on CREATE EXTENSION
+    vector afterwards left the database empty. The check runs before anything changes."""
+    _embedded(db)
+    # pg_dump and pg_restore of the pgvector server's own version.
+    monkeypatch.setenv("PATH", f"{embedded_postgres.binaries()}{os.pathsep}{os.environ['PATH']}")
+    engine = sa.create_engine(pgvector_url)
+    backup = backups.create(engine, tmp_path)
+    engine.dispose()
+    assert "vector" in backups.archive_extensions(backup.path)
+    backups.check_restorable(backup, pgvector_url, MIGRATIONS)  # a server with pgvector: fine
+
+    # The machine's PostgreSQL has no pgvector (Debian 12 does not package it).
+    before = _row_counts(pg_database_url)
+    with pytest.raises(backups.BackupError, match=r"extension vector .*nothing was changed"):
+        backups.check_restorable(backup, pg_database_url, MIGRATIONS)
+    assert _row_counts(pg_database_url) == before
+
+
+def _row_counts(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = sa.inspect(connection).get_table_names()
+            return {
+                t: connection.scalar(sa.select(sa.func.count()).select_from(sa.table(t)))
+                for t in tables
+            }
+    finally:
+        engine.dispose()
