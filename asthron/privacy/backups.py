@@ -318,15 +318,33 @@ def archive_extensions(path: Path) -> set[str]:
     }
 
 
-def _available_extensions(database_url: str) -> set[str]:
+def _extensions_wanted_but_unusable(database_url: str, wanted: set[str]) -> set[str]:
+    """Of the extensions ``wanted``, those this database neither has installed nor lets its
+    user create: not on the server at all, or (pgvector's case) not trusted, and the user is
+    no superuser."""
+    if not wanted:
+        return set()
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return set(connection.scalars(sa.text("SELECT name FROM pg_available_extensions")))
+            installed = set(connection.scalars(sa.text("SELECT extname FROM pg_extension")))
+            superuser = connection.scalar(
+                sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            )
+            creatable = set(
+                connection.scalars(
+                    sa.text(
+                        "SELECT DISTINCT name FROM pg_available_extension_versions "
+                        "WHERE :superuser OR trusted"
+                    ),
+                    {"superuser": bool(superuser)},
+                )
+            )
     except sa.exc.DBAPIError as exc:
         raise BackupError(f"the configured database cannot be reached: {exc.orig}") from None
     finally:
         engine.dispose()
+    return wanted - installed - creatable
 
 
 def check_restorable(backup: Backup, database_url: str, migrations_dir: Path) -> None:
@@ -344,13 +362,15 @@ def check_restorable(backup: Backup, database_url: str, migrations_dir: Path) ->
             f"the backup's schema ({revision}) is newer than this code knows: upgrade Asthron first"
         )
     if backup.manifest["dialect"] == "postgresql":
-        missing = archive_extensions(backup.path) - _available_extensions(database_url)
+        missing = _extensions_wanted_but_unusable(database_url, archive_extensions(backup.path))
         if missing:
             names = ", ".join(sorted(missing))
             hint = " (pgvector, for dense retrieval)" if "vector" in missing else ""
             raise BackupError(
-                f"the backup uses the PostgreSQL extension {names}{hint}, which this server "
-                "does not have: install it on the server and restore again (nothing was changed)"
+                f"the backup uses the PostgreSQL extension {names}{hint}, which this database "
+                "does not have and its user may not create: install it on the server (as a "
+                "superuser: CREATE EXTENSION in this database) and restore again (nothing was "
+                "changed)"
             )
 
 
@@ -370,11 +390,7 @@ def restore(backup: Backup, engine: sa.Engine) -> None:
             source.close()
         return
     pg_restore = pg_tool("pg_restore")
-    with engine.begin() as connection:
-        # Whatever a newer schema added must go too, or migrating up would collide with it.
-        connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-        connection.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    _set_current_aside(engine)
     done = subprocess.run(
         [pg_restore, "--no-owner", "--single-transaction", "-d", libpq_url(url), str(backup.path)],
         capture_output=True,
@@ -382,7 +398,83 @@ def restore(backup: Backup, engine: sa.Engine) -> None:
         check=False,
     )
     if done.returncode != 0:
-        raise BackupError(f"pg_restore failed: {done.stderr.strip()[-300:]}")
+        _put_current_back(engine)
+        raise BackupError(
+            f"pg_restore failed: {done.stderr.strip()[-300:]} (the database was left as it was)"
+        )
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA {ASIDE_SCHEMA} CASCADE"))
+    engine.dispose()
+
+
+# Where the current schema's objects wait while a backup is restored: a restore failing
+# halfway puts them back, rather than leaving an empty database (they used to be dropped
+# first). Extensions stay where they are: their objects belong to whoever installed them
+# (the superuser, for a trusted one like btree_gist), so the app's user may not move them,
+# and the backup's objects expect them in the public schema.
+ASIDE_SCHEMA = "asthron_before_restore"
+
+# The public schema's own objects, not an extension's (no 'e' dependency on one): relations
+# (a sequence only when no column owns it, as an owned one moves with its table), stand-alone
+# types and routines.
+_OWN_OBJECTS = """
+SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+       WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+       format('%I', c.relname)
+FROM pg_class c
+WHERE c.relnamespace = CAST(:schema AS regnamespace)
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND NOT c.relispartition
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+  AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d
+           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+           AND d.deptype IN ('a', 'i')))
+UNION ALL
+SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I', t.typname)
+FROM pg_type t
+WHERE t.typnamespace = CAST(:schema AS regnamespace) AND t.typtype IN ('e', 'd', 'r')
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                  AND d.objid = t.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 'ROUTINE', CAST(p.oid AS regprocedure)::text
+FROM pg_proc p
+WHERE p.pronamespace = CAST(:schema AS regnamespace)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                  AND d.objid = p.oid AND d.deptype = 'e')
+"""
+
+
+def _move_own_objects(connection, source: str, target: str) -> None:
+    objects = connection.execute(sa.text(_OWN_OBJECTS), {"schema": source}).all()
+    for kind, name in objects:
+        # A routine's name comes back qualified when its schema is not on the search path.
+        name = name.removeprefix(f"{source}.")
+        connection.execute(sa.text(f"ALTER {kind} {source}.{name} SET SCHEMA {target}"))
+
+
+def _set_current_aside(engine: sa.Engine) -> None:
+    """Move the public schema's own objects aside, in one transaction: everything, a newer
+    schema's additions too, so migrating up after the restore does not collide with them."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {ASIDE_SCHEMA} CASCADE"))
+            connection.execute(sa.text(f"CREATE SCHEMA {ASIDE_SCHEMA}"))
+            _move_own_objects(connection, "public", ASIDE_SCHEMA)
+    except sa.exc.DBAPIError as exc:
+        raise BackupError(
+            f"the current database could not be set aside for the restore (nothing was "
+            f"changed): {exc.orig}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _put_current_back(engine: sa.Engine) -> None:
+    """After a failed restore (pg_restore ran in one transaction: nothing of it stayed)."""
+    with engine.begin() as connection:
+        _move_own_objects(connection, ASIDE_SCHEMA, "public")
+        connection.execute(sa.text(f"DROP SCHEMA {ASIDE_SCHEMA}"))
+    engine.dispose()
 
 
 def list_backups(directory: Path) -> list[Backup]:

@@ -307,12 +307,7 @@ def test_a_backup_needing_pgvector_is_refused_before_a_server_without_it_is_touc
 ):
     """Restoring drops the current schema first; a pg_restore failing on CREATE EXTENSION
     vector afterwards left the database empty. The check runs before anything changes."""
-    _embedded(db)
-    # pg_dump and pg_restore of the pgvector server's own version.
-    monkeypatch.setenv("PATH", f"{embedded_postgres.binaries()}{os.pathsep}{os.environ['PATH']}")
-    engine = sa.create_engine(pgvector_url)
-    backup = backups.create(engine, tmp_path)
-    engine.dispose()
+    backup = _pgvector_backup(db, pgvector_url, tmp_path, monkeypatch)
     assert "vector" in backups.archive_extensions(backup.path)
     backups.check_restorable(backup, pgvector_url, MIGRATIONS)  # a server with pgvector: fine
 
@@ -321,6 +316,62 @@ def test_a_backup_needing_pgvector_is_refused_before_a_server_without_it_is_touc
     with pytest.raises(backups.BackupError, match=r"extension vector .*nothing was changed"):
         backups.check_restorable(backup, pg_database_url, MIGRATIONS)
     assert _row_counts(pg_database_url) == before
+
+
+def _pgvector_backup(db, pgvector_url, tmp_path, monkeypatch) -> backups.Backup:
+    _embedded(db)
+    # pg_dump and pg_restore of the pgvector server's own version.
+    monkeypatch.setenv("PATH", f"{embedded_postgres.binaries()}{os.pathsep}{os.environ['PATH']}")
+    engine = sa.create_engine(pgvector_url)
+    backup = backups.create(engine, tmp_path)
+    engine.dispose()
+    return backup
+
+
+def test_a_restore_failing_halfway_leaves_the_database_as_it_was(
+    pgvector_server, pgvector_url, db, tmp_path, monkeypatch
+):
+    """A user who may not create pgvector restores a backup that needs it (the check that
+    refuses this is bypassed: ``restore`` is called directly). pg_restore fails on CREATE
+    EXTENSION; the schema set aside comes back, rows and all."""
+    backup = _pgvector_backup(db, pgvector_url, tmp_path, monkeypatch)
+    _create_database(pgvector_server, "asthron_restricted", owner="asthron_restorer")
+    url = f"{pgvector_server.replace('postgres@', 'asthron_restorer@')}/asthron_restricted"
+    migrate(url)
+    engine = sa.create_engine(url)
+    with Session(engine) as session:
+        _load(session)
+    before = _row_counts(url)
+    assert before["articles"] == len(ARTICLES)
+    with pytest.raises(backups.BackupError, match="left as it was"):
+        backups.restore(backup, engine)
+    assert _row_counts(url) == before
+    with engine.connect() as connection:
+        schemas = set(connection.scalars(sa.text("SELECT nspname FROM pg_namespace")))
+    assert backups.ASIDE_SCHEMA not in schemas
+    # The CLI's check refuses it up front, with what to do.
+    with pytest.raises(backups.BackupError, match="may not create"):
+        backups.check_restorable(backup, url, MIGRATIONS)
+    engine.dispose()
+
+
+def test_restoring_onto_a_database_with_pgvector_keeps_the_extension_and_the_vectors(
+    pgvector_url, db, tmp_path, monkeypatch
+):
+    backup = _pgvector_backup(db, pgvector_url, tmp_path, monkeypatch)
+    before = _row_counts(pgvector_url)
+    db.execute(sa.text("DELETE FROM passage_embeddings"))
+    db.commit()
+    engine = sa.create_engine(pgvector_url)
+    backups.restore(backup, engine)
+    engine.dispose()
+    assert _row_counts(pgvector_url) == before
+    assert _column_type(pgvector_url) == "vector"
+    db.rollback()
+    filled = db.execute(
+        sa.text("SELECT count(*) FROM passage_embeddings WHERE embedding_pgvector IS NOT NULL")
+    ).scalar()
+    assert filled == len(ARTICLES)
 
 
 def _row_counts(url: str) -> dict[str, int]:
