@@ -125,8 +125,9 @@ def _has_pgvector(db: Session) -> bool:
     if key not in _PGVECTOR:
         found = db.execute(
             sa.text(
-                "SELECT 1 FROM information_schema.columns WHERE table_name = "
-                "'passage_embeddings' AND column_name = 'embedding_pgvector'"
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                "current_schema() AND table_name = 'passage_embeddings' "
+                "AND column_name = 'embedding_pgvector'"
             )
         ).scalar()
         _PGVECTOR[key] = bool(found)
