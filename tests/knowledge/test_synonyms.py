@@ -10,6 +10,7 @@ import webtest
 from asthron.audit.models import AuditEntry
 from asthron.audit.service import Actor
 from asthron.knowledge import service, synonyms
+from asthron.knowledge.models import KnowledgeSynonym
 from asthron.knowledge.search import answerable, search
 from tests.conftest import csrf_from
 
@@ -51,6 +52,26 @@ def test_an_owner_synonym_makes_a_word_find_the_article(run_in_tm):
     # Removing it takes effect as well (the index is rebuilt when the synonyms change).
     run_in_tm(lambda db: synonyms.replace_all(db, Actor.cli(), ""))
     assert not run_in_tm(lambda db: answerable(search(db, question)))
+
+
+def test_editing_a_group_takes_effect_though_the_row_count_and_ids_stay_the_same(run_in_tm):
+    run_in_tm(
+        lambda db: service.create_article(db, Actor.cli(), service.ArticleInput(*FURNACE, []))
+    )
+    run_in_tm(lambda db: synonyms.replace_all(db, Actor.cli(), "heater, furnace"))
+    heater, boiler = "How much is a heater service?", "How much is a boiler service?"
+    assert [p.title for p in run_in_tm(lambda db: answerable(search(db, heater)))][:1] == [
+        "Furnace servicing"
+    ]
+    ids_before = run_in_tm(lambda db: db.scalars(sa.select(KnowledgeSynonym.id)).all())
+
+    run_in_tm(lambda db: synonyms.replace_all(db, Actor.cli(), "boiler, furnace"))
+    ids_after = run_in_tm(lambda db: db.scalars(sa.select(KnowledgeSynonym.id)).all())
+    assert len(ids_after) == len(ids_before)  # SQLite even reuses the id
+    assert [p.title for p in run_in_tm(lambda db: answerable(search(db, boiler)))][:1] == [
+        "Furnace servicing"
+    ]
+    assert not run_in_tm(lambda db: answerable(search(db, heater)))
 
 
 @pytest.fixture
