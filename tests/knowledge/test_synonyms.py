@@ -114,6 +114,20 @@ def test_dashboard_form_saves_audits_and_refuses_bad_lines(browser, run_in_tm):
     assert entries == [{"groups": 2, "before": 0}]
 
 
+def test_a_line_too_long_once_saved_is_a_form_error_and_keeps_the_groups(browser, run_in_tm):
+    owner = browser("owner")
+    token = csrf_from(owner.get(PAGE))
+    owner.post(PAGE, {"synonyms": "boiler, furnace", "csrf_token": token}, status=303)
+    # 500 characters as typed, but saved with ", " between its 20 words: 519 characters.
+    line = ",".join(f"w{i:02d}" + "x" * 20 for i in range(20))
+    line += "y" * (synonyms.MAX_LINE - len(line))
+    assert len(line) == synonyms.MAX_LINE
+
+    refused = owner.post(PAGE, {"synonyms": line, "csrf_token": token}, status=400)
+    assert "Line 1 is too long" in refused.text
+    assert run_in_tm(synonyms.groups) == [["boiler", "furnace"]]
+
+
 def test_staff_cannot_edit_synonyms_and_csrf_is_required(browser):
     browser("staff").get(PAGE, status=403)
     owner = browser("owner")
