@@ -12,6 +12,7 @@ from asthron import audit
 from asthron.audit.service import Actor
 from asthron.knowledge.models import KnowledgeSynonym
 from asthron.knowledge.ranking import words as analysed_words
+from asthron.knowledge.search import parse_synonyms
 
 MAX_GROUPS = 500
 MAX_GROUP_WORDS = 20
@@ -55,6 +56,11 @@ def parse_lines(text: str) -> list[list[str]]:
             raise SynonymError(
                 f"Line {number} is too long ({MAX_LINE} characters at most, "
                 'counting ", " between words).'
+            )
+        if not parse_synonyms(stored):
+            # Retrieval reads such a line as a comment: saved, it would do nothing.
+            raise SynonymError(
+                f'Line {number} starts with "#", which marks a comment: remove the "#".'
             )
         groups.append(group)
     if len(groups) > MAX_GROUPS:

@@ -11,7 +11,7 @@ from asthron.audit.models import AuditEntry
 from asthron.audit.service import Actor
 from asthron.knowledge import service, synonyms
 from asthron.knowledge.models import KnowledgeSynonym
-from asthron.knowledge.search import answerable, search
+from asthron.knowledge.search import answerable, parse_synonyms, search
 from tests.conftest import csrf_from
 
 PAGE = "/knowledge/synonyms"
@@ -32,6 +32,8 @@ def test_parse_lines_keeps_groups_and_refuses_what_is_not_one():
         (", ".join(f"w{i}" for i in range(25)), "at most 20 words"),
         ("x" * 600, "Line 1 is too long"),
         ("!!, ??", "needs a letter or digit"),
+        ("a, b\n# boiler, furnace", 'Line 2 starts with "#"'),
+        ("- #boiler, furnace", 'Line 1 starts with "#"'),
     ]:
         with pytest.raises(synonyms.SynonymError, match=message):
             synonyms.parse_lines(text)
@@ -112,6 +114,14 @@ def test_dashboard_form_saves_audits_and_refuses_bad_lines(browser, run_in_tm):
         ]
     )
     assert entries == [{"groups": 2, "before": 0}]
+
+
+def test_every_line_the_form_accepts_is_one_retrieval_reads():
+    text = "boiler, furnace, #heater\n- loo, toilet"
+    assert parse_synonyms("\n".join(", ".join(g) for g in synonyms.parse_lines(text))) == [
+        ["boiler", "furnace", "#heater"],
+        ["loo", "toilet"],
+    ]
 
 
 def test_a_line_too_long_once_saved_is_a_form_error_and_keeps_the_groups(browser, run_in_tm):
