@@ -9,7 +9,7 @@ their sets of stemmed content words) so the owner sees which article to write fi
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -100,22 +100,27 @@ class GapGroup:
         return [f"{REASON_LABELS[r]} ({n})" for r, n in self.reasons.most_common()]
 
 
-def _similarity(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
-
-
 def group_gaps(gaps: list[KnowledgeGap]) -> list[GapGroup]:
     """Greedy grouping, newest first: a gap joins the first group whose first question it
     resembles (token-set similarity ≥ ``SIMILAR``), else starts a group. Biggest groups first."""
-    groups: list[tuple[frozenset[str], GapGroup]] = []
+    groups: list[GapGroup] = []
+    seeds: list[frozenset[str]] = []  # each group's first question's terms
+    # Only a group whose first question shares a term can be similar enough: looking those up
+    # by term keeps the page fast with thousands of distinct questions (comparing each with
+    # every group took seconds), and counting them gives the shared terms at once.
+    groups_with: defaultdict[str, list[int]] = defaultdict(list)
     for gap in sorted(gaps, key=lambda g: (g.created_at, g.id), reverse=True):
         terms = content_terms(gap.question)
-        target = next((g for seed, g in groups if _similarity(seed, terms) >= SIMILAR), None)
-        if target is None:
+        shared = Counter(i for term in terms for i in groups_with.get(term, ()))
+        similar = [i for i, n in shared.items() if n / (len(terms) + len(seeds[i]) - n) >= SIMILAR]
+        if similar:
+            target = groups[min(similar)]
+        else:
             target = GapGroup(latest=gap.created_at)
-            groups.append((terms, target))
+            for term in terms:
+                groups_with[term].append(len(groups))
+            groups.append(target)
+            seeds.append(terms)
         target.gap_ids.append(gap.id)
         target.asked.append(gap.question)
         if gap.question.lower() not in (q.lower() for q in target.questions):
@@ -124,9 +129,8 @@ def group_gaps(gaps: list[KnowledgeGap]) -> list[GapGroup]:
         if gap.conversation_id not in target.conversation_ids:
             target.conversation_ids.append(gap.conversation_id)
         target.terms |= terms
-    result = [g for _seed, g in groups]
-    result.sort(key=lambda g: (-g.count, -(g.latest.timestamp() if g.latest else 0)))
-    return result
+    groups.sort(key=lambda g: (-g.count, -(g.latest.timestamp() if g.latest else 0)))
+    return groups
 
 
 def open_groups(db: Session) -> list[GapGroup]:
