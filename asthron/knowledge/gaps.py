@@ -79,14 +79,16 @@ class GapGroup:
     gap_ids: list[int] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)  # distinct, newest first
     asked: list[str] = field(default_factory=list)  # every time it was asked
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)  # per gap: a reply can have two
     conversation_ids: list[int] = field(default_factory=list)
     latest: dt.datetime | None = None
     terms: set[str] = field(default_factory=set)
+    event_ids: set[int] = field(default_factory=set)
 
     @property
     def count(self) -> int:
-        return len(self.gap_ids)
+        """How many times it was asked."""
+        return len(self.asked)
 
     @property
     def question(self) -> str:
@@ -122,7 +124,12 @@ def group_gaps(gaps: list[KnowledgeGap]) -> list[GapGroup]:
             groups.append(target)
             seeds.append(terms)
         target.gap_ids.append(gap.id)
-        target.asked.append(gap.question)
+        # One reply can be a gap for two reasons (it abstained, then staff marked it wrong):
+        # that is one question asked. Its rows have the same question, so the same group.
+        if gap.event_id is None or gap.event_id not in target.event_ids:
+            target.asked.append(gap.question)
+        if gap.event_id is not None:
+            target.event_ids.add(gap.event_id)
         if gap.question.lower() not in (q.lower() for q in target.questions):
             target.questions.append(gap.question)
         target.reasons[gap.reason] += 1

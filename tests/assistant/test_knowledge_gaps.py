@@ -182,6 +182,31 @@ def test_gaps_page_groups_similar_questions_and_prefills_an_article(
     staff.get("/knowledge/gaps", status=403)
 
 
+def test_a_reply_that_abstained_and_was_marked_wrong_is_asked_once(
+    app, testapp, make_site, run_in_tm, registry, make_user, login
+):
+    article(run_in_tm, "Bicycle repairs", "We repair all kinds of bicycles in our workshop.")
+    site = make_site()
+    visitor = Visitor(testapp, site)
+    conversation_id = visitor.open()["id"]
+    unsure = ask(visitor, conversation_id, "Do you sell electric scooters?", 1)
+    other = Visitor(testapp, site)
+    ask(other, other.open()["id"], "Do you sell electric scooters?", 1)
+    finish_replies(registry)
+    staff = staff_browser(app, make_user, login, "staff")
+    token = csrf_from(staff.get(f"/inbox/{conversation_id}"))
+    url = f"/conversations/{conversation_id}/replies/{unsure['id']}/wrong"
+    staff.post(url, {"csrf_token": token}, status=303)
+    assert sorted(g[1] for g in gaps(run_in_tm)) == ["abstained", "abstained", "marked_wrong"]
+
+    page = staff_browser(app, make_user, login).get("/knowledge/gaps")
+    rows = re.findall(r"<tr>.*?</tr>", page.text, re.S)
+    assert len(rows) == 1 + 1
+    assert "2×" in rows[1]  # two visitors asked, not three
+    assert "the assistant didn&#39;t know (2)" in rows[1]
+    assert "marked wrong by staff (1)" in rows[1]
+
+
 def test_a_rule_handoff_is_not_a_gap(run_in_tm, testapp, make_site, registry):
     from asthron.assistant import knowledge_gaps
     from asthron.conversations.hooks import HandoffRequested
