@@ -162,12 +162,11 @@ def group_of(db: Session, gap_id: int) -> GapGroup | None:
 
 
 def dismiss(db: Session, actor: Actor, gap_ids: list[int]) -> int:
-    """Take the groups of these gaps off the page (answered by an article now, or not worth
-    one); audited. A question asked again later comes back."""
-    chosen = {int(i) for i in gap_ids}
-    ids = sorted(
-        {i for group in open_groups(db) if chosen & set(group.gap_ids) for i in group.gap_ids}
-    )
+    """Take these gaps off the page (answered by an article now, or not worth one); audited.
+    Only these: the page posts every gap of a group it showed, and a similar question asked
+    since would join that group if it were grouped again, dismissed unseen. A question asked
+    again later comes back."""
+    ids = sorted({int(i) for i in gap_ids})
     if not ids:
         return 0
     result = db.execute(
