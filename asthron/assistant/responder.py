@@ -107,14 +107,15 @@ class AssistantResponder:
             )
         )
         # The model sees only passages above the answerability threshold; with none, it is
-        # told to say it does not know and offer a person (prompt.build_messages).
+        # told to say it does not know and offer a person (prompt.build_messages). A greeting
+        # or a thank-you asks nothing, so it is not told that (the same test as abstaining).
         messages = build_messages(
             profile,
             context.site_name,
             _hours_text(context),
             answerable(passages),
             context.history,
-            no_answer=bool(query.strip()) and not answerable(passages),
+            no_answer=_asked_something(query) and not answerable(passages),
         )
         # Features add to the prompt through hooks (leads: the next qualification question).
         contributions = message_hooks(db).prompt_contributions(db, context.conversation_id)

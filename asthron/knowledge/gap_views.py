@@ -10,7 +10,8 @@ from asthron.knowledge import gaps, synonyms
 from asthron.knowledge.forms import SynonymsForm
 from asthron.security.permissions import Permission
 
-MAX_DISMISS = 500
+# The page shows at most gaps.PAGE_ROWS gaps, so a form posts no more ids than that.
+MAX_DISMISS = gaps.PAGE_ROWS
 
 
 @view_config(
@@ -29,9 +30,10 @@ def gap_list(request):
     request_method="POST",
 )
 def gap_dismiss(request):
-    posted = request.POST.getall("gap_id")[:MAX_DISMISS]
-    ids = [i for i in (parse_id(v) for v in posted) if i is not None]
-    gaps.dismiss(request.db, request.actor, ids)
+    # A group's checkbox holds every gap id the page showed for it: "12,15,18".
+    posted = ",".join(v for v in request.POST.getall("gap_id") if isinstance(v, str))
+    ids = [i for i in (parse_id(v.strip()) for v in posted.split(",")) if i is not None]
+    gaps.dismiss(request.db, request.actor, ids[:MAX_DISMISS])
     return redirect(request, "knowledge.gaps", "gaps_dismissed")
 
 

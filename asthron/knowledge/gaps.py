@@ -9,7 +9,7 @@ their sets of stemmed content words) so the owner sees which article to write fi
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -79,14 +79,16 @@ class GapGroup:
     gap_ids: list[int] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)  # distinct, newest first
     asked: list[str] = field(default_factory=list)  # every time it was asked
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)  # per gap: a reply can have two
     conversation_ids: list[int] = field(default_factory=list)
     latest: dt.datetime | None = None
     terms: set[str] = field(default_factory=set)
+    event_ids: set[int] = field(default_factory=set)
 
     @property
     def count(self) -> int:
-        return len(self.gap_ids)
+        """How many times it was asked."""
+        return len(self.asked)
 
     @property
     def question(self) -> str:
@@ -100,33 +102,42 @@ class GapGroup:
         return [f"{REASON_LABELS[r]} ({n})" for r, n in self.reasons.most_common()]
 
 
-def _similarity(a: frozenset[str] | set[str], b: frozenset[str] | set[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
-
-
 def group_gaps(gaps: list[KnowledgeGap]) -> list[GapGroup]:
     """Greedy grouping, newest first: a gap joins the first group whose first question it
     resembles (token-set similarity ≥ ``SIMILAR``), else starts a group. Biggest groups first."""
-    groups: list[tuple[frozenset[str], GapGroup]] = []
+    groups: list[GapGroup] = []
+    seeds: list[frozenset[str]] = []  # each group's first question's terms
+    # Only a group whose first question shares a term can be similar enough: looking those up
+    # by term keeps the page fast with thousands of distinct questions (comparing each with
+    # every group took seconds), and counting them gives the shared terms at once.
+    groups_with: defaultdict[str, list[int]] = defaultdict(list)
     for gap in sorted(gaps, key=lambda g: (g.created_at, g.id), reverse=True):
         terms = content_terms(gap.question)
-        target = next((g for seed, g in groups if _similarity(seed, terms) >= SIMILAR), None)
-        if target is None:
+        shared = Counter(i for term in terms for i in groups_with.get(term, ()))
+        similar = [i for i, n in shared.items() if n / (len(terms) + len(seeds[i]) - n) >= SIMILAR]
+        if similar:
+            target = groups[min(similar)]
+        else:
             target = GapGroup(latest=gap.created_at)
-            groups.append((terms, target))
+            for term in terms:
+                groups_with[term].append(len(groups))
+            groups.append(target)
+            seeds.append(terms)
         target.gap_ids.append(gap.id)
-        target.asked.append(gap.question)
+        # One reply can be a gap for two reasons (it abstained, then staff marked it wrong):
+        # that is one question asked. Its rows have the same question, so the same group.
+        if gap.event_id is None or gap.event_id not in target.event_ids:
+            target.asked.append(gap.question)
+        if gap.event_id is not None:
+            target.event_ids.add(gap.event_id)
         if gap.question.lower() not in (q.lower() for q in target.questions):
             target.questions.append(gap.question)
         target.reasons[gap.reason] += 1
         if gap.conversation_id not in target.conversation_ids:
             target.conversation_ids.append(gap.conversation_id)
         target.terms |= terms
-    result = [g for _seed, g in groups]
-    result.sort(key=lambda g: (-g.count, -(g.latest.timestamp() if g.latest else 0)))
-    return result
+    groups.sort(key=lambda g: (-g.count, -(g.latest.timestamp() if g.latest else 0)))
+    return groups
 
 
 def open_groups(db: Session) -> list[GapGroup]:
@@ -151,12 +162,11 @@ def group_of(db: Session, gap_id: int) -> GapGroup | None:
 
 
 def dismiss(db: Session, actor: Actor, gap_ids: list[int]) -> int:
-    """Take the groups of these gaps off the page (answered by an article now, or not worth
-    one); audited. A question asked again later comes back."""
-    chosen = {int(i) for i in gap_ids}
-    ids = sorted(
-        {i for group in open_groups(db) if chosen & set(group.gap_ids) for i in group.gap_ids}
-    )
+    """Take these gaps off the page (answered by an article now, or not worth one); audited.
+    Only these: the page posts every gap of a group it showed, and a similar question asked
+    since would join that group if it were grouped again, dismissed unseen. A question asked
+    again later comes back."""
+    ids = sorted({int(i) for i in gap_ids})
     if not ids:
         return 0
     result = db.execute(

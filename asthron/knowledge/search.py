@@ -17,6 +17,7 @@ one comma-separated group per line: "hire, rent, lend"), and, as before, an arti
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -230,10 +231,12 @@ def _fingerprint(db: Session) -> tuple:
         .select_from(Article)
         .outerjoin(ArticleChunk, ArticleChunk.article_id == Article.id)
     ).one()
-    synonyms = db.execute(
-        sa.select(sa.func.count(KnowledgeSynonym.id), sa.func.max(KnowledgeSynonym.id))
-    ).one()
-    return (str(db.get_bind().url), *(str(v) for v in (*row, *synonyms)))
+    # The synonyms by content, not by row count and id: saving replaces every row, and SQLite
+    # gives the new rows the ids the deleted ones had, so an edited group looked unchanged.
+    synonyms = hashlib.sha256()
+    for words in db.scalars(sa.select(KnowledgeSynonym.words).order_by(KnowledgeSynonym.id)):
+        synonyms.update(words.encode() + b"\n")
+    return (str(db.get_bind().url), *(str(v) for v in row), synonyms.hexdigest())
 
 
 def _build_index(db: Session) -> ranking.Index:

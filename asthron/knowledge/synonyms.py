@@ -12,10 +12,12 @@ from asthron import audit
 from asthron.audit.service import Actor
 from asthron.knowledge.models import KnowledgeSynonym
 from asthron.knowledge.ranking import words as analysed_words
+from asthron.knowledge.search import parse_synonyms
 
 MAX_GROUPS = 500
 MAX_GROUP_WORDS = 20
-MAX_LINE = 500
+# A group is stored as its words joined with ", ", which must fit the column.
+MAX_LINE = KnowledgeSynonym.__table__.c.words.type.length
 MAX_TEXT = 60_000
 
 
@@ -48,6 +50,18 @@ def parse_lines(text: str) -> list[list[str]]:
             raise SynonymError(f"Line {number}: at most {MAX_GROUP_WORDS} words in one group.")
         if any(not analysed_words(item) for item in group):
             raise SynonymError(f"Line {number}: each entry needs a letter or digit.")
+        stored = ", ".join(group)
+        if len(stored) > MAX_LINE:
+            # "a,b" is saved as "a, b": a line within the limit as typed may not be.
+            raise SynonymError(
+                f"Line {number} is too long ({MAX_LINE} characters at most, "
+                'counting ", " between words).'
+            )
+        if not parse_synonyms(stored):
+            # Retrieval reads such a line as a comment: saved, it would do nothing.
+            raise SynonymError(
+                f'Line {number} starts with "#", which marks a comment: remove the "#".'
+            )
         groups.append(group)
     if len(groups) > MAX_GROUPS:
         raise SynonymError(f"At most {MAX_GROUPS} groups.")

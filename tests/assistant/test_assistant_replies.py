@@ -361,3 +361,25 @@ def test_with_a_model_only_answerable_passages_reach_the_prompt(
     ) == [("Do you repair bicycles?", "abstained")]
     answered_data = run_in_tm(lambda db: db.get(ConversationEvent, answered["id"]).data)
     assert [s["title"] for s in answered_data["sources"]] == ["Delivery"]
+
+
+def test_with_a_model_a_greeting_is_not_told_to_say_it_does_not_know(
+    testapp, make_site, provider, run_in_tm, registry
+):
+    from asthron.assistant.prompt import NO_ANSWER
+    from asthron.audit.service import Actor
+    from asthron.knowledge import service as kb
+
+    run_in_tm(
+        lambda db: kb.create_article(
+            db, Actor.cli(), kb.ArticleInput("Gift cards", "Gift cards are sold in the shop.", [])
+        )
+    )
+    site = make_site()
+    for greeting in ["Hello!", "thanks"]:
+        chat(testapp, site, greeting)
+        system = [m.content for m in provider.requests[-1] if m.role == "system"]
+        assert NO_ANSWER not in system, greeting
+    chat(testapp, site, "Do you repair bicycles?")  # a question nothing answers
+    system = [m.content for m in provider.requests[-1] if m.role == "system"]
+    assert NO_ANSWER in system

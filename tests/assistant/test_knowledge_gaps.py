@@ -12,6 +12,7 @@ import webtest
 from asthron.audit.models import AuditEntry
 from asthron.audit.service import Actor
 from asthron.conversations.models import ConversationEvent
+from asthron.knowledge import gaps as knowledge_gaps
 from asthron.knowledge import service as kb
 from asthron.knowledge.models import KnowledgeGap
 from tests.assistant.test_assistant_replies import finish_replies, wait_for_reply
@@ -167,9 +168,9 @@ def test_gaps_page_groups_similar_questions_and_prefills_an_article(
     assert "Visitors asked" in form.text and "e-scooters" in form.text
 
     # Dismissing a group takes all of its questions off the page, audited.
-    gap_id = re.search(r'name="gap_id" value="(\d+)"', rows[1]).group(1)
+    gap_ids = re.search(r'name="gap_id" value="([\d,]+)"', rows[1]).group(1)
     owner.post(
-        "/knowledge/gaps/dismiss", {"gap_id": gap_id, "csrf_token": csrf_from(page)}, status=303
+        "/knowledge/gaps/dismiss", {"gap_id": gap_ids, "csrf_token": csrf_from(page)}, status=303
     )
     after = owner.get("/knowledge/gaps")
     assert "scooters" not in after.text and "bitcoin" in after.text
@@ -180,6 +181,60 @@ def test_gaps_page_groups_similar_questions_and_prefills_an_article(
     ) == {"gaps": 2}
     staff = staff_browser(app, make_user, login, "staff")
     staff.get("/knowledge/gaps", status=403)
+
+
+def test_dismissing_a_group_leaves_a_similar_question_asked_since_the_page_was_shown(
+    app, testapp, make_site, run_in_tm, make_user, login
+):
+    conversation_id = Visitor(testapp, make_site()).open()["id"]
+
+    def record(question):
+        run_in_tm(lambda db: knowledge_gaps.record_gap(db, question, "abstained", conversation_id))
+
+    record("What are your opening hours?")
+    record("Are you open on Sundays?")  # not like enough: a group of its own
+    owner = staff_browser(app, make_user, login)
+    page = owner.get("/knowledge/gaps")
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", page.text, re.S) if "opening hours" in r)
+    shown = re.search(r'name="gap_id" value="([\d,]+)"', row).group(1)
+
+    # Asked after the page was shown, and like both: grouped again, it would join them.
+    record("Open?")
+    owner.post(
+        "/knowledge/gaps/dismiss", {"gap_id": shown, "csrf_token": csrf_from(page)}, status=303
+    )
+    still_open = run_in_tm(
+        lambda db: sorted(
+            g.question
+            for g in db.scalars(sa.select(KnowledgeGap).where(KnowledgeGap.dismissed_at.is_(None)))
+        )
+    )
+    assert still_open == ["Are you open on Sundays?", "Open?"]
+
+
+def test_a_reply_that_abstained_and_was_marked_wrong_is_asked_once(
+    app, testapp, make_site, run_in_tm, registry, make_user, login
+):
+    article(run_in_tm, "Bicycle repairs", "We repair all kinds of bicycles in our workshop.")
+    site = make_site()
+    visitor = Visitor(testapp, site)
+    conversation_id = visitor.open()["id"]
+    unsure = ask(visitor, conversation_id, "Do you sell electric scooters?", 1)
+    other = Visitor(testapp, site)
+    ask(other, other.open()["id"], "Do you sell electric scooters?", 1)
+    finish_replies(registry)
+    staff = staff_browser(app, make_user, login, "staff")
+    token = csrf_from(staff.get(f"/inbox/{conversation_id}"))
+    url = f"/conversations/{conversation_id}/replies/{unsure['id']}/wrong"
+    staff.post(url, {"csrf_token": token}, status=303)
+    assert sorted(g[1] for g in gaps(run_in_tm)) == ["abstained", "abstained", "marked_wrong"]
+
+    page = staff_browser(app, make_user, login).get("/knowledge/gaps")
+    rows = re.findall(r"<tr>.*?</tr>", page.text, re.S)
+    assert len(rows) == 1 + 1
+    assert "2×" in rows[1]  # two visitors asked, not three
+    assert "the assistant didn&#39;t know (2)" in rows[1]
+    assert "marked wrong by staff (1)" in rows[1]
 
 
 def test_a_rule_handoff_is_not_a_gap(run_in_tm, testapp, make_site, registry):

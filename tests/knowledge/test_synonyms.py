@@ -10,7 +10,8 @@ import webtest
 from asthron.audit.models import AuditEntry
 from asthron.audit.service import Actor
 from asthron.knowledge import service, synonyms
-from asthron.knowledge.search import answerable, search
+from asthron.knowledge.models import KnowledgeSynonym
+from asthron.knowledge.search import answerable, parse_synonyms, search
 from tests.conftest import csrf_from
 
 PAGE = "/knowledge/synonyms"
@@ -31,6 +32,8 @@ def test_parse_lines_keeps_groups_and_refuses_what_is_not_one():
         (", ".join(f"w{i}" for i in range(25)), "at most 20 words"),
         ("x" * 600, "Line 1 is too long"),
         ("!!, ??", "needs a letter or digit"),
+        ("a, b\n# boiler, furnace", 'Line 2 starts with "#"'),
+        ("- #boiler, furnace", 'Line 1 starts with "#"'),
     ]:
         with pytest.raises(synonyms.SynonymError, match=message):
             synonyms.parse_lines(text)
@@ -51,6 +54,26 @@ def test_an_owner_synonym_makes_a_word_find_the_article(run_in_tm):
     # Removing it takes effect as well (the index is rebuilt when the synonyms change).
     run_in_tm(lambda db: synonyms.replace_all(db, Actor.cli(), ""))
     assert not run_in_tm(lambda db: answerable(search(db, question)))
+
+
+def test_editing_a_group_takes_effect_though_the_row_count_and_ids_stay_the_same(run_in_tm):
+    run_in_tm(
+        lambda db: service.create_article(db, Actor.cli(), service.ArticleInput(*FURNACE, []))
+    )
+    run_in_tm(lambda db: synonyms.replace_all(db, Actor.cli(), "heater, furnace"))
+    heater, boiler = "How much is a heater service?", "How much is a boiler service?"
+    assert [p.title for p in run_in_tm(lambda db: answerable(search(db, heater)))][:1] == [
+        "Furnace servicing"
+    ]
+    ids_before = run_in_tm(lambda db: db.scalars(sa.select(KnowledgeSynonym.id)).all())
+
+    run_in_tm(lambda db: synonyms.replace_all(db, Actor.cli(), "boiler, furnace"))
+    ids_after = run_in_tm(lambda db: db.scalars(sa.select(KnowledgeSynonym.id)).all())
+    assert len(ids_after) == len(ids_before)  # SQLite even reuses the id
+    assert [p.title for p in run_in_tm(lambda db: answerable(search(db, boiler)))][:1] == [
+        "Furnace servicing"
+    ]
+    assert not run_in_tm(lambda db: answerable(search(db, heater)))
 
 
 @pytest.fixture
@@ -91,6 +114,28 @@ def test_dashboard_form_saves_audits_and_refuses_bad_lines(browser, run_in_tm):
         ]
     )
     assert entries == [{"groups": 2, "before": 0}]
+
+
+def test_every_line_the_form_accepts_is_one_retrieval_reads():
+    text = "boiler, furnace, #heater\n- loo, toilet"
+    assert parse_synonyms("\n".join(", ".join(g) for g in synonyms.parse_lines(text))) == [
+        ["boiler", "furnace", "#heater"],
+        ["loo", "toilet"],
+    ]
+
+
+def test_a_line_too_long_once_saved_is_a_form_error_and_keeps_the_groups(browser, run_in_tm):
+    owner = browser("owner")
+    token = csrf_from(owner.get(PAGE))
+    owner.post(PAGE, {"synonyms": "boiler, furnace", "csrf_token": token}, status=303)
+    # 500 characters as typed, but saved with ", " between its 20 words: 519 characters.
+    line = ",".join(f"w{i:02d}" + "x" * 20 for i in range(20))
+    line += "y" * (synonyms.MAX_LINE - len(line))
+    assert len(line) == synonyms.MAX_LINE
+
+    refused = owner.post(PAGE, {"synonyms": line, "csrf_token": token}, status=400)
+    assert "Line 1 is too long" in refused.text
+    assert run_in_tm(synonyms.groups) == [["boiler", "furnace"]]
 
 
 def test_staff_cannot_edit_synonyms_and_csrf_is_required(browser):
