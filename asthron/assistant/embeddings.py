@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from asthron.assistant import config as ai_config
 from asthron.assistant import usage
 from asthron.assistant.chain import CircuitBreaker
-from asthron.assistant.providers.base import ProviderError, Timeouts
+from asthron.assistant.providers.base import (
+    ProviderError,
+    Timeouts,
+    estimated_tokens,
+    reported_tokens,
+)
 from asthron.snapshots import snapshots
 
 EMBEDDING_KINDS = ("openai", "ollama")
@@ -51,8 +56,8 @@ class ProviderEmbedder:
         if not self.breaker.allow():
             raise ProviderError("unavailable", "embeddings: the provider is resting after errors")
         timeouts = QUERY_TIMEOUTS if len(texts) == 1 else BULK_TIMEOUTS
-        # Providers that do not say how many tokens they read: about four characters a token.
-        estimate = max(1, sum(len(t) for t in texts) // 4)
+        # For providers that do not say how many tokens they read, or say something unbelievable.
+        estimate = max(1, estimated_tokens(sum(len(t) for t in texts)))
         started = time.monotonic()
         try:
             if hasattr(self.provider, "embed_with_usage"):
@@ -64,7 +69,8 @@ class ProviderEmbedder:
             self.calls.append(EmbeddingCall(0, _ms_since(started), False, exc.kind))
             raise
         self.breaker.success()
-        self.calls.append(EmbeddingCall(tokens or estimate, _ms_since(started), True))
+        tokens = reported_tokens(tokens) or estimate
+        self.calls.append(EmbeddingCall(tokens, _ms_since(started), True))
         return vectors
 
     def record_usage(self, db) -> None:

@@ -55,10 +55,17 @@ class Embedder(Protocol):
 def record_usage(db: Session, embedder: Embedder) -> None:
     """An embedder may keep what its calls cost (``record_usage(db)``, the assistant's meters
     them): written in the session whose work used the vectors, so no second transaction is
-    opened while this one may hold the database's write lock."""
+    opened while this one may hold the database's write lock. In a savepoint, and a failure
+    only logged, as the reply's metering is: metering must never fail the visitor's message
+    or the background run whose vectors it would take down with it."""
     record = getattr(embedder, "record_usage", None)
-    if record is not None:
-        record(db)
+    if record is None:
+        return
+    try:
+        with db.begin_nested():
+            record(db)
+    except Exception:
+        log.exception("could not record the usage of the embedding calls")
 
 
 def embedder_for(db: Session) -> Embedder | None:

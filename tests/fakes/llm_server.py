@@ -67,6 +67,8 @@ class FakeLLMServer:
     reject_json_schema: bool = False
     input_tokens: int = 11
     output_tokens: int = 7
+    # The tokens the embedding endpoints say they read; None: the words of the input.
+    embedding_tokens: int | None = None
     openai_models: list[str] = field(default_factory=lambda: ["gpt-test", "other-model"])
     ollama_models: list[str] = field(default_factory=lambda: ["llama-test:latest", "qwen:7b"])
     anthropic_models: list[str] = field(default_factory=lambda: ["claude-test", "claude-other"])
@@ -308,7 +310,9 @@ class _Handler(BaseHTTPRequestHandler):
             vectors = [list(map(float, v)) for v in self.fake.embed_texts(texts, model)]
         else:
             vectors = [fake_embedding(t, model) for t in texts]
-        tokens = sum(len(t.split()) for t in texts)
+        tokens = self.fake.embedding_tokens
+        if tokens is None:
+            tokens = sum(len(t.split()) for t in texts)
         if protocol == "ollama":
             self._json(
                 200,

@@ -324,3 +324,36 @@ def test_a_provider_failing_partway_keeps_what_was_embedded_and_metered(
     assert run_in_tm(tasks.embed_now) == 1
     assert stored(run_in_tm) == [("embed-a", 96), ("embed-a", 96)]
     assert run_in_tm(tasks.embed_now) == 0
+
+
+class UnmeterableEmbedder:
+    """The fake's vectors, and a metering that fails in the database (a count too big for
+    the usage column), as a provider's unchecked token count once made it."""
+
+    name = "test|embed-a"
+
+    def embed(self, texts):
+        return [fake_embedding(text, "embed-a") for text in texts]
+
+    def record_usage(self, db):
+        from asthron.assistant.models import UsageRecord
+
+        db.add(UsageRecord(provider="ollama", model="embed-a", purpose="embedding"))
+        db.flush()
+        db.execute(sa.update(UsageRecord).values(input_tokens=2**64))
+
+
+def test_a_metering_failure_fails_neither_the_search_nor_the_background_run(run_in_tm):
+    from asthron.assistant.models import UsageRecord
+
+    create(run_in_tm)
+    embedder = UnmeterableEmbedder()
+    assert run_in_tm(lambda db: embeddings.embed_pending(db, embedder)) == len(ARTICLES)
+
+    def ask(db):
+        passages = search.search(db, "Do you fix bicycles?", embedder=embedder)
+        # The same transaction goes on: the failed metering was rolled back to a savepoint.
+        return passages[0].title, db.scalar(sa.select(sa.func.count(UsageRecord.id)))
+
+    assert run_in_tm(ask) == ("Bicycle repairs", 0)
+    assert stored(run_in_tm) == [("embed-a", 96), ("embed-a", 96)]

@@ -11,6 +11,9 @@ from asthron.assistant.providers.base import (
     ErrorKind,
     ProviderError,
     Timeouts,
+    Usage,
+    estimated_tokens,
+    reported_tokens,
     timed_health,
 )
 
@@ -112,8 +115,9 @@ class StreamState:
         self.total = timeouts.total
         self.deadline = time.monotonic() + timeouts.total
         self.parts: list[str] = []
-        self.input_tokens = 0
-        self.output_tokens = 0
+        # As the provider reported them, unchecked: ``usage`` decides whether to believe them.
+        self.input_tokens: object = 0
+        self.output_tokens: object = 0
         self.model = ""
 
     @property
@@ -122,6 +126,17 @@ class StreamState:
 
     def add(self, text: str) -> None:
         self.parts.append(text)
+
+    def usage(self, messages: Iterable[ChatMessage]) -> Usage:
+        """The tokens the provider counted, each replaced by an estimate from the text where
+        the count is not believable (``reported_tokens``)."""
+        input_tokens = reported_tokens(self.input_tokens)
+        if input_tokens is None:
+            input_tokens = estimated_tokens(sum(len(m.content) for m in messages))
+        output_tokens = reported_tokens(self.output_tokens)
+        if output_tokens is None:
+            output_tokens = estimated_tokens(len(self.text))
+        return Usage(input_tokens, output_tokens)
 
     def error(
         self, kind: ErrorKind, message: str, retry_after: float | None = None

@@ -30,7 +30,7 @@ from asthron.assistant.providers.base import (
     HealthResult,
     ProviderError,
     StreamItem,
-    Usage,
+    reported_tokens,
     request_hooks,
     structured_via_chat,
 )
@@ -128,7 +128,7 @@ class AnthropicProvider:
                 raise state.error("bad_response", "the stream ended before the reply was complete")
             yield Completion(
                 state.text,
-                Usage(state.input_tokens, state.output_tokens),
+                state.usage(messages),
                 state.model or self.model,
             )
         finally:
@@ -173,7 +173,7 @@ def _read_event(event, state: StreamState) -> tuple[str, bool]:
         usage = getattr(message, "usage", None)
         if usage is not None:
             state.input_tokens = _input_tokens(usage)
-            state.output_tokens = int(getattr(usage, "output_tokens", 0) or 0)
+            state.output_tokens = getattr(usage, "output_tokens", 0) or 0
     elif kind == "content_block_delta":
         delta = event.delta
         if delta.type == "text_delta":
@@ -184,7 +184,7 @@ def _read_event(event, state: StreamState) -> tuple[str, bool]:
         usage = event.usage
         if usage is not None:
             # Cumulative counts; input only when the API repeats it here.
-            state.output_tokens = int(usage.output_tokens or 0)
+            state.output_tokens = usage.output_tokens or 0
             if getattr(usage, "input_tokens", None):
                 state.input_tokens = _input_tokens(usage)
     elif kind == "message_stop":
@@ -192,12 +192,14 @@ def _read_event(event, state: StreamState) -> tuple[str, bool]:
     return "", False
 
 
-def _input_tokens(usage) -> int:
+def _input_tokens(usage) -> int | None:
+    """None when one of the counts is not believable (``StreamState.usage`` then estimates)."""
     # Cached prompt tokens are reported apart from input_tokens; all of them were read.
-    return sum(
-        int(getattr(usage, name, 0) or 0)
+    counts = [
+        reported_tokens(getattr(usage, name, 0) or 0)
         for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
+    ]
+    return None if None in counts else sum(counts)
 
 
 def _map_error(exc: BaseException, state: StreamState) -> ProviderError:

@@ -32,6 +32,25 @@ class Usage:
     output_tokens: int = 0
 
 
+# The most tokens one call is believed to have read or written. A count the provider reports
+# outside 0..this is not stored: 2**64 overflowed the usage column (the visitor's message
+# failed with it) and a negative count made a negative cost, lowering the month's spend.
+MAX_REPORTED_TOKENS = 10_000_000
+
+
+def reported_tokens(count: object) -> int | None:
+    """A provider's own token count when it is a believable one, else None."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        return None
+    return count if 0 <= count <= MAX_REPORTED_TOKENS else None
+
+
+def estimated_tokens(characters: int) -> int:
+    """Tokens for a text of this length where the provider's count is missing or not
+    believed: about four characters a token."""
+    return characters // 4
+
+
 @dataclass(frozen=True)
 class Delta:
     text: str

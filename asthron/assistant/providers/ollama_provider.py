@@ -29,7 +29,7 @@ from asthron.assistant.providers.base import (
     HealthResult,
     ProviderError,
     StreamItem,
-    Usage,
+    reported_tokens,
     request_hooks,
     timed_health,
     validate_structured,
@@ -142,8 +142,8 @@ class OllamaProvider:
                         state.model = str(part.model)
                     if part.done:
                         finished = True
-                        state.input_tokens = int(part.prompt_eval_count or 0)
-                        state.output_tokens = int(part.eval_count or 0)
+                        state.input_tokens = part.prompt_eval_count or 0
+                        state.output_tokens = part.eval_count or 0
                 except Exception as exc:
                     raise state.error("bad_response", f"malformed stream line: {exc}") from None
                 if text:
@@ -155,7 +155,7 @@ class OllamaProvider:
                 raise state.error("bad_response", "the stream ended before the reply was complete")
             yield Completion(
                 state.text,
-                Usage(state.input_tokens, state.output_tokens),
+                state.usage(messages),
                 state.model or self.model,
             )
         finally:
@@ -215,7 +215,7 @@ class OllamaProvider:
             raise self._map_error(exc, state) from None
         if len(vectors) != len(texts):
             raise ProviderError("bad_response", f"{self.kind}: wrong number of embeddings")
-        return vectors, tokens if isinstance(tokens, int) else None
+        return vectors, reported_tokens(tokens)
 
     def list_models(self) -> list[str]:
         state = StreamState(self.kind, self.defaults.timeouts)

@@ -34,7 +34,7 @@ from asthron.assistant.providers.base import (
     HealthResult,
     ProviderError,
     StreamItem,
-    Usage,
+    reported_tokens,
     request_hooks,
     validate_structured,
 )
@@ -138,7 +138,7 @@ class OpenAICompatProvider:
                 raise state.error("bad_response", "the stream ended before the reply was complete")
             yield Completion(
                 state.text,
-                Usage(state.input_tokens, state.output_tokens),
+                state.usage(messages),
                 state.model or self.model,
             )
         finally:
@@ -239,7 +239,7 @@ class OpenAICompatProvider:
             raise _map_error(exc, state) from None
         if len(vectors) != len(texts):
             raise ProviderError("bad_response", f"{self.kind}: wrong number of embeddings")
-        return vectors, tokens if isinstance(tokens, int) else None
+        return vectors, reported_tokens(tokens)
 
     # --- health and models ------------------------------------------------------------------
 
@@ -268,8 +268,8 @@ def _read_chunk(chunk, state: StreamState) -> tuple[str, bool, bool]:
         state.model = str(chunk.model)
     usage = getattr(chunk, "usage", None)
     if usage is not None:
-        state.input_tokens = int(usage.prompt_tokens or 0)
-        state.output_tokens = int(usage.completion_tokens or 0)
+        state.input_tokens = usage.prompt_tokens or 0
+        state.output_tokens = usage.completion_tokens or 0
         has_usage = True
     text = ""
     choices = chunk.choices or []
