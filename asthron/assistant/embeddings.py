@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from asthron.assistant import config as ai_config
 from asthron.assistant import usage
-from asthron.assistant.chain import CircuitBreaker
+from asthron.assistant.chain import BoundedStream, CircuitBreaker
 from asthron.assistant.providers.base import (
     ProviderError,
     Timeouts,
@@ -60,10 +60,13 @@ class ProviderEmbedder:
         estimate = max(1, estimated_tokens(sum(len(t) for t in texts)))
         started = time.monotonic()
         try:
-            if hasattr(self.provider, "embed_with_usage"):
-                vectors, tokens = self.provider.embed_with_usage(list(texts), self.model, timeouts)
-            else:
-                vectors, tokens = self.provider.embed(list(texts), self.model, timeouts), None
+            # The total enforced from this side too, as for a reply's stream: the provider
+            # bounds the body's arrival, but a server dripping its headers still held the
+            # visitor's message. Past the total the helper thread is left to finish alone.
+            bounded = BoundedStream(
+                lambda: iter([self._call(texts, timeouts)]), timeouts.total, timeouts.total
+            )
+            [(vectors, tokens)] = list(bounded)
         except ProviderError as exc:
             self.breaker.failure()
             self.calls.append(EmbeddingCall(0, _ms_since(started), False, exc.kind))
@@ -72,6 +75,11 @@ class ProviderEmbedder:
         tokens = reported_tokens(tokens) or estimate
         self.calls.append(EmbeddingCall(tokens, _ms_since(started), True))
         return vectors
+
+    def _call(self, texts: Sequence[str], timeouts: Timeouts) -> tuple[list, int | None]:
+        if hasattr(self.provider, "embed_with_usage"):
+            return self.provider.embed_with_usage(list(texts), self.model, timeouts)
+        return self.provider.embed(list(texts), self.model, timeouts), None
 
     def record_usage(self, db) -> None:
         """Meter the calls made so far (purpose "embedding"), in the caller's transaction:

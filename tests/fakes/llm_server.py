@@ -41,6 +41,10 @@ SCENARIOS = (
     "429",  # with Retry-After: ``retry_after``
     "500",
     "malformed",  # send ``good_chunks`` pieces, then a line of invalid JSON
+    # Plain JSON answers (embeddings, model lists, replies not streamed) a byte at a time,
+    # ``chunk_delay`` seconds apart: every read gets something, the whole takes minutes.
+    "drip",  # the body
+    "drip_headers",  # the status line and headers too
 )
 
 
@@ -276,6 +280,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: Any, extra_headers: dict[str, str] | None = None):
         data = json.dumps(payload).encode()
+        if self.fake.scenario in ("drip", "drip_headers"):
+            self._drip(status, data, extra_headers or {})
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -284,6 +291,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         self.wfile.flush()
+
+    def _drip(self, status: int, data: bytes, extra_headers: dict[str, str]) -> None:
+        head = [
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            *(f"{name}: {value}" for name, value in extra_headers.items()),
+        ]
+        raw_head = ("\r\n".join(head) + "\r\n\r\n").encode()
+        if self.fake.scenario == "drip":
+            self.wfile.write(raw_head)
+            dripped = data
+        else:
+            dripped = raw_head + data
+        for byte in dripped:
+            if self.fake.sleep(self.fake.chunk_delay):
+                raise _Disconnect
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
 
     def _error(self, protocol: str, status: int) -> None:
         message = {401: "invalid api key", 429: "rate limit reached", 500: "internal error"}[status]

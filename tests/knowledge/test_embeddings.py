@@ -5,11 +5,15 @@ embedding provider fails. (PostgreSQL with pgvector: tests/knowledge/test_pgvect
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 import sqlalchemy as sa
 
+from asthron.assistant import embeddings as assistant_embeddings
 from asthron.assistant.models import ProviderConfig
-from asthron.assistant.providers.base import ProviderError
+from asthron.assistant.providers.base import ProviderError, Timeouts
 from asthron.assistant.providers.ollama_provider import OllamaProvider
 from asthron.assistant.providers.openai_compat import OpenAICompatProvider
 from asthron.audit.service import Actor
@@ -51,6 +55,35 @@ def test_the_providers_embed_through_the_real_wire_protocols(fake_server, kind):
     fake_server.scenario = "500"
     with pytest.raises(ProviderError):
         provider.embed(["third"], "embed-test")
+
+
+# Seconds between the bytes of a dripping server: every read gets something well within any
+# read timeout, and an answer of a few thousand bytes takes minutes.
+DRIP = 0.04
+SHORT = Timeouts(1.0, 1.0, 1.0)
+
+
+def drip_seconds(text: str) -> float:
+    """How long the fake takes to drip an answer holding ``text``'s vector (at the least)."""
+    return len(json.dumps(fake_embedding(text, "embed-a"))) * DRIP
+
+
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+def test_an_embedding_call_ends_at_its_total_timeout_however_slowly_the_body_drips(
+    fake_server, kind
+):
+    """httpx's timeout bounds each read: a body dripping a byte every 40 ms held the call
+    (and the visitor's message waiting for it) until the last byte."""
+    if kind == "ollama":
+        provider = OllamaProvider("chat-test", base_url=fake_server.url)
+    else:
+        provider = OpenAICompatProvider("chat-test", base_url=fake_server.openai_base_url)
+    fake_server.scenario, fake_server.chunk_delay = "drip", DRIP
+    started = time.monotonic()
+    with pytest.raises(ProviderError) as raised:
+        provider.embed(["a question"], "embed-a", SHORT)
+    assert raised.value.kind == "timeout"
+    assert time.monotonic() - started < drip_seconds("a question") / 4
 
 
 MINILM = ranking.ANSWERABILITY_MODEL["with_embeddings"]["all-minilm"]
@@ -357,3 +390,19 @@ def test_a_metering_failure_fails_neither_the_search_nor_the_background_run(run_
 
     assert run_in_tm(ask) == ("Bicycle repairs", 0)
     assert stored(run_in_tm) == [("embed-a", 96), ("embed-a", 96)]
+
+
+@pytest.mark.parametrize("scenario", ["drip", "drip_headers"])
+def test_a_dripping_embedding_provider_leaves_the_question_to_the_words(
+    embedding_provider, run_in_tm, fake_server, monkeypatch, scenario
+):
+    create(run_in_tm)
+    question = "Do you fix bicycles?"
+    lexical = run_in_tm(lambda db: search.search(db, question, embedder=None))
+    monkeypatch.setattr(assistant_embeddings, "QUERY_TIMEOUTS", SHORT)
+    fake_server.scenario, fake_server.chunk_delay = scenario, DRIP
+    started = time.monotonic()
+    dripped = run_in_tm(lambda db: search.search(db, question))
+    assert time.monotonic() - started < drip_seconds(question) / 4
+    assert [(p.title, p.answerable) for p in dripped] == [(p.title, p.answerable) for p in lexical]
+    assert embedding_usage(run_in_tm)[-1][2:] == (0, False, "timeout")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from asthron.assistant.providers.base import (
     ChatMessage,
@@ -162,6 +164,51 @@ class StreamState:
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
+
+
+class BodyDeadline:
+    """An httpx ``response`` event hook that bounds how long the body of a call made in
+    ``until(deadline)`` may take to arrive, in this thread.
+
+    httpx's read timeout bounds each read, not their sum: a server sending one byte every few
+    milliseconds held a call for as long as it liked. Past the deadline the body's next piece
+    fails with the library's own ``ReadTimeout`` (which the SDKs and ``_map_error`` take for a
+    timeout) and httpx closes the connection, so the call ends instead of reading on.
+    ``httpx_module`` is the httpx the client is built on (the OpenAI SDK's is ``httpx2``).
+    """
+
+    def __init__(self, httpx_module):
+        self._httpx = httpx_module
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        """``deadline``: a ``time.monotonic()`` value."""
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = None
+
+    def __call__(self, response) -> None:
+        deadline = getattr(self._local, "deadline", None)
+        if deadline is not None:
+            response.stream = self._bounded(response.stream, deadline)
+
+    def _bounded(self, body, deadline: float):
+        httpx = self._httpx
+
+        class BodyUntilDeadline(httpx.SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                for piece in body:
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the body did not arrive within the total timeout")
+                    yield piece
+
+            def close(self) -> None:
+                body.close()
+
+        return BodyUntilDeadline()
 
 
 def http_timeout(connect: float, read: float):

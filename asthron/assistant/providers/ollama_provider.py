@@ -16,6 +16,7 @@ import ollama
 import pydantic
 
 from asthron.assistant.providers._common import (
+    BodyDeadline,
     StreamState,
     as_dicts,
     read_timeout,
@@ -63,6 +64,7 @@ class OllamaProvider:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # ``ollama.ResponseError`` drops the headers; a response hook keeps Retry-After.
         self._last = threading.local()
+        self._body_deadline = BodyDeadline(httpx)
         self._clients: dict[tuple[float, float], ollama.Client] = {}
         self._lock = threading.Lock()
         self._client(self.defaults.timeouts.connect, read_timeout(self.defaults.timeouts))
@@ -82,7 +84,7 @@ class OllamaProvider:
                         headers=self._headers,
                         event_hooks={
                             "request": self._request_hooks,
-                            "response": [self._remember],
+                            "response": [self._remember, self._body_deadline],
                         },
                         # The package follows redirects by default; one could lead a checked
                         # public address to a private one (SSRF).
@@ -208,7 +210,8 @@ class OllamaProvider:
         state = StreamState(self.kind, timeouts)
         try:
             client = self._client(timeouts.connect, timeouts.total)
-            response = client.embed(model=model, input=list(texts), keep_alive=self.keep_alive)
+            with self._body_deadline.until(state.deadline):
+                response = client.embed(model=model, input=list(texts), keep_alive=self.keep_alive)
             vectors = [[float(x) for x in row] for row in response.embeddings]
             tokens = getattr(response, "prompt_eval_count", None)
         except Exception as exc:

@@ -17,6 +17,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from asthron.assistant.providers._common import (
+    BodyDeadline,
     StreamState,
     as_dicts,
     listed_model_health,
@@ -66,6 +67,7 @@ class OpenAICompatProvider:
         host = (urlsplit(self.base_url).hostname or "").lower()
         self._tokens_param = "max_completion_tokens" if host == "api.openai.com" else "max_tokens"
         timeouts = self.defaults.timeouts
+        self._body_deadline = BodyDeadline(httpx2)
         try:
             timeout = _timeout(timeouts.connect, read_timeout(timeouts))
             self._client = openai.OpenAI(
@@ -78,7 +80,10 @@ class OpenAICompatProvider:
                 http_client=openai.DefaultHttpxClient(
                     timeout=timeout,
                     follow_redirects=False,
-                    event_hooks={"request": request_hooks(ssrf_allowlist)},
+                    event_hooks={
+                        "request": request_hooks(ssrf_allowlist),
+                        "response": [self._body_deadline],
+                    },
                 ),
             )
         except Exception as exc:
@@ -226,12 +231,13 @@ class OpenAICompatProvider:
         timeouts = timeouts or self.defaults.timeouts
         state = StreamState(self.kind, timeouts)
         try:
-            response = self._client.embeddings.create(
-                model=model,
-                input=list(texts),
-                encoding_format="float",
-                timeout=_timeout(timeouts.connect, timeouts.total),
-            )
+            with self._body_deadline.until(state.deadline):
+                response = self._client.embeddings.create(
+                    model=model,
+                    input=list(texts),
+                    encoding_format="float",
+                    timeout=_timeout(timeouts.connect, timeouts.total),
+                )
             rows = sorted(response.data, key=lambda row: row.index)
             vectors = [[float(x) for x in row.embedding] for row in rows]
             tokens = getattr(getattr(response, "usage", None), "prompt_tokens", None)
