@@ -12,6 +12,8 @@ provider counted), and past the monthly budget no embedder is offered: retrieval
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +27,10 @@ from asthron.assistant.providers.base import (
     estimated_tokens,
     reported_tokens,
 )
+from asthron.knowledge.embeddings import NAME_LENGTH
 from asthron.snapshots import snapshots
+
+log = logging.getLogger(__name__)
 
 EMBEDDING_KINDS = ("openai", "ollama")
 # A question is embedded while the reply is prepared: keep that wait short.
@@ -102,6 +107,23 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+def vector_space_name(kind: str, base_url: str, model: str) -> str | None:
+    """The name vectors from this model at this address are stored under: "kind|url|model",
+    the model always last and whole (``ranking.dense_model_for`` reads it there). Cut to the
+    column's length, a long base URL (500 characters are allowed) cut the model off, so a
+    change of model kept the name: nothing was embedded again and questions were compared
+    with the old model's vectors. Too long, the address is named by a hash of it instead;
+    short names stay as they were, so vectors already stored under them are still used.
+    None: the model's own name is too long to store (neither the dashboard nor the .ini
+    allows one that long)."""
+    name = f"{kind}|{base_url}|{model}"
+    if len(name) <= NAME_LENGTH:
+        return name
+    address = hashlib.sha256(base_url.encode()).hexdigest()[:16]
+    name = f"{kind}|{address}|{model}"
+    return name if len(name) <= NAME_LENGTH else None
+
+
 def embedding_provider(providers) -> ai_config.EffectiveProvider | None:
     for effective in providers:
         if effective.kind in EMBEDDING_KINDS and effective.embedding_model:
@@ -129,10 +151,13 @@ class EmbedderSource:
         # Embeddings are paid calls like replies: past the monthly budget, retrieval is lexical.
         if usage.budget_state(db, spend_if_unbudgeted=False).exhausted:
             return None
+        name = vector_space_name(effective.kind, effective.base_url, effective.embedding_model)
+        if name is None:
+            log.warning("the embedding model's name is too long; retrieval is lexical")
+            return None
         provider = self.pool.provider(effective)  # checks the base URL (SSRF) every time
-        name = f"{effective.kind}|{effective.base_url}|{effective.embedding_model}"
         return ProviderEmbedder(
-            name=name[:400],
+            name=name,
             provider=provider,
             model=effective.embedding_model,
             breaker=self.pool.breaker((*effective.breaker_key, "embeddings")),

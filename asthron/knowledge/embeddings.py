@@ -41,6 +41,8 @@ BATCH = 32
 MAX_PER_RUN = 2000
 MAX_TEXT = 4000
 MAX_DIMENSIONS = 8192
+# The longest embedder name the vectors can be stored under.
+NAME_LENGTH = PassageEmbedding.__table__.c.model.type.length
 
 
 class Embedder(Protocol):

@@ -80,6 +80,9 @@ class FakeLLMServer:
     # (texts, model) -> vectors for the embedding endpoints; None: ``fake_embedding``. The
     # benchmark plugs a real local embedding model in here (bench/answers.py).
     embed_texts: Callable[[list[str], str], list[list[float]]] | None = None
+    # Serve the APIs under this path, as behind a reverse proxy ("/proxy/ollama"); requests
+    # are recorded without it.
+    path_prefix: str = ""
 
     def __post_init__(self) -> None:
         self._stopping = threading.Event()
@@ -221,6 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         path = self.path.split("?", 1)[0]
+        prefix = self.fake.path_prefix
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.fake.record(RecordedRequest(method, path, headers, body))
         protocol = self._protocol(method, path, headers)

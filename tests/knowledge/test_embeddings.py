@@ -406,3 +406,39 @@ def test_a_dripping_embedding_provider_leaves_the_question_to_the_words(
     assert time.monotonic() - started < drip_seconds(question) / 4
     assert [(p.title, p.answerable) for p in dripped] == [(p.title, p.answerable) for p in lexical]
     assert embedding_usage(run_in_tm)[-1][2:] == (0, False, "timeout")
+
+
+def test_with_a_long_base_url_a_change_of_model_still_embeds_again(run_in_tm, fake_server):
+    """The embedder's name was cut to its column's 400 characters: behind a long base URL the
+    model fell off the end, a new model kept the old name and nothing was embedded again."""
+    assert assistant_embeddings.vector_space_name("ollama", "http://h", "m") == "ollama|http://h|m"
+    fake_server.path_prefix = "/" + "p" * (499 - len(fake_server.url))
+    base_url = fake_server.url + fake_server.path_prefix  # 500 characters, the most allowed
+
+    def configure(model):
+        def save(db):
+            row = db.scalar(sa.select(ProviderConfig).where(ProviderConfig.slot == "primary"))
+            if row is None:
+                row = ProviderConfig(slot="primary", kind="ollama", base_url=base_url)
+                row.model = "chat-test"
+                db.add(row)
+            row.embedding_model = model
+
+        run_in_tm(save)
+
+    configure("all-minilm:l6-v2")
+    create(run_in_tm)
+    assert stored(run_in_tm) == [("all-minilm:l6-v2", 96), ("all-minilm:l6-v2", 96)]
+    name = run_in_tm(lambda db: embeddings.embedder_for(db).name)
+    assert len(name) <= embeddings.NAME_LENGTH
+    assert ranking.dense_model_for(name) is MINILM  # the model is still read from the name
+
+    configure("embed-b")
+    assert run_in_tm(lambda db: embeddings.embedder_for(db).name) != name
+    assert run_in_tm(tasks.embed_now) == 2
+    assert stored(run_in_tm) == [("embed-b", 96), ("embed-b", 96)]
+    assert run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))[0].title == (
+        "Bicycle repairs"
+    )
+    question = fake_server.bodies("/api/embed")[-1]
+    assert (question["model"], question["input"]) == ("embed-b", ["Do you fix bicycles?"])
