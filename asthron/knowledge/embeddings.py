@@ -224,6 +224,9 @@ class VectorIndex:
 
     chunk_ids: tuple[int, ...]
     vectors: tuple[array, ...]
+    # The vectors' sizes: more than one, or another than the question's, is a model swapped
+    # under the same name (``forget_other_dimensions``).
+    dimensions: frozenset[int] = frozenset()
 
     def nearest(self, query: array, limit: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity), most similar first."""
@@ -262,8 +265,9 @@ def _vector_index(db: Session, name: str) -> VectorIndex:
         .where(PassageEmbedding.model == name, Article.published.is_(True))
         .order_by(PassageEmbedding.chunk_id)
     ).all()
+    vectors = tuple(unpack(row.vector) for row in rows)
     index = VectorIndex(
-        tuple(row.chunk_id for row in rows), tuple(unpack(row.vector) for row in rows)
+        tuple(row.chunk_id for row in rows), vectors, frozenset(len(v) for v in vectors)
     )
     with _VECTORS_LOCK:
         _VECTORS[key] = index
@@ -283,7 +287,35 @@ def nearest_chunks(
     if not index.chunk_ids:
         return []
     vector = embedder.embed([query[:MAX_TEXT]])[0]
-    return index.nearest(normalised(vector), limit) if usable(vector) else []
+    if not usable(vector):
+        return []
+    if index.dimensions != {len(vector)}:
+        forget_other_dimensions(db, embedder.name, len(vector))
+    return index.nearest(normalised(vector), limit)
+
+
+def forget_other_dimensions(db: Session, name: str, dimensions: int) -> None:
+    """Delete the vectors stored under ``name`` whose size is not ``dimensions``, the size of
+    the vectors it makes now: the model was swapped under the same name (another model
+    pulled with the same tag), so they can never be compared with a question again, and
+    they were never recomputed either (only passages without a vector are), leaving dense
+    retrieval off for good. Deleted, they are pending: the next background run computes
+    them with the model now served. In a savepoint: should the delete fail, the caller
+    falls back to the words and the request's transaction goes on."""
+    with db.begin_nested():
+        forgotten = db.execute(
+            sa.delete(PassageEmbedding).where(
+                PassageEmbedding.model == name, PassageEmbedding.dimensions != dimensions
+            )
+        ).rowcount
+    if forgotten:
+        log.warning(
+            "%s now makes vectors of %d dimensions: %d stored of another size deleted, to be "
+            "computed again",
+            name,
+            dimensions,
+            forgotten,
+        )
 
 
 def _nearest_in_sql(
@@ -292,14 +324,18 @@ def _nearest_in_sql(
     """``nearest_chunks`` ranked by pgvector (an exact scan: the column takes any model's
     dimensions, so it has no approximate index, and a business's few thousand passages do
     not need one)."""
-    embedded = db.execute(
-        sa.select(PassageEmbedding.chunk_id).where(PassageEmbedding.model == embedder.name).limit(1)
-    ).first()
-    if embedded is None:
-        return []
+    smallest, largest = db.execute(
+        sa.select(
+            sa.func.min(PassageEmbedding.dimensions), sa.func.max(PassageEmbedding.dimensions)
+        ).where(PassageEmbedding.model == embedder.name)
+    ).one()
+    if smallest is None:
+        return []  # nothing embedded yet: no paid call for the question
     vector = embedder.embed([query[:MAX_TEXT]])[0]
     if not usable(vector):
         return []
+    if smallest != len(vector) or largest != len(vector):
+        forget_other_dimensions(db, embedder.name, len(vector))
     unit = normalised(vector)
     # In a savepoint: should the query fail (the caller falls back to the words), the rest of
     # the request's transaction stays usable.
@@ -311,8 +347,9 @@ def _nearest_in_sql(
                 "JOIN article_chunks c ON c.id = p.chunk_id "
                 "JOIN articles a ON a.id = c.article_id "
                 "WHERE p.model = :model AND p.embedding_pgvector IS NOT NULL AND a.published "
-                # Vectors of another size (a model swapped under the same name) are skipped,
-                # as the brute-force path skips them: ``<=>`` would refuse the whole query.
+                # Vectors of another size (a model swapped under the same name) were deleted
+                # above, but one a background run stores meanwhile would make ``<=>`` refuse
+                # the whole query: skipped, as the brute-force path skips them.
                 "AND vector_dims(p.embedding_pgvector) = :dimensions "
                 # Ties as the brute-force path orders them: the later passage first.
                 "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id DESC "

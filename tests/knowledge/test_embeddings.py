@@ -6,6 +6,7 @@ embedding provider fails. (PostgreSQL with pgvector: tests/knowledge/test_pgvect
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -442,3 +443,30 @@ def test_with_a_long_base_url_a_change_of_model_still_embeds_again(run_in_tm, fa
     )
     question = fake_server.bodies("/api/embed")[-1]
     assert (question["model"], question["input"]) == ("embed-b", ["Do you fix bicycles?"])
+
+
+def test_a_model_swapped_under_the_same_name_is_embedded_again(
+    embedding_provider, run_in_tm, fake_server, caplog
+):
+    """Another model pulled under the same tag makes vectors of another size: the stored ones
+    could never be compared again, and nothing recomputed them (only passages without a
+    vector are pending), so dense retrieval stayed off for good."""
+    create(run_in_tm)
+    assert stored(run_in_tm) == [("embed-a", 96), ("embed-a", 96)]
+    fake_server.embed_texts = lambda texts, model: [fake_embedding(t, model, 128) for t in texts]
+    assert run_in_tm(tasks.embed_now) == 0  # every passage has a vector under the name
+
+    with caplog.at_level(logging.WARNING, logger="asthron.knowledge.embeddings"):
+        passages = run_in_tm(lambda db: search.search(db, "Do you fix bicycles?"))
+    assert passages[0].title == "Bicycle repairs"  # the words answer meanwhile
+    assert "128 dimensions: 2 stored of another size deleted" in caplog.text
+    assert stored(run_in_tm) == []
+
+    assert run_in_tm(tasks.embed_now) == 2  # the next background run
+    assert stored(run_in_tm) == [("embed-a", 128), ("embed-a", 128)]
+    nearest = run_in_tm(
+        lambda db: embeddings.nearest_chunks(
+            db, embeddings.embedder_for(db), "Do you fix bicycles?", 8
+        )
+    )
+    assert len(nearest) == 2

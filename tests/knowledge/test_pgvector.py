@@ -222,7 +222,7 @@ def test_a_failing_vector_query_falls_back_to_the_words_and_the_transaction_live
     assert db.execute(sa.text("SELECT count(*) FROM articles")).scalar() == len(ARTICLES)
 
 
-def test_vectors_of_another_size_under_the_same_name_are_skipped_as_brute_force_skips_them(
+def test_vectors_of_another_size_under_the_same_name_are_skipped_and_computed_again(
     db, monkeypatch
 ):
     # A local server swapped the model it serves under the same name: one passage's stored
@@ -238,11 +238,41 @@ def test_vectors_of_another_size_under_the_same_name_are_skipped_as_brute_force_
     )
     db.commit()
     in_sql = embeddings.nearest_chunks(db, embedder, "opening hours", 10)
-    monkeypatch.setattr(embeddings, "_has_pgvector", lambda db: False)
-    brute_force = embeddings.nearest_chunks(db, embedder, "opening hours", 10)
     assert len(in_sql) == len(ARTICLES) - 1
     assert chunk not in {c for c, _ in in_sql}
+    # Deleted, so the next background run computes it again.
+    assert [chunk_id for chunk_id, _ in embeddings.pending_chunks(db, embedder.name, 10)] == [chunk]
+    monkeypatch.setattr(embeddings, "_has_pgvector", lambda db: False)
+    brute_force = embeddings.nearest_chunks(db, embedder, "opening hours", 10)
     assert [c for c, _ in in_sql] == [c for c, _ in brute_force]
+    monkeypatch.undo()
+    assert embeddings.embed_pending(db, embedder) == 1
+    assert len(embeddings.nearest_chunks(db, embedder, "opening hours", 10)) == len(ARTICLES)
+
+
+def test_a_model_swapped_under_the_same_name_is_embedded_again(db):
+    _, before = _embedded(db)
+    swapped = SwappedEmbedder()
+    assert swapped.name == before.name
+    assert embeddings.embed_pending(db, swapped) == 0  # every passage has a vector
+    assert embeddings.nearest_chunks(db, swapped, "fix my bicycle", 3) == []
+    db.commit()
+    assert embeddings.embed_pending(db, swapped) == len(ARTICLES)
+    db.commit()
+    sizes = db.execute(
+        sa.text(
+            "SELECT DISTINCT dimensions, vector_dims(embedding_pgvector) FROM passage_embeddings"
+        )
+    ).all()
+    assert sizes == [(128, 128)]
+    assert len(embeddings.nearest_chunks(db, swapped, "fix my bicycle", 3)) == 3
+
+
+class SwappedEmbedder(HashedEmbedder):
+    """Another model served under the same name: vectors of 128 dimensions, not 96."""
+
+    def embed(self, texts):
+        return [fake_embedding(text, "swapped", 128) for text in texts]
 
 
 class BrokenEmbedder(HashedEmbedder):
