@@ -20,9 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
-import threading
 from array import array
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
@@ -31,6 +29,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from asthron.knowledge.index_cache import LatestPerDatabase
 from asthron.knowledge.models import Article, ArticleChunk, PassageEmbedding
 
 log = logging.getLogger(__name__)
@@ -239,9 +238,8 @@ class VectorIndex:
         return [(chunk_id, similarity) for similarity, chunk_id in scored[:limit]]
 
 
-_VECTORS: OrderedDict[tuple, VectorIndex] = OrderedDict()
-_VECTORS_LOCK = threading.Lock()
-_CACHED = 8
+# One index per database: that of the embedder in use (another's is replaced too).
+_VECTORS: LatestPerDatabase[VectorIndex] = LatestPerDatabase()
 
 
 def _vector_index(db: Session, name: str) -> VectorIndex:
@@ -252,12 +250,11 @@ def _vector_index(db: Session, name: str) -> VectorIndex:
             sa.func.max(PassageEmbedding.created_at),
         ).where(PassageEmbedding.model == name)
     ).one()
-    key = (str(db.get_bind().url), name, *(str(v) for v in fingerprint))
-    with _VECTORS_LOCK:
-        index = _VECTORS.get(key)
-        if index is not None:
-            _VECTORS.move_to_end(key)
-            return index
+    database = str(db.get_bind().url)
+    stamp = (name, *(str(v) for v in fingerprint))
+    index = _VECTORS.get(database, stamp)
+    if index is not None:
+        return index
     rows = db.execute(
         sa.select(PassageEmbedding.chunk_id, PassageEmbedding.vector)
         .join(ArticleChunk, ArticleChunk.id == PassageEmbedding.chunk_id)
@@ -269,10 +266,7 @@ def _vector_index(db: Session, name: str) -> VectorIndex:
     index = VectorIndex(
         tuple(row.chunk_id for row in rows), vectors, frozenset(len(v) for v in vectors)
     )
-    with _VECTORS_LOCK:
-        _VECTORS[key] = index
-        while len(_VECTORS) > _CACHED:
-            _VECTORS.popitem(last=False)
+    _VECTORS.put(database, stamp, index)
     return index
 
 

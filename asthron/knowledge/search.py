@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from asthron.knowledge import embeddings, ranking
+from asthron.knowledge.index_cache import LatestPerDatabase
 from asthron.knowledge.models import Article, ArticleChunk, KnowledgeSynonym
 
 log = logging.getLogger(__name__)
@@ -215,9 +214,7 @@ def fts_search(db: Session, query: str, limit: int = 4) -> list[Passage]:
 
 # -- ranked retrieval -----------------------------------------------------------------------
 
-_INDEXES: OrderedDict[tuple, ranking.Index] = OrderedDict()
-_INDEX_LOCK = threading.Lock()
-_CACHED = 16
+_INDEXES: LatestPerDatabase[ranking.Index] = LatestPerDatabase()
 
 
 def _fingerprint(db: Session) -> tuple:
@@ -236,7 +233,7 @@ def _fingerprint(db: Session) -> tuple:
     synonyms = hashlib.sha256()
     for words in db.scalars(sa.select(KnowledgeSynonym.words).order_by(KnowledgeSynonym.id)):
         synonyms.update(words.encode() + b"\n")
-    return (str(db.get_bind().url), *(str(v) for v in row), synonyms.hexdigest())
+    return (*(str(v) for v in row), synonyms.hexdigest())
 
 
 def _build_index(db: Session) -> ranking.Index:
@@ -275,17 +272,11 @@ def parse_synonyms(text: str) -> list[list[str]]:
 
 
 def index_for(db: Session) -> ranking.Index:
-    key = _fingerprint(db)
-    with _INDEX_LOCK:
-        index = _INDEXES.get(key)
-        if index is not None:
-            _INDEXES.move_to_end(key)
-            return index
-    index = _build_index(db)
-    with _INDEX_LOCK:
-        _INDEXES[key] = index
-        while len(_INDEXES) > _CACHED:
-            _INDEXES.popitem(last=False)
+    database, fingerprint = str(db.get_bind().url), _fingerprint(db)
+    index = _INDEXES.get(database, fingerprint)
+    if index is None:
+        index = _build_index(db)
+        _INDEXES.put(database, fingerprint, index)
     return index
 
 

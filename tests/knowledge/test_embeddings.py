@@ -5,9 +5,11 @@ embedding provider fails. (PostgreSQL with pgvector: tests/knowledge/test_pgvect
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
+import weakref
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +22,7 @@ from asthron.assistant.providers.openai_compat import OpenAICompatProvider
 from asthron.audit.service import Actor
 from asthron.knowledge import embeddings, ranking, search, tasks
 from asthron.knowledge import service as kb
-from asthron.knowledge.models import PassageEmbedding
+from asthron.knowledge.models import Article, PassageEmbedding
 from tests.fakes.llm_server import FakeLLMServer, fake_embedding
 
 ARTICLES = [
@@ -470,3 +472,32 @@ def test_a_model_swapped_under_the_same_name_is_embedded_again(
         )
     )
     assert len(nearest) == 2
+
+
+def test_only_the_latest_indexes_of_a_database_are_kept_after_edits(
+    embedding_provider, run_in_tm, fake_server
+):
+    """Indexes were cached by fingerprint, so each edit left the one before in memory though
+    it could never be used again (a lexical index of 5,000 passages is about 200 MB)."""
+    ids = create(run_in_tm)
+    lexical, vectors = [], []
+    for edit in ("anodising", "brazing", "chroming"):
+
+        def rewrite(db, edit=edit):
+            article = db.get(Article, ids[1])
+            body = f"We repair all kinds of bicycles, {edit} included, in our workshop."
+            kb.update_article(db, Actor.cli(), article, kb.ArticleInput(article.title, body, []))
+
+        run_in_tm(rewrite)  # embedded again at once (huey immediate)
+        passages = run_in_tm(lambda db, edit=edit: search.search(db, f"Do you do {edit}?"))
+        assert edit in passages[0].text
+        # Weak references: only the caches keep the indexes alive.
+        lexical.append(weakref.ref(run_in_tm(search.index_for)))
+        vectors.append(
+            weakref.ref(
+                run_in_tm(lambda db: embeddings._vector_index(db, embeddings.embedder_for(db).name))
+            )
+        )
+    gc.collect()
+    assert [index() is not None for index in lexical] == [False, False, True]
+    assert [index() is not None for index in vectors] == [False, False, True]
