@@ -145,6 +145,14 @@ def _has_pgvector(db: Session) -> bool:
 _PGVECTOR: dict[str, bool] = {}
 
 
+def _has_pgvector_still(db: Session) -> bool:
+    """Look again after a pgvector statement failed: the column may have gone while this
+    process remembered it (a backup from a server without pgvector restored, or the
+    extension dropped), and remembered, every run failed on it until a restart."""
+    _PGVECTOR.pop(str(db.get_bind().url), None)
+    return _has_pgvector(db)
+
+
 def pending_chunks(db: Session, name: str, limit: int) -> list[tuple[int, str]]:
     """Published passages with no vector from this embedder: (chunk id, text to embed)."""
     rows = db.execute(
@@ -204,14 +212,25 @@ def embed_pending(db: Session, embedder: Embedder, limit: int = MAX_PER_RUN) -> 
         )
         db.flush()
         if pgvector and units:
-            # One executemany per batch rather than a statement per passage.
-            db.execute(
-                sa.text(
-                    "UPDATE passage_embeddings SET embedding_pgvector = CAST(:v AS vector) "
-                    "WHERE chunk_id = :id"
-                ),
-                [{"v": _vector_literal(unit), "id": chunk_id} for chunk_id, unit in units.items()],
-            )
+            try:
+                # In a savepoint: should the column be gone, the vectors stored above stay.
+                with db.begin_nested():
+                    # One executemany per batch rather than a statement per passage.
+                    db.execute(
+                        sa.text(
+                            "UPDATE passage_embeddings "
+                            "SET embedding_pgvector = CAST(:v AS vector) WHERE chunk_id = :id"
+                        ),
+                        [
+                            {"v": _vector_literal(unit), "id": chunk_id}
+                            for chunk_id, unit in units.items()
+                        ],
+                    )
+            except sa.exc.DBAPIError:
+                pgvector = _has_pgvector_still(db)
+                if pgvector:
+                    raise
+                log.warning("the pgvector column is gone: vectors are compared in memory")
         stored += len(units)
     record_usage(db, embedder)
     return stored
@@ -331,29 +350,35 @@ def _nearest_in_sql(
     if smallest != len(vector) or largest != len(vector):
         forget_other_dimensions(db, embedder.name, len(vector))
     unit = normalised(vector)
-    # In a savepoint: should the query fail (the caller falls back to the words), the rest of
-    # the request's transaction stays usable.
-    with db.begin_nested():
-        rows = db.execute(
-            sa.text(
-                "SELECT p.chunk_id, 1 - (p.embedding_pgvector <=> CAST(:q AS vector)) "
-                "AS similarity FROM passage_embeddings p "
-                "JOIN article_chunks c ON c.id = p.chunk_id "
-                "JOIN articles a ON a.id = c.article_id "
-                "WHERE p.model = :model AND p.embedding_pgvector IS NOT NULL AND a.published "
-                # Vectors of another size (a model swapped under the same name) were deleted
-                # above, but one a background run stores meanwhile would make ``<=>`` refuse
-                # the whole query: skipped, as the brute-force path skips them.
-                "AND vector_dims(p.embedding_pgvector) = :dimensions "
-                # Ties as the brute-force path orders them: the later passage first.
-                "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id DESC "
-                "LIMIT :limit"
-            ),
-            {
-                "q": _vector_literal(unit),
-                "model": embedder.name,
-                "dimensions": len(unit),
-                "limit": limit,
-            },
-        ).all()
+    # In a savepoint: should the query fail, the rest of the request's transaction stays
+    # usable, to rank in memory (the column is gone) or fall back to the words (the caller).
+    try:
+        with db.begin_nested():
+            rows = db.execute(
+                sa.text(
+                    "SELECT p.chunk_id, 1 - (p.embedding_pgvector <=> CAST(:q AS vector)) "
+                    "AS similarity FROM passage_embeddings p "
+                    "JOIN article_chunks c ON c.id = p.chunk_id "
+                    "JOIN articles a ON a.id = c.article_id "
+                    "WHERE p.model = :model AND p.embedding_pgvector IS NOT NULL AND a.published "
+                    # Vectors of another size (a model swapped under the same name) were deleted
+                    # above, but one a background run stores meanwhile would make ``<=>`` refuse
+                    # the whole query: skipped, as the brute-force path skips them.
+                    "AND vector_dims(p.embedding_pgvector) = :dimensions "
+                    # Ties as the brute-force path orders them: the later passage first.
+                    "ORDER BY p.embedding_pgvector <=> CAST(:q AS vector), p.chunk_id DESC "
+                    "LIMIT :limit"
+                ),
+                {
+                    "q": _vector_literal(unit),
+                    "model": embedder.name,
+                    "dimensions": len(unit),
+                    "limit": limit,
+                },
+            ).all()
+    except sa.exc.DBAPIError:
+        if _has_pgvector_still(db):
+            raise
+        log.warning("the pgvector column is gone: vectors are compared in memory")
+        return _vector_index(db, embedder.name).nearest(unit, limit)
     return [(row.chunk_id, float(row.similarity)) for row in rows]

@@ -1,7 +1,8 @@
 """Dense retrieval on PostgreSQL with the pgvector extension: the migration's vector column,
 passages ranked in SQL (``<=>``) exactly as the brute-force path ranks them, a model change
-replacing the vectors, a database user who may not create the extension, and a failing vector
-query that leaves the request's transaction usable.
+replacing the vectors, a database user who may not create the extension, a failing vector
+query that leaves the request's transaction usable, and the column going while this process
+remembers it.
 
 The machine's PostgreSQL has no pgvector (Debian 12 does not package it), so these tests run
 a server of their own: PostgreSQL with pgvector and the contrib modules from the
@@ -211,15 +212,52 @@ def test_a_model_change_replaces_the_stored_pgvector_vectors(db):
 def test_a_failing_vector_query_falls_back_to_the_words_and_the_transaction_lives_on(db):
     ids, embedder = _embedded(db)
     assert embeddings.nearest_chunks(db, embedder, "repairs", 3)  # pgvector is in use
-    # The column goes while this process still believes in it (an administrator dropped
-    # pgvector): the vector query fails.
-    db.execute(sa.text("ALTER TABLE passage_embeddings DROP COLUMN embedding_pgvector"))
+    # The column is there but the vector query fails (it is no longer a vector).
+    db.execute(
+        sa.text(
+            "ALTER TABLE passage_embeddings ALTER COLUMN embedding_pgvector TYPE text "
+            "USING embedding_pgvector::text"
+        )
+    )
     with pytest.raises(sa.exc.DBAPIError):
         embeddings.nearest_chunks(db, embedder, "repairs", 3)
     passages = search.search(db, "Do you repair bicycles?", embedder=embedder)
     assert passages[0].article_id == ids["Bicycle repairs"]
     # The same transaction still answers (the fixture's rollback brings the column back).
     assert db.execute(sa.text("SELECT count(*) FROM articles")).scalar() == len(ARTICLES)
+
+
+def drop_the_pgvector_column(db: Session) -> None:
+    """What restoring a backup from a server without pgvector leaves, while this process
+    remembers the column (in the test's transaction: the fixture's rollback brings it back)."""
+    db.execute(sa.text("ALTER TABLE passage_embeddings DROP COLUMN embedding_pgvector"))
+
+
+def test_a_vector_query_after_the_pgvector_column_went_ranks_in_memory(db, monkeypatch):
+    monkeypatch.setattr(embeddings, "_PGVECTOR", {})  # what this test learns stays here
+    _, embedder = _embedded(db)
+    in_sql = embeddings.nearest_chunks(db, embedder, "fix my bicycle", 3)
+    assert embeddings._has_pgvector(db)  # remembered
+    drop_the_pgvector_column(db)
+    in_memory = embeddings.nearest_chunks(db, embedder, "fix my bicycle", 3)
+    assert [c for c, _ in in_memory] == [c for c, _ in in_sql]
+    assert not embeddings._has_pgvector(db)  # forgotten, and looked up again
+    assert db.execute(sa.text("SELECT count(*) FROM articles")).scalar() == len(ARTICLES)
+
+
+def test_a_background_run_after_the_pgvector_column_went_stores_the_vectors(db, monkeypatch):
+    """Remembered, the column made every run fail (UndefinedColumn) until a restart."""
+    monkeypatch.setattr(embeddings, "_PGVECTOR", {})
+    _, embedder = _embedded(db)
+    assert embeddings._has_pgvector(db)
+    drop_the_pgvector_column(db)
+    wrap = kb.create_article(
+        db, Actor.cli(), kb.ArticleInput("Gift wrap", "We wrap presents for free.", [])
+    )
+    assert embeddings.embed_pending(db, embedder) == 1
+    assert not embeddings._has_pgvector(db)
+    [(nearest, _)] = embeddings.nearest_chunks(db, embedder, "can you wrap a present", 1)
+    assert nearest in {chunk.id for chunk in wrap.chunks}
 
 
 def test_vectors_of_another_size_under_the_same_name_are_skipped_and_computed_again(
