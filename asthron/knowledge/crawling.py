@@ -23,8 +23,9 @@ import lxml.etree
 
 from asthron.db import new_transaction
 from asthron.knowledge import sources
+from asthron.knowledge.bounded import ReadLimitExceeded, run_bounded
 from asthron.knowledge.documents import DocumentError, read_document
-from asthron.knowledge.extraction import page_links, page_text
+from asthron.knowledge.extraction import MAX_HTML_BYTES, read_page
 from asthron.knowledge.fetching import ROBOTS_AGENT, FetchFailed, FetchLimits, SiteFetcher
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeSource
 
@@ -267,39 +268,50 @@ class Crawl:
                 return []
             self.seen.add(final)
             url = final
-        links: list[str] = []
+        try:
+            result, links = self._read(url, fetched)
+        except Exception as exc:
+            # Whatever a page does to the readers, it is one failed page, not a failed crawl.
+            log.exception("knowledge crawl %s: reading %s failed", self.crawl_id, url)
+            reason = f"could not be read (unexpected {type(exc).__name__})"
+            result, links = sources.PageResult(url, "failed", reason), []
+        self._record(result)
+        return links
+
+    def _read(self, url: str, fetched) -> tuple[sources.PageResult, list[str]]:
+        """What to record for a fetched page, and the links it holds."""
         if fetched.content_type in HTML_TYPES or (
             not fetched.content_type and fetched.body.lstrip()[:1] == b"<"
         ):
-            links = page_links(fetched.body, fetched.url)
-            text = page_text(fetched.body, fetched.url)
+            if len(fetched.body) > MAX_HTML_BYTES:
+                reason = f"is larger than {MAX_HTML_BYTES:,} bytes, too large to read"
+                return sources.PageResult(url, "failed", reason), []
+            try:
+                text, links = run_bounded(read_page, fetched.body, fetched.url)
+            except ReadLimitExceeded as exc:
+                return sources.PageResult(url, "failed", f"could not be read: {exc.reason}"), []
             if text is None:
-                self._record(sources.PageResult(url, "skipped", "no readable text on the page"))
-                return links
+                return sources.PageResult(url, "skipped", "no readable text on the page"), links
             title, body, kind = text.title, text.body, "html"
         elif fetched.content_type == "application/pdf":
             try:
                 document = read_document("page.pdf", fetched.body, self.limits.page.max_bytes)
             except DocumentError as exc:
-                self._record(sources.PageResult(url, "failed", f"the PDF {exc}"))
-                return []
-            title, body, kind = document.title, document.body, "pdf"
+                return sources.PageResult(url, "failed", f"the PDF {exc}"), []
+            title, body, kind, links = document.title, document.body, "pdf", []
         else:
             reason = f"not a web page ({fetched.content_type or 'no content type'})"
-            self._record(sources.PageResult(url, "skipped", reason))
-            return []
-        self._record(
-            sources.PageResult(
-                url,
-                "fetched",
-                title=title,
-                body=body,
-                source_type=kind,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-            )
+            return sources.PageResult(url, "skipped", reason), []
+        fetched_page = sources.PageResult(
+            url,
+            "fetched",
+            title=title,
+            body=body,
+            source_type=kind,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
         )
-        return links
+        return fetched_page, links
 
 
 def run_crawl(registry, crawl_id: int, limits: CrawlLimits | None = None) -> str | None:

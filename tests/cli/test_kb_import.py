@@ -227,6 +227,7 @@ def test_bad_files_are_refused_with_a_clear_message_and_a_non_zero_exit(ready_cl
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "encrypted.pdf").write_bytes((SAMPLES / "encrypted.pdf").read_bytes())
+    (folder / "damaged.pdf").write_bytes((SAMPLES / "damaged-filter.pdf").read_bytes())
     (folder / "notes.md").write_bytes((SAMPLES / "opening-hours.docx").read_bytes())
     huge = folder / "scan.pdf"
     with huge.open("wb") as handle:  # 50 MB, sparse: refused from its size, never read
@@ -242,8 +243,9 @@ def test_bad_files_are_refused_with_a_clear_message_and_a_non_zero_exit(ready_cl
     assert _refusals(result.output) == {
         "encrypted.pdf": "is an encrypted (password-protected) PDF; save a copy without a "
         "password and import that",
+        "damaged.pdf": "is not a readable PDF (it may be damaged)",
         "notes.md": "is a binary file (a PDF or an office document), not text",
         "scan.pdf": "is larger than 20,971,520 bytes, the most a file may have",
     }
-    assert result.output.splitlines()[-1].startswith("Error: 3 path(s) refused")
+    assert result.output.splitlines()[-1].startswith("Error: 4 path(s) refused")
     assert _articles(ready_cli) == before

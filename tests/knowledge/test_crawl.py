@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from asthron.audit.models import AuditEntry
 from asthron.audit.service import Actor
-from asthron.knowledge import sources, tasks
+from asthron.knowledge import crawling, sources, tasks
 from asthron.knowledge.crawling import CrawlLimits, run_crawl
 from asthron.knowledge.fetching import FetchLimits
 from asthron.knowledge.models import Article, ArticleChunk
 from asthron.knowledge.search import search
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeCrawlPage, KnowledgeSource
 from tests.knowledge.site_server import Site, bicycle_shop, html_page
+
+SAMPLES = Path(__file__).parent / "samples"
 
 # Small limits keep the never-ending pages short; none of them is asserted as a time.
 LIMITS = CrawlLimits(
@@ -390,3 +393,53 @@ def test_a_sitemap_index_is_followed_to_its_sitemaps_on_the_same_site(
 
     assert results(run_in_tm, crawl_id) == {"returns": ("new", "")}
     assert offsite.requests == []
+
+
+def sitemap_of(site: Site, *paths: str) -> tuple[str, str]:
+    locs = "".join(f"<url><loc>{site.url}{path}</loc></url>" for path in paths)
+    return (
+        "application/xml",
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>',
+    )
+
+
+def test_a_pdf_the_reader_cannot_decode_is_one_failed_page_and_the_crawl_goes_on(
+    run_in_tm, registry, shop
+):
+    shop.pages["/price-list.pdf"] = (
+        "application/pdf",
+        (SAMPLES / "damaged-filter.pdf").read_bytes(),
+    )
+    shop.pages["/sitemap.xml"] = sitemap_of(shop, "/price-list.pdf", "/delivery")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert the_crawl(run_in_tm, crawl_id).status == "done"
+    assert results(run_in_tm, crawl_id) == {
+        "price-list.pdf": ("failed", "the PDF is not a readable PDF (it may be damaged)"),
+        "delivery": ("new", ""),
+    }
+
+
+def test_a_page_whose_reading_fails_unexpectedly_is_one_failed_page(
+    run_in_tm, registry, shop, monkeypatch
+):
+    real = crawling.run_bounded
+
+    def reader_with_a_bug(function, body, url):
+        if url.endswith("/returns"):
+            raise RuntimeError("a bug in a reader")
+        return real(function, body, url)
+
+    monkeypatch.setattr(crawling, "run_bounded", reader_with_a_bug)
+    shop.pages["/sitemap.xml"] = sitemap_of(shop, "/returns", "/delivery")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert the_crawl(run_in_tm, crawl_id).status == "done"
+    assert results(run_in_tm, crawl_id) == {
+        "returns": ("failed", "could not be read (unexpected RuntimeError)"),
+        "delivery": ("new", ""),
+    }

@@ -238,6 +238,16 @@ def test_a_bad_file_in_an_upload_imports_nothing_and_says_which_and_why(owner, r
     assert run_in_tm(lambda db: db.scalar(sa.select(sa.func.count(Article.id)))) == 0
 
 
+def test_a_pdf_the_reader_cannot_decode_is_refused_not_a_server_error(owner, run_in_tm):
+    files = [("price-list.pdf", (SAMPLES / "damaged-filter.pdf").read_bytes())]
+
+    answer = _upload(owner, files, 400)
+
+    assert "Nothing was imported" in answer.text
+    assert "is not a readable PDF (it may be damaged)" in answer.text
+    assert run_in_tm(lambda db: db.scalar(sa.select(sa.func.count(Article.id)))) == 0
+
+
 def test_a_50_mb_upload_is_refused_before_it_is_read(owner, run_in_tm):
     scan = b"%PDF-1.7\n" + b"\0" * (50 * 1024 * 1024)
 
