@@ -89,15 +89,17 @@ def page_links(html: bytes, base_url: str) -> list[str]:
         return []
     base = tree.xpath("string(//base/@href)").strip()
     base_url = urljoin(base_url, base) if base else base_url
-    links: list[str] = []
+    # A dict keeps the page's order without duplicates; a list's "not in" made a page of
+    # 150,000 links (2 MB) take two minutes.
+    links: dict[str, None] = {}
     for href in tree.xpath("//a/@href"):
         href = str(href).strip()
         if not href or href.startswith(("#", "mailto:", "tel:", "javascript:")):
             continue
         absolute, _fragment = urldefrag(urljoin(base_url, href))
-        if absolute.startswith(("http://", "https://")) and absolute not in links:
-            links.append(absolute)
-    return links
+        if absolute.startswith(("http://", "https://")):
+            links.setdefault(absolute)
+    return list(links)
 
 
 def read_page(html: bytes, url: str) -> tuple[PageText | None, list[str]]:
