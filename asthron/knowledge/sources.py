@@ -372,8 +372,9 @@ def import_document(
     db: Session, actor: Actor, name: str, document: Document, published: bool = False
 ) -> tuple[Article, bool]:
     """Make (or update) the article for one imported file, keeping the file's name and type
-    on it. The article of the same file (or, for files imported before, of the same title) is
-    updated in place. Drafts unless ``published``: nobody has reviewed the file yet."""
+    on it. Only the article imported from that same file is updated in place: one that merely
+    has the same title (written by hand, or from another file) is another article and is left
+    alone. Drafts unless ``published``: nobody has reviewed the file yet."""
     # A file name is the uploader's text: one plain line, no control characters.
     name = single_line(PurePath(name).name)[:300] or "file"
     title = title_for_file(name, document)
@@ -382,7 +383,7 @@ def import_document(
         .where(Article.source_kind == "file", Article.source_file == name)
         .order_by(Article.id)
         .limit(1)
-    ) or db.scalar(sa.select(Article).where(Article.title == title).order_by(Article.id).limit(1))
+    )
     data = service.ArticleInput(title=title, body=document.body, tags=[], published=published)
     if existing is not None:
         data.tags = list(existing.tags or [])
