@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import PurePath, PurePosixPath
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -363,6 +363,15 @@ def note_progress(db: Session, crawl_id: int, note: str) -> None:
 # -- files -----------------------------------------------------------------------------------
 
 
+def file_key(name: str) -> str:
+    """The name an imported file is known by: its relative path as plain text, each part one
+    plain line (a file name is the uploader's text: no control characters), no "." or ".."
+    parts, at most 300 characters (the end kept, where the file's own name is)."""
+    parts = (single_line(part) for part in PurePosixPath(name.replace("\\", "/")).parts)
+    kept = [part for part in parts if part and part not in (".", "..", "/")]
+    return "/".join(kept)[-300:] or "file"
+
+
 def title_for_file(name: str, document: Document) -> str:
     stem = PurePath(name).stem.replace("-", " ").replace("_", " ").strip()
     return (document.title or stem.title() or name)[:200]
@@ -372,12 +381,13 @@ def import_document(
     db: Session, actor: Actor, name: str, document: Document, published: bool = False
 ) -> tuple[Article, bool]:
     """Make (or update) the article for one imported file, keeping the file's name and type
-    on it. Only the article imported from that same file is updated in place: one that merely
-    has the same title (written by hand, or from another file) is another article and is left
-    alone. Drafts unless ``published``: nobody has reviewed the file yet."""
-    # A file name is the uploader's text: one plain line, no control characters.
-    name = single_line(PurePath(name).name)[:300] or "file"
-    title = title_for_file(name, document)
+    on it. ``name`` may be a path within the folder imported ("a/faq.md"), which is how
+    a/faq.md and b/faq.md stay two articles. Only the article imported from that same file
+    is updated in place: one that merely has the same title (written by hand, or from another
+    file) is another article and is left alone. Drafts unless ``published``: nobody has
+    reviewed the file yet."""
+    name = file_key(name)
+    title = title_for_file(PurePosixPath(name).name, document)
     existing = db.scalar(
         sa.select(Article)
         .where(Article.source_kind == "file", Article.source_file == name)
