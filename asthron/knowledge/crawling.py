@@ -6,7 +6,8 @@ a page downloads: each page's result is written in a short transaction of its ow
 see the crawl advance. Limits: pages per crawl, seconds per crawl, and the fetcher's bytes,
 seconds and redirects per page. A page that fails is recorded with its reason and the crawl
 goes on. When the crawl got through the whole site, pages it knew but did not meet again are
-fetched once more; those that are gone (404/410) or now disallowed are retired.
+fetched once more; those that are gone (404/410) or now disallowed are retired. A known page
+that now redirects elsewhere on the site (removed, or moved to a new address) is retired too.
 """
 
 from __future__ import annotations
@@ -262,9 +263,16 @@ class Crawl:
             return []
         final = normalized(fetched.url)
         if final != url:
-            # A redirect within the site: the page is known by the address it ends at.
+            # A redirect within the site: the page is known by the address it ends at. An
+            # address that had a page of its own and now redirects was removed or moved: its
+            # article is retired, and the page it leads to is an article of its own.
+            reason = f"redirects to {final[:300]}"
+            had_a_page = url in self.known and not retired
+            if had_a_page:
+                self._record(sources.PageResult(url, "retired", reason))
             if final in self.seen:
-                self._record(sources.PageResult(url, "skipped", f"redirects to {final[:300]}"))
+                if not had_a_page:
+                    self._record(sources.PageResult(url, "skipped", reason))
                 return []
             self.seen.add(final)
             url = final

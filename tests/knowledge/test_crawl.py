@@ -443,3 +443,49 @@ def test_a_page_whose_reading_fails_unexpectedly_is_one_failed_page(
         "returns": ("failed", "could not be read (unexpected RuntimeError)"),
         "delivery": ("new", ""),
     }
+
+
+def test_a_known_page_that_now_redirects_to_a_page_already_there_is_retired(
+    run_in_tm, registry, shop
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml", publish_pages=True)
+    crawl(run_in_tm, registry, source_id)
+    returns = website_articles(run_in_tm)["returns"]
+    assert returns.published
+    # The returns page is removed and its address sent to the home page, as sites do.
+    del shop.pages["/returns"]
+    shop.redirects["/returns"] = "/"
+
+    second = crawl(run_in_tm, registry, source_id)
+
+    found = results(run_in_tm, second)
+    assert found["returns"] == ("retired", f"redirects to {shop.url}/")
+    assert found[""][0] == "unchanged"
+    after = website_articles(run_in_tm)
+    assert after["returns"].id == returns.id
+    assert (after["returns"].published, after["returns"].retired_at is not None) == (False, True)
+    assert after[""].published and after[""].retired_at is None
+
+
+def test_a_known_page_moved_to_a_new_address_leaves_one_published_article(
+    run_in_tm, registry, shop
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml", publish_pages=True)
+    crawl(run_in_tm, registry, source_id)
+    del shop.pages["/returns"]
+    shop.pages["/returns-policy"] = (
+        "text/html",
+        html_page("Returns", "<h1>Returns</h1><p>Parts can be returned within 14 days.</p>"),
+    )
+    shop.redirects["/returns"] = "/returns-policy"
+
+    second = crawl(run_in_tm, registry, source_id)
+
+    found = results(run_in_tm, second)
+    assert found["returns"] == ("retired", f"redirects to {shop.url}/returns-policy")
+    assert found["returns-policy"] == ("new", "")
+    articles = website_articles(run_in_tm)
+    published = {url for url, a in articles.items() if url.startswith("returns") and a.published}
+    assert published == {"returns-policy"}
+    assert "14 days" in articles["returns-policy"].body
+    assert articles["returns"].retired_at is not None
