@@ -18,9 +18,9 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import lxml.etree
+from protego import Protego
 
 from asthron.db import new_transaction
 from asthron.knowledge import sources
@@ -60,20 +60,20 @@ def normalized(url: str) -> str:
     )
 
 
-def _robots(fetcher: SiteFetcher, start_url: str) -> RobotFileParser:
-    """robots.txt of the site (RFC 9309): missing (4xx) allows everything; unreachable stops
-    the crawl, since we cannot know what the owner allows."""
+def _robots(fetcher: SiteFetcher, start_url: str) -> Protego:
+    """robots.txt of the site (RFC 9309, read by protego, which knows its ``*`` and ``$``
+    wildcards and longest-match precedence; the standard library's parser matches plain
+    prefixes only, so ``Disallow: /*.pdf$`` disallowed nothing): missing (4xx) allows
+    everything; unreachable stops the crawl, since we cannot know what the owner allows."""
     robots_url = urljoin(start_url, "/robots.txt")
-    parser = RobotFileParser(robots_url)
     try:
         fetched = fetcher.get(robots_url)
     except FetchFailed as exc:
         if exc.status is not None and 400 <= exc.status < 500:
-            parser.parse([])
-            return parser
+            return Protego.parse("")
         raise CrawlStopped(f"robots.txt could not be read: {exc.reason}") from None
-    parser.parse(fetched.body[:512_000].decode("utf-8", "replace").splitlines())
-    return parser
+    # RFC 9309 asks parsers to read at least 500 KiB.
+    return Protego.parse(fetched.body[:512_000].decode("utf-8", "replace"))
 
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps protocol's own limit, unpacked
@@ -150,7 +150,7 @@ class Crawl:
         delay = robots.crawl_delay(ROBOTS_AGENT)
         self.delay = min(float(delay), MAX_CRAWL_DELAY) if delay else 0.0
         self.robots = robots
-        if not robots.can_fetch(ROBOTS_AGENT, self.start_url):
+        if not self.allowed(self.start_url):
             return "failed", "robots.txt disallows the start address."
         queue: deque[str] = deque()
         follow_links = True
@@ -180,8 +180,12 @@ class Crawl:
                 return "done", self.stop_note
         return "done", ""
 
+    def allowed(self, url: str) -> bool:
+        return self.robots.can_fetch(url, ROBOTS_AGENT)
+
     def _pages_of_sitemap(self, sitemap) -> list[str]:
-        """The same-site pages the sitemap (and the sitemaps it indexes) lists."""
+        """The same-site pages the sitemap (and the sitemaps it indexes, those robots.txt
+        allows) lists."""
         kind, locs = sitemap
         pages: dict[str, None] = {}  # ordered, without duplicates
         children = 0
@@ -193,7 +197,11 @@ class Crawl:
                     continue
                 if kind == "urlset":
                     pages.setdefault(normalized(loc))
-                elif children < MAX_SITEMAPS and self.clock() < self.deadline:
+                elif (
+                    children < MAX_SITEMAPS
+                    and self.clock() < self.deadline
+                    and self.allowed(normalized(loc))
+                ):
                     children += 1
                     try:
                         child = _sitemap_urls(self.fetcher.get(loc).body)
@@ -220,7 +228,7 @@ class Crawl:
             if self.stop_note:
                 return False
             self.seen.add(url)
-            if not self.robots.can_fetch(ROBOTS_AGENT, url):
+            if not self.allowed(url):
                 known = url in self.known and not self.known[url][2]
                 self._record(
                     sources.PageResult(

@@ -489,3 +489,57 @@ def test_a_known_page_moved_to_a_new_address_leaves_one_published_article(
     assert published == {"returns-policy"}
     assert "14 days" in articles["returns-policy"].body
     assert articles["returns"].retired_at is not None
+
+
+def test_robots_txt_wildcards_are_obeyed(run_in_tm, registry, shop):
+    shop.pages["/robots.txt"] = (
+        "text/plain",
+        "User-agent: *\nDisallow: /*.pdf$\nDisallow: /*/private\nDisallow: /search*\n",
+    )
+    shop.pages["/price-list.pdf"] = (
+        "application/pdf",
+        (SAMPLES / "price-list.pdf").read_bytes(),
+    )
+    for path in ("/shop/private/notes", "/search?q=bikes", "/searching", "/private-hire"):
+        shop.pages[path] = ("text/html", html_page("Page", f"<p>The page at {path}.</p>"))
+    shop.pages["/sitemap.xml"] = sitemap_of(
+        shop,
+        "/delivery",
+        "/price-list.pdf",
+        "/shop/private/notes",
+        "/search?q=bikes",
+        "/searching",
+        "/private-hire",
+    )
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    disallowed = ("skipped", "disallowed by robots.txt")
+    assert results(run_in_tm, crawl_id) == {
+        "delivery": ("new", ""),
+        "price-list.pdf": disallowed,
+        "shop/private/notes": disallowed,
+        "search?q=bikes": disallowed,
+        "searching": disallowed,
+        "private-hire": ("new", ""),  # /*/private needs a folder before "private"
+    }
+    assert shop.requests == ["/robots.txt", "/sitemap.xml", "/delivery", "/private-hire"]
+
+
+def test_a_sitemap_that_robots_txt_disallows_is_not_fetched(run_in_tm, registry, shop):
+    shop.pages["/index.xml"] = (
+        "application/xml",
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{shop.url}/private/pages.xml</loc></sitemap>"
+        f"<sitemap><loc>{shop.url}/pages.xml</loc></sitemap>"
+        "</sitemapindex>",
+    )
+    shop.pages["/private/pages.xml"] = sitemap_of(shop, "/delivery")
+    shop.pages["/pages.xml"] = sitemap_of(shop, "/returns")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/index.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert "/private/pages.xml" not in shop.requests  # robots.txt: Disallow: /private/
+    assert results(run_in_tm, crawl_id) == {"returns": ("new", "")}
