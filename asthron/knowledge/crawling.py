@@ -26,7 +26,7 @@ from asthron.db import new_transaction
 from asthron.knowledge import sources
 from asthron.knowledge.bounded import ReadLimitExceeded, run_bounded
 from asthron.knowledge.documents import DocumentError, read_document
-from asthron.knowledge.extraction import MAX_HTML_BYTES, read_page
+from asthron.knowledge.extraction import MAX_HTML_BYTES, decoded, read_page
 from asthron.knowledge.fetching import ROBOTS_AGENT, FetchFailed, FetchLimits, SiteFetcher
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeSource
 
@@ -303,7 +303,8 @@ class Crawl:
                 reason = f"is larger than {MAX_HTML_BYTES:,} bytes, too large to read"
                 return sources.PageResult(url, "failed", reason), []
             try:
-                text, links = run_bounded(read_page, fetched.body, fetched.url)
+                html = decoded(fetched.body, fetched.charset)
+                text, links = run_bounded(read_page, html, fetched.url)
             except ReadLimitExceeded as exc:
                 return sources.PageResult(url, "failed", f"could not be read: {exc.reason}"), []
             if text is None:

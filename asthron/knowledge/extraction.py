@@ -11,6 +11,7 @@ trafilatura's time grows faster than the page (2 MB of nested tags took 22 s, 8 
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from urllib.parse import urldefrag, urljoin
@@ -35,6 +36,9 @@ _CONFIG.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")  # signals only work in the ma
 MAX_HTML_BYTES = 5 * 1024 * 1024
 
 _BLANK_LINES = re.compile(r"\n{3,}")
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+# The WHATWG encoding standard reads these labels as windows-1252, as every browser does.
+_AS_WINDOWS_1252 = {"ascii", "iso8859-1"}
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 
 
@@ -81,7 +85,7 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText | None:
     return PageText(title=" ".join(title.split())[:200], body=body)
 
 
-def page_links(html: bytes, base_url: str) -> list[str]:
+def page_links(html: bytes | str, base_url: str) -> list[str]:
     """The absolute http(s) addresses the page links to, without fragments, in page order."""
     try:
         tree = lxml.html.fromstring(html)
@@ -102,6 +106,23 @@ def page_links(html: bytes, base_url: str) -> list[str]:
     return list(links)
 
 
-def read_page(html: bytes, url: str) -> tuple[PageText | None, list[str]]:
+def decoded(html: bytes, charset: str | None) -> bytes | str:
+    """The page as text, decoded with the charset its Content-Type header names, which wins
+    over a <meta charset> (and without one, lxml would guess from the bytes: a windows-1252
+    "complète" came out "complčte"). Without a usable header charset, or with a byte order
+    mark (which wins over the header), the bytes are left to the parsers to sniff."""
+    if not charset or html.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return html
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        return html
+    if codec in _AS_WINDOWS_1252:
+        codec = "cp1252"
+    # lxml refuses a str that still declares an encoding of its own.
+    return _XML_DECLARATION.sub("", html.decode(codec, "replace"), count=1)
+
+
+def read_page(html: bytes | str, url: str) -> tuple[PageText | None, list[str]]:
     """A crawled page's text and links, in one call (run in a bounded child process)."""
     return page_text(html, url), page_links(html, url)

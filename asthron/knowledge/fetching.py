@@ -11,6 +11,7 @@ headers or body every second, fails with a reason instead of holding the crawl.
 from __future__ import annotations
 
 import contextlib
+import email.message
 import http.client
 import socket
 import ssl
@@ -43,6 +44,7 @@ class Fetched:
     body: bytes
     etag: str | None = None
     last_modified: str | None = None
+    charset: str | None = None  # as the Content-Type header names it, if it does
 
 
 class FetchFailed(Exception):
@@ -70,6 +72,14 @@ def site_key(url: str) -> tuple[str, int] | None:
     if port is None or port == {"http": 80, "https": 443}[parts.scheme]:
         port = 0  # the default port of either scheme
     return host, port
+
+
+def _charset(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type header ("text/html; charset=windows-1252")."""
+    message = email.message.Message()
+    message["Content-Type"] = content_type[:300]
+    charset = message.get_content_charset()
+    return charset[:40] if charset else None
 
 
 class SiteFetcher:
@@ -186,13 +196,15 @@ class SiteFetcher:
         if response.status != 200:
             raise FetchFailed(f"the site answered HTTP {response.status}", response.status)
         body = self._read_capped(response, deadline)
+        content_type = response.getheader("Content-Type") or ""
         return Fetched(
             url,
             200,
-            (response.getheader("Content-Type") or "").split(";")[0].strip().lower(),
+            content_type.split(";")[0].strip().lower(),
             body,
             (response.getheader("ETag") or "").strip()[:300] or None,
             (response.getheader("Last-Modified") or "").strip()[:100] or None,
+            _charset(content_type),
         )
 
     def _read_capped(self, response, deadline) -> bytes:

@@ -543,3 +543,23 @@ def test_a_sitemap_that_robots_txt_disallows_is_not_fetched(run_in_tm, registry,
 
     assert "/private/pages.xml" not in shop.requests  # robots.txt: Disallow: /private/
     assert results(run_in_tm, crawl_id) == {"returns": ("new", "")}
+
+
+def test_a_page_is_decoded_with_the_charset_its_content_type_header_names(
+    run_in_tm, registry, shop
+):
+    # No <meta charset>: only the HTTP header says windows-1252.
+    page = (
+        "<!doctype html><html><head><title>Réparation complète</title></head><body><main>"
+        "<h1>Réparation complète</h1><p>La révision complète coûte 79 €, pièces comprises, "
+        "et le vélo est prêt en deux jours ouvrés.</p></main></body></html>"
+    )
+    shop.pages["/revision"] = ("text/html; charset=windows-1252", page.encode("cp1252"))
+    shop.pages["/sitemap.xml"] = sitemap_of(shop, "/revision")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl(run_in_tm, registry, source_id)
+
+    article = website_articles(run_in_tm)["revision"]
+    assert article.title == "Réparation complète"
+    assert "La révision complète coûte 79 €, pièces comprises" in article.body
