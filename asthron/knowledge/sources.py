@@ -20,6 +20,7 @@ from asthron.audit.service import Actor
 from asthron.db import utcnow
 from asthron.knowledge import service
 from asthron.knowledge.documents import Document
+from asthron.knowledge.fetching import site_key
 from asthron.knowledge.models import Article
 from asthron.knowledge.source_models import (
     KnowledgeCrawl,
@@ -92,15 +93,31 @@ def create_source(db: Session, actor: Actor, data: SourceInput, allowed_private)
 def update_source(
     db: Session, actor: Actor, source: KnowledgeSource, data: SourceInput, allowed_private
 ) -> KnowledgeSource:
+    """Change the source's settings. When its address moves to another site, the pages of the
+    old one are retired at once (their articles unpublished and marked, kept): no crawl of the
+    new address will ever reach them again, so nothing else would."""
     data = _validated(data, allowed_private)
+    now = utcnow()
+    previous_url = source.url
+    moved = site_key(data.url) != site_key(previous_url)
+    if moved and _active_crawl(db, source.id, now) is not None:
+        raise SourceError(
+            "A crawl of this website is under way; change its address when it has finished."
+        )
     source.name, source.url, source.max_pages = data.name, data.url, data.max_pages
     source.publish_pages = data.publish_pages
     if data.recrawl_hours != source.recrawl_hours:
         source.recrawl_hours = data.recrawl_hours
-        source.next_crawl_at = _next_crawl(source, utcnow())
-    audit.record(
-        db, actor, "knowledge.source_update", "knowledge_source", source.id, {"url": source.url}
-    )
+        source.next_crawl_at = _next_crawl(source, now)
+    summary = {"url": source.url}
+    if moved:
+        retired = 0
+        for page in known_pages(db, source.id).values():
+            if page.retired_at is None and site_key(page.url) != site_key(source.url):
+                _retire(db, page, now, actor)
+                retired += 1
+        summary.update(previous_url=previous_url, retired_pages=retired)
+    audit.record(db, actor, "knowledge.source_update", "knowledge_source", source.id, summary)
     return source
 
 
@@ -281,7 +298,9 @@ def _save_page_article(
     return outcome, article
 
 
-def _retire(db: Session, page: KnowledgeSourcePage, now: dt.datetime) -> None:
+def _retire(
+    db: Session, page: KnowledgeSourcePage, now: dt.datetime, actor: Actor | None = None
+) -> None:
     page.retired_at = now
     article = db.get(Article, page.article_id) if page.article_id else None
     if article is not None and article.retired_at is None:
@@ -292,7 +311,7 @@ def _retire(db: Session, page: KnowledgeSourcePage, now: dt.datetime) -> None:
             published=False,
             source_url=article.source_url,
         )
-        service.update_article(db, Actor.system(), article, data)
+        service.update_article(db, actor or Actor.system(), article, data)
         article.retired_at = now
 
 

@@ -563,3 +563,73 @@ def test_a_page_is_decoded_with_the_charset_its_content_type_header_names(
     article = website_articles(run_in_tm)["revision"]
     assert article.title == "Réparation complète"
     assert "La révision complète coûte 79 €, pièces comprises" in article.body
+
+
+def change_address(run_in_tm, registry, source_id, url):
+    allowed = registry["app_settings"].outbound_allowed_private_hosts
+
+    def change(db):
+        source = db.get(KnowledgeSource, source_id)
+        data = sources.SourceInput(source.name, url, source.max_pages, 0, source.publish_pages)
+        sources.update_source(db, Actor.cli(), source, data, allowed)
+
+    run_in_tm(change)
+
+
+def test_moving_a_source_to_another_site_retires_the_old_sites_articles(
+    run_in_tm, registry, shop, offsite
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml", publish_pages=True)
+    crawl(run_in_tm, registry, source_id)
+    # Another address on the same site retires nothing.
+    change_address(run_in_tm, registry, source_id, shop.url + "/")
+    assert {a.retired_at for a in website_articles(run_in_tm).values()} == {None}
+    offsite.pages["/robots.txt"] = ("text/plain", "")
+    offsite.pages["/"] = (
+        "text/html",
+        html_page("Welcome", "<h1>Spoke & Wheel has moved</h1><p>Our new workshop site.</p>"),
+    )
+
+    change_address(run_in_tm, registry, source_id, offsite.url + "/")
+
+    old = website_articles(run_in_tm)
+    assert set(old) == {"", "delivery", "returns"}
+    assert {(a.published, a.retired_at is not None) for a in old.values()} == {(False, True)}
+    updates = run_in_tm(
+        lambda db: [
+            e.summary
+            for e in db.scalars(
+                sa.select(AuditEntry).where(AuditEntry.action == "knowledge.source_update")
+            )
+        ]
+    )
+    assert updates[-1] == {
+        "url": offsite.url + "/",
+        "previous_url": shop.url + "/",
+        "retired_pages": 3,
+    }
+
+    # The next crawl imports the new site and has nothing to say about the old one.
+    second = crawl(run_in_tm, registry, source_id)
+
+    assert results(run_in_tm, second) == {"": ("new", "")}
+    articles = run_in_tm(
+        lambda db: {
+            (a.source_url, a.published)
+            for a in db.scalars(sa.select(Article).where(Article.source_kind == "website"))
+            if a.retired_at is None
+        }
+    )
+    assert articles == {(offsite.url + "/", True)}
+
+
+def test_a_source_cannot_move_to_another_site_while_it_is_being_crawled(
+    run_in_tm, registry, shop, offsite
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+    run_in_tm(lambda db: sources.start_crawl(db, Actor.cli(), db.get(KnowledgeSource, source_id)))
+
+    with pytest.raises(sources.SourceError, match="crawl of this website is under way"):
+        change_address(run_in_tm, registry, source_id, offsite.url + "/")
+
+    assert run_in_tm(lambda db: db.get(KnowledgeSource, source_id).url) == f"{shop.url}/sitemap.xml"
