@@ -10,8 +10,9 @@ timeouts (trafilatura's own) only work in the main thread, which the web and wor
 are not; a process can be killed, and ``RLIMIT_AS`` makes it fail with MemoryError instead of
 taking the machine's memory.
 
-The children are forked from a forkserver that has imported the readers once, so a call costs
-a fork and two pickles (about 20 ms measured), not a fresh interpreter (about 2 s to import
+The children are forked from a forkserver that has imported the readers once
+(``reader_process``), so a call costs a fork and two pickles (about 20 ms measured, where the
+8 KB page itself takes 10 ms to read), not a fresh interpreter (about 2 s to import
 trafilatura): cheap beside fetching a page, so every crawled page is read this way too. The
 forkserver is single-threaded, so forking it is safe; forking the multi-threaded web or
 worker process itself ("fork" start method) is not.
@@ -32,8 +33,9 @@ READ_SECONDS = 30.0
 READ_MEMORY = 1024 * 1024 * 1024
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-# Imported once in the forkserver, so that each child starts with the readers loaded.
-_CONTEXT.set_forkserver_preload(["asthron.knowledge.documents", "asthron.knowledge.extraction"])
+# Imported once in the forkserver: the readers, warmed up, and a child that starts without
+# running the parent's main module again (reader_process says why).
+_CONTEXT.set_forkserver_preload(["asthron.knowledge.reader_process"])
 
 
 class ReadLimitExceeded(Exception):
