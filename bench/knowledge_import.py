@@ -3,9 +3,11 @@
 A loopback site (http.server on 127.0.0.1) serves 100 generated pages of about 8 KB each (a
 menu, a footer and an article with sections, as a small business's CMS makes them). Each page
 goes through the crawler's own path: ``SiteFetcher.get`` (SSRF check, pinned connection,
-capped streamed read) and ``page_text`` (trafilatura) plus ``page_links`` (lxml). No database:
-this measures what a crawl spends per page, apart from its one short write. The sample PDF and
-DOCX of tests/knowledge/samples are read with ``read_document``.
+capped streamed read) and ``read_page`` (trafilatura's text and lxml's links) in a bounded child
+process (``knowledge.bounded``), whose cost is also measured alone (the same extraction called
+in this process). No database: this measures what a crawl spends per page, apart from its one
+short write. The sample PDF and DOCX of tests/knowledge/samples are read with
+``read_document`` (in a bounded child process too).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from asthron.knowledge.bounded import run_bounded
 from asthron.knowledge.documents import read_document
-from asthron.knowledge.extraction import page_links, page_text
+from asthron.knowledge.extraction import decoded, read_page
 from asthron.knowledge.fetching import FetchLimits, SiteFetcher
 from bench.harness import Result, Section
 
@@ -80,19 +83,23 @@ def run(ctx) -> Section:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     fetcher = SiteFetcher(base + "/", frozenset({"127.0.0.1"}), FetchLimits())
     pages = 20 if ctx.quick else PAGES
-    fetch_ms, extract_ms = [], []
+    fetch_ms, extract_ms, in_process_ms = [], [], []
     size = 0
+    run_bounded(read_page, _page(0), base + "/")  # starts the forkserver, once per process
     try:
         for number in range(pages):
             started = time.perf_counter()
             fetched = fetcher.get(f"{base}/page-{number}")
             fetch_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            text = page_text(fetched.body, fetched.url)
-            links = page_links(fetched.body, fetched.url)
+            html = decoded(fetched.body, fetched.charset)
+            text, links = run_bounded(read_page, html, fetched.url)
             extract_ms.append((time.perf_counter() - started) * 1000)
             if text is None or "Section 7" not in text.body or len(links) != 40:
                 raise AssertionError("the page was not extracted as expected")
+            started = time.perf_counter()
+            read_page(html, fetched.url)
+            in_process_ms.append((time.perf_counter() - started) * 1000)
             size = len(fetched.body)
     finally:
         server.shutdown()
@@ -105,6 +112,14 @@ def run(ctx) -> Section:
     section.results.append(Result(TITLE, "page: fetch, median", statistics.median(fetch_ms), "ms"))
     section.results.append(
         Result(TITLE, "page: extract, median", statistics.median(extract_ms), "ms")
+    )
+    section.results.append(
+        Result(
+            TITLE,
+            "page: extract in this process (no child), median",
+            statistics.median(in_process_ms),
+            "ms",
+        )
     )
     runs = 5 if ctx.quick else 20
     for name in ("price-list.pdf", "opening-hours.docx"):

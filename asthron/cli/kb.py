@@ -31,7 +31,8 @@ def kb_group():
 @click.pass_obj
 def import_(obj, paths, publish):
     """Import PDF, DOCX, Markdown, HTML or text files (or every such file in a folder,
-    recursively). Each file's name and type are kept on its article.
+    recursively). Each file's name (its path within the folder given) and type are kept on
+    its article; importing the same file again updates that article.
 
     Symlinks, files whose real path leaves the folder given, files in var/ or the secrets
     file's folder, files over the size cap, encrypted PDFs, and files whose content is not what
@@ -61,13 +62,14 @@ def import_(obj, paths, publish):
         for file in plan.files:
             try:
                 article, is_new = sources.import_document(
-                    db, audit.Actor.cli(), file.path.name, file.document, published=publish
+                    db, audit.Actor.cli(), file.name, file.document, published=publish
                 )
             except service.KnowledgeError as exc:
                 raise click.ClickException(f"{shown(file.path)}: {exc}") from None
             created += is_new
             updated += not is_new
-            echo(f"{'created' if is_new else 'updated'} ({state}): {shown(article.title)}")
+            done = "created" if is_new else "updated"
+            echo(f"{done} ({state}): {shown(article.title)} ({shown(file.name)})")
     echo(f"Imported {len(plan.files)} file(s) as {state}: {created} new, {updated} updated.")
     if not publish:
         echo("Review them in the dashboard and publish them there, or import with --publish.")

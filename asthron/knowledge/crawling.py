@@ -6,7 +6,8 @@ a page downloads: each page's result is written in a short transaction of its ow
 see the crawl advance. Limits: pages per crawl, seconds per crawl, and the fetcher's bytes,
 seconds and redirects per page. A page that fails is recorded with its reason and the crawl
 goes on. When the crawl got through the whole site, pages it knew but did not meet again are
-fetched once more; those that are gone (404/410) or now disallowed are retired.
+fetched once more; those that are gone (404/410) or now disallowed are retired. A known page
+that now redirects elsewhere on the site (removed, or moved to a new address) is retired too.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import lxml.etree
+from protego import Protego
 
 from asthron.db import new_transaction
 from asthron.knowledge import sources
+from asthron.knowledge.bounded import ReadLimitExceeded, run_bounded
 from asthron.knowledge.documents import DocumentError, read_document
-from asthron.knowledge.extraction import page_links, page_text
+from asthron.knowledge.extraction import MAX_HTML_BYTES, decoded, read_page
 from asthron.knowledge.fetching import ROBOTS_AGENT, FetchFailed, FetchLimits, SiteFetcher
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeSource
 
@@ -58,20 +60,20 @@ def normalized(url: str) -> str:
     )
 
 
-def _robots(fetcher: SiteFetcher, start_url: str) -> RobotFileParser:
-    """robots.txt of the site (RFC 9309): missing (4xx) allows everything; unreachable stops
-    the crawl, since we cannot know what the owner allows."""
+def _robots(fetcher: SiteFetcher, start_url: str) -> Protego:
+    """robots.txt of the site (RFC 9309, read by protego, which knows its ``*`` and ``$``
+    wildcards and longest-match precedence; the standard library's parser matches plain
+    prefixes only, so ``Disallow: /*.pdf$`` disallowed nothing): missing (4xx) allows
+    everything; unreachable stops the crawl, since we cannot know what the owner allows."""
     robots_url = urljoin(start_url, "/robots.txt")
-    parser = RobotFileParser(robots_url)
     try:
         fetched = fetcher.get(robots_url)
     except FetchFailed as exc:
         if exc.status is not None and 400 <= exc.status < 500:
-            parser.parse([])
-            return parser
+            return Protego.parse("")
         raise CrawlStopped(f"robots.txt could not be read: {exc.reason}") from None
-    parser.parse(fetched.body[:512_000].decode("utf-8", "replace").splitlines())
-    return parser
+    # RFC 9309 asks parsers to read at least 500 KiB.
+    return Protego.parse(fetched.body[:512_000].decode("utf-8", "replace"))
 
 
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024  # the sitemaps protocol's own limit, unpacked
@@ -148,7 +150,7 @@ class Crawl:
         delay = robots.crawl_delay(ROBOTS_AGENT)
         self.delay = min(float(delay), MAX_CRAWL_DELAY) if delay else 0.0
         self.robots = robots
-        if not robots.can_fetch(ROBOTS_AGENT, self.start_url):
+        if not self.allowed(self.start_url):
             return "failed", "robots.txt disallows the start address."
         queue: deque[str] = deque()
         follow_links = True
@@ -178,8 +180,12 @@ class Crawl:
                 return "done", self.stop_note
         return "done", ""
 
+    def allowed(self, url: str) -> bool:
+        return self.robots.can_fetch(url, ROBOTS_AGENT)
+
     def _pages_of_sitemap(self, sitemap) -> list[str]:
-        """The same-site pages the sitemap (and the sitemaps it indexes) lists."""
+        """The same-site pages the sitemap (and the sitemaps it indexes, those robots.txt
+        allows) lists."""
         kind, locs = sitemap
         pages: dict[str, None] = {}  # ordered, without duplicates
         children = 0
@@ -191,7 +197,11 @@ class Crawl:
                     continue
                 if kind == "urlset":
                     pages.setdefault(normalized(loc))
-                elif children < MAX_SITEMAPS and self.clock() < self.deadline:
+                elif (
+                    children < MAX_SITEMAPS
+                    and self.clock() < self.deadline
+                    and self.allowed(normalized(loc))
+                ):
                     children += 1
                     try:
                         child = _sitemap_urls(self.fetcher.get(loc).body)
@@ -218,7 +228,7 @@ class Crawl:
             if self.stop_note:
                 return False
             self.seen.add(url)
-            if not self.robots.can_fetch(ROBOTS_AGENT, url):
+            if not self.allowed(url):
                 known = url in self.known and not self.known[url][2]
                 self._record(
                     sources.PageResult(
@@ -261,45 +271,64 @@ class Crawl:
             return []
         final = normalized(fetched.url)
         if final != url:
-            # A redirect within the site: the page is known by the address it ends at.
+            # A redirect within the site: the page is known by the address it ends at. An
+            # address that had a page of its own and now redirects was removed or moved: its
+            # article is retired, and the page it leads to is an article of its own.
+            reason = f"redirects to {final[:300]}"
+            had_a_page = url in self.known and not retired
+            if had_a_page:
+                self._record(sources.PageResult(url, "retired", reason))
             if final in self.seen:
-                self._record(sources.PageResult(url, "skipped", f"redirects to {final[:300]}"))
+                if not had_a_page:
+                    self._record(sources.PageResult(url, "skipped", reason))
                 return []
             self.seen.add(final)
             url = final
-        links: list[str] = []
+        try:
+            result, links = self._read(url, fetched)
+        except Exception as exc:
+            # Whatever a page does to the readers, it is one failed page, not a failed crawl.
+            log.exception("knowledge crawl %s: reading %s failed", self.crawl_id, url)
+            reason = f"could not be read (unexpected {type(exc).__name__})"
+            result, links = sources.PageResult(url, "failed", reason), []
+        self._record(result)
+        return links
+
+    def _read(self, url: str, fetched) -> tuple[sources.PageResult, list[str]]:
+        """What to record for a fetched page, and the links it holds."""
         if fetched.content_type in HTML_TYPES or (
             not fetched.content_type and fetched.body.lstrip()[:1] == b"<"
         ):
-            links = page_links(fetched.body, fetched.url)
-            text = page_text(fetched.body, fetched.url)
+            if len(fetched.body) > MAX_HTML_BYTES:
+                reason = f"is larger than {MAX_HTML_BYTES:,} bytes, too large to read"
+                return sources.PageResult(url, "failed", reason), []
+            try:
+                html = decoded(fetched.body, fetched.charset)
+                text, links = run_bounded(read_page, html, fetched.url)
+            except ReadLimitExceeded as exc:
+                return sources.PageResult(url, "failed", f"could not be read: {exc.reason}"), []
             if text is None:
-                self._record(sources.PageResult(url, "skipped", "no readable text on the page"))
-                return links
+                return sources.PageResult(url, "skipped", "no readable text on the page"), links
             title, body, kind = text.title, text.body, "html"
         elif fetched.content_type == "application/pdf":
             try:
                 document = read_document("page.pdf", fetched.body, self.limits.page.max_bytes)
             except DocumentError as exc:
-                self._record(sources.PageResult(url, "failed", f"the PDF {exc}"))
-                return []
-            title, body, kind = document.title, document.body, "pdf"
+                return sources.PageResult(url, "failed", f"the PDF {exc}"), []
+            title, body, kind, links = document.title, document.body, "pdf", []
         else:
             reason = f"not a web page ({fetched.content_type or 'no content type'})"
-            self._record(sources.PageResult(url, "skipped", reason))
-            return []
-        self._record(
-            sources.PageResult(
-                url,
-                "fetched",
-                title=title,
-                body=body,
-                source_type=kind,
-                etag=fetched.etag,
-                last_modified=fetched.last_modified,
-            )
+            return sources.PageResult(url, "skipped", reason), []
+        fetched_page = sources.PageResult(
+            url,
+            "fetched",
+            title=title,
+            body=body,
+            source_type=kind,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
         )
-        return links
+        return fetched_page, links
 
 
 def run_crawl(registry, crawl_id: int, limits: CrawlLimits | None = None) -> str | None:

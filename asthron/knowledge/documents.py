@@ -4,11 +4,18 @@ The name says which reader is meant; the content must agree (a binary file named
 ZIP named .pdf, is refused with a message saying so). Every reader keeps the document's
 sections as markdown headings, which the chunker splits at. Whatever reaches an article may be
 quoted to anonymous visitors, so nothing here runs code from the file or follows its links.
+
+PDF, DOCX and HTML are parsed in a child process under a time and a memory limit
+(``knowledge.bounded``: why there); cheap checks first refuse the shapes known to be slow
+(a DOCX whose parts unpack past 20 MB, a PDF whose pages hold more than 100 MB of drawing
+instructions, HTML over 5 MB). Whatever goes wrong while reading, the caller gets a
+DocumentError saying the file could not be read, never another exception.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -18,15 +25,25 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject
 
-from asthron.knowledge.extraction import page_text
+from asthron.knowledge.bounded import ReadLimitExceeded, run_bounded
+from asthron.knowledge.extraction import MAX_HTML_BYTES, page_text
 from asthron.text import has_controls
+
+log = logging.getLogger(__name__)
 
 # Generous for a price list or a handbook; a 50 MB scan is refused before anything parses it.
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 MAX_PDF_PAGES = 500
-# A DOCX is a ZIP: what it unpacks to is capped too, so a small bomb cannot fill memory.
+# A page's content stream (its drawing instructions, text included) is parsed whole, at about
+# 10 MB a second: a long text document has well under 100 KB a page.
+MAX_PDF_CONTENT = 100 * 1024 * 1024
+# A DOCX is a ZIP: what it unpacks to is capped too, so a small bomb cannot fill memory. Its
+# pictures may be large; its XML (the text and layout, parsed into a tree costing ~25 times
+# its size) is capped much lower: a 300-page handbook's document.xml has a few MB.
 MAX_DOCX_UNPACKED = 100 * 1024 * 1024
+MAX_DOCX_XML = 20 * 1024 * 1024
 MAX_TEXT_CHARS = 200_000  # the knowledge service's longest article
 ALLOWED_CONTROLS = "\t\n\r\f"
 
@@ -40,6 +57,7 @@ TYPES = {
     ".txt": "text",
 }
 SUPPORTED = "PDF, DOCX, Markdown (.md), HTML and plain text (.txt) files"
+KIND_NAMES = {"pdf": "PDF", "docx": "DOCX file", "html": "HTML page"}
 
 
 class DocumentError(ValueError):
@@ -66,6 +84,26 @@ def read_document(name: str, data: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -
         raise DocumentError(f"is larger than {max_bytes:,} bytes, the most a file may have")
     if not data.strip():
         raise DocumentError("is empty")
+    if kind == "html" and len(data) > MAX_HTML_BYTES:
+        raise DocumentError(
+            f"is an HTML page larger than {MAX_HTML_BYTES // 2**20} MB, too large to read"
+        )
+    if kind in ("markdown", "text"):
+        return _read(kind, data)  # decoded, not parsed: nothing to bound
+    try:
+        return run_bounded(_read, kind, data)
+    except DocumentError:
+        raise
+    except ReadLimitExceeded as exc:
+        raise DocumentError(f"could not be read: {exc.reason}") from None
+    except Exception as exc:
+        # The readers raise all sorts on damaged files (pypdf's NotImplementedError for an
+        # unsupported filter, among others); none is the user's to read, all mean the same.
+        log.info("a %s file could not be read: %s: %s", kind, type(exc).__name__, exc)
+        raise DocumentError(f"is not a readable {KIND_NAMES[kind]} (it may be damaged)") from None
+
+
+def _read(kind: str, data: bytes) -> Document:
     reader = {
         "pdf": _read_pdf,
         "docx": _read_docx,
@@ -178,6 +216,25 @@ def _page_markdown(text: str, headings: list[str], title: str | None) -> list[st
     return [f"## {h}" for h in wanted] + parts
 
 
+def _check_content_size(pages) -> None:
+    """Refuse, before any page is parsed, a PDF whose pages' content streams add up to more
+    than MAX_PDF_CONTENT unpacked. Pages may share one stream, and each page parses it again,
+    so each counts it (pypdf unpacks a stream once and keeps it)."""
+    total = 0
+    for page in pages:
+        contents = page.get("/Contents")
+        if contents is None:
+            continue  # a blank page
+        contents = contents.get_object()
+        for stream in contents if isinstance(contents, ArrayObject) else [contents]:
+            total += len(stream.get_object().get_data())
+            if total > MAX_PDF_CONTENT:
+                raise DocumentError(
+                    "is too complex to read: its pages hold more than "
+                    f"{MAX_PDF_CONTENT // 2**20} MB of drawing instructions"
+                )
+
+
 def _read_pdf(data: bytes) -> Document:
     if b"%PDF-" not in data[:1024]:
         raise DocumentError("is not a PDF (its content does not start like one)")
@@ -197,6 +254,7 @@ def _read_pdf(data: bytes) -> Document:
         pages = reader.pages
         if len(pages) > MAX_PDF_PAGES:
             raise DocumentError(f"has more than {MAX_PDF_PAGES} pages; split it first")
+        _check_content_size(pages)
         title = None
         metadata = reader.metadata
         if metadata is not None and metadata.title:
@@ -212,9 +270,11 @@ def _read_pdf(data: bytes) -> Document:
             size += len(text)
             if size > MAX_TEXT_CHARS:
                 break
-    except DocumentError:
+    except (DocumentError, MemoryError):
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+    except Exception:
+        # pypdf raises a variety of errors on damaged files (NotImplementedError for a filter
+        # it does not support, among others); all of them mean the same thing.
         raise DocumentError("is not a readable PDF (it may be damaged)") from None
     body = "\n\n".join(parts)
     if not body.strip() or all(p.startswith("#") for p in parts):
@@ -237,8 +297,15 @@ def _read_docx(data: bytes) -> Document:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-            if sum(info.file_size for info in archive.infolist()) > MAX_DOCX_UNPACKED:
+            parts = archive.infolist()
+            if sum(info.file_size for info in parts) > MAX_DOCX_UNPACKED:
                 raise DocumentError("unpacks to more than 100 MB, which is not a plain document")
+            xml = sum(i.file_size for i in parts if i.filename.endswith((".xml", ".rels")))
+            if xml > MAX_DOCX_XML:
+                raise DocumentError(
+                    f"holds more than {MAX_DOCX_XML // 2**20} MB of text and layout (unpacked), "
+                    "more than a document to import; split it into smaller files"
+                )
     except zipfile.BadZipFile:
         raise DocumentError("is not a readable DOCX file (it may be damaged)") from None
     if "word/document.xml" not in names:
@@ -273,7 +340,7 @@ def _read_docx(data: bytes) -> Document:
                     cells = [" ".join(c.text.split()) for c in row.cells]
                     lines.append(" | ".join(c for c in cells if c))
                 lines.append("")
-    except DocumentError:
+    except (DocumentError, MemoryError):
         raise
     except Exception:
         # python-docx raises a variety of errors on damaged parts; none of them is the user's

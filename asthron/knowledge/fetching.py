@@ -3,14 +3,19 @@
 Every request, every redirect hop included, is checked with ``security.ssrf.check_url`` and
 sent over a connection pinned to the checked address. Redirects are followed by hand, only
 within the site, at most ``max_redirects`` hops, never in a loop. A page is read in pieces
-under a byte cap and a deadline, so a page that never ends (or drips a byte a second) fails
-with a reason instead of holding the crawl.
+under a byte cap, and the whole exchange (connecting, the status line and headers, the body)
+is under one deadline, so a page that never ends, or a server that drips a byte of its
+headers or body every second, fails with a reason instead of holding the crawl.
 """
 
 from __future__ import annotations
 
+import contextlib
+import email.message
 import http.client
+import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -39,6 +44,7 @@ class Fetched:
     body: bytes
     etag: str | None = None
     last_modified: str | None = None
+    charset: str | None = None  # as the Content-Type header names it, if it does
 
 
 class FetchFailed(Exception):
@@ -66,6 +72,14 @@ def site_key(url: str) -> tuple[str, int] | None:
     if port is None or port == {"http": 80, "https": 443}[parts.scheme]:
         port = 0  # the default port of either scheme
     return host, port
+
+
+def _charset(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type header ("text/html; charset=windows-1252")."""
+    message = email.message.Message()
+    message["Content-Type"] = content_type[:300]
+    charset = message.get_content_charset()
+    return charset[:40] if charset else None
 
 
 class SiteFetcher:
@@ -124,37 +138,74 @@ class SiteFetcher:
         connection = pinned_connection(
             resolved, timeout=min(self.limits.request_timeout, remaining)
         )
+        # The socket timeout bounds each read, not their sum: a server sending one byte of
+        # its headers (or body) every few seconds never trips it. A timer shuts the socket
+        # down at the page's deadline instead, which ends whatever read is under way (the
+        # status line, the headers, the TLS handshake, the body) with an EOF or an error; the
+        # flag says it was the deadline, so a body cut short there is never taken as a page.
+        expired = threading.Event()
+
+        def expire():
+            expired.set()
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(remaining, expire)
+        timer.daemon = True
+        timer.start()
         try:
-            connection.request("GET", target, headers=headers)
-            response = connection.getresponse()
-            if response.status in REDIRECTS:
-                location = response.getheader("Location")
-                if not location:
-                    raise FetchFailed(f"HTTP {response.status} without a Location")
-                return location.strip()
-            if response.status == 304:
-                return Fetched(url, 304, "", b"", etag, last_modified)
-            if response.status in (404, 410):
-                raise FetchFailed(f"not found (HTTP {response.status})", response.status)
-            if response.status != 200:
-                raise FetchFailed(f"the site answered HTTP {response.status}", response.status)
-            body = self._read_capped(response, deadline)
-            return Fetched(
-                url,
-                200,
-                (response.getheader("Content-Type") or "").split(";")[0].strip().lower(),
-                body,
-                (response.getheader("ETag") or "").strip()[:300] or None,
-                (response.getheader("Last-Modified") or "").strip()[:100] or None,
-            )
-        except TimeoutError:
-            raise FetchFailed(f"no answer within {self.limits.request_timeout:g} seconds") from None
-        except ssl.SSLError as exc:
-            raise FetchFailed(f"TLS failed ({exc.reason or exc})") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchFailed(f"the connection failed ({type(exc).__name__})") from None
+            answer = self._exchange(connection, url, target, headers, etag, last_modified, deadline)
+        except (FetchFailed, OSError, http.client.HTTPException) as exc:
+            raise self._too_slow() if expired.is_set() else self._failed(exc) from None
         finally:
+            timer.cancel()
             connection.close()
+        if expired.is_set():
+            raise self._too_slow()
+        return answer
+
+    def _failed(self, exc: Exception) -> FetchFailed:
+        if isinstance(exc, FetchFailed):
+            return exc
+        if isinstance(exc, TimeoutError):
+            return FetchFailed(f"no answer within {self.limits.request_timeout:g} seconds")
+        if isinstance(exc, ssl.SSLError):
+            return FetchFailed(f"TLS failed ({exc.reason or exc})")
+        return FetchFailed(f"the connection failed ({type(exc).__name__})")
+
+    def _too_slow(self) -> FetchFailed:
+        return FetchFailed(
+            f"did not finish within {self.limits.page_seconds:g} seconds "
+            "(a page that never ends, or a server that answers a byte at a time?)"
+        )
+
+    def _exchange(self, connection, url, target, headers, etag, last_modified, deadline):
+        connection.request("GET", target, headers=headers)
+        response = connection.getresponse()
+        if response.status in REDIRECTS:
+            location = response.getheader("Location")
+            if not location:
+                raise FetchFailed(f"HTTP {response.status} without a Location")
+            return location.strip()
+        if response.status == 304:
+            return Fetched(url, 304, "", b"", etag, last_modified)
+        if response.status in (404, 410):
+            raise FetchFailed(f"not found (HTTP {response.status})", response.status)
+        if response.status != 200:
+            raise FetchFailed(f"the site answered HTTP {response.status}", response.status)
+        body = self._read_capped(response, deadline)
+        content_type = response.getheader("Content-Type") or ""
+        return Fetched(
+            url,
+            200,
+            content_type.split(";")[0].strip().lower(),
+            body,
+            (response.getheader("ETag") or "").strip()[:300] or None,
+            (response.getheader("Last-Modified") or "").strip()[:100] or None,
+            _charset(content_type),
+        )
 
     def _read_capped(self, response, deadline) -> bytes:
         cap = self.limits.max_bytes
@@ -165,10 +216,7 @@ class SiteFetcher:
         total = 0
         while True:
             if self.clock() > deadline:
-                raise FetchFailed(
-                    f"did not finish within {self.limits.page_seconds:g} seconds "
-                    "(a page that never ends?)"
-                )
+                raise self._too_slow()
             piece = response.read1(READ_PIECE)
             if not piece:
                 return b"".join(pieces)

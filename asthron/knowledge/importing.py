@@ -31,6 +31,9 @@ KINDS_TEXT = "PDF, DOCX, Markdown, HTML or text file"
 @dataclass(frozen=True)
 class ImportFile:
     path: Path
+    # The path relative to the folder given ("a/faq.md"), or the file's name when the file
+    # itself was given: the article's source, which tells a/faq.md and b/faq.md apart.
+    name: str
     document: Document
 
 
@@ -112,7 +115,7 @@ def plan_import(
     private = [Path(os.path.realpath(p)) for p in private_dirs]
     private_inodes = _private_inodes(private, [Path(p) for p in private_files])
 
-    def consider(path: Path, folder: Path, listed_in_folder: bool) -> None:
+    def consider(path: Path, folder: Path, name: str, listed_in_folder: bool) -> None:
         if path.is_symlink():
             plan.refused.append((path, "is a symlink"))
             return
@@ -130,7 +133,8 @@ def plan_import(
             plan.refused.append((path, "is in var/ or the secrets folder"))
             return
         try:
-            plan.files.append(ImportFile(path, _read_document(path, private_inodes, max_bytes)))
+            document = _read_document(path, private_inodes, max_bytes)
+            plan.files.append(ImportFile(path, name, document))
         except _Refused as exc:
             plan.refused.append((path, str(exc)))
 
@@ -143,7 +147,7 @@ def plan_import(
             plan.refused.append((given, "is in var/ or the secrets folder"))
             continue
         if not given.is_dir():
-            consider(given, folder, listed_in_folder=False)
+            consider(given, folder, given.name, listed_in_folder=False)
             continue
         # followlinks=False: a symlinked folder is reported, never entered.
         for root, dirs, names in os.walk(given, followlinks=False):
@@ -159,5 +163,6 @@ def plan_import(
                     searched.append(name)
             dirs[:] = searched
             for name in sorted(names):
-                consider(root_path / name, folder, listed_in_folder=True)
+                path = root_path / name
+                consider(path, folder, path.relative_to(given).as_posix(), listed_in_folder=True)
     return plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import PurePath, PurePosixPath
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from asthron.audit.service import Actor
 from asthron.db import utcnow
 from asthron.knowledge import service
 from asthron.knowledge.documents import Document
+from asthron.knowledge.fetching import site_key
 from asthron.knowledge.models import Article
 from asthron.knowledge.source_models import (
     KnowledgeCrawl,
@@ -92,15 +93,31 @@ def create_source(db: Session, actor: Actor, data: SourceInput, allowed_private)
 def update_source(
     db: Session, actor: Actor, source: KnowledgeSource, data: SourceInput, allowed_private
 ) -> KnowledgeSource:
+    """Change the source's settings. When its address moves to another site, the pages of the
+    old one are retired at once (their articles unpublished and marked, kept): no crawl of the
+    new address will ever reach them again, so nothing else would."""
     data = _validated(data, allowed_private)
+    now = utcnow()
+    previous_url = source.url
+    moved = site_key(data.url) != site_key(previous_url)
+    if moved and _active_crawl(db, source.id, now) is not None:
+        raise SourceError(
+            "A crawl of this website is under way; change its address when it has finished."
+        )
     source.name, source.url, source.max_pages = data.name, data.url, data.max_pages
     source.publish_pages = data.publish_pages
     if data.recrawl_hours != source.recrawl_hours:
         source.recrawl_hours = data.recrawl_hours
-        source.next_crawl_at = _next_crawl(source, utcnow())
-    audit.record(
-        db, actor, "knowledge.source_update", "knowledge_source", source.id, {"url": source.url}
-    )
+        source.next_crawl_at = _next_crawl(source, now)
+    summary = {"url": source.url}
+    if moved:
+        retired = 0
+        for page in known_pages(db, source.id).values():
+            if page.retired_at is None and site_key(page.url) != site_key(source.url):
+                _retire(db, page, now, actor)
+                retired += 1
+        summary.update(previous_url=previous_url, retired_pages=retired)
+    audit.record(db, actor, "knowledge.source_update", "knowledge_source", source.id, summary)
     return source
 
 
@@ -281,7 +298,9 @@ def _save_page_article(
     return outcome, article
 
 
-def _retire(db: Session, page: KnowledgeSourcePage, now: dt.datetime) -> None:
+def _retire(
+    db: Session, page: KnowledgeSourcePage, now: dt.datetime, actor: Actor | None = None
+) -> None:
     page.retired_at = now
     article = db.get(Article, page.article_id) if page.article_id else None
     if article is not None and article.retired_at is None:
@@ -292,7 +311,7 @@ def _retire(db: Session, page: KnowledgeSourcePage, now: dt.datetime) -> None:
             published=False,
             source_url=article.source_url,
         )
-        service.update_article(db, Actor.system(), article, data)
+        service.update_article(db, actor or Actor.system(), article, data)
         article.retired_at = now
 
 
@@ -363,6 +382,15 @@ def note_progress(db: Session, crawl_id: int, note: str) -> None:
 # -- files -----------------------------------------------------------------------------------
 
 
+def file_key(name: str) -> str:
+    """The name an imported file is known by: its relative path as plain text, each part one
+    plain line (a file name is the uploader's text: no control characters), no "." or ".."
+    parts, at most 300 characters (the end kept, where the file's own name is)."""
+    parts = (single_line(part) for part in PurePosixPath(name.replace("\\", "/")).parts)
+    kept = [part for part in parts if part and part not in (".", "..", "/")]
+    return "/".join(kept)[-300:] or "file"
+
+
 def title_for_file(name: str, document: Document) -> str:
     stem = PurePath(name).stem.replace("-", " ").replace("_", " ").strip()
     return (document.title or stem.title() or name)[:200]
@@ -372,17 +400,19 @@ def import_document(
     db: Session, actor: Actor, name: str, document: Document, published: bool = False
 ) -> tuple[Article, bool]:
     """Make (or update) the article for one imported file, keeping the file's name and type
-    on it. The article of the same file (or, for files imported before, of the same title) is
-    updated in place. Drafts unless ``published``: nobody has reviewed the file yet."""
-    # A file name is the uploader's text: one plain line, no control characters.
-    name = single_line(PurePath(name).name)[:300] or "file"
-    title = title_for_file(name, document)
+    on it. ``name`` may be a path within the folder imported ("a/faq.md"), which is how
+    a/faq.md and b/faq.md stay two articles. Only the article imported from that same file
+    is updated in place: one that merely has the same title (written by hand, or from another
+    file) is another article and is left alone. Drafts unless ``published``: nobody has
+    reviewed the file yet."""
+    name = file_key(name)
+    title = title_for_file(PurePosixPath(name).name, document)
     existing = db.scalar(
         sa.select(Article)
         .where(Article.source_kind == "file", Article.source_file == name)
         .order_by(Article.id)
         .limit(1)
-    ) or db.scalar(sa.select(Article).where(Article.title == title).order_by(Article.id).limit(1))
+    )
     data = service.ArticleInput(title=title, body=document.body, tags=[], published=published)
     if existing is not None:
         data.tags = list(existing.tags or [])

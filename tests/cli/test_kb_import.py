@@ -223,10 +223,37 @@ def test_pdf_docx_markdown_html_and_text_files_become_articles_with_their_source
     assert "Imported 6 file(s) as draft: 0 new, 6 updated." in again.output
 
 
+def test_files_of_one_name_in_two_subfolders_are_two_articles_known_by_their_paths(
+    ready_cli, tmp_path
+):
+    folder = tmp_path / "handbook"
+    (folder / "shipping").mkdir(parents=True)
+    (folder / "rental").mkdir()
+    (folder / "shipping" / "faq.md").write_text("# Shipping FAQ\n\nWe ship in two days.\n")
+    (folder / "rental" / "faq.md").write_text("# Rental FAQ\n\nBikes rent for 20 euros.\n")
+
+    result = ready_cli("kb", "import", str(folder))
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 file(s) as draft: 2 new, 0 updated." in result.output
+    assert _sources(ready_cli) == {
+        "Rental FAQ": ("file", "rental/faq.md", "markdown"),
+        "Shipping FAQ": ("file", "shipping/faq.md", "markdown"),
+    }
+    # Each file again updates its own article.
+    (folder / "rental" / "faq.md").write_text("# Rental FAQ\n\nBikes rent for 25 euros.\n")
+    again = ready_cli("kb", "import", str(folder))
+    assert "Imported 2 file(s) as draft: 0 new, 2 updated." in again.output
+    bodies = {title: body for title, _published, body in _articles(ready_cli)}
+    assert bodies["Rental FAQ"] == "Bikes rent for 25 euros."
+    assert bodies["Shipping FAQ"] == "We ship in two days."
+
+
 def test_bad_files_are_refused_with_a_clear_message_and_a_non_zero_exit(ready_cli, tmp_path):
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "encrypted.pdf").write_bytes((SAMPLES / "encrypted.pdf").read_bytes())
+    (folder / "damaged.pdf").write_bytes((SAMPLES / "damaged-filter.pdf").read_bytes())
     (folder / "notes.md").write_bytes((SAMPLES / "opening-hours.docx").read_bytes())
     huge = folder / "scan.pdf"
     with huge.open("wb") as handle:  # 50 MB, sparse: refused from its size, never read
@@ -242,8 +269,9 @@ def test_bad_files_are_refused_with_a_clear_message_and_a_non_zero_exit(ready_cl
     assert _refusals(result.output) == {
         "encrypted.pdf": "is an encrypted (password-protected) PDF; save a copy without a "
         "password and import that",
+        "damaged.pdf": "is not a readable PDF (it may be damaged)",
         "notes.md": "is a binary file (a PDF or an office document), not text",
         "scan.pdf": "is larger than 20,971,520 bytes, the most a file may have",
     }
-    assert result.output.splitlines()[-1].startswith("Error: 3 path(s) refused")
+    assert result.output.splitlines()[-1].startswith("Error: 4 path(s) refused")
     assert _articles(ready_cli) == before

@@ -3,7 +3,7 @@
 
 The site has a sitemap, a robots.txt disallowing /private/, an off-site link, a redirect loop,
 a same-site redirect, a redirect off-site, a page that never ends (a chunked stream), one that
-drips a byte at a time, a 404, and ETags. Tests change ``pages`` between crawls.
+drips a byte at a time, one that drips its headers a byte at a time, a 404, and ETags. Tests change ``pages`` between crawls.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ class Site:
                     return self._forever()
                 if self.path == "/drip":
                     return self._drip()
+                if self.path == "/drip-headers":
+                    return self._drip_headers()
                 if self.path not in site.pages:
                     self._send(404, "text/html", b"<html><body>Not found</body></html>")
                     return
@@ -115,6 +117,18 @@ class Site:
                 try:
                     while not site.stop.is_set():
                         self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except OSError:
+                    pass
+                self.close_connection = True
+
+            def _drip_headers(self):
+                """The status line, then a header a byte at a time: the body never starts."""
+                try:
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not site.stop.is_set():
+                        self.wfile.write(b"y")
                         self.wfile.flush()
                         time.sleep(0.05)
                 except OSError:

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from asthron.audit.models import AuditEntry
 from asthron.audit.service import Actor
-from asthron.knowledge import sources, tasks
+from asthron.knowledge import crawling, sources, tasks
 from asthron.knowledge.crawling import CrawlLimits, run_crawl
 from asthron.knowledge.fetching import FetchLimits
 from asthron.knowledge.models import Article, ArticleChunk
 from asthron.knowledge.search import search
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeCrawlPage, KnowledgeSource
 from tests.knowledge.site_server import Site, bicycle_shop, html_page
+
+SAMPLES = Path(__file__).parent / "samples"
 
 # Small limits keep the never-ending pages short; none of them is asserted as a time.
 LIMITS = CrawlLimits(
@@ -390,3 +393,243 @@ def test_a_sitemap_index_is_followed_to_its_sitemaps_on_the_same_site(
 
     assert results(run_in_tm, crawl_id) == {"returns": ("new", "")}
     assert offsite.requests == []
+
+
+def sitemap_of(site: Site, *paths: str) -> tuple[str, str]:
+    locs = "".join(f"<url><loc>{site.url}{path}</loc></url>" for path in paths)
+    return (
+        "application/xml",
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{locs}</urlset>',
+    )
+
+
+def test_a_pdf_the_reader_cannot_decode_is_one_failed_page_and_the_crawl_goes_on(
+    run_in_tm, registry, shop
+):
+    shop.pages["/price-list.pdf"] = (
+        "application/pdf",
+        (SAMPLES / "damaged-filter.pdf").read_bytes(),
+    )
+    shop.pages["/sitemap.xml"] = sitemap_of(shop, "/price-list.pdf", "/delivery")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert the_crawl(run_in_tm, crawl_id).status == "done"
+    assert results(run_in_tm, crawl_id) == {
+        "price-list.pdf": ("failed", "the PDF is not a readable PDF (it may be damaged)"),
+        "delivery": ("new", ""),
+    }
+
+
+def test_a_page_whose_reading_fails_unexpectedly_is_one_failed_page(
+    run_in_tm, registry, shop, monkeypatch
+):
+    real = crawling.run_bounded
+
+    def reader_with_a_bug(function, body, url):
+        if url.endswith("/returns"):
+            raise RuntimeError("a bug in a reader")
+        return real(function, body, url)
+
+    monkeypatch.setattr(crawling, "run_bounded", reader_with_a_bug)
+    shop.pages["/sitemap.xml"] = sitemap_of(shop, "/returns", "/delivery")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert the_crawl(run_in_tm, crawl_id).status == "done"
+    assert results(run_in_tm, crawl_id) == {
+        "returns": ("failed", "could not be read (unexpected RuntimeError)"),
+        "delivery": ("new", ""),
+    }
+
+
+def test_a_known_page_that_now_redirects_to_a_page_already_there_is_retired(
+    run_in_tm, registry, shop
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml", publish_pages=True)
+    crawl(run_in_tm, registry, source_id)
+    returns = website_articles(run_in_tm)["returns"]
+    assert returns.published
+    # The returns page is removed and its address sent to the home page, as sites do.
+    del shop.pages["/returns"]
+    shop.redirects["/returns"] = "/"
+
+    second = crawl(run_in_tm, registry, source_id)
+
+    found = results(run_in_tm, second)
+    assert found["returns"] == ("retired", f"redirects to {shop.url}/")
+    assert found[""][0] == "unchanged"
+    after = website_articles(run_in_tm)
+    assert after["returns"].id == returns.id
+    assert (after["returns"].published, after["returns"].retired_at is not None) == (False, True)
+    assert after[""].published and after[""].retired_at is None
+
+
+def test_a_known_page_moved_to_a_new_address_leaves_one_published_article(
+    run_in_tm, registry, shop
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml", publish_pages=True)
+    crawl(run_in_tm, registry, source_id)
+    del shop.pages["/returns"]
+    shop.pages["/returns-policy"] = (
+        "text/html",
+        html_page("Returns", "<h1>Returns</h1><p>Parts can be returned within 14 days.</p>"),
+    )
+    shop.redirects["/returns"] = "/returns-policy"
+
+    second = crawl(run_in_tm, registry, source_id)
+
+    found = results(run_in_tm, second)
+    assert found["returns"] == ("retired", f"redirects to {shop.url}/returns-policy")
+    assert found["returns-policy"] == ("new", "")
+    articles = website_articles(run_in_tm)
+    published = {url for url, a in articles.items() if url.startswith("returns") and a.published}
+    assert published == {"returns-policy"}
+    assert "14 days" in articles["returns-policy"].body
+    assert articles["returns"].retired_at is not None
+
+
+def test_robots_txt_wildcards_are_obeyed(run_in_tm, registry, shop):
+    shop.pages["/robots.txt"] = (
+        "text/plain",
+        "User-agent: *\nDisallow: /*.pdf$\nDisallow: /*/private\nDisallow: /search*\n",
+    )
+    shop.pages["/price-list.pdf"] = (
+        "application/pdf",
+        (SAMPLES / "price-list.pdf").read_bytes(),
+    )
+    for path in ("/shop/private/notes", "/search?q=bikes", "/searching", "/private-hire"):
+        shop.pages[path] = ("text/html", html_page("Page", f"<p>The page at {path}.</p>"))
+    shop.pages["/sitemap.xml"] = sitemap_of(
+        shop,
+        "/delivery",
+        "/price-list.pdf",
+        "/shop/private/notes",
+        "/search?q=bikes",
+        "/searching",
+        "/private-hire",
+    )
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    disallowed = ("skipped", "disallowed by robots.txt")
+    assert results(run_in_tm, crawl_id) == {
+        "delivery": ("new", ""),
+        "price-list.pdf": disallowed,
+        "shop/private/notes": disallowed,
+        "search?q=bikes": disallowed,
+        "searching": disallowed,
+        "private-hire": ("new", ""),  # /*/private needs a folder before "private"
+    }
+    assert shop.requests == ["/robots.txt", "/sitemap.xml", "/delivery", "/private-hire"]
+
+
+def test_a_sitemap_that_robots_txt_disallows_is_not_fetched(run_in_tm, registry, shop):
+    shop.pages["/index.xml"] = (
+        "application/xml",
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<sitemap><loc>{shop.url}/private/pages.xml</loc></sitemap>"
+        f"<sitemap><loc>{shop.url}/pages.xml</loc></sitemap>"
+        "</sitemapindex>",
+    )
+    shop.pages["/private/pages.xml"] = sitemap_of(shop, "/delivery")
+    shop.pages["/pages.xml"] = sitemap_of(shop, "/returns")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/index.xml")
+
+    crawl_id = crawl(run_in_tm, registry, source_id)
+
+    assert "/private/pages.xml" not in shop.requests  # robots.txt: Disallow: /private/
+    assert results(run_in_tm, crawl_id) == {"returns": ("new", "")}
+
+
+def test_a_page_is_decoded_with_the_charset_its_content_type_header_names(
+    run_in_tm, registry, shop
+):
+    # No <meta charset>: only the HTTP header says windows-1252.
+    page = (
+        "<!doctype html><html><head><title>Réparation complète</title></head><body><main>"
+        "<h1>Réparation complète</h1><p>La révision complète coûte 79 €, pièces comprises, "
+        "et le vélo est prêt en deux jours ouvrés.</p></main></body></html>"
+    )
+    shop.pages["/revision"] = ("text/html; charset=windows-1252", page.encode("cp1252"))
+    shop.pages["/sitemap.xml"] = sitemap_of(shop, "/revision")
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+
+    crawl(run_in_tm, registry, source_id)
+
+    article = website_articles(run_in_tm)["revision"]
+    assert article.title == "Réparation complète"
+    assert "La révision complète coûte 79 €, pièces comprises" in article.body
+
+
+def change_address(run_in_tm, registry, source_id, url):
+    allowed = registry["app_settings"].outbound_allowed_private_hosts
+
+    def change(db):
+        source = db.get(KnowledgeSource, source_id)
+        data = sources.SourceInput(source.name, url, source.max_pages, 0, source.publish_pages)
+        sources.update_source(db, Actor.cli(), source, data, allowed)
+
+    run_in_tm(change)
+
+
+def test_moving_a_source_to_another_site_retires_the_old_sites_articles(
+    run_in_tm, registry, shop, offsite
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml", publish_pages=True)
+    crawl(run_in_tm, registry, source_id)
+    # Another address on the same site retires nothing.
+    change_address(run_in_tm, registry, source_id, shop.url + "/")
+    assert {a.retired_at for a in website_articles(run_in_tm).values()} == {None}
+    offsite.pages["/robots.txt"] = ("text/plain", "")
+    offsite.pages["/"] = (
+        "text/html",
+        html_page("Welcome", "<h1>Spoke & Wheel has moved</h1><p>Our new workshop site.</p>"),
+    )
+
+    change_address(run_in_tm, registry, source_id, offsite.url + "/")
+
+    old = website_articles(run_in_tm)
+    assert set(old) == {"", "delivery", "returns"}
+    assert {(a.published, a.retired_at is not None) for a in old.values()} == {(False, True)}
+    updates = run_in_tm(
+        lambda db: [
+            e.summary
+            for e in db.scalars(
+                sa.select(AuditEntry).where(AuditEntry.action == "knowledge.source_update")
+            )
+        ]
+    )
+    assert updates[-1] == {
+        "url": offsite.url + "/",
+        "previous_url": shop.url + "/",
+        "retired_pages": 3,
+    }
+
+    # The next crawl imports the new site and has nothing to say about the old one.
+    second = crawl(run_in_tm, registry, source_id)
+
+    assert results(run_in_tm, second) == {"": ("new", "")}
+    articles = run_in_tm(
+        lambda db: {
+            (a.source_url, a.published)
+            for a in db.scalars(sa.select(Article).where(Article.source_kind == "website"))
+            if a.retired_at is None
+        }
+    )
+    assert articles == {(offsite.url + "/", True)}
+
+
+def test_a_source_cannot_move_to_another_site_while_it_is_being_crawled(
+    run_in_tm, registry, shop, offsite
+):
+    source_id = add_source(run_in_tm, registry, f"{shop.url}/sitemap.xml")
+    run_in_tm(lambda db: sources.start_crawl(db, Actor.cli(), db.get(KnowledgeSource, source_id)))
+
+    with pytest.raises(sources.SourceError, match="crawl of this website is under way"):
+        change_address(run_in_tm, registry, source_id, offsite.url + "/")
+
+    assert run_in_tm(lambda db: db.get(KnowledgeSource, source_id).url) == f"{shop.url}/sitemap.xml"

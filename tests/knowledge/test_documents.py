@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,74 @@ def test_a_docx_that_unpacks_to_a_bomb_is_refused_before_it_is_parsed():
 
     with pytest.raises(DocumentError, match="unpacks to more than 100 MB"):
         read_document("bomb.docx", packed.getvalue())
+
+
+def test_a_pdf_the_reader_cannot_decode_is_refused_with_a_clear_message():
+    # pypdf raises NotImplementedError ("Unsupported filter") here, none of its own errors.
+    with pytest.raises(DocumentError, match=r"^is not a readable PDF \(it may be damaged\)$"):
+        sample("damaged-filter.pdf")
+
+
+def pdf_sharing_one_content_stream(content: bytes, pages: int) -> bytes:
+    """A PDF whose ``pages`` pages all draw the one compressed content stream ``content``."""
+    packed = zlib.compress(content, 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed) + packed + b"\nendstream",
+    ]
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R /Resources "
+        b"<< /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>"
+    ] * pages
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_a_small_pdf_whose_pages_share_a_huge_content_stream_is_refused_before_parsing():
+    # 40 MB of drawing instructions packs to ~40 KB; three pages draw it: 120 MB to parse.
+    data = pdf_sharing_one_content_stream(b"q Q\n" * (10 * 1024 * 1024), pages=3)
+    assert len(data) < 200_000
+
+    with pytest.raises(DocumentError, match="more than 100 MB of drawing instructions"):
+        read_document("brochure.pdf", data)
+
+
+def test_a_docx_whose_text_and_layout_unpack_past_20_mb_is_refused_before_it_is_parsed():
+    original = zipfile.ZipFile(SAMPLES / "opening-hours.docx")
+    head, _, rest = original.read("word/document.xml").partition(b"<w:body>")
+    empty_paragraphs = b"<w:p/>" * (21 * 1024 * 1024 // 6)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in original.infolist():
+            part = original.read(info.filename)
+            if info.filename == "word/document.xml":
+                part = head + b"<w:body>" + empty_paragraphs + rest
+            archive.writestr(info.filename, part)
+    assert len(packed.getvalue()) < 200_000
+
+    with pytest.raises(DocumentError, match="holds more than 20 MB of text and layout"):
+        read_document("bomb.docx", packed.getvalue())
+
+
+def test_an_html_file_over_5_mb_is_refused_before_its_text_is_extracted():
+    # Nested tags: trafilatura's time grows faster than the page (2 MB of these took 22 s).
+    tags = b"<div><span>a</span></div>" * (6 * 1024 * 1024 // 25)
+    page = b"<html><body><main>" + tags + b"</main></body></html>"
+
+    with pytest.raises(DocumentError, match="is an HTML page larger than 5 MB"):
+        read_document("handbook.html", page)
 
 
 def test_a_file_over_the_cap_is_refused_from_its_size():

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 import webtest
 
 from asthron.audit.models import AuditEntry
+from asthron.audit.service import Actor
+from asthron.knowledge import service
 from asthron.knowledge.models import Article
 from asthron.knowledge.source_models import KnowledgeCrawl, KnowledgeSource
 from tests.conftest import csrf_from
@@ -238,6 +240,16 @@ def test_a_bad_file_in_an_upload_imports_nothing_and_says_which_and_why(owner, r
     assert run_in_tm(lambda db: db.scalar(sa.select(sa.func.count(Article.id)))) == 0
 
 
+def test_a_pdf_the_reader_cannot_decode_is_refused_not_a_server_error(owner, run_in_tm):
+    files = [("price-list.pdf", (SAMPLES / "damaged-filter.pdf").read_bytes())]
+
+    answer = _upload(owner, files, 400)
+
+    assert "Nothing was imported" in answer.text
+    assert "is not a readable PDF (it may be damaged)" in answer.text
+    assert run_in_tm(lambda db: db.scalar(sa.select(sa.func.count(Article.id)))) == 0
+
+
 def test_a_50_mb_upload_is_refused_before_it_is_read(owner, run_in_tm):
     scan = b"%PDF-1.7\n" + b"\0" * (50 * 1024 * 1024)
 
@@ -254,6 +266,50 @@ def test_other_routes_keep_the_ordinary_body_limit(owner):
     answer = owner.post(SOURCES, {"csrf_token": csrf_from(page), "name": big}, status=413)
 
     assert "The request body is too large (1,048,576 bytes at most)." in answer.text
+
+
+def test_a_file_updates_only_the_article_imported_from_that_file_never_one_of_the_same_title(
+    owner, run_in_tm
+):
+    def write_by_hand(db):
+        data = service.ArticleInput(
+            title="Opening hours",
+            body="We are open 9 to 17, Monday to Friday.",
+            tags=["hours"],
+            published=True,
+        )
+        return service.create_article(db, Actor.cli(), data).id
+
+    handwritten = run_in_tm(write_by_hand)
+    notes = b"# Opening hours\n\nDraft: maybe we open on Sundays?\n"
+
+    _upload(owner, [("notes.md", notes)], 200)
+    _upload(owner, [("hours.md", b"# Opening hours\n\nFrom another file.\n")], 200)
+
+    def articles(db):
+        rows = db.scalars(sa.select(Article).order_by(Article.id))
+        return [(a.id, a.source_kind, a.source_file, a.published, a.body) for a in rows]
+
+    rows = run_in_tm(articles)
+    assert rows[0] == (
+        handwritten,
+        "manual",
+        None,
+        True,
+        "We are open 9 to 17, Monday to Friday.",
+    )
+    assert [row[1:] for row in rows[1:]] == [
+        ("file", "notes.md", False, "Draft: maybe we open on Sundays?"),
+        ("file", "hours.md", False, "From another file."),
+    ]
+
+    # The same file again updates its own article, and only that one.
+    _upload(owner, [("notes.md", b"# Opening hours\n\nWe open on Sundays from May.\n")], 200)
+
+    again = run_in_tm(articles)
+    assert [row[0] for row in again] == [row[0] for row in rows]
+    assert again[1][4] == "We open on Sundays from May."
+    assert again[0] == rows[0] and again[2] == rows[2]
 
 
 def test_an_uploaded_file_name_is_kept_as_one_plain_name(owner, run_in_tm):

@@ -52,6 +52,14 @@ def make_encrypted_pdf(source: Path, path: Path) -> None:
         writer.write(handle)
 
 
+def make_damaged_filter_pdf(source: Path, path: Path) -> None:
+    """The price list with one filter name misspelt: pypdf raises NotImplementedError
+    ("Unsupported filter") on it, not one of its own errors."""
+    data = source.read_bytes()
+    assert data.count(b"/FlateDecode ]") == 1
+    path.write_bytes(data.replace(b"/FlateDecode ]", b"/FlateDecodX ]"))
+
+
 def make_docx(path: Path) -> None:
     document = docx.Document()
     document.core_properties.title = "Opening hours and holidays"
@@ -70,4 +78,5 @@ def make_docx(path: Path) -> None:
 if __name__ == "__main__":
     make_pdf(HERE / "price-list.pdf")
     make_encrypted_pdf(HERE / "price-list.pdf", HERE / "encrypted.pdf")
+    make_damaged_filter_pdf(HERE / "price-list.pdf", HERE / "damaged-filter.pdf")
     make_docx(HERE / "opening-hours.docx")
