@@ -403,7 +403,7 @@ def restore(backup: Backup, engine: sa.Engine) -> None:
             f"pg_restore failed: {done.stderr.strip()[-300:]} (the database was left as it was)"
         )
     with engine.begin() as connection:
-        connection.execute(sa.text(f"DROP SCHEMA {ASIDE_SCHEMA} CASCADE"))
+        connection.execute(sa.text("DROP SCHEMA asthron_before_restore CASCADE"))
     engine.dispose()
 
 
@@ -411,18 +411,21 @@ def restore(backup: Backup, engine: sa.Engine) -> None:
 # halfway puts them back, rather than leaving an empty database (they used to be dropped
 # first). Extensions stay where they are: their objects belong to whoever installed them
 # (the superuser, for a trusted one like btree_gist), so the app's user may not move them,
-# and the backup's objects expect them in the public schema.
+# and the backup's objects expect them in the public schema. (The name is written out in the
+# statements below: SQL is never formatted in Python, tests/security/test_classes.py.)
 ASIDE_SCHEMA = "asthron_before_restore"
 
-# The public schema's own objects, not an extension's (no 'e' dependency on one): relations
-# (a sequence only when no column owns it, as an owned one moves with its table), stand-alone
-# types and routines.
-_OWN_OBJECTS = """
-SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+# The statements moving the :source schema's own objects, not an extension's (no 'e'
+# dependency on one), to :target: relations (a sequence only when no column owns it, as an
+# owned one moves with its table), stand-alone types and routines. PostgreSQL writes them,
+# quoting every name with format's %I.
+_MOVE_OWN_OBJECTS = """
+SELECT format('ALTER %s %I.%I SET SCHEMA %I',
+       CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
        WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-       format('%I', c.relname)
+       CAST(:source AS text), c.relname, CAST(:target AS text))
 FROM pg_class c
-WHERE c.relnamespace = CAST(:schema AS regnamespace)
+WHERE c.relnamespace = CAST(:source AS regnamespace)
   AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND NOT c.relispartition
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                   AND d.objid = c.oid AND d.deptype = 'e')
@@ -430,26 +433,29 @@ WHERE c.relnamespace = CAST(:schema AS regnamespace)
            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
            AND d.deptype IN ('a', 'i')))
 UNION ALL
-SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I', t.typname)
+SELECT format('ALTER %s %I.%I SET SCHEMA %I',
+       CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END,
+       CAST(:source AS text), t.typname, CAST(:target AS text))
 FROM pg_type t
-WHERE t.typnamespace = CAST(:schema AS regnamespace) AND t.typtype IN ('e', 'd', 'r')
+WHERE t.typnamespace = CAST(:source AS regnamespace) AND t.typtype IN ('e', 'd', 'r')
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
                   AND d.objid = t.oid AND d.deptype = 'e')
 UNION ALL
-SELECT 'ROUTINE', CAST(p.oid AS regprocedure)::text
+SELECT format('ALTER ROUTINE %I.%I(%s) SET SCHEMA %I', CAST(:source AS text), p.proname,
+       pg_get_function_identity_arguments(p.oid), CAST(:target AS text))
 FROM pg_proc p
-WHERE p.pronamespace = CAST(:schema AS regnamespace)
+WHERE p.pronamespace = CAST(:source AS regnamespace)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                   AND d.objid = p.oid AND d.deptype = 'e')
 """
 
 
 def _move_own_objects(connection, source: str, target: str) -> None:
-    objects = connection.execute(sa.text(_OWN_OBJECTS), {"schema": source}).all()
-    for kind, name in objects:
-        # A routine's name comes back qualified when its schema is not on the search path.
-        name = name.removeprefix(f"{source}.")
-        connection.execute(sa.text(f"ALTER {kind} {source}.{name} SET SCHEMA {target}"))
+    statements = connection.scalars(
+        sa.text(_MOVE_OWN_OBJECTS), {"source": source, "target": target}
+    ).all()
+    for statement in statements:
+        connection.exec_driver_sql(statement)
 
 
 def _set_current_aside(engine: sa.Engine) -> None:
@@ -457,8 +463,8 @@ def _set_current_aside(engine: sa.Engine) -> None:
     schema's additions too, so migrating up after the restore does not collide with them."""
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {ASIDE_SCHEMA} CASCADE"))
-            connection.execute(sa.text(f"CREATE SCHEMA {ASIDE_SCHEMA}"))
+            connection.execute(sa.text("DROP SCHEMA IF EXISTS asthron_before_restore CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA asthron_before_restore"))
             _move_own_objects(connection, "public", ASIDE_SCHEMA)
     except sa.exc.DBAPIError as exc:
         raise BackupError(
@@ -473,7 +479,7 @@ def _put_current_back(engine: sa.Engine) -> None:
     """After a failed restore (pg_restore ran in one transaction: nothing of it stayed)."""
     with engine.begin() as connection:
         _move_own_objects(connection, ASIDE_SCHEMA, "public")
-        connection.execute(sa.text(f"DROP SCHEMA {ASIDE_SCHEMA}"))
+        connection.execute(sa.text("DROP SCHEMA asthron_before_restore"))
     engine.dispose()
 
 
